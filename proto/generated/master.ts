@@ -1,0 +1,25 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { MessageTypeDefinition } from '@grpc/proto-loader';
+
+import type { MasterClient as _flota_v1_MasterClient, MasterDefinition as _flota_v1_MasterDefinition } from './flota/v1/Master.ts';
+import type { TaskAck as _flota_v1_TaskAck, TaskAck__Output as _flota_v1_TaskAck__Output } from './flota/v1/TaskAck.ts';
+import type { TaskChunk as _flota_v1_TaskChunk, TaskChunk__Output as _flota_v1_TaskChunk__Output } from './flota/v1/TaskChunk.ts';
+import type { TaskResult as _flota_v1_TaskResult, TaskResult__Output as _flota_v1_TaskResult__Output } from './flota/v1/TaskResult.ts';
+import type { Usage as _flota_v1_Usage, Usage__Output as _flota_v1_Usage__Output } from './flota/v1/Usage.ts';
+
+type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
+  new(...args: ConstructorParameters<Constructor>): Subtype;
+};
+
+export interface ProtoGrpcType {
+  flota: {
+    v1: {
+      Master: SubtypeConstructor<typeof grpc.Client, _flota_v1_MasterClient> & { service: _flota_v1_MasterDefinition }
+      TaskAck: MessageTypeDefinition<_flota_v1_TaskAck, _flota_v1_TaskAck__Output>
+      TaskChunk: MessageTypeDefinition<_flota_v1_TaskChunk, _flota_v1_TaskChunk__Output>
+      TaskResult: MessageTypeDefinition<_flota_v1_TaskResult, _flota_v1_TaskResult__Output>
+      Usage: MessageTypeDefinition<_flota_v1_Usage, _flota_v1_Usage__Output>
+    }
+  }
+}
+

@@ -1,0 +1,36 @@
+/** Loads the gRPC contract from `proto/flota/v1/master.proto`. */
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType } from '../generated/master.ts';
+
+export const MASTER_PROTO_PATH = fileURLToPath(
+  new URL('../flota/v1/master.proto', import.meta.url),
+);
+export const MASTER_SERVICE_NAME = 'flota.v1.Master';
+
+/** Metadata keys every worker call carries. */
+export const METADATA_WORKER_ID = 'x-flota-worker-id';
+export const METADATA_AUTHORIZATION = 'authorization';
+
+export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+export function loadMasterPackage(): {
+  proto: ProtoGrpcType;
+  definition: protoLoader.PackageDefinition;
+} {
+  const definition = protoLoader.loadSync(MASTER_PROTO_PATH, PROTO_LOADER_OPTIONS);
+  const proto = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+  return { proto, definition };
+}
+
+export type { MasterClient, MasterHandlers } from '../generated/flota/v1/Master.ts';
+export type { TaskAck, TaskAck__Output } from '../generated/flota/v1/TaskAck.ts';
+export type { TaskChunk, TaskChunk__Output } from '../generated/flota/v1/TaskChunk.ts';
+export type { TaskResult, TaskResult__Output } from '../generated/flota/v1/TaskResult.ts';

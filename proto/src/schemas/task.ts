@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { workerIdSchema, workerKindSchema } from './worker.ts';
+
+/** Largest prompt the master accepts, in characters. */
+export const MAX_PROMPT_CHARS = 100_000;
+
+export const taskIdSchema = z.string().min(1).max(128);
+export const modelSchema = z.string().min(1).max(200);
+
+export const chatMessageSchema = z.object({
+  role: z.enum(['system', 'user', 'assistant']),
+  content: z.string().max(MAX_PROMPT_CHARS),
+});
+export type ChatMessage = z.infer<typeof chatMessageSchema>;
+
+export const generationParamsSchema = z
+  .object({
+    temperature: z.number().min(0).max(2).optional(),
+    maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+  })
+  .strict();
+export type GenerationParams = z.infer<typeof generationParamsSchema>;
+
+export const requirementsSchema = z
+  .object({
+    gpu: z.boolean().optional(),
+  })
+  .strict();
+export type Requirements = z.infer<typeof requirementsSchema>;
+
+/** Body of `POST /api/tasks` (and the core of the Socket.IO `task:submit` event). */
+export const submitTaskSchema = z
+  .object({
+    prompt: z.string().trim().min(1, 'prompt must not be empty').max(MAX_PROMPT_CHARS),
+    model: modelSchema.optional(),
+    priority: z.number().int().min(0).max(1000).optional(),
+    requires: requirementsSchema.optional(),
+    params: generationParamsSchema.optional(),
+    /** The caller's own provider key; held in master memory only, never stored or logged. */
+    apiKey: z.string().min(1).max(512).optional(),
+  })
+  .strict();
+export type SubmitTask = z.infer<typeof submitTaskSchema>;
+
+/** What the master sends on `workers/{id}/tasks` (QoS 1). */
+export const assignmentSchema = z.object({
+  taskId: taskIdSchema,
+  attempt: z.number().int().min(1),
+  /** Fencing token: results must echo it; a new attempt gets a new lease. */
+  lease: z.string().min(1).max(128),
+  model: modelSchema,
+  prompt: z.string().max(MAX_PROMPT_CHARS),
+  messages: z.array(chatMessageSchema).max(1000).optional(),
+  params: generationParamsSchema.default({}),
+  apiKey: z.string().max(512).optional(),
+  /** Unix ms after which the worker should give up. */
+  deadline: z.number().int().nonnegative(),
+  queuedAt: z.number().int().nonnegative(),
+});
+export type Assignment = z.infer<typeof assignmentSchema>;
+
+/** What the master sends on `workers/{id}/control`. */
+export const controlSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('cancel'),
+    taskId: taskIdSchema,
+    attempt: z.number().int().min(1).optional(),
+  }),
+  z.object({ type: z.literal('drain') }),
+  z.object({ type: z.literal('resume') }),
+  z.object({ type: z.literal('shutdown') }),
+]);
+export type Control = z.infer<typeof controlSchema>;
+
+export const taskStateSchema = z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']);
+export type TaskState = z.infer<typeof taskStateSchema>;
+
+export const taskTimingsSchema = z.object({
+  submittedAt: z.number(),
+  assignedAt: z.number().optional(),
+  startedAt: z.number().optional(),
+  finishedAt: z.number().optional(),
+  /** submitted → assigned */
+  queueMs: z.number().optional(),
+  /** provider time as the worker measured it */
+  processingMs: z.number().optional(),
+  /** submitted → result committed */
+  totalMs: z.number().optional(),
+});
+export type TaskTimings = z.infer<typeof taskTimingsSchema>;
+
+/** `GET /api/tasks/:id`, and the payload of terminal Socket.IO events. */
+export const taskViewSchema = z.object({
+  id: taskIdSchema,
+  state: taskStateSchema,
+  model: modelSchema,
+  priority: z.number().int(),
+  requires: requirementsSchema,
+  attempt: z.number().int().min(0),
+  result: z.string().optional(),
+  error: z.string().optional(),
+  workerId: workerIdSchema.optional(),
+  workerKind: workerKindSchema.optional(),
+  timings: taskTimingsSchema,
+});
+export type TaskView = z.infer<typeof taskViewSchema>;

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { TOPIC_ID_PATTERN } from '../topics.ts';
+
+export const workerIdSchema = z
+  .string()
+  .regex(TOPIC_ID_PATTERN, 'worker id: letters, digits, . _ : - (max 128), starting alphanumeric');
+export const workerKindSchema = z.enum(['cpu', 'gpu']);
+export type WorkerKind = z.infer<typeof workerKindSchema>;
+
+export const providerNameSchema = z.enum(['echo', 'gemini', 'openai']);
+export type ProviderName = z.infer<typeof providerNameSchema>;
+
+const modelNameSchema = z.string().min(1).max(200);
+
+/** Retained on `workers/{id}/status` while the worker is up. */
+export const workerOnlineSchema = z.object({
+  state: z.literal('online'),
+  id: workerIdSchema,
+  kind: workerKindSchema,
+  models: z.array(modelNameSchema).min(1).max(256),
+  providers: z.array(providerNameSchema).min(1),
+  slots: z.number().int().min(1).max(1024),
+  labels: z.record(z.string().max(64), z.string().max(256)).default({}),
+  version: z.string().max(64),
+  host: z.string().max(256),
+  /** Unix ms. A new value means the worker restarted (its old leases are gone). */
+  startedAt: z.number().int().nonnegative(),
+});
+export type WorkerOnline = z.infer<typeof workerOnlineSchema>;
+
+/** The Last Will (and the clean-shutdown message) on `workers/{id}/status`. */
+export const workerOfflineSchema = z.object({
+  state: z.literal('offline'),
+  id: workerIdSchema,
+  reason: z.enum(['lost', 'shutdown']).default('lost'),
+});
+export type WorkerOffline = z.infer<typeof workerOfflineSchema>;
+
+export const workerStatusSchema = z.discriminatedUnion('state', [
+  workerOnlineSchema,
+  workerOfflineSchema,
+]);
+export type WorkerStatus = z.infer<typeof workerStatusSchema>;
+
+export const gpuMetricsSchema = z.object({
+  index: z.number().int().nonnegative(),
+  name: z.string().max(200),
+  utilPct: z.number().min(0).max(100),
+  memUsedMb: z.number().nonnegative(),
+  memTotalMb: z.number().nonnegative(),
+});
+export type GpuMetrics = z.infer<typeof gpuMetricsSchema>;
+
+export const activeLeaseSchema = z.object({
+  taskId: z.string().min(1).max(128),
+  attempt: z.number().int().min(1),
+});
+
+/** Sent every second on `workers/{id}/heartbeat`. */
+export const heartbeatSchema = z.object({
+  id: workerIdSchema,
+  ts: z.number().int().nonnegative(),
+  cpuPct: z.number().min(0).max(100),
+  mem: z.object({
+    usedPct: z.number().min(0).max(100),
+    totalMb: z.number().nonnegative(),
+    rssMb: z.number().nonnegative(),
+  }),
+  gpus: z.array(gpuMetricsSchema).max(64).default([]),
+  freeSlots: z.number().int().nonnegative(),
+  active: z.array(activeLeaseSchema).max(1024).default([]),
+  draining: z.boolean().default(false),
+});
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+/** One worker as the master reports it (`GET /api/workers`, Socket.IO `workers:update`). */
+export const workerViewSchema = z.object({
+  id: workerIdSchema,
+  kind: workerKindSchema,
+  state: z.enum(['online', 'offline']),
+  models: z.array(z.string()),
+  providers: z.array(providerNameSchema),
+  labels: z.record(z.string(), z.string()),
+  slots: z.number().int(),
+  /** Tasks the master has assigned to this worker and not yet seen finish. */
+  active: z.number().int(),
+  host: z.string(),
+  version: z.string(),
+  lastSeen: z.number(),
+  cpuPct: z.number().optional(),
+  memPct: z.number().optional(),
+  gpus: z.array(gpuMetricsSchema),
+});
+export type WorkerView = z.infer<typeof workerViewSchema>;
