@@ -48,3 +48,19 @@ export function parseMqttJson<S extends z.ZodType>(
   }
   return parsed.data;
 }
+
+/** Resolves on the first successful connect; rejects with a readable error after `timeoutMs`. */
+export function waitConnected(client: MqttClient, url: string, timeoutMs = 15_000): Promise<void> {
+  if (client.connected) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('connect', onConnect);
+      reject(new Error(`cannot reach the MQTT broker at ${url} (waited ${timeoutMs} ms)`));
+    }, timeoutMs);
+    const onConnect = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once('connect', onConnect);
+  });
+}

@@ -27,3 +27,21 @@ export function parseQueueName(name: string): QueueKey | undefined {
 
 /** Job name used for every task job (BullMQ requires one). */
 export const TASK_JOB_NAME = 'task';
+
+/**
+ * Task ids name their queue (`any.echo.3f…`), so any master can find a task
+ * from its id alone, with no extra index, even after a restart.
+ */
+export function taskIdFor(key: QueueKey, unique: string): string {
+  return `${key.capability}.${encodeModel(key.model)}.${unique}`;
+}
+
+export function queueKeyOfTaskId(taskId: string): QueueKey | undefined {
+  const match = /^(any|gpu)\.(.+)\.([A-Za-z0-9_-]+)$/.exec(taskId);
+  if (!match) return undefined;
+  try {
+    return { capability: match[1] as CapabilityClass, model: decodeModel(match[2] as string) };
+  } catch {
+    return undefined;
+  }
+}

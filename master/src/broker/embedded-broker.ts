@@ -1,0 +1,61 @@
+/**
+ * The embedded MQTT broker (aedes) for single-machine mode, so
+ * `mosquitto_sub -h localhost -t 'flota/v1/logs/#'` works without Mosquitto.
+ */
+import { once } from 'node:events';
+import net from 'node:net';
+import { Aedes } from 'aedes';
+import type { Logger } from '../../../common/logger.ts';
+
+export interface EmbeddedBroker {
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function startEmbeddedBroker(options: {
+  port: number;
+  host: string;
+  log: Logger;
+}): Promise<EmbeddedBroker> {
+  const log = options.log.child({ component: 'broker' });
+  const broker = await Aedes.createBroker();
+  // One client's protocol error must never take the broker down.
+  broker.on('clientError', (client, err) =>
+    log.debug({ clientId: client?.id, err: err.message }, 'client error'),
+  );
+  broker.on('connectionError', (_client, err) =>
+    log.debug({ err: err.message }, 'connection error'),
+  );
+  // Nagle would add ~40 ms to every small request/response.
+  const server = net.createServer({ noDelay: true }, broker.handle);
+  server.on('error', (err) => log.error({ err }, 'broker server error'));
+  const onError = once(server, 'error');
+  server.listen(options.port, options.host);
+  await Promise.race([
+    once(server, 'listening'),
+    onError.then(([err]) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new Error(
+        code === 'EADDRINUSE'
+          ? `MQTT port ${options.port} is in use: set MQTT_PORT to a free port, or MQTT_URL to use that broker`
+          : `embedded MQTT broker failed to start: ${(err as Error).message}`,
+      );
+    }),
+  ]);
+  const address = server.address() as net.AddressInfo;
+  const host = options.host === '0.0.0.0' ? '127.0.0.1' : options.host;
+  log.info({ port: address.port }, 'embedded MQTT broker listening');
+  let closing: Promise<void> | undefined;
+  return {
+    port: address.port,
+    url: `mqtt://${host}:${address.port}`,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => broker.close(() => resolve()));
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * One lane per queue (capability class + model). It takes a job from the
+ * durable queue only after reserving a free slot on a capable worker, so
+ * waiting work stays in the store, never in master memory.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../../common/clock.ts';
+import type { Logger } from '../../../common/logger.ts';
+import type { QueueKey } from '../../../proto/src/queues.ts';
+import type { WorkerRegistry } from '../registry/registry.ts';
+import type { StoreWorker } from '../store/types.ts';
+import type { TaskJob, TaskJobData, TaskJobResult } from '../tasks/task-data.ts';
+import type { DispatchPolicy } from './policies/types.ts';
+import { Signal } from './signal.ts';
+
+/** How often an idle lane looks at the queue anyway (delayed retries, jobs from other masters). */
+export const LANE_POLL_MS = 1_000;
+
+export interface LaneDeps {
+  registry: WorkerRegistry;
+  policy: DispatchPolicy;
+  clock: Clock;
+  log: Logger;
+  /** Hands a fetched job to the chosen worker; the slot is already reserved under `token`. */
+  assign(job: TaskJob, workerId: string, token: string): void;
+}
+
+export class Lane {
+  readonly signal: Signal;
+  private closed = false;
+  private loop: Promise<void> | undefined;
+  private readonly need: { model: string; gpu: boolean };
+
+  constructor(
+    readonly key: QueueKey,
+    readonly bullWorker: StoreWorker<TaskJobData, TaskJobResult>,
+    private readonly deps: LaneDeps,
+  ) {
+    this.signal = new Signal(deps.clock);
+    this.need = { model: key.model, gpu: key.capability === 'gpu' };
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.signal.notify();
+    await this.loop;
+  }
+
+  /** True when nobody online can ever serve this lane (the UI says why the task waits). */
+  unservable(): boolean {
+    return this.deps.registry.capable(this.need).length === 0;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.closed) {
+      try {
+        const progressed = await this.step();
+        if (!progressed) await this.signal.wait(LANE_POLL_MS);
+      } catch (err) {
+        this.deps.log.warn({ err, queue: this.key }, 'dispatch step failed; retrying');
+        await this.signal.wait(LANE_POLL_MS);
+      }
+    }
+  }
+
+  /** One attempt to move one job to one worker; false when there was nothing to do. */
+  private async step(): Promise<boolean> {
+    const { registry, policy } = this.deps;
+    const target = policy.pick(registry.available(this.need), this.need);
+    if (!target) return false;
+    const workerId = target.status.id;
+    const token = randomUUID();
+    const hold = `hold:${token}`;
+    registry.reserve(workerId, hold, 0, false);
+    let job: TaskJob | undefined;
+    try {
+      job = (await this.bullWorker.getNextJob(token, { block: false })) as TaskJob | undefined;
+    } finally {
+      registry.release(workerId, hold, false);
+    }
+    if (!job || this.closed) {
+      if (job) await job.moveToDelayed(this.deps.clock.now(), token).catch(() => undefined);
+      return false;
+    }
+    this.deps.assign(job, workerId, token);
+    return true;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The gRPC callback server workers stream results to, with the standard
+ * health service and server reflection (so `grpcurl` and probes work).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Logger } from '../../../common/logger.ts';
+import { formatZodError } from '../../../common/zod-error.ts';
+import {
+  loadMasterPackage,
+  MASTER_SERVICE_NAME,
+  type MasterHandlers,
+  METADATA_AUTHORIZATION,
+  METADATA_WORKER_ID,
+  type TaskAck,
+} from '../../../proto/src/grpc.ts';
+import {
+  taskChunkMessageSchema,
+  taskResultMessageSchema,
+} from '../../../proto/src/schemas/grpc.ts';
+import type { ResultHandler, Verdict } from '../results/result-handler.ts';
+
+export interface GrpcServerOptions {
+  host: string;
+  port: number;
+  results: ResultHandler;
+  log: Logger;
+  /** When set, calls must carry `authorization: Bearer <token>`. */
+  workerToken?: string;
+}
+
+export interface MasterGrpcServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const toAck = (verdict: Verdict): TaskAck =>
+  verdict.accepted ? { accepted: true, reason: '' } : { accepted: false, reason: verdict.reason };
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export async function startGrpcServer(options: GrpcServerOptions): Promise<MasterGrpcServer> {
+  const log = options.log.child({ component: 'grpc' });
+  const { proto, definition } = loadMasterPackage();
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+
+  /** The caller's worker id, or a status error to end the call with. */
+  function authenticate(metadata: grpc.Metadata): string | grpc.ServiceError {
+    const workerId = String(metadata.get(METADATA_WORKER_ID)[0] ?? '');
+    if (options.workerToken) {
+      const header = String(metadata.get(METADATA_AUTHORIZATION)[0] ?? '');
+      if (!sameSecret(header, `Bearer ${options.workerToken}`)) {
+        return Object.assign(new Error('missing or wrong worker token'), {
+          code: grpc.status.UNAUTHENTICATED,
+          details: 'missing or wrong worker token',
+          metadata: new grpc.Metadata(),
+        });
+      }
+    }
+    if (!workerId) {
+      return Object.assign(new Error(`metadata ${METADATA_WORKER_ID} is required`), {
+        code: grpc.status.INVALID_ARGUMENT,
+        details: `metadata ${METADATA_WORKER_ID} is required`,
+        metadata: new grpc.Metadata(),
+      });
+    }
+    return workerId;
+  }
+
+  const handlers: MasterHandlers = {
+    ReportResult(call, callback) {
+      const workerId = authenticate(call.metadata);
+      if (typeof workerId !== 'string') return callback(workerId);
+      const parsed = taskResultMessageSchema.safeParse(call.request);
+      if (!parsed.success) {
+        log.warn({ workerId, reason: formatZodError(parsed.error) }, 'result dropped: invalid');
+        return callback(null, {
+          accepted: false,
+          reason: `bad_request: ${formatZodError(parsed.error)}`,
+        });
+      }
+      options.results.final(workerId, call.request).then(
+        (verdict) => callback(null, toAck(verdict)),
+        (err) => {
+          log.error({ err, workerId }, 'result handling failed');
+          callback(null, { accepted: false, reason: 'internal' });
+        },
+      );
+    },
+
+    StreamTask(call, callback) {
+      const workerId = authenticate(call.metadata);
+      if (typeof workerId !== 'string') return callback(workerId);
+      let answered = false;
+      let finalVerdict: Promise<Verdict> | undefined;
+      const answer = (ack: TaskAck) => {
+        if (answered) return;
+        answered = true;
+        callback(null, ack);
+      };
+      call.on('data', (chunk) => {
+        if (answered) return;
+        const parsed = taskChunkMessageSchema.safeParse(chunk);
+        if (!parsed.success) {
+          log.warn({ workerId, reason: formatZodError(parsed.error) }, 'chunk dropped: invalid');
+          return answer({
+            accepted: false,
+            reason: `bad_request: ${formatZodError(parsed.error)}`,
+          });
+        }
+        if (chunk.text) {
+          const verdict = options.results.chunk(workerId, chunk);
+          if (!verdict.accepted) return answer(toAck(verdict));
+        }
+        if (chunk.final && !finalVerdict) {
+          const final = taskResultMessageSchema.safeParse(chunk.final);
+          if (!final.success) {
+            return answer({
+              accepted: false,
+              reason: `bad_request: ${formatZodError(final.error)}`,
+            });
+          }
+          finalVerdict = options.results.final(workerId, chunk.final);
+        }
+      });
+      call.on('end', () => {
+        if (!finalVerdict) return answer({ accepted: false, reason: 'no_final' });
+        finalVerdict.then(
+          (verdict) => answer(toAck(verdict)),
+          (err) => {
+            log.error({ err, workerId }, 'result handling failed');
+            answer({ accepted: false, reason: 'internal' });
+          },
+        );
+      });
+      call.on('error', (err) => log.warn({ workerId, err: err.message }, 'result stream broke'));
+    },
+  };
+
+  server.addService(proto.flota.v1.Master.service, handlers);
+  const health = new HealthImplementation({ '': 'SERVING', [MASTER_SERVICE_NAME]: 'SERVING' });
+  health.addToServer(server);
+  new ReflectionService(definition).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      `${options.host}:${options.port}`,
+      grpc.ServerCredentials.createInsecure(),
+      (err, bound) =>
+        err
+          ? reject(
+              new Error(`gRPC port ${options.port} unavailable (set GRPC_PORT): ${err.message}`),
+            )
+          : resolve(bound),
+    );
+  });
+  log.info({ port }, 'gRPC server listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        health.setStatus('', 'NOT_SERVING');
+        const force = setTimeout(() => server.forceShutdown(), 2_000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      return closing;
+    },
+  };
+}

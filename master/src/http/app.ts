@@ -1,0 +1,82 @@
+/** The REST API, health endpoints and the static web UI. */
+import { fileURLToPath } from 'node:url';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { ValidationError } from '../../../common/errors.ts';
+import type { Logger } from '../../../common/logger.ts';
+import { formatZodError } from '../../../common/zod-error.ts';
+import { submitTaskSchema, taskIdSchema } from '../../../proto/src/schemas/task.ts';
+import { sessionIdSchema } from '../../../proto/src/socket-events.ts';
+import type { WorkerRegistry } from '../registry/registry.ts';
+import type { TaskService } from '../tasks/task-service.ts';
+import { errorHandler } from './errors.ts';
+
+export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
+/** Optional header tying a REST submission to a chat session, so that session's browser sees it. */
+export const SESSION_HEADER = 'x-flota-session';
+
+export interface Readiness {
+  store: boolean;
+  broker: boolean;
+  grpc: boolean;
+}
+
+export interface HttpAppDeps {
+  tasks: TaskService;
+  registry: WorkerRegistry;
+  readiness: () => Promise<Readiness>;
+  log: Logger;
+}
+
+export function createHttpApp(deps: HttpAppDeps): Express {
+  const log = deps.log.child({ component: 'http' });
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: { 'connect-src': ["'self'", 'ws:', 'wss:'], upgradeInsecureRequests: null },
+      },
+    }),
+  );
+  app.use(express.json({ limit: '1mb' }));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    const checks = await deps.readiness();
+    const ready = checks.store && checks.broker && checks.grpc;
+    res.status(ready ? 200 : 503).json({ ready, checks });
+  });
+
+  app.post('/api/tasks', async (req, res) => {
+    const parsed = submitTaskSchema.safeParse(req.body);
+    if (!parsed.success) throw new ValidationError(formatZodError(parsed.error));
+    const header = req.get(SESSION_HEADER);
+    const session = header === undefined ? undefined : sessionIdSchema.safeParse(header);
+    if (session && !session.success) {
+      throw new ValidationError(`${SESSION_HEADER}: ${formatZodError(session.error)}`);
+    }
+    const { taskId } = await deps.tasks.submit(parsed.data, { sessionId: session?.data });
+    res.status(202).location(`/api/tasks/${taskId}`).json({ id: taskId });
+  });
+
+  app.get('/api/tasks/:id', async (req, res) => {
+    const id = taskIdSchema.safeParse(req.params.id);
+    if (!id.success) throw new ValidationError(`task id: ${formatZodError(id.error)}`);
+    res.json(await deps.tasks.get(id.data));
+  });
+
+  app.get('/api/workers', (_req, res) => {
+    res.json({ workers: deps.registry.views(), models: deps.registry.models() });
+  });
+
+  app.use('/api', (_req, res) => {
+    res.status(404).json({ error: 'no such API route', code: 'not_found' });
+  });
+  app.use(express.static(WEB_ROOT, { index: 'index.html', maxAge: '5m' }));
+  app.use(errorHandler(log));
+  return app;
+}

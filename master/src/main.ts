@@ -1,0 +1,189 @@
+/**
+ * The master's only wiring place: builds every module from the config and
+ * hands each its dependencies. Shutdown runs in a fixed order.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { type Clock, systemClock } from '../../common/clock.ts';
+import { createLogger, type FlotaLogger } from '../../common/logger.ts';
+import { connectMqtt, waitConnected } from '../../common/mqtt.ts';
+import { createTopics } from '../../proto/src/topics.ts';
+import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded-broker.ts';
+import { loadMasterConfig, type MasterConfig } from './config.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
+import { LeaseTable } from './dispatch/leases.ts';
+import { createPolicy } from './dispatch/policies/index.ts';
+import { startGrpcServer } from './grpc/server.ts';
+import { createHttpApp } from './http/app.ts';
+import { attachSocketServer } from './realtime/socket-server.ts';
+import { WorkerRegistry } from './registry/registry.ts';
+import { ResultHandler } from './results/result-handler.ts';
+import { openQueueStore } from './store/index.ts';
+import { SecretVault } from './tasks/secret-vault.ts';
+import { TaskEvents } from './tasks/task-events.ts';
+import { TaskService } from './tasks/task-service.ts';
+
+export interface MasterHandle {
+  /** Where the chat UI and REST API answer, e.g. http://127.0.0.1:8080 */
+  httpUrl: string;
+  grpcPort: number;
+  /** The broker workers should use (the embedded one, or MQTT_URL). */
+  mqttUrl: string;
+  close(): Promise<void>;
+}
+
+export interface MasterDeps {
+  logger?: FlotaLogger;
+  clock?: Clock;
+}
+
+const localHost = (host: string) => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
+
+export async function startMaster(
+  config: MasterConfig,
+  deps: MasterDeps = {},
+): Promise<MasterHandle> {
+  const flotaLogger = deps.logger ?? createLogger({ source: 'master', level: config.LOG_LEVEL });
+  const log = flotaLogger.logger;
+  const clock = deps.clock ?? systemClock;
+  const topics = createTopics(config.MQTT_PREFIX);
+  const closers: Array<() => Promise<void> | void> = [];
+  const close = async () => {
+    for (const step of closers.reverse()) {
+      try {
+        await step();
+      } catch (err) {
+        log.warn({ err }, 'shutdown step failed');
+      }
+    }
+  };
+
+  try {
+    let broker: EmbeddedBroker | undefined;
+    if (!config.MQTT_URL) {
+      broker = await startEmbeddedBroker({ port: config.MQTT_PORT, host: config.HOST, log });
+      closers.push(() => broker?.close());
+    }
+    const mqttUrl = config.MQTT_URL ?? (broker as EmbeddedBroker).url;
+    const mqtt = connectMqtt(mqttUrl, {
+      clientId: `flota-master-${randomUUID().slice(0, 8)}`,
+      username: config.MQTT_USERNAME,
+      password: config.MQTT_PASSWORD,
+    });
+    closers.push(() => mqtt.endAsync());
+    mqtt.on('error', (err) => log.warn({ err: err.message }, 'mqtt error'));
+    await waitConnected(mqtt, mqttUrl);
+    flotaLogger.attachPublisher((line) => {
+      if (mqtt.connected) mqtt.publish(topics.log('master'), line, { qos: 0 });
+    });
+    closers.push(() => flotaLogger.attachPublisher(undefined));
+
+    const store = await openQueueStore({
+      url: config.QUEUE_URL,
+      dataDir: resolve(config.FLOTA_DATA_DIR),
+      namespace: config.QUEUE_NAMESPACE,
+      log,
+    });
+    closers.push(() => store.close());
+
+    const registry = new WorkerRegistry({ mqtt, topics, log, clock });
+    await registry.start();
+    closers.push(() => registry.stop());
+
+    const events = new TaskEvents();
+    const leases = new LeaseTable();
+    const vault = new SecretVault();
+    const policy = createPolicy(config.DISPATCH_POLICY);
+    const dispatcher = new Dispatcher({
+      store,
+      registry,
+      policy,
+      leases,
+      events,
+      vault,
+      mqtt,
+      topics,
+      clock,
+      log,
+    });
+    dispatcher.start();
+    closers.push(() => dispatcher.close());
+    const results = new ResultHandler({ leases, registry, dispatcher, events, vault, clock, log });
+    const tasks = new TaskService({
+      store,
+      dispatcher,
+      registry,
+      leases,
+      events,
+      vault,
+      clock,
+      log,
+      defaults: { timeoutMs: config.TASK_TIMEOUT_MS, attempts: config.TASK_ATTEMPTS },
+    });
+
+    const grpcServer = await startGrpcServer({
+      host: config.HOST,
+      port: config.GRPC_PORT,
+      results,
+      log,
+      workerToken: config.WORKER_TOKEN,
+    });
+    closers.push(() => grpcServer.close());
+
+    const app = createHttpApp({
+      tasks,
+      registry,
+      log,
+      readiness: async () => ({ store: await store.ping(), broker: mqtt.connected, grpc: true }),
+    });
+    const httpServer = createServer(app);
+    const realtime = attachSocketServer({ httpServer, tasks, events, registry, log });
+    httpServer.listen(config.PORT, config.HOST);
+    await Promise.race([
+      once(httpServer, 'listening'),
+      once(httpServer, 'error').then(([err]) => {
+        throw new Error(
+          `HTTP port ${config.PORT} unavailable (set PORT): ${(err as Error).message}`,
+        );
+      }),
+    ]);
+    // Stop intake first: closing Socket.IO also closes the HTTP server.
+    closers.push(() => realtime.close());
+    const httpPort = (httpServer.address() as AddressInfo).port;
+    const httpUrl = `http://${localHost(config.HOST)}:${httpPort}`;
+    log.info(
+      { httpUrl, grpcPort: grpcServer.port, mqttUrl, store: store.describe() },
+      'master ready',
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      httpUrl,
+      grpcPort: grpcServer.port,
+      mqttUrl,
+      close: () => {
+        closing ??= close().then(() => log.info('master stopped'));
+        return closing;
+      },
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** `flota master`: start from the environment and stop cleanly on SIGINT/SIGTERM. */
+export async function runMasterFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<MasterHandle> {
+  const config = loadMasterConfig();
+  const master = await startMaster(config);
+  const stop = () => void master.close().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return master;
+}

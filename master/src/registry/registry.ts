@@ -1,0 +1,192 @@
+/**
+ * The worker registry: fed by the retained status topic (online record or
+ * Last Will) and heartbeats; tracks the master's own slot accounting.
+ */
+import { EventEmitter } from 'node:events';
+import type { MqttClient } from 'mqtt';
+import type { Clock } from '../../../common/clock.ts';
+import type { Logger } from '../../../common/logger.ts';
+import { parseMqttJson } from '../../../common/mqtt.ts';
+import { heartbeatSchema, workerStatusSchema } from '../../../proto/src/schemas/worker.ts';
+import type { Topics } from '../../../proto/src/topics.ts';
+import { isWorkerDead } from './liveness.ts';
+import { canServe, freeSlots, toWorkerView, type WorkerRecord } from './worker-record.ts';
+
+export interface LostTask {
+  taskId: string;
+  attempt: number;
+}
+
+export interface RegistryEvents {
+  /** Anything a UI would redraw for: online/offline, load, slots. */
+  change: [];
+  online: [workerId: string];
+  /** The worker is gone (Last Will, clean shutdown, missed heartbeats, or restarted); its tasks are listed. */
+  offline: [workerId: string, reason: string, lost: LostTask[]];
+  /** A slot became free somewhere: dispatch may proceed. */
+  capacity: [];
+}
+
+export interface RegistryOptions {
+  mqtt: MqttClient;
+  topics: Topics;
+  log: Logger;
+  clock: Clock;
+  /** The workers' heartbeat interval; 3 missed means dead. */
+  heartbeatIntervalMs?: number;
+}
+
+export class WorkerRegistry extends EventEmitter<RegistryEvents> {
+  private readonly workers = new Map<string, WorkerRecord>();
+  private readonly log: Logger;
+  private readonly heartbeatIntervalMs: number;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly onMessage = (topic: string, payload: Buffer) => this.handle(topic, payload);
+
+  constructor(private readonly options: RegistryOptions) {
+    super();
+    this.log = options.log.child({ component: 'registry' });
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 1_000;
+  }
+
+  async start(): Promise<void> {
+    const { mqtt, topics, clock } = this.options;
+    mqtt.on('message', this.onMessage);
+    await mqtt.subscribeAsync([topics.allStatus(), topics.allHeartbeats()], { qos: 1 });
+    this.sweepTimer = clock.setInterval(() => this.sweep(), this.heartbeatIntervalMs);
+  }
+
+  stop(): void {
+    this.options.mqtt.off('message', this.onMessage);
+    if (this.sweepTimer) this.options.clock.clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  get(workerId: string): WorkerRecord | undefined {
+    return this.workers.get(workerId);
+  }
+
+  list(): WorkerRecord[] {
+    return [...this.workers.values()].sort((a, b) => a.status.id.localeCompare(b.status.id));
+  }
+
+  views() {
+    return this.list().map(toWorkerView);
+  }
+
+  /** Models served by at least one online worker. */
+  models(): string[] {
+    const models = new Set<string>();
+    for (const w of this.workers.values())
+      if (w.state === 'online') for (const m of w.status.models) models.add(m);
+    return [...models].sort();
+  }
+
+  /** Online workers that could run the task at all (free slot or not). */
+  capable(need: { model: string; gpu: boolean }): WorkerRecord[] {
+    return this.list().filter((w) => canServe(w, need));
+  }
+
+  /** Capable workers with a free slot right now. */
+  available(need: { model: string; gpu: boolean }): WorkerRecord[] {
+    return this.capable(need).filter((w) => freeSlots(w) > 0);
+  }
+
+  reserve(workerId: string, taskId: string, attempt: number, notify = true): void {
+    this.workers.get(workerId)?.active.set(taskId, attempt);
+    if (notify) this.emit('change');
+  }
+
+  /** Frees a slot; `notify: false` for a hold that never turned into work (nothing changed). */
+  release(workerId: string, taskId: string, notify = true): void {
+    const record = this.workers.get(workerId);
+    if (record?.active.delete(taskId) && notify) {
+      this.emit('capacity');
+      this.emit('change');
+    }
+  }
+
+  private handle(topic: string, payload: Buffer): void {
+    const parsedTopic = this.options.topics.parseWorkerTopic(topic);
+    if (!parsedTopic) return;
+    if (parsedTopic.kind === 'status') this.handleStatus(parsedTopic.workerId, topic, payload);
+    else if (parsedTopic.kind === 'heartbeat')
+      this.handleHeartbeat(parsedTopic.workerId, topic, payload);
+  }
+
+  private handleStatus(workerId: string, topic: string, payload: Buffer): void {
+    if (payload.length === 0) return; // a cleared retained message
+    const status = parseMqttJson(workerStatusSchema, payload, topic, this.log);
+    if (!status) return;
+    if (status.id !== workerId) {
+      this.log.warn({ topic, claimed: status.id }, 'status dropped: id does not match its topic');
+      return;
+    }
+    const existing = this.workers.get(workerId);
+    if (status.state === 'offline') {
+      if (existing) this.markOffline(existing, status.reason);
+      return;
+    }
+    const now = this.options.clock.now();
+    if (existing && existing.state === 'online' && existing.status.startedAt !== status.startedAt) {
+      // Same id, new process: whatever the old one held is gone.
+      this.markOffline(existing, 'restarted');
+    }
+    const record: WorkerRecord = {
+      status,
+      state: 'online',
+      lastSeen: now,
+      heartbeat: existing?.state === 'online' ? existing.heartbeat : undefined,
+      active: existing?.state === 'online' ? existing.active : new Map(),
+    };
+    this.workers.set(workerId, record);
+    if (existing?.state !== 'online') {
+      this.log.info(
+        { workerId, kind: status.kind, models: status.models, slots: status.slots },
+        'worker online',
+      );
+      this.emit('online', workerId);
+    }
+    this.emit('capacity');
+    this.emit('change');
+  }
+
+  private handleHeartbeat(workerId: string, topic: string, payload: Buffer): void {
+    const heartbeat = parseMqttJson(heartbeatSchema, payload, topic, this.log);
+    if (!heartbeat) return;
+    if (heartbeat.id !== workerId) {
+      this.log.warn(
+        { topic, claimed: heartbeat.id },
+        'heartbeat dropped: id does not match its topic',
+      );
+      return;
+    }
+    const record = this.workers.get(workerId);
+    if (!record || record.state !== 'online') return; // status first; a heartbeat alone proves nothing
+    record.lastSeen = this.options.clock.now();
+    record.heartbeat = heartbeat;
+    this.emit('change');
+  }
+
+  private sweep(): void {
+    const now = this.options.clock.now();
+    for (const record of this.workers.values()) {
+      if (
+        record.state === 'online' &&
+        isWorkerDead(record.lastSeen, now, this.heartbeatIntervalMs)
+      ) {
+        this.markOffline(record, 'missed_heartbeats');
+      }
+    }
+  }
+
+  private markOffline(record: WorkerRecord, reason: string): void {
+    if (record.state === 'offline') return;
+    record.state = 'offline';
+    const lost = [...record.active].map(([taskId, attempt]) => ({ taskId, attempt }));
+    record.active = new Map();
+    this.log.warn({ workerId: record.status.id, reason, lost: lost.length }, 'worker offline');
+    this.emit('offline', record.status.id, reason, lost);
+    this.emit('change');
+  }
+}

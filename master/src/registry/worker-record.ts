@@ -1,0 +1,41 @@
+import type { Heartbeat, WorkerOnline, WorkerView } from '../../../proto/src/schemas/worker.ts';
+
+/** What the master knows about one worker. `active` is the master's own count, not the worker's claim. */
+export interface WorkerRecord {
+  status: WorkerOnline;
+  state: 'online' | 'offline';
+  lastSeen: number;
+  heartbeat?: Heartbeat;
+  /** taskId → attempt, for the assignments this master made and has not seen finish. */
+  active: Map<string, number>;
+}
+
+export function freeSlots(record: WorkerRecord): number {
+  return Math.max(0, record.status.slots - record.active.size);
+}
+
+export function canServe(record: WorkerRecord, need: { model: string; gpu: boolean }): boolean {
+  if (record.state !== 'online' || record.heartbeat?.draining) return false;
+  if (need.gpu && record.status.kind !== 'gpu') return false;
+  return record.status.models.includes(need.model);
+}
+
+export function toWorkerView(record: WorkerRecord): WorkerView {
+  const { status, heartbeat } = record;
+  return {
+    id: status.id,
+    kind: status.kind,
+    state: record.state,
+    models: status.models,
+    providers: status.providers,
+    labels: status.labels,
+    slots: status.slots,
+    active: record.active.size,
+    host: status.host,
+    version: status.version,
+    lastSeen: record.lastSeen,
+    cpuPct: heartbeat?.cpuPct,
+    memPct: heartbeat?.mem.usedPct,
+    gpus: heartbeat?.gpus ?? [],
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * Takes chunks and final results from workers, checks the fencing lease, and
+ * commits each task's outcome to the queue exactly once.
+ */
+import { UnrecoverableError } from 'bullmq';
+import type { Clock } from '../../../common/clock.ts';
+import type { Logger } from '../../../common/logger.ts';
+import type { TaskResult__Output } from '../../../proto/src/grpc.ts';
+import type { Dispatcher } from '../dispatch/dispatcher.ts';
+import type { Lease, LeaseTable } from '../dispatch/leases.ts';
+import type { WorkerRegistry } from '../registry/registry.ts';
+import type { SecretVault } from '../tasks/secret-vault.ts';
+import { type TaskJobResult, toTaskView } from '../tasks/task-data.ts';
+import type { TaskEvents } from '../tasks/task-events.ts';
+
+export type Verdict = { accepted: true } | { accepted: false; reason: RejectReason };
+export type RejectReason = 'unknown_task' | 'stale_lease' | 'not_lease_owner' | 'store_unavailable';
+
+/** Worker-side errors that say nothing about the task itself: another worker may run it. */
+const RETRYABLE_CODES = new Set([
+  'worker_full',
+  'draining',
+  'model_unsupported',
+  'worker_shutdown',
+]);
+
+export interface ResultHandlerDeps {
+  leases: LeaseTable;
+  registry: WorkerRegistry;
+  dispatcher: Dispatcher;
+  events: TaskEvents;
+  vault: SecretVault;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface ChunkInput {
+  taskId: string;
+  attempt: number;
+  lease: string;
+  seq: number;
+  text: string;
+}
+
+export class ResultHandler {
+  private readonly log: Logger;
+  /** Rejected chunks/results by reason, for metrics and tests. */
+  readonly rejected = new Map<RejectReason, number>();
+
+  constructor(private readonly deps: ResultHandlerDeps) {
+    this.log = deps.log.child({ component: 'results' });
+  }
+
+  chunk(workerId: string, chunk: ChunkInput): Verdict {
+    const fenced = this.fence(workerId, chunk.taskId, chunk.attempt, chunk.lease);
+    if ('reason' in fenced) return this.reject(fenced.reason, chunk.taskId, workerId);
+    const lease = fenced.lease;
+    if (chunk.seq < lease.nextSeq) return { accepted: true }; // a resend we already have
+    lease.nextSeq = chunk.seq + 1;
+    this.deps.events.emit('chunk', lease.sessionId, {
+      taskId: lease.taskId,
+      attempt: lease.attempt,
+      seq: chunk.seq,
+      text: chunk.text,
+    });
+    return { accepted: true };
+  }
+
+  async final(workerId: string, result: TaskResult__Output): Promise<Verdict> {
+    const fenced = this.fence(workerId, result.taskId, result.attempt, result.lease);
+    if ('reason' in fenced) return this.reject(fenced.reason, result.taskId, workerId);
+    const lease = fenced.lease;
+    if (result.error) return this.fail(lease, result);
+    const { leases, registry, events, vault, clock } = this.deps;
+    const committedAt = clock.now();
+    const value: TaskJobResult = {
+      text: result.text,
+      workerId,
+      workerKind: lease.workerKind,
+      attempt: lease.attempt,
+      assignedAt: lease.assignedAt,
+      startedAt: Number(result.startedAt) || lease.assignedAt,
+      finishedAt: Number(result.finishedAt) || committedAt,
+      processingMs: Number(result.processingMs),
+      committedAt,
+      usage: result.usage
+        ? { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens }
+        : undefined,
+    };
+    // Take the lease first: a duplicate final arriving meanwhile is then stale.
+    leases.delete(lease);
+    try {
+      await lease.job.moveToCompleted(value, lease.token, false);
+    } catch (err) {
+      leases.set(lease);
+      this.log.error({ err, taskId: lease.taskId }, 'result could not be committed');
+      return { accepted: false, reason: 'store_unavailable' };
+    }
+    registry.release(workerId, lease.taskId);
+    vault.drop(lease.taskId);
+    lease.job.returnvalue = value;
+    this.log.info(
+      { taskId: lease.taskId, workerId, attempt: lease.attempt, processingMs: value.processingMs },
+      'task completed',
+    );
+    events.emit('completed', lease.sessionId, toTaskView(lease.job, 'completed'));
+    return { accepted: true };
+  }
+
+  private async fail(lease: Lease, result: TaskResult__Output): Promise<Verdict> {
+    const { leases, registry, events, vault, dispatcher } = this.deps;
+    if (RETRYABLE_CODES.has(result.errorCode)) {
+      await dispatcher.requeue(lease, `${lease.workerId}: ${result.error}`);
+      return { accepted: true };
+    }
+    leases.delete(lease);
+    try {
+      // A provider error (bad key, bad prompt) fails the same way everywhere: do not retry it.
+      await lease.job.moveToFailed(new UnrecoverableError(result.error), lease.token, false);
+    } catch (err) {
+      leases.set(lease);
+      this.log.error({ err, taskId: lease.taskId }, 'failure could not be committed');
+      return { accepted: false, reason: 'store_unavailable' };
+    }
+    registry.release(lease.workerId, lease.taskId);
+    vault.drop(lease.taskId);
+    lease.job.failedReason = result.error;
+    lease.job.finishedOn = this.deps.clock.now();
+    this.log.warn(
+      { taskId: lease.taskId, code: result.errorCode, error: result.error },
+      'task failed',
+    );
+    events.emit('failed', lease.sessionId, toTaskView(lease.job, 'failed'));
+    return { accepted: true };
+  }
+
+  private fence(
+    workerId: string,
+    taskId: string,
+    attempt: number,
+    token: string,
+  ): { lease: Lease } | { reason: RejectReason } {
+    const lease = this.deps.leases.get(taskId);
+    if (!lease) return { reason: 'unknown_task' };
+    if (lease.attempt !== attempt || lease.token !== token) return { reason: 'stale_lease' };
+    if (lease.workerId !== workerId) return { reason: 'not_lease_owner' };
+    return { lease };
+  }
+
+  private reject(reason: RejectReason, taskId: string, workerId: string): Verdict {
+    this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
+    this.log.warn({ taskId, workerId, reason }, 'result rejected');
+    return { accepted: false, reason };
+  }
+}

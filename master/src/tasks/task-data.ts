@@ -1,0 +1,100 @@
+/** What a task job stores in the queue, and how a job reads back as a TaskView. */
+import type { Job } from 'bullmq';
+import type { QueueKey } from '../../../proto/src/queues.ts';
+import type { GenerationParams, TaskState, TaskView } from '../../../proto/src/schemas/task.ts';
+import type { WorkerKind } from '../../../proto/src/schemas/worker.ts';
+
+/** Stored in the queue; never holds a secret (API keys live in master memory only). */
+export interface TaskJobData {
+  taskId: string;
+  sessionId?: string;
+  prompt: string;
+  model: string;
+  gpu: boolean;
+  params: GenerationParams;
+  priority: number;
+  submittedAt: number;
+  timeoutMs: number;
+}
+
+/** The job's return value once completed. */
+export interface TaskJobResult {
+  text: string;
+  workerId: string;
+  workerKind: WorkerKind;
+  attempt: number;
+  assignedAt: number;
+  startedAt: number;
+  finishedAt: number;
+  processingMs: number;
+  committedAt: number;
+  usage?: { inputTokens: number; outputTokens: number };
+}
+
+export type TaskJob = Job<TaskJobData, TaskJobResult>;
+
+/** Our priority (0–1000, higher first) as BullMQ's (1 highest). Always set, so no job skips the ordering. */
+export const toBullPriority = (priority: number) => 1001 - priority;
+
+export function queueKeyOf(data: Pick<TaskJobData, 'model' | 'gpu'>): QueueKey {
+  return { capability: data.gpu ? 'gpu' : 'any', model: data.model };
+}
+
+function toState(bullState: string): TaskState {
+  switch (bullState) {
+    case 'active':
+      return 'running';
+    case 'completed':
+      return 'completed';
+    case 'failed':
+      return 'failed';
+    default:
+      return 'queued';
+  }
+}
+
+/** Live facts the master holds for a running task (the queue does not know them). */
+export interface RunningInfo {
+  workerId: string;
+  workerKind: WorkerKind;
+  assignedAt: number;
+  attempt: number;
+}
+
+export function toTaskView(job: TaskJob, bullState: string, running?: RunningInfo): TaskView {
+  const data = job.data;
+  const result = job.returnvalue ?? undefined;
+  const state = toState(bullState);
+  const view: TaskView = {
+    id: data.taskId,
+    state,
+    model: data.model,
+    priority: data.priority,
+    requires: { gpu: data.gpu },
+    attempt: result?.attempt ?? running?.attempt ?? job.attemptsMade,
+    timings: { submittedAt: data.submittedAt },
+  };
+  if (state === 'completed' && result) {
+    view.result = result.text;
+    view.workerId = result.workerId;
+    view.workerKind = result.workerKind;
+    view.timings = {
+      submittedAt: data.submittedAt,
+      assignedAt: result.assignedAt,
+      startedAt: result.startedAt,
+      finishedAt: result.finishedAt,
+      queueMs: result.assignedAt - data.submittedAt,
+      processingMs: result.processingMs,
+      totalMs: result.committedAt - data.submittedAt,
+    };
+  } else if (state === 'failed') {
+    view.error = job.failedReason || 'failed';
+    if (job.finishedOn) view.timings.totalMs = job.finishedOn - data.submittedAt;
+  } else if (state === 'running' && running) {
+    view.workerId = running.workerId;
+    view.workerKind = running.workerKind;
+    view.timings.assignedAt = running.assignedAt;
+    view.timings.queueMs = running.assignedAt - data.submittedAt;
+  }
+  return view;
+}

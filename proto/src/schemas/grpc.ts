@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { MAX_PROMPT_CHARS } from './task.ts';
+
+/** Largest text one chunk may carry. */
+export const MAX_CHUNK_CHARS = 64 * 1024;
+/** Largest final answer the master stores. */
+export const MAX_RESULT_CHARS = 4 * MAX_PROMPT_CHARS;
+
+const fencing = {
+  taskId: z.string().min(1).max(128),
+  attempt: z.number().int().min(1),
+  lease: z.string().min(1).max(128),
+};
+
+/** Checks a decoded `TaskResult` (proto3 fills absent fields with defaults, so emptiness is checked here). */
+export const taskResultMessageSchema = z
+  .object({
+    ...fencing,
+    workerId: z.string().max(128),
+    text: z.string().max(MAX_RESULT_CHARS),
+    error: z.string().max(8_192),
+    errorCode: z.string().max(64),
+    startedAt: z.number().nonnegative(),
+    finishedAt: z.number().nonnegative(),
+    processingMs: z.number().nonnegative(),
+    model: z.string().max(200),
+  })
+  .passthrough();
+
+/** Checks a decoded `TaskChunk`; `final` is checked with taskResultMessageSchema. */
+export const taskChunkMessageSchema = z
+  .object({
+    ...fencing,
+    seq: z.number().int().nonnegative(),
+    text: z.string().max(MAX_CHUNK_CHARS),
+  })
+  .passthrough();
