@@ -91,13 +91,15 @@ export class TaskService {
 
   async get(taskId: string): Promise<TaskView> {
     const key = queueKeyOfTaskId(taskId);
-    const job = key
-      ? ((await this.queue(queueName(key)).getJob(taskId)) as TaskJob | undefined)
-      : undefined;
-    if (!job) throw new NotFoundError(`no task ${taskId}`);
-    const state = await job.getState();
-    const lease = this.deps.leases.get(taskId);
-    return toTaskView(job, state, lease);
+    if (!key) throw new NotFoundError(`no task ${taskId}`);
+    const queue = this.queue(queueName(key));
+    // State first, then the job: a task that finishes in between reads as finished, never as
+    // "completed" without its result.
+    const state = await queue.getJobState(taskId);
+    const job = (await queue.getJob(taskId)) as TaskJob | undefined;
+    if (!job || state === 'unknown') throw new NotFoundError(`no task ${taskId}`);
+    const finished = job.finishedOn ? (job.returnvalue ? 'completed' : 'failed') : state;
+    return toTaskView(job, finished, this.deps.leases.get(taskId));
   }
 
   private queue(name: string): StoreQueue<TaskJobData, TaskJobResult> {

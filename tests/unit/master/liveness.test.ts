@@ -1,0 +1,131 @@
+import { EventEmitter } from 'node:events';
+import type { MqttClient } from 'mqtt';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { systemClock } from '../../../common/clock.ts';
+import { isWorkerDead } from '../../../master/src/registry/liveness.ts';
+import { WorkerRegistry } from '../../../master/src/registry/registry.ts';
+import { createTopics } from '../../../proto/src/topics.ts';
+
+describe('isWorkerDead', () => {
+  it('allows up to three missed heartbeats', () => {
+    expect(isWorkerDead(0, 3_000, 1_000)).toBe(false);
+    expect(isWorkerDead(0, 3_001, 1_000)).toBe(true);
+    expect(isWorkerDead(0, 5_000, 1_000, 5)).toBe(false);
+  });
+});
+
+/** A stand-in MQTT client: the registry only subscribes and listens for 'message'. */
+class FakeMqtt extends EventEmitter {
+  subscribeAsync = vi.fn(async () => []);
+  deliver(topic: string, payload: unknown) {
+    this.emit(
+      'message',
+      topic,
+      Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)),
+    );
+  }
+}
+
+const topics = createTopics();
+const online = (id: string, startedAt = 1) => ({
+  state: 'online',
+  id,
+  kind: 'cpu',
+  models: ['echo'],
+  providers: ['echo'],
+  slots: 2,
+  labels: {},
+  version: 't',
+  host: 'h',
+  startedAt,
+});
+const heartbeat = (id: string) => ({
+  id,
+  ts: Date.now(),
+  cpuPct: 1,
+  mem: { usedPct: 1, totalMb: 1, rssMb: 1 },
+  gpus: [],
+  freeSlots: 2,
+  active: [],
+});
+
+describe('WorkerRegistry (fake timers)', () => {
+  let mqtt: FakeMqtt;
+  let registry: WorkerRegistry;
+  beforeEach(async () => {
+    vi.useFakeTimers();
+    mqtt = new FakeMqtt();
+    registry = new WorkerRegistry({
+      mqtt: mqtt as unknown as MqttClient,
+      topics,
+      log: pino({ level: 'silent' }),
+      clock: systemClock,
+      heartbeatIntervalMs: 1_000,
+    });
+    await registry.start();
+  });
+  afterEach(() => {
+    registry.stop();
+    vi.useRealTimers();
+  });
+
+  it('declares a silent worker dead after three missed heartbeats and lists its tasks', () => {
+    const offline = vi.fn();
+    registry.on('offline', offline);
+    mqtt.deliver(topics.status('w1'), online('w1'));
+    registry.reserve('w1', 'task-1', 1);
+    vi.advanceTimersByTime(2_500);
+    mqtt.deliver(topics.heartbeat('w1'), heartbeat('w1'));
+    vi.advanceTimersByTime(3_000);
+    expect(offline).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(1_100);
+    expect(offline).toHaveBeenCalledWith('w1', 'missed_heartbeats', [
+      { taskId: 'task-1', attempt: 1 },
+    ]);
+    expect(registry.get('w1')?.state).toBe('offline');
+  });
+
+  it('takes the Last Will at once and welcomes the worker back', () => {
+    const offline = vi.fn();
+    registry.on('offline', offline);
+    mqtt.deliver(topics.status('w1'), online('w1'));
+    mqtt.deliver(topics.status('w1'), { state: 'offline', id: 'w1', reason: 'lost' });
+    expect(offline).toHaveBeenCalledWith('w1', 'lost', []);
+    mqtt.deliver(topics.status('w1'), online('w1', 2));
+    expect(registry.available({ model: 'echo', gpu: false }).map((w) => w.status.id)).toEqual([
+      'w1',
+    ]);
+  });
+
+  it('treats a new startedAt as a restart that lost the old tasks', () => {
+    const offline = vi.fn();
+    registry.on('offline', offline);
+    mqtt.deliver(topics.status('w1'), online('w1', 1));
+    registry.reserve('w1', 't', 1);
+    mqtt.deliver(topics.status('w1'), online('w1', 2));
+    expect(offline).toHaveBeenCalledWith('w1', 'restarted', [{ taskId: 't', attempt: 1 }]);
+    expect(registry.get('w1')?.state).toBe('online');
+  });
+
+  it('drops bad input: wrong JSON, wrong shape, and a status claiming another id', () => {
+    mqtt.deliver(topics.status('w1'), '{not json');
+    mqtt.deliver(topics.status('w1'), { state: 'online', id: 'w1' });
+    mqtt.deliver(topics.status('w1'), online('w2'));
+    mqtt.deliver(topics.heartbeat('w9'), heartbeat('w9'));
+    expect(registry.list()).toEqual([]);
+  });
+
+  it('filters by GPU and model, and counts slots it reserved', () => {
+    mqtt.deliver(topics.status('c1'), online('c1'));
+    mqtt.deliver(topics.status('g1'), { ...online('g1'), kind: 'gpu', slots: 1 });
+    expect(registry.available({ model: 'echo', gpu: true }).map((w) => w.status.id)).toEqual([
+      'g1',
+    ]);
+    expect(registry.available({ model: 'other', gpu: false })).toEqual([]);
+    registry.reserve('g1', 't1', 1);
+    expect(registry.available({ model: 'echo', gpu: true })).toEqual([]);
+    registry.release('g1', 't1');
+    expect(registry.available({ model: 'echo', gpu: true })).toHaveLength(1);
+  });
+});
