@@ -177,9 +177,7 @@ export async function startMaster(
 }
 
 /** `flota master`: start from the environment and stop cleanly on SIGINT/SIGTERM. */
-export async function runMasterFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<MasterHandle> {
+export async function runMasterFromEnv(): Promise<MasterHandle> {
   const config = loadMasterConfig();
   const master = await startMaster(config);
   const stop = () => void master.close().then(() => process.exit(0));

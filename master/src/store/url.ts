@@ -1,0 +1,49 @@
+import { ConfigError } from '../../../common/errors.ts';
+import type { QueueStoreKind } from './types.ts';
+
+/** The store a queue URL selects; undefined/empty → the embedded PostgreSQL. */
+export function storeKindForUrl(url: string | undefined): QueueStoreKind {
+  if (url === undefined || url.trim() === '') return 'embedded-postgres';
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url.trim())?.[1]?.toLowerCase();
+  switch (scheme) {
+    case 'redis':
+    case 'rediss':
+      return 'redis';
+    case 'postgres':
+    case 'postgresql':
+      return 'postgres';
+    default:
+      throw new ConfigError(
+        `QUEUE_URL "${redactUrl(url)}" is not supported: use redis://, rediss://, postgres:// ` +
+          'or postgresql://, or leave it unset for the embedded PostgreSQL',
+      );
+  }
+}
+
+/**
+ * The URL with its password replaced by `***` (user name kept), safe for logs.
+ * Text that is not a URL is returned with anything between `:` and `@` masked.
+ */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password === '') return url;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+  }
+}
+
+const NAMESPACE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** Checks a namespace (Redis prefix / Postgres schema); returns it or throws ConfigError. */
+export function validateNamespace(namespace: string): string {
+  if (!NAMESPACE.test(namespace)) {
+    throw new ConfigError(
+      `queue namespace "${namespace}" is invalid: use letters, digits and "_", ` +
+        'starting with a letter or "_", at most 63 characters',
+    );
+  }
+  return namespace;
+}

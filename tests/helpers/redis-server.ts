@@ -1,0 +1,53 @@
+import { connect } from 'node:net';
+import { type ManagedServer, startManagedServer } from './managed-server.ts';
+
+export type RedisServer = ManagedServer;
+
+/** Resolves true when a Redis server on `port` answers PING with PONG. */
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    let reply = '';
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
+}
+
+/**
+ * Spawns the `redis-server` binary on a free 127.0.0.1 port, without
+ * persistence, and resolves once it answers PING. Call `stop()` in afterAll;
+ * the child is also killed when the test process exits.
+ *
+ * @example
+ * const redis = await startRedis();
+ * const store = await openQueueStore({ url: redis.url, dataDir, log });
+ */
+export function startRedis(): Promise<RedisServer> {
+  return startManagedServer({
+    what: 'redis-server',
+    command: 'redis-server',
+    prepare: async (port) => [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'yes',
+    ],
+    ready: answersPing,
+    url: (port) => `redis://127.0.0.1:${port}`,
+  });
+}

@@ -1,0 +1,123 @@
+/** Test doubles for the worker's peers: an aedes broker, a gRPC master, a log sink. */
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import { Aedes } from 'aedes';
+import {
+  loadMasterPackage,
+  type MasterHandlers,
+  METADATA_WORKER_ID,
+  type TaskChunk__Output,
+  type TaskResult__Output,
+} from '../../../proto/src/grpc.ts';
+
+export async function waitFor<T>(
+  fn: () => T | undefined | null | false,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const stopAt = Date.now() + timeoutMs;
+  for (;;) {
+    const value = fn();
+    if (value) return value;
+    if (Date.now() > stopAt) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export interface TestBroker {
+  broker: Aedes;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startBroker(): Promise<TestBroker> {
+  const broker = await Aedes.createBroker();
+  const server = net.createServer({ noDelay: true }, broker.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    broker,
+    url: `mqtt://127.0.0.1:${port}`,
+    close: async () => {
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export interface ReceivedStream {
+  workerId: string;
+  chunks: TaskChunk__Output[];
+  final?: TaskResult__Output;
+}
+
+export interface TestMaster {
+  address: string;
+  streams: ReceivedStream[];
+  reports: Array<{ workerId: string; result: TaskResult__Output }>;
+  /** Every final result, streamed or reported. */
+  results(): TaskResult__Output[];
+  close(): Promise<void>;
+}
+
+export async function startMaster(): Promise<TestMaster> {
+  const { proto } = loadMasterPackage();
+  const streams: ReceivedStream[] = [];
+  const reports: TestMaster['reports'] = [];
+  const handlers: MasterHandlers = {
+    StreamTask(call, callback) {
+      const entry: ReceivedStream = {
+        workerId: String(call.metadata.get(METADATA_WORKER_ID)[0] ?? ''),
+        chunks: [],
+      };
+      streams.push(entry);
+      call.on('data', (chunk: TaskChunk__Output) => {
+        if (chunk.final) entry.final = chunk.final;
+        else entry.chunks.push(chunk);
+      });
+      call.on('end', () => callback(null, { accepted: true }));
+    },
+    ReportResult(call, callback) {
+      reports.push({
+        workerId: String(call.metadata.get(METADATA_WORKER_ID)[0] ?? ''),
+        result: call.request,
+      });
+      return callback(null, { accepted: true });
+    },
+  };
+  const server = new grpc.Server();
+  server.addService(proto.flota.v1.Master.service, handlers);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
+  );
+  return {
+    address: `127.0.0.1:${port}`,
+    streams,
+    reports,
+    results: () => [
+      ...streams.flatMap((s) => (s.final ? [s.final] : [])),
+      ...reports.map((r) => r.result),
+    ],
+    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  };
+}
+
+/** Collects a logger's JSON lines. */
+export class LogSink extends Writable {
+  readonly lines: Array<Record<string, unknown>> = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    for (const line of chunk.toString().split('\n')) {
+      if (line.trim()) this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    }
+    done();
+  }
+  has(msg: string): boolean {
+    return this.lines.some((line) => line.msg === msg);
+  }
+  count(msg: string): number {
+    return this.lines.filter((line) => line.msg === msg).length;
+  }
+}

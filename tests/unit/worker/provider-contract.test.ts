@@ -1,0 +1,134 @@
+/** One set of cases, run against every provider (HTTP ones against a local fake server). */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../../../common/clock.ts';
+import { ProviderError } from '../../../common/errors.ts';
+import { createEchoProvider } from '../../../worker/src/providers/echo.ts';
+import { createGeminiProvider } from '../../../worker/src/providers/gemini.ts';
+import { createOpenAiProvider } from '../../../worker/src/providers/openai.ts';
+import type { GenerateRequest, Provider } from '../../../worker/src/providers/types.ts';
+import { type FakeModelServer, startFakeModelServer } from './support/fake-model-server.ts';
+
+const SECRET = 'sk-test-0123456789abcdefSECRET';
+
+let server: FakeModelServer;
+beforeAll(async () => {
+  server = await startFakeModelServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+
+interface Fixture {
+  name: string;
+  /** Talks HTTP, so can fail with HTTP errors. */
+  http: boolean;
+  make(): Provider;
+  model: string;
+}
+
+const fixtures: Fixture[] = [
+  {
+    name: 'echo',
+    http: false,
+    model: 'echo',
+    make: () => createEchoProvider({ clock: systemClock, delayMs: 5, chunkSize: 4 }),
+  },
+  {
+    name: 'gemini',
+    http: true,
+    model: 'gemini-2.5-flash',
+    make: () => createGeminiProvider({ apiKey: SECRET, baseUrl: server.url }),
+  },
+  {
+    name: 'openai',
+    http: true,
+    model: 'llama3',
+    make: () => createOpenAiProvider({ apiKey: SECRET, baseUrl: `${server.url}/v1` }),
+  },
+];
+
+function request(model: string, signal: AbortSignal): GenerateRequest {
+  return { model, prompt: 'say hello to the world', params: {}, signal };
+}
+
+describe.each(fixtures)('provider contract: $name', (fixture) => {
+  it('streams chunks whose concatenation equals the final text', async () => {
+    server.mode = 'ok';
+    const chunks: string[] = [];
+    const result = await fixture
+      .make()
+      .generate(request(fixture.model, new AbortController().signal), (text) => chunks.push(text));
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(chunks.join('')).toBe(result.text);
+    expect(result.text.length).toBeGreaterThan(0);
+    expect(result.usage?.outputTokens).toBeGreaterThan(0);
+  });
+
+  it('honours abort with an aborted ProviderError', async () => {
+    server.mode = 'hang-after-first';
+    const controller = new AbortController();
+    const promise = fixture.make().generate(request(fixture.model, controller.signal), () => {
+      controller.abort();
+    });
+    const error = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ProviderError);
+    expect((error as ProviderError).code).toBe('aborted');
+  });
+});
+
+describe.each(fixtures.filter((f) => f.http))('provider contract (HTTP): $name', (fixture) => {
+  it.each([401, 500])('maps HTTP %i to a ProviderError without the key', async (status) => {
+    server.mode = status === 401 ? 'status-401' : 'status-500';
+    const error = await fixture
+      .make()
+      .generate(request(fixture.model, new AbortController().signal), () => {})
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(ProviderError);
+    const message = (error as ProviderError).message;
+    expect(message).toContain(String(status));
+    expect(message).not.toContain(SECRET);
+    expect(message).not.toContain('SECRET');
+  });
+});
+
+describe('request shapes', () => {
+  it('gemini sends the key as a header to :streamGenerateContent?alt=sse', async () => {
+    server.mode = 'ok';
+    server.requests.length = 0;
+    const provider = createGeminiProvider({ apiKey: 'worker-key-1234', baseUrl: server.url });
+    await provider.generate(
+      { ...request('gemini-2.5-flash', new AbortController().signal), apiKey: 'user-key-5678' },
+      () => {},
+    );
+    const seen = server.requests[0];
+    expect(seen?.url).toBe('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
+    expect(seen?.headers['x-goog-api-key']).toBe('user-key-5678');
+  });
+
+  it('openai posts a streaming chat completion with a bearer token', async () => {
+    server.mode = 'ok';
+    server.requests.length = 0;
+    const provider = createOpenAiProvider({ apiKey: 'k-1234', baseUrl: `${server.url}/v1/` });
+    await provider.generate(
+      { ...request('llama3', new AbortController().signal), params: { temperature: 0.2 } },
+      () => {},
+    );
+    const seen = server.requests[0];
+    expect(seen?.url).toBe('/v1/chat/completions');
+    expect(seen?.headers.authorization).toBe('Bearer k-1234');
+    expect(seen?.body).toMatchObject({ model: 'llama3', stream: true, temperature: 0.2 });
+  });
+
+  it('gemini without any key fails with an actionable message', async () => {
+    const provider = createGeminiProvider({ baseUrl: server.url });
+    await expect(
+      provider.generate(request('gemini-2.5-flash', new AbortController().signal), () => {}),
+    ).rejects.toThrow(/GEMINI_API_KEY/);
+  });
+});

@@ -1,0 +1,75 @@
+/**
+ * The prompt composer: textarea (Enter sends, Shift+Enter adds a line),
+ * model selector, GPU toggle and the per-session API key.
+ */
+import { h } from './dom.js';
+import { loadApiKey, saveApiKey } from './storage.js';
+
+/** Keep in step with MAX_PROMPT_CHARS in proto/src/schemas/task.ts. */
+const MAX_PROMPT_CHARS = 100_000;
+
+/**
+ * @param {{
+ *   form: HTMLFormElement, input: HTMLTextAreaElement, send: HTMLButtonElement,
+ *   model: HTMLSelectElement, gpu: HTMLInputElement, apiKey: HTMLInputElement,
+ *   onSend: (draft: { prompt: string, model?: string, gpu: boolean, apiKey?: string }) => void,
+ * }} els
+ */
+export function createComposer({ form, input, send, model, gpu, apiKey, onSend }) {
+  input.maxLength = MAX_PROMPT_CHARS;
+  apiKey.value = loadApiKey();
+  apiKey.addEventListener('input', () => saveApiKey(apiKey.value.trim()));
+
+  const sync = () => {
+    send.disabled = input.value.trim().length === 0;
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight, 240)}px`;
+  };
+  input.addEventListener('input', sync);
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const prompt = input.value.trim();
+    if (!prompt) return;
+    const key = apiKey.value.trim();
+    onSend({
+      prompt,
+      model: model.value || undefined,
+      gpu: gpu.checked,
+      apiKey: key || undefined,
+    });
+    input.value = '';
+    sync();
+    input.focus();
+  });
+  sync();
+
+  /** @param {string[]} models */
+  function setModels(models) {
+    // The master's order is kept: its first model is the default choice.
+    const unique = [...new Set(models)];
+    const previous = model.value;
+    const options = unique.length
+      ? unique.map((m) => h('option', { value: m, text: m }))
+      : [h('option', { value: '', text: 'Default model' })];
+    model.replaceChildren(...options);
+    model.value = unique.includes(previous) ? previous : (unique[0] ?? '');
+    model.title = unique.length
+      ? `${unique.length} model(s) served by online workers`
+      : 'No worker is online yet';
+  }
+
+  /** @param {string} text */
+  function fill(text) {
+    input.value = text;
+    sync();
+    input.focus();
+  }
+
+  return { setModels, fill };
+}

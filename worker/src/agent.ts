@@ -1,0 +1,195 @@
+/**
+ * The worker's lifecycle: register (retained online status) → listen
+ * (assignments, control) → heartbeat → unregister (retained offline status).
+ */
+import os from 'node:os';
+import type { Clock } from '../../common/clock.ts';
+import { createLogger, type FlotaLogger, type Logger } from '../../common/logger.ts';
+import { parseMqttJson } from '../../common/mqtt.ts';
+import { assignmentSchema, type Control, controlSchema } from '../../proto/src/schemas/task.ts';
+import type { WorkerOnline } from '../../proto/src/schemas/worker.ts';
+import { createTopics } from '../../proto/src/topics.ts';
+import type { WorkerConfig } from './config.ts';
+import { createResultReporter } from './grpc-link.ts';
+import { startHeartbeat } from './heartbeat.ts';
+import { createGpuSampler } from './metrics/gpu.ts';
+import { createCpuSampler, memorySnapshot } from './metrics/system.ts';
+import { openMqttLink } from './mqtt-link.ts';
+import { createProvider, type Provider } from './providers/index.ts';
+import { TaskRunner } from './task-runner.ts';
+import { readVersion } from './version.ts';
+
+export interface WorkerDeps {
+  logger?: FlotaLogger;
+  clock?: Clock;
+  /** Replaces the provider the configuration names (tests, embedding). */
+  provider?: Provider;
+}
+
+export interface WorkerHandle {
+  id: string;
+  /** Stops intake, finishes or aborts in-flight work, unregisters, disconnects. Idempotent. */
+  close(): Promise<void>;
+  /** Resolves once the worker has closed, whoever asked (close() or a `shutdown` control). */
+  readonly done: Promise<void>;
+}
+
+/** How long startup waits for the broker before carrying on (the link keeps retrying). */
+const FIRST_CONNECT_WAIT_MS = 10_000;
+/** After aborting in-flight tasks, how long to wait for their results to go out. */
+const ABORT_REPORT_WAIT_MS = 5_000;
+
+function waitBounded(clock: Clock, work: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = clock.setTimeout(() => resolve(false), ms);
+    void work.then(
+      () => {
+        clock.clearTimeout(timer);
+        resolve(true);
+      },
+      () => {
+        clock.clearTimeout(timer);
+        resolve(true);
+      },
+    );
+  });
+}
+
+export async function startWorkerAgent(
+  config: WorkerConfig,
+  clock: Clock,
+  deps: WorkerDeps = {},
+): Promise<WorkerHandle> {
+  const id = config.workerId;
+  const flotaLogger = deps.logger ?? createLogger({ source: id, level: config.logLevel });
+  const log: Logger = flotaLogger.logger.child({ workerId: id });
+  const topics = createTopics(config.mqttPrefix);
+  const provider = deps.provider ?? createProvider(config, clock);
+  const startedAt = clock.now();
+
+  const reporter = createResultReporter({
+    address: config.masterGrpc,
+    workerId: id,
+    token: config.workerToken,
+    clock,
+    log,
+  });
+  const runner = new TaskRunner({
+    workerId: id,
+    slots: config.slots,
+    models: config.models,
+    provider,
+    reporter,
+    clock,
+    log,
+  });
+
+  let handle: WorkerHandle | undefined;
+  const onControl = (control: Control) => {
+    switch (control.type) {
+      case 'cancel':
+        runner.cancel(control.taskId, control.attempt);
+        return;
+      case 'drain':
+        runner.setDraining(true);
+        return;
+      case 'resume':
+        runner.setDraining(false);
+        return;
+      case 'shutdown':
+        log.info('shutdown requested by the master');
+        void handle?.close();
+        return;
+      default: {
+        const unknown: never = control;
+        log.warn({ control: unknown }, 'unknown control message');
+      }
+    }
+  };
+
+  const onlineRecord = (): WorkerOnline => ({
+    state: 'online',
+    id,
+    kind: config.kind,
+    models: [...config.models],
+    providers: [provider.name],
+    slots: config.slots,
+    labels: config.labels,
+    version: readVersion(),
+    host: os.hostname().slice(0, 256),
+    startedAt,
+  });
+
+  const link = openMqttLink({
+    url: config.mqttUrl,
+    username: config.mqttUsername,
+    password: config.mqttPassword,
+    workerId: id,
+    topics,
+    onlineRecord,
+    onAssignment: (payload, topic) => {
+      const assignment = parseMqttJson(assignmentSchema, payload, topic, log);
+      if (assignment) runner.accept(assignment);
+    },
+    onControl: (payload, topic) => {
+      const control = parseMqttJson(controlSchema, payload, topic, log);
+      if (control) onControl(control);
+    },
+    log,
+  });
+  flotaLogger.attachPublisher((line) => link.publishLog(line));
+
+  const gpus = createGpuSampler({ clock, log });
+  const stopHeartbeat = startHeartbeat(
+    {
+      workerId: id,
+      clock,
+      cpuPct: createCpuSampler(),
+      memory: memorySnapshot,
+      gpus: () => gpus.current(),
+      freeSlots: () => runner.freeSlots(),
+      active: () => runner.active(),
+      draining: () => runner.isDraining,
+    },
+    config.heartbeatMs,
+    (heartbeat) => link.publishHeartbeat(heartbeat),
+  );
+
+  if (!(await waitBounded(clock, link.connected(), FIRST_CONNECT_WAIT_MS))) {
+    log.warn({ url: config.mqttUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'broker not reachable yet');
+  }
+
+  let closing: Promise<void> | undefined;
+  let markDone: () => void = () => {};
+  const done = new Promise<void>((resolve) => {
+    markDone = resolve;
+  });
+
+  const shutdown = async () => {
+    log.info('worker stopping');
+    runner.stopIntake();
+    if (!(await waitBounded(clock, runner.idle(), config.shutdownGraceMs))) {
+      log.warn({ active: runner.active() }, 'in-flight tasks did not finish in time: aborting');
+      runner.abortAll();
+      await waitBounded(clock, runner.idle(), ABORT_REPORT_WAIT_MS);
+    }
+    stopHeartbeat();
+    log.info('worker stopped');
+    await link.shutdown().catch((error: unknown) => {
+      log.warn({ err: error instanceof Error ? error.message : error }, 'mqtt close failed');
+    });
+    flotaLogger.attachPublisher(undefined);
+    reporter.close();
+  };
+
+  handle = {
+    id,
+    done,
+    close() {
+      closing ??= shutdown().finally(markDone);
+      return closing;
+    },
+  };
+  log.info({ kind: config.kind, models: config.models, slots: config.slots }, 'worker started');
+  return handle;
+}

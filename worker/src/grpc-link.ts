@@ -1,0 +1,159 @@
+/**
+ * Results go to the master over gRPC: one long-lived client, one StreamTask
+ * call per task attempt (chunks, then the final result). If the stream breaks
+ * before the master's ack, the result is sent again with ReportResult, a few
+ * times with backoff, bounded by the attempt's deadline.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Clock } from '../../common/clock.ts';
+import type { Logger } from '../../common/logger.ts';
+import {
+  loadMasterPackage,
+  type MasterClient,
+  METADATA_AUTHORIZATION,
+  METADATA_WORKER_ID,
+  type TaskAck__Output,
+  type TaskChunk,
+  type TaskResult,
+} from '../../proto/src/grpc.ts';
+
+/**
+ * A result may be reported a little after the task's own deadline: a task
+ * that timed out must still be able to say so.
+ */
+export const REPORT_GRACE_MS = 5_000;
+const RETRY_DELAYS_MS = [200, 500, 1_000, 2_000];
+
+export interface AttemptRef {
+  taskId: string;
+  attempt: number;
+  lease: string;
+  deadline: number;
+}
+
+export interface TaskStream {
+  /** Sends one text chunk; dropped silently once the stream has failed. */
+  write(text: string): void;
+  /** Sends the final result and ends the stream; falls back to ReportResult. */
+  finish(result: TaskResult): Promise<TaskAck__Output | undefined>;
+  /** Chunks written so far. */
+  readonly chunks: number;
+}
+
+export interface ResultReporter {
+  openStream(ref: AttemptRef): TaskStream;
+  /** Unary ReportResult with retries; undefined when the master could not be reached. */
+  report(result: TaskResult, deadline: number): Promise<TaskAck__Output | undefined>;
+  close(): void;
+}
+
+export interface GrpcLinkOptions {
+  address: string;
+  workerId: string;
+  token?: string;
+  clock: Clock;
+  log: Logger;
+}
+
+interface CallOutcome {
+  error?: grpc.ServiceError;
+  ack?: TaskAck__Output;
+}
+
+export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
+  const { proto } = loadMasterPackage();
+  const client: MasterClient = new proto.flota.v1.Master(
+    options.address,
+    grpc.credentials.createInsecure(),
+    { 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_permit_without_calls': 1 },
+  );
+  const log = options.log.child({ component: 'grpc-link' });
+  const clock = options.clock;
+
+  const metadata = () => {
+    const md = new grpc.Metadata();
+    md.set(METADATA_WORKER_ID, options.workerId);
+    if (options.token) md.set(METADATA_AUTHORIZATION, `Bearer ${options.token}`);
+    return md;
+  };
+  const callDeadline = (deadline: number) =>
+    new Date(Math.max(deadline, clock.now()) + REPORT_GRACE_MS);
+  const sleep = (ms: number) => new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
+
+  const reportOnce = (result: TaskResult, deadline: number) =>
+    new Promise<CallOutcome>((resolve) => {
+      client.ReportResult(result, metadata(), { deadline: callDeadline(deadline) }, (error, ack) =>
+        resolve(error ? { error } : { ack }),
+      );
+    });
+
+  const report = async (result: TaskResult, deadline: number) => {
+    const stopAt = deadline + REPORT_GRACE_MS;
+    for (let attempt = 0; ; attempt += 1) {
+      const outcome = await reportOnce(result, deadline);
+      if (outcome.ack) return outcome.ack;
+      const delay = RETRY_DELAYS_MS[attempt];
+      const ref = { taskId: result.taskId, attempt: result.attempt };
+      if (delay === undefined || clock.now() + delay >= stopAt) {
+        log.warn({ ...ref, err: outcome.error?.message }, 'result could not be delivered');
+        return undefined;
+      }
+      log.debug({ ...ref, err: outcome.error?.message, delay }, 'ReportResult failed; retrying');
+      await sleep(delay);
+    }
+  };
+
+  const openStream = (ref: AttemptRef): TaskStream => {
+    let seq = 0;
+    let failed = false;
+    let call: grpc.ClientWritableStream<TaskChunk> | undefined;
+    let outcome: Promise<CallOutcome> | undefined;
+    const base = { taskId: ref.taskId, attempt: ref.attempt, lease: ref.lease };
+
+    const ensureCall = () => {
+      if (call) return call;
+      outcome = new Promise<CallOutcome>((resolve) => {
+        call = client.StreamTask(
+          metadata(),
+          { deadline: callDeadline(ref.deadline) },
+          (error, ack) => {
+            if (error) failed = true;
+            resolve(error ? { error } : { ack });
+          },
+        );
+      });
+      // Errors also arrive through the callback; this keeps them from being unhandled.
+      call!.on('error', () => {
+        failed = true;
+      });
+      return call!;
+    };
+
+    return {
+      get chunks() {
+        return seq;
+      },
+      write(text: string) {
+        if (failed) return;
+        ensureCall().write({ ...base, seq, text });
+        seq += 1;
+      },
+      async finish(result: TaskResult) {
+        const stream = ensureCall();
+        if (!failed) {
+          stream.write({ ...base, seq, text: '', final: result });
+          stream.end();
+        }
+        const end = await outcome!;
+        if (end.ack) return end.ack;
+        log.warn(
+          { taskId: ref.taskId, attempt: ref.attempt, err: end.error?.message },
+          'result stream failed; falling back to ReportResult',
+        );
+        return report(result, ref.deadline);
+      },
+    };
+  };
+
+  return { openStream, report, close: () => client.close() };
+}

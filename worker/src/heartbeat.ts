@@ -1,0 +1,43 @@
+/**
+ * Periodic heartbeat. Every figure comes from a cheap synchronous read (GPU
+ * data is cached by its sampler), so busy tasks cannot starve it.
+ */
+import type { Clock } from '../../common/clock.ts';
+import type { GpuMetrics, Heartbeat } from '../../proto/src/schemas/worker.ts';
+import type { MemorySnapshot } from './metrics/system.ts';
+
+export interface HeartbeatSources {
+  workerId: string;
+  clock: Clock;
+  cpuPct: () => number;
+  memory: () => MemorySnapshot;
+  gpus: () => GpuMetrics[];
+  freeSlots: () => number;
+  active: () => Array<{ taskId: string; attempt: number }>;
+  draining: () => boolean;
+}
+
+export function buildHeartbeat(sources: HeartbeatSources): Heartbeat {
+  return {
+    id: sources.workerId,
+    ts: sources.clock.now(),
+    cpuPct: sources.cpuPct(),
+    mem: sources.memory(),
+    gpus: sources.gpus(),
+    freeSlots: sources.freeSlots(),
+    active: sources.active(),
+    draining: sources.draining(),
+  };
+}
+
+/** Starts beating at once, then every `intervalMs`; returns the stop function. */
+export function startHeartbeat(
+  sources: HeartbeatSources,
+  intervalMs: number,
+  publish: (heartbeat: Heartbeat) => void,
+): () => void {
+  const beat = () => publish(buildHeartbeat(sources));
+  beat();
+  const timer = sources.clock.setInterval(beat, intervalMs);
+  return () => sources.clock.clearInterval(timer);
+}

@@ -1,0 +1,37 @@
+/** Entry points: `startWorker` for code and tests, `runWorkerFromEnv` for the CLI. */
+import { type Clock, systemClock } from '../../common/clock.ts';
+import type { FlotaLogger } from '../../common/logger.ts';
+import { startWorkerAgent, type WorkerDeps, type WorkerHandle } from './agent.ts';
+import { loadWorkerConfig, type WorkerConfig } from './config.ts';
+
+export type { WorkerDeps, WorkerHandle } from './agent.ts';
+export { loadWorkerConfig, type WorkerConfig, workerConfigSchema } from './config.ts';
+
+export function startWorker(
+  config: WorkerConfig,
+  deps: { logger?: FlotaLogger; clock?: Clock } & WorkerDeps = {},
+): Promise<WorkerHandle> {
+  return startWorkerAgent(config, deps.clock ?? systemClock, deps);
+}
+
+/**
+ * Loads the configuration from the environment, starts the worker and closes
+ * it on SIGINT/SIGTERM (a second signal exits at once). Resolves when the
+ * worker has closed.
+ */
+export async function runWorkerFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const config = loadWorkerConfig(env);
+  const handle = await startWorker(config);
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) process.exit(130);
+    signalled = true;
+    process.stderr.write(`flota worker ${handle.id}: ${signal}, shutting down\n`);
+    void handle.close();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  await handle.done;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+}

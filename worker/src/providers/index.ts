@@ -1,0 +1,32 @@
+import type { Clock } from '../../../common/clock.ts';
+import { ConfigError } from '../../../common/errors.ts';
+import type { WorkerConfig } from '../config.ts';
+import { createEchoProvider } from './echo.ts';
+import { createGeminiProvider } from './gemini.ts';
+import { createOpenAiProvider } from './openai.ts';
+import type { Provider } from './types.ts';
+
+export type { ChunkHandler, GenerateRequest, GenerateResult, Provider, Usage } from './types.ts';
+export { ABORTED_CODE } from './types.ts';
+
+/** Builds the provider the configuration names. */
+export function createProvider(config: WorkerConfig, clock: Clock): Provider {
+  switch (config.provider) {
+    case 'echo':
+      return createEchoProvider({
+        clock,
+        delayMs: config.echoDelayMs,
+        chunkSize: config.echoChunkSize,
+      });
+    case 'gemini':
+      return createGeminiProvider({ apiKey: config.geminiApiKey, baseUrl: config.geminiBaseUrl });
+    case 'openai':
+      if (!config.openaiBaseUrl)
+        throw new ConfigError('OPENAI_BASE_URL: required when PROVIDER=openai');
+      return createOpenAiProvider({ baseUrl: config.openaiBaseUrl, apiKey: config.openaiApiKey });
+    default: {
+      const unknown: never = config.provider;
+      throw new ConfigError(`PROVIDER: unknown provider ${String(unknown)}`);
+    }
+  }
+}

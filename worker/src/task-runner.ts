@@ -1,0 +1,255 @@
+/**
+ * Runs assignments on the provider, at most `slots` at once. Assignments it
+ * cannot take (full, unknown model, past deadline, draining) are answered with
+ * an error result instead of being dropped, so the master can requeue at once.
+ * A duplicate delivery of the same (taskId, attempt) runs once.
+ */
+import type { Clock } from '../../common/clock.ts';
+import type { Logger } from '../../common/logger.ts';
+import type { TaskAck__Output, TaskResult } from '../../proto/src/grpc.ts';
+import type { Assignment } from '../../proto/src/schemas/task.ts';
+import type { AttemptRef, ResultReporter } from './grpc-link.ts';
+import { ABORTED_CODE, type Provider, type Usage } from './providers/index.ts';
+import { scrubSecrets } from './providers/scrub.ts';
+
+export type RejectCode = 'worker_full' | 'model_unsupported' | 'deadline_exceeded' | 'draining';
+type StopReason = 'cancelled' | 'deadline_exceeded' | 'shutdown';
+
+const SEEN_LIMIT = 10_000;
+
+interface Running {
+  assignment: Assignment;
+  controller: AbortController;
+  stopReason?: StopReason;
+}
+
+export interface TaskRunnerOptions {
+  workerId: string;
+  slots: number;
+  models: readonly string[];
+  provider: Provider;
+  reporter: ResultReporter;
+  clock: Clock;
+  log: Logger;
+}
+
+const key = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
+
+export class TaskRunner {
+  private readonly running = new Map<string, Running>();
+  private readonly seen = new Set<string>();
+  private readonly reports = new Set<Promise<unknown>>();
+  private readonly models: ReadonlySet<string>;
+  private readonly log: Logger;
+  private draining = false;
+  private closed = false;
+
+  constructor(private readonly options: TaskRunnerOptions) {
+    this.models = new Set(options.models);
+    this.log = options.log.child({ component: 'task-runner' });
+  }
+
+  get isDraining(): boolean {
+    return this.draining || this.closed;
+  }
+
+  setDraining(draining: boolean): void {
+    this.draining = draining;
+    this.log.info({ draining }, draining ? 'draining: no new work' : 'resumed: taking work');
+  }
+
+  /** No more intake, ever (shutdown). */
+  stopIntake(): void {
+    this.closed = true;
+  }
+
+  freeSlots(): number {
+    return Math.max(0, this.options.slots - this.running.size);
+  }
+
+  active(): Array<{ taskId: string; attempt: number }> {
+    return [...this.running.values()].map(({ assignment: a }) => ({
+      taskId: a.taskId,
+      attempt: a.attempt,
+    }));
+  }
+
+  accept(assignment: Assignment): void {
+    const id = key(assignment.taskId, assignment.attempt);
+    const ref = { taskId: assignment.taskId, attempt: assignment.attempt };
+    if (this.seen.has(id)) {
+      this.log.debug(ref, 'duplicate assignment ignored');
+      return;
+    }
+    this.remember(id);
+    const reject = this.rejection(assignment);
+    if (reject) {
+      this.log.warn({ ...ref, code: reject.code }, 'assignment refused');
+      this.track(this.refuse(assignment, reject.code, reject.message));
+      return;
+    }
+    const entry: Running = { assignment, controller: new AbortController() };
+    this.running.set(id, entry);
+    this.log.info({ ...ref, model: assignment.model }, 'task started');
+    this.track(this.run(entry));
+  }
+
+  /** Aborts a running task; the result reports `cancelled`. */
+  cancel(taskId: string, attempt?: number): boolean {
+    let found = false;
+    for (const entry of this.running.values()) {
+      const a = entry.assignment;
+      if (a.taskId === taskId && (attempt === undefined || a.attempt === attempt)) {
+        this.stop(entry, 'cancelled');
+        found = true;
+      }
+    }
+    this.log.info({ taskId, attempt, found }, 'cancel requested');
+    return found;
+  }
+
+  abortAll(): void {
+    for (const entry of this.running.values()) this.stop(entry, 'shutdown');
+  }
+
+  /** Resolves when every task has finished and every result has been reported. */
+  async idle(): Promise<void> {
+    while (this.reports.size > 0) await Promise.allSettled([...this.reports]);
+  }
+
+  private stop(entry: Running, reason: StopReason): void {
+    entry.stopReason ??= reason;
+    entry.controller.abort();
+  }
+
+  private remember(id: string): void {
+    this.seen.add(id);
+    if (this.seen.size > SEEN_LIMIT) {
+      const oldest = this.seen.values().next().value;
+      if (oldest !== undefined) this.seen.delete(oldest);
+    }
+  }
+
+  private track(work: Promise<unknown>): void {
+    const tracked = work.catch((error: unknown) => {
+      this.log.error({ err: error instanceof Error ? error.message : error }, 'task runner error');
+    });
+    this.reports.add(tracked);
+    void tracked.finally(() => this.reports.delete(tracked));
+  }
+
+  private rejection(a: Assignment): { code: RejectCode; message: string } | undefined {
+    if (this.isDraining) return { code: 'draining', message: 'worker is draining' };
+    if (!this.models.has(a.model)) {
+      return {
+        code: 'model_unsupported',
+        message: `model ${a.model} is not served by this worker (serves: ${[...this.models].join(', ')})`,
+      };
+    }
+    if (a.deadline <= this.options.clock.now()) {
+      return { code: 'deadline_exceeded', message: 'assignment arrived after its deadline' };
+    }
+    if (this.running.size >= this.options.slots) {
+      return { code: 'worker_full', message: `all ${this.options.slots} slots are busy` };
+    }
+    return undefined;
+  }
+
+  private baseResult(a: Assignment, startedAt: number): TaskResult {
+    const finishedAt = this.options.clock.now();
+    return {
+      taskId: a.taskId,
+      attempt: a.attempt,
+      lease: a.lease,
+      workerId: this.options.workerId,
+      model: a.model,
+      startedAt,
+      finishedAt,
+      processingMs: Math.max(0, finishedAt - startedAt),
+    };
+  }
+
+  private async refuse(a: Assignment, code: RejectCode, message: string): Promise<void> {
+    const result = {
+      ...this.baseResult(a, this.options.clock.now()),
+      error: message,
+      errorCode: code,
+    };
+    const ack = await this.options.reporter.report(result, a.deadline);
+    this.logAck(a, ack);
+  }
+
+  private async run(entry: Running): Promise<void> {
+    const { assignment: a, controller } = entry;
+    const { clock, provider, reporter } = this.options;
+    const startedAt = clock.now();
+    const ref: AttemptRef = {
+      taskId: a.taskId,
+      attempt: a.attempt,
+      lease: a.lease,
+      deadline: a.deadline,
+    };
+    const stream = reporter.openStream(ref);
+    const timer = clock.setTimeout(
+      () => this.stop(entry, 'deadline_exceeded'),
+      Math.max(0, a.deadline - startedAt),
+    );
+    let outcome: { text: string; usage?: Usage } | { error: string; errorCode: string };
+    try {
+      const generated = await provider.generate(
+        {
+          model: a.model,
+          prompt: a.prompt,
+          messages: a.messages,
+          params: a.params,
+          apiKey: a.apiKey,
+          signal: controller.signal,
+        },
+        (text) => stream.write(text),
+      );
+      outcome = generated;
+    } catch (error) {
+      outcome = this.describeFailure(entry, error);
+    } finally {
+      clock.clearTimeout(timer);
+      this.running.delete(key(a.taskId, a.attempt));
+    }
+    const result: TaskResult = { ...this.baseResult(a, startedAt), ...outcome };
+    const level = 'error' in outcome ? 'warn' : 'info';
+    this.log[level](
+      {
+        taskId: a.taskId,
+        attempt: a.attempt,
+        processingMs: result.processingMs,
+        chunks: stream.chunks,
+        ...('errorCode' in outcome && { errorCode: outcome.errorCode }),
+      },
+      'error' in outcome ? 'task failed' : 'task finished',
+    );
+    const ack = await stream.finish(result);
+    this.logAck(a, ack);
+  }
+
+  private describeFailure(entry: Running, error: unknown): { error: string; errorCode: string } {
+    const code = (error as { code?: unknown } | undefined)?.code;
+    if (entry.stopReason || code === ABORTED_CODE) {
+      const reason = entry.stopReason ?? 'cancelled';
+      const messages: Record<StopReason, string> = {
+        cancelled: 'cancelled by the master',
+        deadline_exceeded: 'task deadline exceeded',
+        shutdown: 'worker shutting down',
+      };
+      return { error: messages[reason], errorCode: reason };
+    }
+    const raw = error instanceof Error ? error.message : String(error);
+    const message = scrubSecrets(raw, [entry.assignment.apiKey]) || 'provider failed';
+    return { error: message, errorCode: typeof code === 'string' ? code : 'provider_error' };
+  }
+
+  private logAck(a: Assignment, ack: TaskAck__Output | undefined): void {
+    const ref = { taskId: a.taskId, attempt: a.attempt };
+    if (!ack) this.log.warn(ref, 'master unreachable: result not delivered');
+    else if (ack.accepted) this.log.info(ref, 'master accepted the result');
+    else this.log.warn({ ...ref, reason: ack.reason }, 'master rejected the result');
+  }
+}
