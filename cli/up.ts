@@ -15,10 +15,12 @@ const DEMO_ECHO_DELAY_MS = '25';
 const WORKER_STOP_GRACE_MS = 5_000;
 
 function spawnWorker(index: number, env: NodeJS.ProcessEnv): ChildProcess {
-  // An IPC channel lets the worker notice if this process dies without cleaning up.
+  // Own process group: a terminal's Ctrl-C reaches only `up`, which stops the workers once, in
+  // order. The IPC channel lets a worker notice if `up` dies without cleaning up.
   return spawn(process.execPath, [BIN, 'worker'], {
     env: { ...env, WORKER_ID: env.WORKER_ID ? `${env.WORKER_ID}-${index}` : `local-${index}` },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    detached: true,
   });
 }
 

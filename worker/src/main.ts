@@ -19,8 +19,8 @@ export function startWorker(
  * it on SIGINT/SIGTERM (a second signal exits at once). Resolves when the
  * worker has closed.
  */
-export async function runWorkerFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const config = loadWorkerConfig(env);
+export async function runWorkerFromEnv(): Promise<void> {
+  const config = loadWorkerConfig();
   const handle = await startWorker(config);
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -29,9 +29,14 @@ export async function runWorkerFromEnv(env: NodeJS.ProcessEnv = process.env): Pr
     process.stderr.write(`flota worker ${handle.id}: ${signal}, shutting down\n`);
     void handle.close();
   };
+  // Started by `flota up` with an IPC channel: if that parent dies, do not linger as an orphan.
+  const onParentGone = () => void handle.close();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('disconnect', onParentGone);
   await handle.done;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  process.off('disconnect', onParentGone);
+  if (process.connected) process.disconnect();
 }

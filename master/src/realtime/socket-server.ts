@@ -66,9 +66,9 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
       if (!sessionId) return ack({ ok: false, error: 'send session:hello first' });
       const parsed = socketSubmitSchema.safeParse(payload);
       if (!parsed.success) return ack({ ok: false, error: formatZodError(parsed.error) });
-      const { clientId: _clientId, ...input } = parsed.data;
+      const { clientId, ...input } = parsed.data;
       try {
-        const { taskId } = await deps.tasks.submit(input, { sessionId });
+        const { taskId } = await deps.tasks.submit(input, { sessionId, clientId });
         ack({ ok: true, taskId });
       } catch (err) {
         if (!(err instanceof FlotaError)) log.error({ err }, 'submit failed');

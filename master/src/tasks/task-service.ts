@@ -48,7 +48,10 @@ export class TaskService {
     this.log = deps.log.child({ component: 'tasks' });
   }
 
-  async submit(input: SubmitTask, ctx: { sessionId?: string } = {}): Promise<{ taskId: string }> {
+  async submit(
+    input: SubmitTask,
+    ctx: { sessionId?: string; clientId?: string } = {},
+  ): Promise<{ taskId: string }> {
     const { clock, registry, dispatcher, events, vault, defaults } = this.deps;
     const model = input.model ?? registry.models()[0] ?? FALLBACK_MODEL;
     const key = queueKeyOf({ model, gpu: input.requires?.gpu === true });
@@ -82,6 +85,7 @@ export class TaskService {
     const lane = dispatcher.lane(key);
     events.emit('queued', ctx.sessionId, {
       taskId,
+      clientId: ctx.clientId,
       waitingFor: lane.unservable()
         ? `no online worker serves ${model}${data.gpu ? ' on a GPU' : ''} yet`
         : undefined,
