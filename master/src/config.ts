@@ -44,7 +44,7 @@ export const masterConfigSchema = z.object({
   /** Local workers `flota up` (npm start) runs beside the master. */
   WORKERS: z.coerce.number().int().min(0).max(64).default(2),
   DISPATCH_POLICY: z.enum(POLICY_NAMES).default('least-connections'),
-  /** Default per-task timeout (ms) when a request gives none. */
+  /** Per-task deadline (ms from assignment) the worker enforces. */
   TASK_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(120_000),
   /** Attempts per task before it fails (infrastructure errors only; provider errors fail at once). */
   TASK_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),

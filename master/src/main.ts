@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { type Clock, systemClock } from '../../common/clock.ts';
 import { createLogger, type FlotaLogger } from '../../common/logger.ts';
 import { connectMqtt, waitConnected } from '../../common/mqtt.ts';
+import type { MasterReady } from '../../proto/src/ipc.ts';
 import { createTopics } from '../../proto/src/topics.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded-broker.ts';
 import { loadMasterConfig, type MasterConfig } from './config.ts';
@@ -65,7 +66,12 @@ export async function startMaster(
   try {
     let broker: EmbeddedBroker | undefined;
     if (!config.MQTT_URL) {
-      broker = await startEmbeddedBroker({ port: config.MQTT_PORT, host: config.HOST, log });
+      broker = await startEmbeddedBroker({
+        port: config.MQTT_PORT,
+        host: config.HOST,
+        topics,
+        log,
+      });
       closers.push(() => broker?.close());
     }
     const mqttUrl = config.MQTT_URL ?? (broker as EmbeddedBroker).url;
@@ -138,10 +144,14 @@ export async function startMaster(
       tasks,
       registry,
       log,
-      readiness: async () => ({ store: await store.ping(), broker: mqtt.connected, grpc: true }),
+      readiness: async () => ({
+        store: await store.ping(),
+        broker: mqtt.connected,
+        grpc: grpcServer.serving(),
+      }),
     });
     const httpServer = createServer(app);
-    const realtime = attachSocketServer({ httpServer, tasks, events, registry, log });
+    const realtime = attachSocketServer({ httpServer, tasks, events, registry, clock, log });
     httpServer.listen(config.PORT, config.HOST);
     await Promise.race([
       once(httpServer, 'listening'),
@@ -176,12 +186,26 @@ export async function startMaster(
   }
 }
 
-/** `flota master`: start from the environment and stop cleanly on SIGINT/SIGTERM. */
+/**
+ * `flota master`: start from the environment and stop cleanly on SIGINT/SIGTERM.
+ * Under `flota up` (an IPC channel to the parent) it reports where it listens,
+ * and shuts down if that parent goes away.
+ */
 export async function runMasterFromEnv(): Promise<MasterHandle> {
   const config = loadMasterConfig();
   const master = await startMaster(config);
   const stop = () => void master.close().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  if (process.send) {
+    process.once('disconnect', stop);
+    const ready: MasterReady = {
+      type: 'flota:master-ready',
+      httpUrl: master.httpUrl,
+      grpcPort: master.grpcPort,
+      mqttUrl: master.mqttUrl,
+    };
+    process.send(ready);
+  }
   return master;
 }

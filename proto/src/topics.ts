@@ -61,3 +61,12 @@ export function createTopics(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
     },
   };
 }
+
+/**
+ * The MQTT client id a worker connects with. Stable per worker id, so its
+ * persistent session (clean: false) and the embedded broker's delivery rule
+ * (a worker's tasks reach only that worker's client) both key on it.
+ */
+export function workerClientId(workerId: string): string {
+  return `flota-worker-${workerId}`;
+}

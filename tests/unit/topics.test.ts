@@ -40,3 +40,18 @@ describe('queue names', () => {
     }
   });
 });
+
+describe('embedded broker delivery rule', () => {
+  it('forwards a worker’s tasks and control only to that worker’s client', async () => {
+    const { privateTopicFilter } = await import('../../master/src/broker/embedded-broker.ts');
+    const { workerClientId } = await import('../../proto/src/topics.ts');
+    const topics = createTopics();
+    const may = privateTopicFilter(topics);
+    expect(may(workerClientId('w1'), topics.tasks('w1'))).toBe(true);
+    expect(may(workerClientId('w2'), topics.tasks('w1'))).toBe(false);
+    expect(may('spy', topics.control('w1'))).toBe(false);
+    expect(may(undefined, topics.tasks('w1'))).toBe(false);
+    expect(may('spy', topics.status('w1'))).toBe(true);
+    expect(may('spy', topics.log('master'))).toBe(true);
+  });
+});

@@ -117,6 +117,7 @@ export async function startWorkerAgent(
     labels: config.labels,
     version: readVersion(),
     host: os.hostname().slice(0, 256),
+    heartbeatMs: config.heartbeatMs,
     startedAt,
   });
 

@@ -23,6 +23,10 @@ import {
  */
 export const REPORT_GRACE_MS = 5_000;
 const RETRY_DELAYS_MS = [200, 500, 1_000, 2_000];
+/** The master kept the lease but could not commit (its store is down): send again later. */
+const RESEND_REASON = 'store_unavailable';
+const shouldResend = (ack: TaskAck__Output | undefined) =>
+  ack?.accepted === false && ack.reason === RESEND_REASON;
 
 export interface AttemptRef {
   taskId: string;
@@ -91,12 +95,15 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
     const stopAt = deadline + REPORT_GRACE_MS;
     for (let attempt = 0; ; attempt += 1) {
       const outcome = await reportOnce(result, deadline);
-      if (outcome.ack) return outcome.ack;
+      if (outcome.ack && !shouldResend(outcome.ack)) return outcome.ack;
       const delay = RETRY_DELAYS_MS[attempt];
       const ref = { taskId: result.taskId, attempt: result.attempt };
       if (delay === undefined || clock.now() + delay >= stopAt) {
-        log.warn({ ...ref, err: outcome.error?.message }, 'result could not be delivered');
-        return undefined;
+        log.warn(
+          { ...ref, err: outcome.error?.message ?? outcome.ack?.reason },
+          'result could not be delivered',
+        );
+        return outcome.ack;
       }
       log.debug({ ...ref, err: outcome.error?.message, delay }, 'ReportResult failed; retrying');
       await sleep(delay);
@@ -145,7 +152,7 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
           stream.end();
         }
         const end = await outcome!;
-        if (end.ack) return end.ack;
+        if (end.ack && !shouldResend(end.ack)) return end.ack;
         log.warn(
           { taskId: ref.taskId, attempt: ref.attempt, err: end.error?.message },
           'result stream failed; falling back to ReportResult',

@@ -8,7 +8,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from '../../common/logger.ts';
 import { connectMqtt } from '../../common/mqtt.ts';
 import type { Heartbeat, WorkerOffline, WorkerOnline } from '../../proto/src/schemas/worker.ts';
-import type { Topics } from '../../proto/src/topics.ts';
+import { type Topics, workerClientId } from '../../proto/src/topics.ts';
 
 export interface MqttLinkOptions {
   url: string;
@@ -35,10 +35,6 @@ export interface MqttLink {
 
 const json = (value: unknown) => JSON.stringify(value);
 
-export function mqttClientId(workerId: string): string {
-  return `flota-worker-${workerId}`;
-}
-
 export function openMqttLink(options: MqttLinkOptions): MqttLink {
   const { topics, workerId } = options;
   const log = options.log.child({ component: 'mqtt-link' });
@@ -48,7 +44,7 @@ export function openMqttLink(options: MqttLinkOptions): MqttLink {
   const lastWill: WorkerOffline = { state: 'offline', id: workerId, reason: 'lost' };
 
   const client = connectMqtt(options.url, {
-    clientId: mqttClientId(workerId),
+    clientId: workerClientId(workerId),
     clean: false,
     username: options.username,
     password: options.password,

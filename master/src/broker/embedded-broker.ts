@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { Aedes } from 'aedes';
 import type { Logger } from '../../../common/logger.ts';
+import { type Topics, workerClientId } from '../../../proto/src/topics.ts';
 
 export interface EmbeddedBroker {
   readonly port: number;
@@ -13,13 +14,31 @@ export interface EmbeddedBroker {
   close(): Promise<void>;
 }
 
+/**
+ * A worker's assignments (which may carry a user's API key) and control
+ * messages are forwarded only to that worker's own client, whatever a
+ * subscriber's wildcard asks for: `mosquitto_sub -t 'flota/v1/#'` sees logs,
+ * status and heartbeats, never someone's key.
+ */
+export function privateTopicFilter(topics: Topics) {
+  return (clientId: string | undefined, topic: string): boolean => {
+    const parsed = topics.parseWorkerTopic(topic);
+    if (!parsed || (parsed.kind !== 'tasks' && parsed.kind !== 'control')) return true;
+    return clientId === workerClientId(parsed.workerId);
+  };
+}
+
 export async function startEmbeddedBroker(options: {
   port: number;
   host: string;
+  topics: Topics;
   log: Logger;
 }): Promise<EmbeddedBroker> {
   const log = options.log.child({ component: 'broker' });
-  const broker = await Aedes.createBroker();
+  const mayReceive = privateTopicFilter(options.topics);
+  const broker = await Aedes.createBroker({
+    authorizeForward: (client, packet) => (mayReceive(client?.id, packet.topic) ? packet : null),
+  });
   // One client's protocol error must never take the broker down.
   broker.on('clientError', (client, err) =>
     log.debug({ clientId: client?.id, err: err.message }, 'client error'),

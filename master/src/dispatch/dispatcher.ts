@@ -174,6 +174,7 @@ export class Dispatcher {
       await lease.job.moveToFailed(new Error(why), lease.token, false);
       const state = await lease.job.getState();
       if (state === 'failed') {
+        this.deps.vault.drop(lease.taskId);
         events.emit('failed', lease.sessionId, toTaskView(lease.job, 'failed'));
       } else {
         events.emit('queued', lease.sessionId, {

@@ -35,6 +35,8 @@ export interface GrpcServerOptions {
 
 export interface MasterGrpcServer {
   readonly port: number;
+  /** True from bind until close() starts. */
+  serving(): boolean;
   close(): Promise<void>;
 }
 
@@ -169,6 +171,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Maste
   let closing: Promise<void> | undefined;
   return {
     port,
+    serving: () => closing === undefined,
     close() {
       closing ??= new Promise<void>((resolve) => {
         health.setStatus('', 'NOT_SERVING');

@@ -5,6 +5,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
+import type { Clock } from '../../../common/clock.ts';
 import { FlotaError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
@@ -27,6 +28,7 @@ export interface SocketServerDeps {
   tasks: TaskService;
   events: TaskEvents;
   registry: WorkerRegistry;
+  clock: Clock;
   log: Logger;
 }
 
@@ -100,7 +102,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
 
   let pending: NodeJS.Timeout | undefined;
   const onWorkersChange = () => {
-    pending ??= setTimeout(() => {
+    pending ??= deps.clock.setTimeout(() => {
       pending = undefined;
       io.emit('workers:update', { workers: deps.registry.views(), models: deps.registry.models() });
     }, WORKERS_UPDATE_MS);
@@ -110,7 +112,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
   return {
     async close() {
       deps.registry.off('change', onWorkersChange);
-      if (pending) clearTimeout(pending);
+      if (pending) deps.clock.clearTimeout(pending);
       events.off('queued', listeners.queued);
       events.off('assigned', listeners.assigned);
       events.off('chunk', listeners.chunk);

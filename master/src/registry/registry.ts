@@ -32,28 +32,28 @@ export interface RegistryOptions {
   topics: Topics;
   log: Logger;
   clock: Clock;
-  /** The workers' heartbeat interval; 3 missed means dead. */
-  heartbeatIntervalMs?: number;
+  /** How often to look for workers that stopped heartbeating (each states its own interval). */
+  sweepIntervalMs?: number;
 }
 
 export class WorkerRegistry extends EventEmitter<RegistryEvents> {
   private readonly workers = new Map<string, WorkerRecord>();
   private readonly log: Logger;
-  private readonly heartbeatIntervalMs: number;
+  private readonly sweepIntervalMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly onMessage = (topic: string, payload: Buffer) => this.handle(topic, payload);
 
   constructor(private readonly options: RegistryOptions) {
     super();
     this.log = options.log.child({ component: 'registry' });
-    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 1_000;
+    this.sweepIntervalMs = options.sweepIntervalMs ?? 250;
   }
 
   async start(): Promise<void> {
     const { mqtt, topics, clock } = this.options;
     mqtt.on('message', this.onMessage);
     await mqtt.subscribeAsync([topics.allStatus(), topics.allHeartbeats()], { qos: 1 });
-    this.sweepTimer = clock.setInterval(() => this.sweep(), this.heartbeatIntervalMs);
+    this.sweepTimer = clock.setInterval(() => this.sweep(), this.sweepIntervalMs);
   }
 
   stop(): void {
@@ -173,7 +173,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     for (const record of this.workers.values()) {
       if (
         record.state === 'online' &&
-        isWorkerDead(record.lastSeen, now, this.heartbeatIntervalMs)
+        isWorkerDead(record.lastSeen, now, record.status.heartbeatMs)
       ) {
         this.markOffline(record, 'missed_heartbeats');
       }

@@ -17,12 +17,7 @@ export type Verdict = { accepted: true } | { accepted: false; reason: RejectReas
 export type RejectReason = 'unknown_task' | 'stale_lease' | 'not_lease_owner' | 'store_unavailable';
 
 /** Worker-side errors that say nothing about the task itself: another worker may run it. */
-const RETRYABLE_CODES = new Set([
-  'worker_full',
-  'draining',
-  'model_unsupported',
-  'worker_shutdown',
-]);
+const RETRYABLE_CODES = new Set(['worker_full', 'draining', 'model_unsupported', 'shutdown']);
 
 export interface ResultHandlerDeps {
   leases: LeaseTable;

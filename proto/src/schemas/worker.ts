@@ -23,6 +23,8 @@ export const workerOnlineSchema = z.object({
   labels: z.record(z.string().max(64), z.string().max(256)).default({}),
   version: z.string().max(64),
   host: z.string().max(256),
+  /** How often this worker heartbeats; the master declares it dead after 3 missed. */
+  heartbeatMs: z.number().int().min(50).max(60_000).default(1_000),
   /** Unix ms. A new value means the worker restarted (its old leases are gone). */
   startedAt: z.number().int().nonnegative(),
 });

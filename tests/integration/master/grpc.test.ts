@@ -16,7 +16,7 @@ import {
   type TaskResult,
 } from '../../../proto/src/grpc.ts';
 import type { Assignment, TaskView } from '../../../proto/src/schemas/task.ts';
-import { createTopics } from '../../../proto/src/topics.ts';
+import { createTopics, workerClientId } from '../../../proto/src/topics.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { api, startTestMaster } from './support.ts';
@@ -58,6 +58,7 @@ describe('gRPC callback server', () => {
     redis = await startRedis();
     master = await startTestMaster({ queueUrl: redis.url });
     worker = await mqtt.connectAsync(master.mqttUrl, {
+      clientId: workerClientId(WORKER),
       will: {
         topic: topics.status(WORKER),
         payload: Buffer.from(JSON.stringify({ state: 'offline', id: WORKER })),

@@ -4,9 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../common/logger.ts';
 import type { Assignment } from '../../../proto/src/schemas/task.ts';
 import { heartbeatSchema, workerStatusSchema } from '../../../proto/src/schemas/worker.ts';
-import { createTopics } from '../../../proto/src/topics.ts';
+import { createTopics, workerClientId } from '../../../proto/src/topics.ts';
 import { loadWorkerConfig, startWorker, type WorkerHandle } from '../../../worker/src/main.ts';
-import { mqttClientId } from '../../../worker/src/mqtt-link.ts';
 import {
   type FakeModelServer,
   startFakeModelServer,
@@ -220,7 +219,7 @@ describe('worker over MQTT + gRPC', () => {
     const clients = (
       broker.broker as unknown as { clients: Record<string, { conn: { destroy(): void } }> }
     ).clients;
-    const client = clients[mqttClientId(echoId)];
+    const client = clients[workerClientId(echoId)];
     expect(client).toBeDefined();
     client?.conn.destroy();
     const lost = await waitFor(

@@ -61,7 +61,7 @@ describe('WorkerRegistry (fake timers)', () => {
       topics,
       log: pino({ level: 'silent' }),
       clock: systemClock,
-      heartbeatIntervalMs: 1_000,
+      sweepIntervalMs: 100,
     });
     await registry.start();
   });

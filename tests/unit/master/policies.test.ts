@@ -16,6 +16,7 @@ function worker(id: string, slots = 2, active = 0): WorkerRecord {
       labels: {},
       version: 'test',
       host: 'h',
+      heartbeatMs: 1000,
       startedAt: 1,
     },
     state: 'online',

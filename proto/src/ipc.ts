@@ -1,0 +1,13 @@
+/**
+ * The one message `flota master` sends its parent over Node's IPC channel when
+ * `flota up` supervises it: where it listens, once it is ready.
+ */
+import { z } from 'zod';
+
+export const masterReadySchema = z.object({
+  type: z.literal('flota:master-ready'),
+  httpUrl: z.string(),
+  grpcPort: z.number().int(),
+  mqttUrl: z.string(),
+});
+export type MasterReady = z.infer<typeof masterReadySchema>;
