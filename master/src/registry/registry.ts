@@ -162,7 +162,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       return;
     }
     const record = this.workers.get(workerId);
-    if (!record || record.state !== 'online') return; // status first; a heartbeat alone proves nothing
+    if (record?.state !== 'online') return; // status first; a heartbeat alone proves nothing
     record.lastSeen = this.options.clock.now();
     record.heartbeat = heartbeat;
     this.emit('change');
