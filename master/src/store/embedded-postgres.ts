@@ -10,9 +10,9 @@ import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Clock } from '../../../common/clock.ts';
 import { ConfigError, UnavailableError } from '../../../common/errors.ts';
+import { freeLoopbackPort } from '../../../common/free-port.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { importEmbeddedPostgres } from './exit-hooks.ts';
-import { freeLoopbackPort } from './free-port.ts';
 import {
   clearLeftoverPostmaster,
   isProcessAlive,
