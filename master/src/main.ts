@@ -14,6 +14,7 @@ import { connectMqtt, waitConnected } from '../../common/mqtt.ts';
 import type { MasterReady } from '../../proto/src/ipc.ts';
 import { createTopics } from '../../proto/src/topics.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded-broker.ts';
+import { clientPublisher, type Publisher } from './broker/publisher.ts';
 import { loadMasterConfig, type MasterConfig } from './config.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { LeaseTable } from './dispatch/leases.ts';
@@ -83,9 +84,11 @@ export async function startMaster(
     closers.push(() => mqtt.endAsync());
     mqtt.on('error', (err) => log.warn({ err: err.message }, 'mqtt error'));
     await waitConnected(mqtt, mqttUrl);
-    flotaLogger.attachPublisher((line) => {
-      if (mqtt.connected) mqtt.publish(topics.log('master'), line, { qos: 0 });
-    });
+    const publisher: Publisher = broker ?? clientPublisher(mqtt);
+    const logTopic = topics.log('master');
+    flotaLogger.attachPublisher(
+      (line) => void publisher.publish(logTopic, line, 0).catch(() => undefined),
+    );
     closers.push(() => flotaLogger.attachPublisher(undefined));
 
     const store = await openQueueStore({
@@ -111,7 +114,7 @@ export async function startMaster(
       leases,
       events,
       vault,
-      mqtt,
+      publisher,
       topics,
       clock,
       log,

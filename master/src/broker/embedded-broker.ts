@@ -7,8 +7,9 @@ import net from 'node:net';
 import { Aedes } from 'aedes';
 import type { Logger } from '../../../common/logger.ts';
 import { type Topics, workerClientId } from '../../../proto/src/topics.ts';
+import type { Publisher } from './publisher.ts';
 
-export interface EmbeddedBroker {
+export interface EmbeddedBroker extends Publisher {
   readonly port: number;
   readonly url: string;
   close(): Promise<void>;
@@ -69,6 +70,19 @@ export async function startEmbeddedBroker(options: {
   return {
     port: address.port,
     url: `mqtt://${host}:${address.port}`,
+    publish(topic, payload, qos) {
+      return new Promise<void>((resolve, reject) => {
+        const packet = {
+          cmd: 'publish' as const,
+          topic,
+          payload: Buffer.from(payload),
+          qos,
+          retain: false,
+          dup: false,
+        };
+        broker.publish(packet, (err) => (err ? reject(err) : resolve()));
+      });
+    },
     close() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => broker.close(() => resolve()));

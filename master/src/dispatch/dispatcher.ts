@@ -2,12 +2,12 @@
  * Owns the lanes, turns fetched jobs into MQTT assignments, keeps their
  * queue locks alive, and takes tasks back from workers that vanish.
  */
-import type { MqttClient } from 'mqtt';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { type QueueKey, queueName } from '../../../proto/src/queues.ts';
 import type { Assignment } from '../../../proto/src/schemas/task.ts';
 import type { Topics } from '../../../proto/src/topics.ts';
+import type { Publisher } from '../broker/publisher.ts';
 import type { LostTask, WorkerRegistry } from '../registry/registry.ts';
 import type { QueueStore } from '../store/types.ts';
 import type { SecretVault } from '../tasks/secret-vault.ts';
@@ -33,7 +33,7 @@ export interface DispatcherDeps {
   leases: LeaseTable;
   events: TaskEvents;
   vault: SecretVault;
-  mqtt: MqttClient;
+  publisher: Publisher;
   topics: Topics;
   clock: Clock;
   log: Logger;
@@ -112,7 +112,7 @@ export class Dispatcher {
   }
 
   private assign(job: TaskJob, workerId: string, token: string): void {
-    const { registry, leases, events, vault, clock, topics, mqtt } = this.deps;
+    const { registry, leases, events, vault, clock, topics, publisher } = this.deps;
     const record = registry.get(workerId);
     const data = job.data;
     const attempt = job.attemptsMade + 1;
@@ -148,12 +148,10 @@ export class Dispatcher {
       workerId,
       workerKind: lease.workerKind,
     });
-    mqtt
-      .publishAsync(topics.tasks(workerId), JSON.stringify(assignment), { qos: 1 })
-      .catch((err) => {
-        this.log.warn({ err, taskId: data.taskId, workerId }, 'assignment publish failed');
-        void this.requeue(lease, 'assignment could not be delivered');
-      });
+    publisher.publish(topics.tasks(workerId), JSON.stringify(assignment), 1).catch((err) => {
+      this.log.warn({ err, taskId: data.taskId, workerId }, 'assignment publish failed');
+      void this.requeue(lease, 'assignment could not be delivered');
+    });
   }
 
   /** A worker is gone: its attempts are revoked and the tasks go back to the queue. */
