@@ -21,6 +21,7 @@ import { LeaseTable } from './dispatch/leases.ts';
 import { createPolicy } from './dispatch/policies/index.ts';
 import { startGrpcServer } from './grpc/server.ts';
 import { createHttpApp } from './http/app.ts';
+import { MasterMetrics } from './metrics/master-metrics.ts';
 import { attachSocketServer } from './realtime/socket-server.ts';
 import { WorkerRegistry } from './registry/registry.ts';
 import { ResultHandler } from './results/result-handler.ts';
@@ -143,9 +144,12 @@ export async function startMaster(
     });
     closers.push(() => grpcServer.close());
 
+    const metrics = new MasterMetrics({ events, registry, tasks, results });
+    closers.push(() => metrics.close());
     const app = createHttpApp({
       tasks,
       registry,
+      metrics,
       log,
       readiness: async () => ({
         store: await store.ping(),

@@ -7,6 +7,7 @@ import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
 import { submitTaskSchema, taskIdSchema } from '../../../proto/src/schemas/task.ts';
 import { sessionIdSchema } from '../../../proto/src/socket-events.ts';
+import type { MasterMetrics } from '../metrics/master-metrics.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { TaskService } from '../tasks/task-service.ts';
 import { errorHandler } from './errors.ts';
@@ -24,6 +25,7 @@ export interface Readiness {
 export interface HttpAppDeps {
   tasks: TaskService;
   registry: WorkerRegistry;
+  metrics: MasterMetrics;
   readiness: () => Promise<Readiness>;
   log: Logger;
 }
@@ -71,6 +73,14 @@ export function createHttpApp(deps: HttpAppDeps): Express {
 
   app.get('/api/workers', (_req, res) => {
     res.json({ workers: deps.registry.views(), models: deps.registry.models() });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+
+  app.get('/api/metrics', async (_req, res) => {
+    res.json(await deps.metrics.snapshot());
   });
 
   app.use('/api', (_req, res) => {

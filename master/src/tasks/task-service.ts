@@ -106,6 +106,24 @@ export class TaskService {
     return toTaskView(job, finished, this.deps.leases.get(taskId));
   }
 
+  /** Job counts per queue this master has opened (for metrics). */
+  async queueCounts(): Promise<Record<string, Record<string, number>>> {
+    const entries = await Promise.all(
+      [...this.queues].map(async ([name, queue]) => {
+        const counts = await queue.getJobCounts(
+          'waiting',
+          'prioritized',
+          'delayed',
+          'active',
+          'completed',
+          'failed',
+        );
+        return [name, counts] as const;
+      }),
+    );
+    return Object.fromEntries(entries);
+  }
+
   private queue(name: string): StoreQueue<TaskJobData, TaskJobResult> {
     let queue = this.queues.get(name);
     if (!queue) {

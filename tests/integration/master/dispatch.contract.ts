@@ -182,6 +182,25 @@ export function describeDispatchContract(
       });
     });
 
+    it('exposes Prometheus metrics and a JSON summary', async () => {
+      const res = await fetch(`${master.httpUrl}/metrics`);
+      expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+      const text = await res.text();
+      expect(text).toMatch(/^flota_tasks_total\{outcome="completed"\} [1-9]\d*$/m);
+      expect(text).toMatch(/^flota_workers\{state="online"\} 2$/m);
+      expect(text).toMatch(
+        /^flota_queue_jobs\{queue="tasks\.any\.echo",state="completed"\} [1-9]\d*$/m,
+      );
+      expect(text).toMatch(/^flota_worker_slots\{worker="cpu-a",kind="total"\} 2$/m);
+      expect(text).toContain('flota_task_total_seconds_bucket');
+      const { body } = await api<{
+        tasks: { completed: number };
+        workers: { online: number; slots: number };
+      }>(master, '/api/metrics');
+      expect(body.tasks.completed).toBeGreaterThan(0);
+      expect(body.workers).toMatchObject({ online: 2, slots: 4 });
+    });
+
     it('answers bad REST input with 400 and a reason, unknown tasks with 404', async () => {
       const missing = await api<{ error: string }>(master, '/api/tasks', {
         body: { model: 'echo' },

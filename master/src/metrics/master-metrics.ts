@@ -1,0 +1,143 @@
+/**
+ * Prometheus metrics (`GET /metrics`) and the same facts as JSON
+ * (`GET /api/metrics`) for the dashboard. Everything is read from the modules
+ * that own it — task events, the registry, the queues — at scrape time, so no
+ * hot path carries metrics code.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { TaskView } from '../../../proto/src/schemas/task.ts';
+import type { WorkerRegistry } from '../registry/registry.ts';
+import type { ResultHandler } from '../results/result-handler.ts';
+import type { TaskEvents } from '../tasks/task-events.ts';
+import type { TaskService } from '../tasks/task-service.ts';
+
+const SECONDS_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
+];
+
+export interface MetricsSnapshot {
+  tasks: { completed: number; failed: number };
+  workers: { online: number; offline: number; slots: number; active: number };
+  queues: Record<string, Record<string, number>>;
+  resultsRejected: Record<string, number>;
+}
+
+export interface MetricsDeps {
+  events: TaskEvents;
+  registry: WorkerRegistry;
+  tasks: TaskService;
+  results: ResultHandler;
+}
+
+export class MasterMetrics {
+  readonly registry = new Registry();
+  private readonly outcomes = { completed: 0, failed: 0 };
+  private readonly detach: () => void;
+
+  constructor(private readonly deps: MetricsDeps) {
+    const reg = this.registry;
+    collectDefaultMetrics({ register: reg, prefix: 'flota_master_' });
+    const tasksTotal = new Counter({
+      name: 'flota_tasks_total',
+      help: 'Tasks that reached a terminal state, by outcome',
+      labelNames: ['outcome'],
+      registers: [reg],
+    });
+    const queueSeconds = new Histogram({
+      name: 'flota_task_queue_seconds',
+      help: 'Submitted → assigned, for completed tasks',
+      buckets: SECONDS_BUCKETS,
+      registers: [reg],
+    });
+    const totalSeconds = new Histogram({
+      name: 'flota_task_total_seconds',
+      help: 'Submitted → result committed, for completed tasks',
+      buckets: SECONDS_BUCKETS,
+      registers: [reg],
+    });
+    const onCompleted = (_s: string | undefined, task: TaskView) => {
+      this.outcomes.completed += 1;
+      tasksTotal.inc({ outcome: 'completed' });
+      if (task.timings.queueMs !== undefined) queueSeconds.observe(task.timings.queueMs / 1000);
+      if (task.timings.totalMs !== undefined) totalSeconds.observe(task.timings.totalMs / 1000);
+    };
+    const onFailed = () => {
+      this.outcomes.failed += 1;
+      tasksTotal.inc({ outcome: 'failed' });
+    };
+    deps.events.on('completed', onCompleted);
+    deps.events.on('failed', onFailed);
+    this.detach = () => {
+      deps.events.off('completed', onCompleted);
+      deps.events.off('failed', onFailed);
+    };
+
+    new Counter({
+      name: 'flota_results_rejected_total',
+      help: 'Chunks and results refused by the fencing check, by reason',
+      labelNames: ['reason'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        for (const [reason, n] of deps.results.rejected) this.inc({ reason }, n);
+      },
+    });
+    new Gauge({
+      name: 'flota_workers',
+      help: 'Workers the registry knows, by state',
+      labelNames: ['state'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        for (const w of deps.registry.views()) this.inc({ state: w.state });
+      },
+    });
+    new Gauge({
+      name: 'flota_worker_slots',
+      help: 'Per online worker: slots (kind=total) and tasks assigned by this master (kind=active)',
+      labelNames: ['worker', 'kind'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        for (const w of deps.registry.views()) {
+          if (w.state !== 'online') continue;
+          this.set({ worker: w.id, kind: 'total' }, w.slots);
+          this.set({ worker: w.id, kind: 'active' }, w.active);
+        }
+      },
+    });
+    new Gauge({
+      name: 'flota_queue_jobs',
+      help: 'Jobs per queue and state',
+      labelNames: ['queue', 'state'],
+      registers: [reg],
+      async collect() {
+        this.reset();
+        const queues = await deps.tasks.queueCounts();
+        for (const [queue, counts] of Object.entries(queues)) {
+          for (const [state, n] of Object.entries(counts)) this.set({ queue, state }, n);
+        }
+      },
+    });
+  }
+
+  async snapshot(): Promise<MetricsSnapshot> {
+    const views = this.deps.registry.views();
+    const online = views.filter((w) => w.state === 'online');
+    return {
+      tasks: { ...this.outcomes },
+      workers: {
+        online: online.length,
+        offline: views.length - online.length,
+        slots: online.reduce((sum, w) => sum + w.slots, 0),
+        active: online.reduce((sum, w) => sum + w.active, 0),
+      },
+      queues: await this.deps.tasks.queueCounts(),
+      resultsRejected: Object.fromEntries(this.deps.results.rejected),
+    };
+  }
+
+  close(): void {
+    this.detach();
+  }
+}
