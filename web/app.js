@@ -8,6 +8,7 @@ import { createComposer } from './js/composer.js';
 import { createConnection } from './js/connection.js';
 import { $ } from './js/dom.js';
 import { setupChrome } from './js/layout.js';
+import { createReconciler } from './js/reconcile.js';
 import {
   clearHistory,
   loadHistory,
@@ -64,6 +65,7 @@ const store = createChatStore({
   },
 });
 for (const m of store.messages) chatView.render(m);
+const reconciler = createReconciler({ store });
 
 const composer = createComposer({
   form: /** @type {HTMLFormElement} */ ($('#composer')),
@@ -105,6 +107,8 @@ const link = createConnection({
   onHello: ({ workers, models }) => {
     workersView.render(workers);
     composer.setModels(models);
+    // Back in the session room: events from now on arrive; ask about those missed.
+    reconciler.run();
   },
   onWorkers: ({ workers, models }) => {
     workersView.render(workers);
@@ -116,7 +120,7 @@ const link = createConnection({
 
 setupChrome({
   onClear: () => {
-    store.messages.length = 0;
+    store.clear();
     clearHistory(sessionId);
     chatView.reset();
   },

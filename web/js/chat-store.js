@@ -2,11 +2,15 @@
  * Chat state, free of DOM. Every Socket.IO task event goes through apply();
  * the view is told which message changed. Events may arrive before the
  * submit ack binds a task id to its bubble, so those are held and replayed.
+ * A terminal message never changes again, so a duplicate or late event (or a
+ * REST answer racing an event) is harmless.
  */
 
 const TERMINAL = new Set(['completed', 'failed']);
 /** Unknown task ids held at most; older ones are dropped (e.g. tasks of another tab). */
 const MAX_PENDING = 100;
+/** Shown on a restored bubble whose submit was never acknowledged: its task id is unknown. */
+export const UNCONFIRMED_ERROR = 'The page was closed before the master confirmed this task.';
 
 /** @param {unknown} v @returns {v is Record<string, any>} */
 const isObj = (v) => typeof v === 'object' && v !== null;
@@ -28,6 +32,11 @@ export function createChatStore({ messages, onChange, newId, now }) {
     if (m.kind !== 'assistant') continue;
     if (typeof m.id === 'string') byClient.set(m.id, m);
     if (typeof m.taskId === 'string') byTask.set(m.taskId, m);
+    else if (!TERMINAL.has(m.state)) {
+      // Later events name only the task id, so nothing could ever finish this bubble.
+      m.state = 'failed';
+      m.error = UNCONFIRMED_ERROR;
+    }
   }
 
   /** @param {string} prompt @param {{ model?: string, gpu: boolean }} options */
@@ -100,7 +109,49 @@ export function createChatStore({ messages, onChange, newId, now }) {
     if (changed) onChange(m);
   }
 
-  return { messages, addExchange, bindTask, failLocal, apply };
+  /** Task ids whose bubbles still wait for an outcome. */
+  function openTaskIds() {
+    return [...byTask].filter(([, m]) => !TERMINAL.has(m.state)).map(([id]) => id);
+  }
+
+  /**
+   * Applies the master's current view of a task (`GET /api/tasks/:id`), as
+   * the matching event would. A snapshot older than the events already seen
+   * (a lower attempt) leaves the bubble alone.
+   * @param {string} taskId @param {unknown} view
+   */
+  function reconcile(taskId, view) {
+    if (!isObj(view) || view.id !== taskId) return;
+    const m = byTask.get(taskId);
+    if (!m || TERMINAL.has(m.state)) return;
+    switch (view.state) {
+      case 'completed':
+        return apply('task:completed', view);
+      case 'failed':
+        return apply('task:failed', view);
+      case 'cancelled':
+        return apply('task:failed', { ...view, error: view.error || 'The task was cancelled.' });
+      case 'running':
+        return apply('task:assigned', { ...view, taskId });
+      case 'queued':
+        // The running attempt was lost and the task waits for another worker.
+        if (m.state === 'running' && isInt(view.attempt) && view.attempt >= m.attempt) {
+          m.state = 'queued';
+          onChange(m);
+        }
+        return;
+    }
+  }
+
+  /** Forgets the conversation, so late events or answers cannot bring a bubble back. */
+  function clear() {
+    messages.length = 0;
+    byTask.clear();
+    byClient.clear();
+    pending.clear();
+  }
+
+  return { messages, addExchange, bindTask, failLocal, apply, openTaskIds, reconcile, clear };
 }
 
 /**

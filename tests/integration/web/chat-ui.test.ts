@@ -2,6 +2,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../../helpers/browser.ts';
 import { type FakeMaster, REJECT_ERROR, startFakeMaster, taskView, worker } from './fake-master.ts';
+import { bubble, openChat as openChatIn, send } from './ui-harness.ts';
 
 const SCREENSHOT = '/tmp/flota-ui.png';
 const GPU_WORKER = worker({
@@ -38,25 +39,11 @@ afterAll(async () => {
   await master?.close();
 });
 
-async function openChat(viewport = { width: 1280, height: 800 }): Promise<Page> {
-  context = await browser.newContext({ viewport });
-  context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  page.on('pageerror', (err) => console.error('page error:', err));
-  const hello = master.nextHello();
-  await page.goto(master.url);
-  await page.locator('[data-testid="connection-status"][data-state="connected"]').waitFor();
-  await hello;
-  return page;
+async function openChat(viewport?: { width: number; height: number }): Promise<Page> {
+  const opened = await openChatIn(browser, master, viewport);
+  context = opened.context;
+  return opened.page;
 }
-
-async function send(page: Page, prompt: string) {
-  await page.getByTestId('prompt-input').fill(prompt);
-  await page.getByTestId('prompt-input').press('Enter');
-}
-
-const bubble = (page: Page, taskId: string) =>
-  page.locator(`[data-testid="message-assistant"][data-task-id="${taskId}"]`);
 
 describe('chat UI in Chromium', () => {
   it('connects, greets with a stable session id and lists models and workers', async () => {

@@ -53,9 +53,11 @@ function channel<T>() {
 }
 
 /**
- * The master's browser-facing surface only: static web/ plus the Socket.IO
- * contract, with the task pipeline scripted by the test through `nextSubmit()`.
- * Like the master, it emits `task:queued` (with the client's id) before the ack.
+ * The master's browser-facing surface only: static web/, the Socket.IO
+ * contract and `GET /api/tasks/:id`, with the task pipeline scripted by the
+ * test through `nextSubmit()` and `setTask()`. Like the master, it emits
+ * `task:queued` (with the client's id) before the ack. The REST view of a task
+ * changes only when the test says so; emitting an event does not touch it.
  */
 export async function startFakeMaster(options: { workers: WorkerView[]; models: string[] }) {
   let workers = options.workers;
@@ -64,8 +66,14 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
   const submissions = channel<Submission>();
   const hellos = channel<string>();
   const waitingFor = 'waiting for a free GPU worker';
+  const tasks = new Map<string, TaskView>();
 
   const app = express();
+  app.get('/api/tasks/:id', (req, res) => {
+    const task = tasks.get(req.params.id);
+    if (task) res.json(task);
+    else res.status(404).json({ error: `no task ${req.params.id}`, code: 'not_found' });
+  });
   app.use(express.static(WEB_DIR));
   const http = createServer(app);
   const io = new Server<ClientToServerEvents, ServerToClientEvents>(http);
@@ -89,6 +97,15 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
       taskCounter += 1;
       const taskId = `task-${taskCounter}-${Math.random().toString(36).slice(2, 8)}`;
       const room = sessionRoom(sessionId);
+      tasks.set(
+        taskId,
+        taskView(taskId, {
+          state: 'queued',
+          model: parsed.data.model ?? 'echo',
+          attempt: 0,
+          timings: { submittedAt: Date.now() },
+        }),
+      );
       io.to(room).emit('task:queued', { taskId, clientId: parsed.data.clientId, waitingFor });
       ack({ ok: true, taskId });
       submissions.push({
@@ -109,6 +126,18 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
     waitingFor,
     nextSubmit: submissions.next,
     nextHello: hellos.next,
+    /** What `GET /api/tasks/:id` answers from now on (no event is emitted). */
+    setTask(view: TaskView) {
+      tasks.set(view.id, view);
+    },
+    /** `GET /api/tasks/:id` answers 404 from now on, as for an expired task. */
+    forgetTask(taskId: string) {
+      tasks.delete(taskId);
+    },
+    /** Closes every browser socket from the server side; clients reconnect and say hello again. */
+    dropConnections() {
+      io.disconnectSockets(true);
+    },
     setWorkers(next: WorkerView[], nextModels: string[]) {
       workers = next;
       models = nextModels;
