@@ -4,7 +4,7 @@
  * parsed by the master, server → client ones by tests).
  */
 import { z } from 'zod';
-import { submitTaskSchema, type TaskView, taskIdSchema } from './schemas/task.ts';
+import { conversationFits, submitTaskFields, type TaskView, taskIdSchema } from './schemas/task.ts';
 import type { WorkerView } from './schemas/worker.ts';
 
 export const SOCKET_PATH = '/socket.io';
@@ -17,9 +17,9 @@ export const helloSchema = z.object({ sessionId: sessionIdSchema }).strict();
 export type Hello = z.infer<typeof helloSchema>;
 
 /** `task:submit`: a submission plus the client's own id so it can match the ack. */
-export const socketSubmitSchema = submitTaskSchema.extend({
-  clientId: z.string().min(1).max(64).optional(),
-});
+export const socketSubmitSchema = submitTaskFields
+  .extend({ clientId: z.string().min(1).max(64).optional() })
+  .superRefine(conversationFits);
 export type SocketSubmit = z.infer<typeof socketSubmitSchema>;
 
 export type Ack<T> = ({ ok: true } & T) | { ok: false; error: string };

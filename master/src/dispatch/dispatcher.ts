@@ -136,6 +136,7 @@ export class Dispatcher {
       lease: token,
       model: data.model,
       prompt: data.prompt,
+      messages: data.messages,
       params: data.params,
       apiKey: vault.get(data.taskId),
       deadline: now + data.timeoutMs,

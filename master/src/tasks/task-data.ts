@@ -1,7 +1,12 @@
 /** What a task job stores in the queue, and how a job reads back as a TaskView. */
 import type { Job } from 'bullmq';
 import type { QueueKey } from '../../../proto/src/queues.ts';
-import type { GenerationParams, TaskState, TaskView } from '../../../proto/src/schemas/task.ts';
+import type {
+  ChatMessage,
+  GenerationParams,
+  TaskState,
+  TaskView,
+} from '../../../proto/src/schemas/task.ts';
 import type { WorkerKind } from '../../../proto/src/schemas/worker.ts';
 
 /** Stored in the queue; never holds a secret (API keys live in master memory only). */
@@ -9,6 +14,8 @@ export interface TaskJobData {
   taskId: string;
   sessionId?: string;
   prompt: string;
+  /** Earlier turns of the conversation, oldest first. */
+  messages?: ChatMessage[];
   model: string;
   gpu: boolean;
   params: GenerationParams;

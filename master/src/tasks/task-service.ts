@@ -60,6 +60,7 @@ export class TaskService {
       taskId,
       sessionId: ctx.sessionId,
       prompt: input.prompt,
+      messages: input.messages,
       model,
       gpu: key.capability === 'gpu',
       params: input.params ?? {},

@@ -28,10 +28,17 @@ export const requirementsSchema = z
   .strict();
 export type Requirements = z.infer<typeof requirementsSchema>;
 
-/** Body of `POST /api/tasks` (and the core of the Socket.IO `task:submit` event). */
-export const submitTaskSchema = z
+/** Prior turns a submission may carry, oldest first. */
+export const MAX_HISTORY_MESSAGES = 50;
+/** Characters across prompt and history together. */
+export const MAX_CONVERSATION_CHARS = 4 * MAX_PROMPT_CHARS;
+
+/** The fields of a submission; use `submitTaskSchema`, which also checks the size budget. */
+export const submitTaskFields = z
   .object({
     prompt: z.string().trim().min(1, 'prompt must not be empty').max(MAX_PROMPT_CHARS),
+    /** Earlier turns of the conversation, oldest first; the new question is `prompt`. */
+    messages: z.array(chatMessageSchema).max(MAX_HISTORY_MESSAGES).optional(),
     model: modelSchema.optional(),
     priority: z.number().int().min(0).max(1000).optional(),
     requires: requirementsSchema.optional(),
@@ -40,6 +47,25 @@ export const submitTaskSchema = z
     apiKey: z.string().min(1).max(512).optional(),
   })
   .strict();
+
+/** Refinement shared by every submission schema: the whole conversation stays within budget. */
+export function conversationFits(
+  task: { prompt: string; messages?: ChatMessage[] },
+  ctx: z.RefinementCtx,
+): void {
+  const chars =
+    task.prompt.length + (task.messages ?? []).reduce((sum, m) => sum + m.content.length, 0);
+  if (chars > MAX_CONVERSATION_CHARS) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['messages'],
+      message: `prompt and messages together exceed ${MAX_CONVERSATION_CHARS} characters`,
+    });
+  }
+}
+
+/** Body of `POST /api/tasks` (and the core of the Socket.IO `task:submit` event). */
+export const submitTaskSchema = submitTaskFields.superRefine(conversationFits);
 export type SubmitTask = z.infer<typeof submitTaskSchema>;
 
 /** What the master sends on `workers/{id}/tasks` (QoS 1). */
@@ -50,7 +76,7 @@ export const assignmentSchema = z.object({
   lease: z.string().min(1).max(128),
   model: modelSchema,
   prompt: z.string().max(MAX_PROMPT_CHARS),
-  messages: z.array(chatMessageSchema).max(1000).optional(),
+  messages: z.array(chatMessageSchema).max(MAX_HISTORY_MESSAGES).optional(),
   params: generationParamsSchema.default({}),
   apiKey: z.string().max(512).optional(),
   /** Unix ms after which the worker should give up. */

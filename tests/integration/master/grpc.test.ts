@@ -243,6 +243,32 @@ describe('gRPC callback server', () => {
     });
   });
 
+  it('hands the conversation history to the worker with the prompt', async () => {
+    const messages = [
+      { role: 'user', content: 'My name is Ada.' },
+      { role: 'assistant', content: 'Hello Ada.' },
+    ];
+    const { body } = await api<{ id: string }>(master, '/api/tasks', {
+      body: { prompt: 'What is my name?', model: 'raw-model', messages },
+    });
+    const a = await waitFor(() => assignments.find((x) => x.taskId === body.id), {
+      what: 'assignment',
+    });
+    expect(a).toMatchObject({ prompt: 'What is my name?', messages });
+    expect(
+      await report({
+        taskId: a.taskId,
+        attempt: a.attempt,
+        lease: a.lease,
+        workerId: WORKER,
+        text: 'Ada',
+      }),
+    ).toEqual({
+      accepted: true,
+      reason: '',
+    });
+  });
+
   it('fails a task with the provider error, without retrying it', async () => {
     const a = await submitAndReceive('fail me');
     const ack = await report({

@@ -18,6 +18,22 @@ describe('wire schemas', () => {
     const paths = bad.error?.issues.map((i) => i.path.join('.'));
     expect(paths).toEqual(expect.arrayContaining(['prompt', 'requires.gpu']));
   });
+  it('accepts conversation history within the budget and rejects more', () => {
+    const turn = { role: 'user' as const, content: 'x'.repeat(90_000) };
+    expect(submitTaskSchema.safeParse({ prompt: 'hi', messages: [turn, turn, turn] }).success).toBe(
+      true,
+    );
+    const over = submitTaskSchema.safeParse({
+      prompt: 'hi',
+      messages: [turn, turn, turn, turn, turn],
+    });
+    expect(over.success).toBe(false);
+    expect(over.error?.issues[0]?.message).toMatch(/exceed/);
+    expect(
+      submitTaskSchema.safeParse({ prompt: 'hi', messages: [{ role: 'tool', content: 'x' }] })
+        .success,
+    ).toBe(false);
+  });
   it('caps prompt size', () => {
     expect(submitTaskSchema.safeParse({ prompt: 'x'.repeat(MAX_PROMPT_CHARS + 1) }).success).toBe(
       false,
