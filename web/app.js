@@ -6,6 +6,7 @@ import { createChatStore } from './js/chat-store.js';
 import { createChatView } from './js/chat-view.js';
 import { createComposer } from './js/composer.js';
 import { createConnection } from './js/connection.js';
+import { buildContext, createContextHint } from './js/context.js';
 import { $ } from './js/dom.js';
 import { setupChrome } from './js/layout.js';
 import { createReconciler } from './js/reconcile.js';
@@ -54,6 +55,7 @@ function persistNow() {
   saveHistory(sessionId, store.messages);
 }
 window.addEventListener('pagehide', persistNow);
+const contextHint = createContextHint($('#context-hint'));
 
 const store = createChatStore({
   messages: loadHistory(sessionId),
@@ -62,9 +64,11 @@ const store = createChatStore({
   onChange: (m) => {
     chatView.render(m);
     persistSoon();
+    contextHint.update(store.messages);
   },
 });
 for (const m of store.messages) chatView.render(m);
+contextHint.update(store.messages);
 const reconciler = createReconciler({ store });
 
 const composer = createComposer({
@@ -75,6 +79,8 @@ const composer = createComposer({
   gpu: /** @type {HTMLInputElement} */ ($('#gpu')),
   apiKey: /** @type {HTMLInputElement} */ ($('#api-key')),
   onSend: async (draft) => {
+    // Earlier turns only: taken before this exchange joins the chat.
+    const history = buildContext(store.messages);
     const { assistant } = store.addExchange(draft.prompt, { model: draft.model, gpu: draft.gpu });
     /** @type {Record<string, unknown>} */
     const payload = {
@@ -82,6 +88,7 @@ const composer = createComposer({
       prompt: draft.prompt,
       requires: { gpu: draft.gpu },
     };
+    if (history.length) payload.messages = history;
     if (draft.model) payload.model = draft.model;
     if (draft.apiKey) payload.apiKey = draft.apiKey;
     const reply = await link.submit(payload);
@@ -123,6 +130,7 @@ setupChrome({
     store.clear();
     clearHistory(sessionId);
     chatView.reset();
+    contextHint.update(store.messages);
   },
   onSuggestion: (text) => composer.fill(text),
 });
