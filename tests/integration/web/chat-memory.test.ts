@@ -1,51 +1,22 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser } from '../../helpers/browser.ts';
-import {
-  type FakeMaster,
-  type Submission,
-  startFakeMaster,
-  taskView,
-  worker,
-} from './fake-master.ts';
-import { bubbleIn, CONNECTED, openChat as openChatIn, send } from './ui-harness.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { type Submission, taskView, worker } from './fake-master.ts';
+import { bubbleIn, CONNECTED, send, useChatHarness } from './ui-harness.ts';
 
 /**
  * The chat remembers: each prompt carries the earlier completed exchanges of
  * the visible conversation as `messages`, and "Clear" starts afresh.
  */
-let master: FakeMaster;
-let browser: Browser;
-let context: BrowserContext | undefined;
-
-beforeAll(async () => {
-  master = await startFakeMaster({
-    workers: [worker({ id: 'cpu-worker-1', models: ['echo'] })],
-    models: ['echo'],
-  });
-  browser = await launchBrowser();
+const ui = useChatHarness({
+  workers: [worker({ id: 'cpu-worker-1', models: ['echo'] })],
+  models: ['echo'],
 });
-
-afterEach(async () => {
-  await context?.close();
-  context = undefined;
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await master?.close();
-});
-
-async function openChat(): Promise<Page> {
-  const opened = await openChatIn(browser, master);
-  context = opened.context;
-  return opened.page;
-}
+const openChat = ui.openChat;
 
 /** Sends a prompt and returns the submission once its bubble shows as queued. */
 async function ask(page: Page, prompt: string): Promise<Submission> {
   await send(page, prompt);
-  const task = await master.nextSubmit();
+  const task = await ui.master.nextSubmit();
   expect(task.payload.prompt).toBe(prompt);
   await bubbleIn(page, task.taskId, 'queued').waitFor();
   return task;
@@ -117,7 +88,7 @@ describe('chat memory', () => {
     await hintSays(page, 'Context: last 4 exchanges');
 
     // A reload shows the same conversation, and the memory comes back with it.
-    const hello = master.nextHello();
+    const hello = ui.master.nextHello();
     await page.reload();
     await hello;
     await page.locator(CONNECTED).waitFor();

@@ -1,8 +1,7 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser } from '../../helpers/browser.ts';
-import { type FakeMaster, startFakeMaster, taskView, worker } from './fake-master.ts';
-import { bubble, bubbleIn, CONNECTED, openChat as openChatIn, send } from './ui-harness.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { taskView, worker } from './fake-master.ts';
+import { bubble, bubbleIn, CONNECTED, send, useChatHarness } from './ui-harness.ts';
 
 /**
  * Task events reach a session only while one of its sockets is connected.
@@ -12,40 +11,18 @@ import { bubble, bubbleIn, CONNECTED, openChat as openChatIn, send } from './ui-
 const UNKNOWN_TASK_ERROR = 'This task is no longer known to the master.';
 const UNCONFIRMED_ERROR = 'The page was closed before the master confirmed this task.';
 
-let master: FakeMaster;
-let browser: Browser;
-let context: BrowserContext | undefined;
-
-beforeAll(async () => {
-  master = await startFakeMaster({
-    workers: [
-      worker({ id: 'gpu-worker-1', kind: 'gpu', models: ['llama-3-8b', 'echo'] }),
-      worker({ id: 'cpu-worker-1', models: ['echo'] }),
-    ],
-    models: ['llama-3-8b', 'echo'],
-  });
-  browser = await launchBrowser();
+const ui = useChatHarness({
+  workers: [
+    worker({ id: 'gpu-worker-1', kind: 'gpu', models: ['llama-3-8b', 'echo'] }),
+    worker({ id: 'cpu-worker-1', models: ['echo'] }),
+  ],
+  models: ['llama-3-8b', 'echo'],
 });
-
-afterEach(async () => {
-  await context?.close();
-  context = undefined;
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await master?.close();
-});
-
-async function openChat(): Promise<Page> {
-  const opened = await openChatIn(browser, master);
-  context = opened.context;
-  return opened.page;
-}
+const openChat = ui.openChat;
 
 /** Reloads and waits until the page has greeted the master again. */
 async function reload(page: Page) {
-  const hello = master.nextHello();
+  const hello = ui.master.nextHello();
   await page.reload();
   await hello;
   await page.locator(CONNECTED).waitFor();
@@ -56,7 +33,7 @@ describe('chat UI catching up on missed task events', () => {
     const page = await openChat();
     await page.getByTestId('model-select').selectOption('llama-3-8b');
     await send(page, 'Finish while I reload');
-    const task = await master.nextSubmit();
+    const task = await ui.master.nextSubmit();
     const { taskId } = task;
     await bubbleIn(page, taskId, 'queued').waitFor();
 
@@ -75,7 +52,7 @@ describe('chat UI catching up on missed task events', () => {
       workerKind: 'gpu',
       requires: { gpu: false },
     });
-    master.setTask(final);
+    ui.master.setTask(final);
     await reload(page);
 
     const done = bubbleIn(page, taskId, 'completed');
@@ -94,7 +71,7 @@ describe('chat UI catching up on missed task events', () => {
     task.emit('task:completed', { ...final, result: 'A second, different result' });
     // Events reach one socket in order: once the next task shows, those above were handled.
     await send(page, 'And one more');
-    const next = await master.nextSubmit();
+    const next = await ui.master.nextSubmit();
     await bubbleIn(page, next.taskId, 'queued').waitFor();
 
     await expect(page.getByTestId('message-assistant').count()).resolves.toBe(2);
@@ -110,12 +87,12 @@ describe('chat UI catching up on missed task events', () => {
   it('catches up after a reconnect, then fails a task the master no longer knows', async () => {
     const page = await openChat();
     await send(page, 'Keep going across a reconnect');
-    const task = await master.nextSubmit();
+    const task = await ui.master.nextSubmit();
     const { taskId } = task;
     await bubbleIn(page, taskId, 'queued').waitFor();
 
     // Assigned while the socket is down: only the REST view says so.
-    master.setTask(
+    ui.master.setTask(
       taskView(taskId, {
         state: 'running',
         attempt: 1,
@@ -124,8 +101,8 @@ describe('chat UI catching up on missed task events', () => {
         timings: { submittedAt: Date.now() },
       }),
     );
-    const hello = master.nextHello();
-    master.dropConnections();
+    const hello = ui.master.nextHello();
+    ui.master.dropConnections();
     await hello;
     const running = bubbleIn(page, taskId, 'running');
     await running.getByText('Running on cpu-worker-1').waitFor();
@@ -141,7 +118,7 @@ describe('chat UI catching up on missed task events', () => {
     );
 
     // The task expires from the master's store before the page comes back.
-    master.forgetTask(taskId);
+    ui.master.forgetTask(taskId);
     await reload(page);
     const failed = bubbleIn(page, taskId, 'failed');
     await failed.waitFor();

@@ -1,8 +1,6 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser } from '../../helpers/browser.ts';
-import { type FakeMaster, REJECT_ERROR, startFakeMaster, taskView, worker } from './fake-master.ts';
-import { bubble, openChat as openChatIn, send } from './ui-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { REJECT_ERROR, taskView, worker } from './fake-master.ts';
+import { bubble, send, useChatHarness } from './ui-harness.ts';
 
 const SCREENSHOT = '/tmp/flota-ui.png';
 const GPU_WORKER = worker({
@@ -17,33 +15,11 @@ const GPU_WORKER = worker({
 });
 const CPU_WORKER = worker({ id: 'cpu-worker-1', models: ['echo'] });
 
-let master: FakeMaster;
-let browser: Browser;
-let context: BrowserContext | undefined;
-
-beforeAll(async () => {
-  master = await startFakeMaster({
-    workers: [GPU_WORKER, CPU_WORKER],
-    models: ['llama-3-8b', 'echo'],
-  });
-  browser = await launchBrowser();
+const ui = useChatHarness({
+  workers: [GPU_WORKER, CPU_WORKER],
+  models: ['llama-3-8b', 'echo'],
 });
-
-afterEach(async () => {
-  await context?.close();
-  context = undefined;
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await master?.close();
-});
-
-async function openChat(viewport?: { width: number; height: number }): Promise<Page> {
-  const opened = await openChatIn(browser, master, viewport);
-  context = opened.context;
-  return opened.page;
-}
+const openChat = ui.openChat;
 
 describe('chat UI in Chromium', () => {
   it('connects, greets with a stable session id and lists models and workers', async () => {
@@ -65,7 +41,7 @@ describe('chat UI in Chromium', () => {
     await expect(gpuCard.getByTestId('worker-slots').textContent()).resolves.toBe('1/4');
     await expect(gpuCard.textContent()).resolves.toContain('71%');
 
-    master.setWorkers(
+    ui.master.setWorkers(
       [GPU_WORKER, { ...CPU_WORKER, active: 2, models: ['echo', 'qwen-2.5'] }],
       ['llama-3-8b', 'echo', 'qwen-2.5'],
     );
@@ -86,7 +62,7 @@ describe('chat UI in Chromium', () => {
     await page.getByTestId('model-select').selectOption('llama-3-8b');
     await send(page, 'Say hello to the fleet');
 
-    const task = await master.nextSubmit();
+    const task = await ui.master.nextSubmit();
     expect(task.payload).toMatchObject({
       prompt: 'Say hello to the fleet',
       model: 'llama-3-8b',
@@ -97,7 +73,7 @@ describe('chat UI in Chromium', () => {
 
     const answer = bubble(page, task.taskId);
     await answer.and(page.locator('[data-state="queued"]')).waitFor();
-    await answer.getByText(master.waitingFor).waitFor();
+    await answer.getByText(ui.master.waitingFor).waitFor();
 
     task.emit('task:assigned', {
       taskId: task.taskId,
@@ -147,7 +123,7 @@ describe('chat UI in Chromium', () => {
 
     // A reload keeps the session and shows the conversation again.
     const sessionId = await page.evaluate(() => localStorage.getItem('flota.sessionId'));
-    const hello = master.nextHello();
+    const hello = ui.master.nextHello();
     await page.reload();
     await expect(hello).resolves.toBe(sessionId);
     await page.locator('[data-testid="connection-status"][data-state="connected"]').waitFor();
@@ -167,7 +143,7 @@ describe('chat UI in Chromium', () => {
   it('restarts the text on a retry and shows a failure in the bubble', async () => {
     const page = await openChat();
     await send(page, 'Tell me a long story');
-    const task = await master.nextSubmit();
+    const task = await ui.master.nextSubmit();
     expect(task.payload.requires).toEqual({ gpu: false });
     expect(task.payload).not.toHaveProperty('apiKey');
 

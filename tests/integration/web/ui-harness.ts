@@ -1,5 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import type { FakeMaster } from './fake-master.ts';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { launchBrowser } from '../../helpers/browser.ts';
+import { type FakeMaster, startFakeMaster } from './fake-master.ts';
 
 export const CONNECTED = '[data-testid="connection-status"][data-state="connected"]';
 
@@ -31,3 +33,37 @@ export const bubble = (page: Page, taskId: string) =>
 /** The bubble once it shows `state` (queued, running, completed or failed). */
 export const bubbleIn = (page: Page, taskId: string, state: string) =>
   bubble(page, taskId).and(page.locator(`[data-state="${state}"]`));
+
+/**
+ * One fake master and one Chromium for a test file, a fresh browser context per
+ * test: registers the hooks and hands back the master and an `openChat`.
+ */
+export function useChatHarness(options: Parameters<typeof startFakeMaster>[0]) {
+  let master: FakeMaster | undefined;
+  let browser: Browser | undefined;
+  let context: BrowserContext | undefined;
+  beforeAll(async () => {
+    master = await startFakeMaster(options);
+    browser = await launchBrowser();
+  });
+  afterEach(async () => {
+    await context?.close();
+    context = undefined;
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await master?.close();
+  });
+  return {
+    get master(): FakeMaster {
+      if (!master) throw new Error('the fake master is not started yet');
+      return master;
+    },
+    async openChat(viewport?: { width: number; height: number }): Promise<Page> {
+      if (!browser || !master) throw new Error('the harness is not started yet');
+      const opened = await openChat(browser, master, viewport);
+      context = opened.context;
+      return opened.page;
+    },
+  };
+}
