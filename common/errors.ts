@@ -41,3 +41,10 @@ export class ProviderError extends FlotaError {
     super(options?.code ?? 'provider_error', message, options);
   }
 }
+
+/** The request contradicts the resource's state (e.g. cancelling a finished task). */
+export class ConflictError extends FlotaError {
+  constructor(message: string) {
+    super('conflict', message);
+  }
+}

@@ -12,22 +12,28 @@ import { type Clock, systemClock } from '../../common/clock.ts';
 import { createLogger, type FlotaLogger } from '../../common/logger.ts';
 import { connectMqtt, waitConnected } from '../../common/mqtt.ts';
 import type { MasterReady } from '../../proto/src/ipc.ts';
+import { queueKeyOfTaskId } from '../../proto/src/queues.ts';
 import { createTopics } from '../../proto/src/topics.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded-broker.ts';
 import { clientPublisher, type Publisher } from './broker/publisher.ts';
 import { loadMasterConfig, type MasterConfig } from './config.ts';
-import { Dispatcher } from './dispatch/dispatcher.ts';
+import { Adopter } from './dispatch/adoption.ts';
+import { DeadlineSweeper } from './dispatch/deadlines.ts';
+import { Dispatcher, LOCK_DURATION_MS } from './dispatch/dispatcher.ts';
 import { LeaseTable } from './dispatch/leases.ts';
 import { createPolicy } from './dispatch/policies/index.ts';
+import { Stopper } from './dispatch/stopper.ts';
 import { startGrpcServer } from './grpc/server.ts';
 import { createHttpApp } from './http/app.ts';
 import { MasterMetrics } from './metrics/master-metrics.ts';
+import { Outboxes } from './realtime/outbox.ts';
 import { attachSocketServer } from './realtime/socket-server.ts';
 import { WorkerRegistry } from './registry/registry.ts';
 import { ResultHandler } from './results/result-handler.ts';
 import { openQueueStore } from './store/index.ts';
 import { SecretVault } from './tasks/secret-vault.ts';
 import { TaskEvents } from './tasks/task-events.ts';
+import { TaskQueues } from './tasks/task-queues.ts';
 import { TaskService } from './tasks/task-service.ts';
 
 export interface MasterHandle {
@@ -107,7 +113,25 @@ export async function startMaster(
     const events = new TaskEvents();
     const leases = new LeaseTable();
     const vault = new SecretVault();
+    const queues = new TaskQueues(store);
     const policy = createPolicy(config.DISPATCH_POLICY);
+    // The stopper wakes a lane; the dispatcher needs the stopper: late-bound through this holder.
+    let dispatcherRef: Dispatcher | undefined;
+    const stopper = new Stopper({
+      leases,
+      registry,
+      queues,
+      events,
+      vault,
+      publisher,
+      topics,
+      clock,
+      log,
+      reap: (taskId) => {
+        const key = queueKeyOfTaskId(taskId);
+        if (key) dispatcherRef?.lane(key).reap();
+      },
+    });
     const dispatcher = new Dispatcher({
       store,
       registry,
@@ -117,15 +141,55 @@ export async function startMaster(
       vault,
       publisher,
       topics,
+      stopper,
+      clock,
+      log,
+      maxStalls: config.TASK_ATTEMPTS,
+    });
+    dispatcherRef = dispatcher;
+    dispatcher.start();
+    closers.push(() => dispatcher.close());
+    const adopter = new Adopter({
+      leases,
+      registry,
+      queues,
+      events,
+      stopper,
+      clock,
+      log,
+      lockDurationMs: LOCK_DURATION_MS,
+    });
+    const onActive = adopter.onActive.bind(adopter);
+    registry.on('active', onActive);
+    closers.push(() => {
+      registry.off('active', onActive);
+    });
+    const deadlines = new DeadlineSweeper({
+      leases,
+      registry,
+      queues,
+      stopper,
+      clock,
+      log,
+      laneKeys: () => dispatcher.laneKeys(),
+      requeue: (lease, why) => dispatcher.requeue(lease, why),
+    });
+    deadlines.start();
+    closers.push(() => deadlines.stop());
+    const results = new ResultHandler({
+      leases,
+      registry,
+      dispatcher,
+      adopter,
+      events,
+      vault,
       clock,
       log,
     });
-    dispatcher.start();
-    closers.push(() => dispatcher.close());
-    const results = new ResultHandler({ leases, registry, dispatcher, events, vault, clock, log });
     const tasks = new TaskService({
-      store,
+      queues,
       dispatcher,
+      canceller: stopper,
       registry,
       leases,
       events,
@@ -134,6 +198,7 @@ export async function startMaster(
       log,
       defaults: { timeoutMs: config.TASK_TIMEOUT_MS, attempts: config.TASK_ATTEMPTS },
     });
+    const outboxes = new Outboxes(clock);
 
     const grpcServer = await startGrpcServer({
       host: config.HOST,
@@ -158,7 +223,15 @@ export async function startMaster(
       }),
     });
     const httpServer = createServer(app);
-    const realtime = attachSocketServer({ httpServer, tasks, events, registry, clock, log });
+    const realtime = attachSocketServer({
+      httpServer,
+      tasks,
+      events,
+      outboxes,
+      registry,
+      clock,
+      log,
+    });
     httpServer.listen(config.PORT, config.HOST);
     await Promise.race([
       once(httpServer, 'listening'),

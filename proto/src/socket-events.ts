@@ -13,8 +13,35 @@ export const sessionIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9_-]{8,64}$/, 'sessionId: 8-64 of A-Z a-z 0-9 _ -');
 
-export const helloSchema = z.object({ sessionId: sessionIdSchema }).strict();
+/** Largest number of unfinished task ids a client may ask about in one hello. */
+export const MAX_PENDING_IN_HELLO = 500;
+
+/**
+ * `session:hello`, sent on every (re)connect. `resume` names the outbox position
+ * the client has processed (the epoch it came from and the last `outboxSeq`);
+ * `pending` lists tasks the client still waits for, so a master that lost its
+ * outbox (restart) can send their current state from the store.
+ */
+export const helloSchema = z
+  .object({
+    sessionId: sessionIdSchema,
+    resume: z
+      .object({
+        epoch: z.string().min(1).max(64),
+        lastSeq: z.number().int().nonnegative(),
+      })
+      .strict()
+      .optional(),
+    pending: z.array(taskIdSchema).max(MAX_PENDING_IN_HELLO).optional(),
+  })
+  .strict();
 export type Hello = z.infer<typeof helloSchema>;
+
+/** `session:ack`: the client has processed every outbox event up to `seq`. */
+export const sessionAckSchema = z.object({ seq: z.number().int().nonnegative() }).strict();
+
+/** `task:cancel`: cancel one of this session's tasks, queued or running. */
+export const taskCancelSchema = z.object({ taskId: taskIdSchema }).strict();
 
 /** `task:submit`: a submission plus the client's own id so it can match the ack. */
 export const socketSubmitSchema = submitTaskFields
@@ -26,8 +53,29 @@ export type Ack<T> = ({ ok: true } & T) | { ok: false; error: string };
 
 export interface HelloReply {
   sessionId: string;
+  /**
+   * The outbox epoch: changes when the master restarts. A client whose stored
+   * epoch differs starts counting `outboxSeq` afresh (lastSeq = 0).
+   */
+  epoch: string;
+  /**
+   * How the master answered `resume`: `replay` re-sent every event after
+   * lastSeq; `resync` could not (new epoch, or events already dropped), so it
+   * sends the current state of each `pending` task instead.
+   */
+  resumed: 'fresh' | 'replay' | 'resync';
   workers: WorkerView[];
   models: string[];
+}
+
+/**
+ * Every task event to a session carries its place in the session's outbox.
+ * Numbers only grow within an epoch; gaps are allowed (superseded chunks are
+ * dropped once their task ends). A client ignores an event whose outboxSeq is
+ * not above the last one it processed, and acks what it processed.
+ */
+export interface OutboxStamp {
+  outboxSeq: number;
 }
 
 export interface TaskQueuedEvent {
@@ -35,6 +83,13 @@ export interface TaskQueuedEvent {
   clientId?: string;
   /** Why it has not started yet, when the master knows (e.g. no worker serves the model). */
   waitingFor?: string;
+}
+/** The attempt ended without an answer and the task waits for another worker. */
+export interface TaskRetryingEvent {
+  taskId: string;
+  /** The attempt that was lost; the next one is attempt + 1. */
+  attempt: number;
+  reason: string;
 }
 export interface TaskAssignedEvent {
   taskId: string;
@@ -55,17 +110,34 @@ export interface WorkersUpdateEvent {
 
 export interface ClientToServerEvents {
   'session:hello': (payload: unknown, ack: (reply: Ack<HelloReply>) => void) => void;
+  'session:ack': (payload: unknown) => void;
+  /** Idempotent per (session, clientId): a retried submit returns the same taskId. */
   'task:submit': (payload: unknown, ack: (reply: Ack<{ taskId: string }>) => void) => void;
+  'task:cancel': (
+    payload: unknown,
+    ack: (reply: Ack<{ state: TaskView['state'] }>) => void,
+  ) => void;
 }
 
-export interface ServerToClientEvents {
-  'task:queued': (event: TaskQueuedEvent) => void;
-  'task:assigned': (event: TaskAssignedEvent) => void;
-  'task:chunk': (event: TaskChunkEvent) => void;
-  'task:completed': (task: TaskView) => void;
-  'task:failed': (task: TaskView) => void;
-  'workers:update': (event: WorkersUpdateEvent) => void;
+/** The task events, as the session outbox records them (name → payload without the stamp). */
+export interface TaskEventPayloads {
+  'task:queued': TaskQueuedEvent;
+  'task:assigned': TaskAssignedEvent;
+  'task:chunk': TaskChunkEvent;
+  'task:retrying': TaskRetryingEvent;
+  /** Terminal events: at most one per task per session. */
+  'task:completed': TaskView;
+  /** state `failed` or `cancelled` (cancelled by a user, or timed out: see `error`). */
+  'task:failed': TaskView;
 }
+export type TaskEventName = keyof TaskEventPayloads;
+export const TERMINAL_TASK_EVENTS: readonly TaskEventName[] = ['task:completed', 'task:failed'];
+
+export type ServerToClientEvents = {
+  [K in TaskEventName]: (event: TaskEventPayloads[K] & OutboxStamp) => void;
+} & {
+  'workers:update': (event: WorkersUpdateEvent) => void;
+};
 
 /** Room a session's sockets join; results are emitted to it, so every tab of a session sees them. */
 export const sessionRoom = (sessionId: string) => `session:${sessionId}`;

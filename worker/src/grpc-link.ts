@@ -22,11 +22,15 @@ import {
  * that timed out must still be able to say so.
  */
 export const REPORT_GRACE_MS = 5_000;
+/** Waits between ReportResult tries; the last repeats until the attempt's deadline (plus grace) passes, so a master that restarts in the meantime still gets the result. */
 const RETRY_DELAYS_MS = [200, 500, 1_000, 2_000];
+
 /** The master kept the lease but could not commit (its store is down): send again later. */
 const RESEND_REASON = 'store_unavailable';
 const shouldResend = (ack: TaskAck__Output | undefined) =>
   ack?.accepted === false && ack.reason === RESEND_REASON;
+/** The master is unreachable (e.g. restarting) or asked for a resend: try again. */
+const worthRetry = (outcome: CallOutcome) => !outcome.ack || shouldResend(outcome.ack);
 
 export interface AttemptRef {
   taskId: string;
@@ -95,10 +99,10 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
     const stopAt = deadline + REPORT_GRACE_MS;
     for (let attempt = 0; ; attempt += 1) {
       const outcome = await reportOnce(result, deadline);
-      if (outcome.ack && !shouldResend(outcome.ack)) return outcome.ack;
-      const delay = RETRY_DELAYS_MS[attempt];
+      if (outcome.ack?.accepted || !worthRetry(outcome)) return outcome.ack;
+      const delay = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)] as number;
       const ref = { taskId: result.taskId, attempt: result.attempt };
-      if (delay === undefined || clock.now() + delay >= stopAt) {
+      if (clock.now() + delay >= stopAt) {
         log.warn(
           { ...ref, err: outcome.error?.message ?? outcome.ack?.reason },
           'result could not be delivered',

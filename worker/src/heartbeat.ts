@@ -13,7 +13,7 @@ export interface HeartbeatSources {
   memory: () => MemorySnapshot;
   gpus: () => GpuMetrics[];
   freeSlots: () => number;
-  active: () => Array<{ taskId: string; attempt: number }>;
+  active: () => Array<{ taskId: string; attempt: number; lease?: string }>;
   draining: () => boolean;
 }
 

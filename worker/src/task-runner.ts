@@ -67,10 +67,11 @@ export class TaskRunner {
     return Math.max(0, this.options.slots - this.running.size);
   }
 
-  active(): Array<{ taskId: string; attempt: number }> {
+  active(): Array<{ taskId: string; attempt: number; lease: string }> {
     return [...this.running.values()].map(({ assignment: a }) => ({
       taskId: a.taskId,
       attempt: a.attempt,
+      lease: a.lease,
     }));
   }
 

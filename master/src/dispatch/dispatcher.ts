@@ -12,6 +12,8 @@ import type { LostTask, WorkerRegistry } from '../registry/registry.ts';
 import type { QueueStore } from '../store/types.ts';
 import type { SecretVault } from '../tasks/secret-vault.ts';
 import {
+  attemptOf,
+  deadlineOf,
   queueKeyOf,
   type TaskJob,
   type TaskJobData,
@@ -22,9 +24,17 @@ import type { TaskEvents } from '../tasks/task-events.ts';
 import { Lane } from './lane.ts';
 import type { Lease, LeaseTable } from './leases.ts';
 import type { DispatchPolicy } from './policies/types.ts';
+import type { Stopper } from './stopper.ts';
 
-/** Queue lock held for each running task; renewed at a third of it. */
-export const LOCK_DURATION_MS = 30_000;
+/**
+ * Queue lock held for each running task, renewed every LOCK_RENEW_MS. A lock
+ * that lapses (the master died) makes the job stalled: BullMQ's stalled check
+ * (every STALLED_CHECK_MS) puts it back in the queue unless a worker's
+ * heartbeat lets a restarted master adopt it first.
+ */
+export const LOCK_DURATION_MS = 15_000;
+export const LOCK_RENEW_MS = 3_000;
+export const STALLED_CHECK_MS = 5_000;
 
 export interface DispatcherDeps {
   store: QueueStore;
@@ -35,8 +45,11 @@ export interface DispatcherDeps {
   vault: SecretVault;
   publisher: Publisher;
   topics: Topics;
+  stopper: Stopper;
   clock: Clock;
   log: Logger;
+  /** How many times a task may stall (master lost) before it fails. */
+  maxStalls: number;
 }
 
 export class Dispatcher {
@@ -69,10 +82,7 @@ export class Dispatcher {
     this.deps.registry.on('offline', this.onOffline);
     this.deps.registry.on('online', this.onOnline);
     for (const record of this.deps.registry.list()) this.onOnline(record.status.id);
-    this.lockTimer = this.deps.clock.setInterval(
-      () => void this.renewLocks(),
-      LOCK_DURATION_MS / 3,
-    );
+    this.lockTimer = this.deps.clock.setInterval(() => void this.renewLocks(), LOCK_RENEW_MS);
   }
 
   /** Makes sure a lane runs for this queue and wakes it (a job was just added). */
@@ -82,6 +92,8 @@ export class Dispatcher {
     if (!lane) {
       const bullWorker = this.deps.store.createWorker<TaskJobData, TaskJobResult>(name, {
         lockDuration: LOCK_DURATION_MS,
+        stalledInterval: STALLED_CHECK_MS,
+        maxStalledCount: this.deps.maxStalls,
       });
       lane = new Lane(key, bullWorker, {
         registry: this.deps.registry,
@@ -89,6 +101,7 @@ export class Dispatcher {
         clock: this.deps.clock,
         log: this.log,
         assign: (job, workerId, token) => this.assign(job, workerId, token),
+        reap: (job, token) => this.reap(job, token),
       });
       this.lanes.set(name, lane);
       if (!this.closed) lane.start();
@@ -101,6 +114,11 @@ export class Dispatcher {
     return lane;
   }
 
+  /** Queues that have a lane. */
+  laneKeys(): QueueKey[] {
+    return [...this.lanes.values()].map((lane) => lane.key);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -111,11 +129,27 @@ export class Dispatcher {
     await Promise.all([...this.lanes.values()].map((lane) => lane.close()));
   }
 
+  /** A lane took a job with no worker in mind, to fail it if it must end; false when it must not. */
+  private async reap(job: TaskJob, token: string): Promise<boolean> {
+    const ending = this.deps.stopper.endingOf(job);
+    if (ending) {
+      await this.deps.stopper.finishTaken(job, token, ending);
+      return true;
+    }
+    await job.moveToWait(token).catch((err) => this.log.warn({ err }, 'could not put a job back'));
+    return false;
+  }
+
   private assign(job: TaskJob, workerId: string, token: string): void {
-    const { registry, leases, events, vault, clock, topics, publisher } = this.deps;
-    const record = registry.get(workerId);
+    const { registry, leases, events, vault, clock, topics, publisher, stopper } = this.deps;
     const data = job.data;
-    const attempt = job.attemptsMade + 1;
+    const ending = stopper.endingOf(job);
+    if (ending) {
+      void stopper.finishTaken(job, token, ending);
+      return;
+    }
+    const record = registry.get(workerId);
+    const attempt = attemptOf(job);
     const now = clock.now();
     const lease: Lease = {
       taskId: data.taskId,
@@ -127,6 +161,7 @@ export class Dispatcher {
       sessionId: data.sessionId,
       assignedAt: now,
       nextSeq: 0,
+      confirmed: false,
     };
     leases.set(lease);
     registry.reserve(workerId, data.taskId, attempt);
@@ -139,7 +174,7 @@ export class Dispatcher {
       messages: data.messages,
       params: data.params,
       apiKey: vault.get(data.taskId),
-      deadline: now + data.timeoutMs,
+      deadline: deadlineOf(data),
       queuedAt: data.submittedAt,
     };
     this.log.info({ taskId: data.taskId, attempt, workerId }, 'task assigned');
@@ -176,9 +211,10 @@ export class Dispatcher {
         this.deps.vault.drop(lease.taskId);
         events.emit('failed', lease.sessionId, toTaskView(lease.job, 'failed'));
       } else {
-        events.emit('queued', lease.sessionId, {
+        events.emit('retrying', lease.sessionId, {
           taskId: lease.taskId,
-          waitingFor: 'retrying on another worker',
+          attempt: lease.attempt,
+          reason: why,
         });
         this.lane(queueKeyOf(lease.job.data));
       }
@@ -188,12 +224,31 @@ export class Dispatcher {
   }
 
   private async renewLocks(): Promise<void> {
-    for (const lease of this.deps.leases.all()) {
-      try {
-        await lease.job.extendLock(lease.token, LOCK_DURATION_MS);
-      } catch (err) {
-        this.log.warn({ err, taskId: lease.taskId }, 'lock renewal failed');
-      }
+    await Promise.all(this.deps.leases.all().map((lease) => this.renew(lease)));
+  }
+
+  private async renew(lease: Lease): Promise<void> {
+    const { leases, registry, events, stopper } = this.deps;
+    let held: boolean;
+    try {
+      held = (await lease.job.extendLock(lease.token, LOCK_DURATION_MS)) === 1;
+    } catch (err) {
+      this.log.warn({ err, taskId: lease.taskId }, 'lock renewal failed; retrying');
+      return;
     }
+    if (held || !leases.delete(lease)) return;
+    // The lock lapsed (e.g. the store was away too long): the job is back in the queue.
+    this.log.warn({ taskId: lease.taskId, workerId: lease.workerId }, 'lease lost: lock lapsed');
+    registry.release(lease.workerId, lease.taskId);
+    stopper.tellWorker(lease.workerId, {
+      type: 'cancel',
+      taskId: lease.taskId,
+      attempt: lease.attempt,
+    });
+    events.emit('retrying', lease.sessionId, {
+      taskId: lease.taskId,
+      attempt: lease.attempt,
+      reason: 'the queue lock lapsed',
+    });
   }
 }

@@ -23,6 +23,8 @@ export interface LaneDeps {
   log: Logger;
   /** Hands a fetched job to the chosen worker; the slot is already reserved under `token`. */
   assign(job: TaskJob, workerId: string, token: string): void;
+  /** A job taken only to end it (cancel, timeout); false if it must not end (it was put back). */
+  reap(job: TaskJob, token: string): Promise<boolean>;
 }
 
 export class Lane {
@@ -30,6 +32,8 @@ export class Lane {
   private closed = false;
   private loop: Promise<void> | undefined;
   private readonly need: { model: string; gpu: boolean };
+  /** A job at the head of this queue must end: take it even when no worker is free. */
+  private reapPending = false;
 
   constructor(
     readonly key: QueueKey,
@@ -48,6 +52,12 @@ export class Lane {
     this.closed = true;
     this.signal.notify();
     await this.loop;
+  }
+
+  /** Asks the lane to take and end a marked job (it sits at the head of the queue). */
+  reap(): void {
+    this.reapPending = true;
+    this.signal.notify();
   }
 
   /** True when nobody online can ever serve this lane (the UI says why the task waits). */
@@ -71,7 +81,7 @@ export class Lane {
   private async step(): Promise<boolean> {
     const { registry, policy } = this.deps;
     const target = policy.pick(registry.available(this.need), this.need);
-    if (!target) return false;
+    if (!target) return this.reapPending ? this.reapOne() : false;
     const workerId = target.status.id;
     const token = randomUUID();
     const hold = `hold:${token}`;
@@ -88,5 +98,13 @@ export class Lane {
     }
     this.deps.assign(job, workerId, token);
     return true;
+  }
+
+  private async reapOne(): Promise<boolean> {
+    const token = randomUUID();
+    const job = (await this.bullWorker.getNextJob(token, { block: false })) as TaskJob | undefined;
+    const ended = job ? await this.deps.reap(job, token) : false;
+    if (!ended) this.reapPending = false;
+    return ended;
   }
 }

@@ -16,6 +16,8 @@ export interface Lease {
   assignedAt: number;
   /** Next chunk seq expected; lower ones are duplicates. */
   nextSeq: number;
+  /** The worker has shown it runs this attempt (a heartbeat listed it, or it reported). */
+  confirmed: boolean;
 }
 
 export class LeaseTable {

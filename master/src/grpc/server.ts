@@ -17,6 +17,7 @@ import {
   METADATA_WORKER_ID,
   PROTO_LOADER_OPTIONS,
   type TaskAck,
+  type TaskChunk__Output,
 } from '../../../proto/src/grpc.ts';
 import {
   taskChunkMessageSchema,
@@ -39,6 +40,19 @@ export interface MasterGrpcServer {
   serving(): boolean;
   close(): Promise<void>;
 }
+
+interface AttemptKey {
+  taskId: string;
+  attempt: number;
+  lease: string;
+}
+const attemptKey = (m: AttemptKey): AttemptKey => ({
+  taskId: m.taskId,
+  attempt: m.attempt,
+  lease: m.lease,
+});
+const sameAttempt = (a: AttemptKey, b: AttemptKey) =>
+  a.taskId === b.taskId && a.attempt === b.attempt && a.lease === b.lease;
 
 const toAck = (verdict: Verdict): TaskAck =>
   verdict.accepted ? { accepted: true, reason: '' } : { accepted: false, reason: verdict.reason };
@@ -102,46 +116,91 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Maste
       const workerId = authenticate(call.metadata);
       if (typeof workerId !== 'string') return callback(workerId);
       let answered = false;
+      let attempt: AttemptKey | undefined;
       let finalVerdict: Promise<Verdict> | undefined;
       const answer = (ack: TaskAck) => {
         if (answered) return;
         answered = true;
         callback(null, ack);
       };
-      call.on('data', (chunk) => {
+      /** Answers `bad_request` and logs why; the caller reads the same reason in its ack. */
+      const refuse = (why: string) => {
+        log.warn({ workerId, ...attempt, reason: why }, 'result stream refused');
+        answer({ accepted: false, reason: `bad_request: ${why}` });
+      };
+      const takeFinal = (chunk: TaskChunk__Output) => {
+        if (!chunk.final || answered) return;
+        const final = taskResultMessageSchema.safeParse(chunk.final);
+        if (!final.success) return refuse(`final: ${formatZodError(final.error)}`);
+        if (!sameAttempt(attempt as AttemptKey, attemptKey(final.data))) {
+          return refuse('final result names another task attempt than its stream');
+        }
+        finalVerdict = options.results.final(workerId, chunk.final);
+      };
+      /** Handles one message; a promise while the master adopts an attempt it did not know. */
+      const onChunk = (chunk: TaskChunk__Output): Promise<void> | undefined => {
         if (answered) return;
         const parsed = taskChunkMessageSchema.safeParse(chunk);
-        if (!parsed.success) {
-          log.warn({ workerId, reason: formatZodError(parsed.error) }, 'chunk dropped: invalid');
-          return answer({
-            accepted: false,
-            reason: `bad_request: ${formatZodError(parsed.error)}`,
-          });
+        if (!parsed.success) return void refuse(formatZodError(parsed.error));
+        const key = attemptKey(parsed.data);
+        attempt ??= key;
+        if (!sameAttempt(attempt, key)) return void refuse('a stream carries one task attempt');
+        if (finalVerdict) {
+          // The final is in (and answers the stream); anything after it is noise.
+          log.warn({ workerId, ...attempt, seq: parsed.data.seq }, 'chunk after the final ignored');
+          return;
         }
-        if (chunk.text) {
-          const verdict = options.results.chunk(workerId, chunk);
-          if (!verdict.accepted) return answer(toAck(verdict));
+        if (!chunk.text) return void takeFinal(chunk);
+        const verdict = options.results.chunk(workerId, chunk);
+        const next = (v: Verdict) => (v.accepted ? takeFinal(chunk) : answer(toAck(v)));
+        if (!(verdict instanceof Promise)) return void next(verdict);
+        return verdict.then(next);
+      };
+      /** Messages wait behind an adoption in progress, so their order is kept. */
+      let backlog: Promise<void> | undefined;
+      const guarded = (chunk: TaskChunk__Output) => {
+        try {
+          return onChunk(chunk)?.catch((err) => fail(err));
+        } catch (err) {
+          fail(err);
         }
-        if (chunk.final && !finalVerdict) {
-          const final = taskResultMessageSchema.safeParse(chunk.final);
-          if (!final.success) {
-            return answer({
-              accepted: false,
-              reason: `bad_request: ${formatZodError(final.error)}`,
-            });
-          }
-          finalVerdict = options.results.final(workerId, chunk.final);
-        }
+      };
+      const fail = (err: unknown) => {
+        // A bug on one stream must not take the master down: fail that stream only.
+        log.error({ err, workerId, ...attempt }, 'chunk handling failed');
+        answer({ accepted: false, reason: 'internal' });
+      };
+      call.on('data', (chunk: TaskChunk__Output) => {
+        if (answered) return;
+        const pending = backlog ? backlog.then(() => guarded(chunk)) : guarded(chunk);
+        if (!pending) return;
+        backlog = pending;
+        void pending.then(() => {
+          if (backlog === pending) backlog = undefined;
+        });
       });
       call.on('end', () => {
-        if (!finalVerdict) return answer({ accepted: false, reason: 'no_final' });
-        finalVerdict.then(
-          (verdict) => answer(toAck(verdict)),
-          (err) => {
-            log.error({ err, workerId }, 'result handling failed');
-            answer({ accepted: false, reason: 'internal' });
-          },
-        );
+        const finish = () => {
+          if (answered) return;
+          if (!finalVerdict) {
+            log.warn({ workerId, ...attempt }, 'result stream ended without a final result');
+            return answer({ accepted: false, reason: 'no_final' });
+          }
+          finalVerdict.then(
+            (verdict) => answer(toAck(verdict)),
+            (err) => {
+              log.error({ err, workerId }, 'result handling failed');
+              answer({ accepted: false, reason: 'internal' });
+            },
+          );
+        };
+        if (backlog) void backlog.then(finish);
+        else finish();
+      });
+      call.on('cancelled', () => {
+        // Whatever arrived stays (chunks shown, a final committed); the worker resends the rest.
+        log.warn({ workerId, ...attempt, final: finalVerdict !== undefined }, 'result stream cut');
+        answered = true;
       });
       call.on('error', (err) => log.warn({ workerId, err: err.message }, 'result stream broke'));
     },

@@ -2,6 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
+import { z } from 'zod';
 import { ValidationError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
@@ -15,6 +16,9 @@ import { errorHandler } from './errors.ts';
 export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
 /** Optional header tying a REST submission to a chat session, so that session's browser sees it. */
 export const SESSION_HEADER = 'x-flota-session';
+/** A retried POST with the same key names the same task instead of adding another. */
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+const idempotencyKeySchema = z.string().min(1).max(128);
 
 export interface Readiness {
   store: boolean;
@@ -61,14 +65,31 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     if (session && !session.success) {
       throw new ValidationError(`${SESSION_HEADER}: ${formatZodError(session.error)}`);
     }
-    const { taskId } = await deps.tasks.submit(parsed.data, { sessionId: session?.data });
+    const keyHeader = req.get(IDEMPOTENCY_HEADER);
+    const key = keyHeader === undefined ? undefined : idempotencyKeySchema.safeParse(keyHeader);
+    if (key && !key.success) {
+      throw new ValidationError(`${IDEMPOTENCY_HEADER}: ${formatZodError(key.error)}`);
+    }
+    const { taskId } = await deps.tasks.submit(parsed.data, {
+      sessionId: session?.data,
+      idempotencyKey: key?.data,
+    });
     res.status(202).location(`/api/tasks/${taskId}`).json({ id: taskId });
   });
 
-  app.get('/api/tasks/:id', async (req, res) => {
-    const id = taskIdSchema.safeParse(req.params.id);
+  const taskIdParam = (raw: unknown) => {
+    const id = taskIdSchema.safeParse(raw);
     if (!id.success) throw new ValidationError(`task id: ${formatZodError(id.error)}`);
-    res.json(await deps.tasks.get(id.data));
+    return id.data;
+  };
+
+  app.get('/api/tasks/:id', async (req, res) => {
+    res.json(await deps.tasks.get(taskIdParam(req.params.id)));
+  });
+
+  /** Cancels a queued or running task: 200 with the task; 409 if it had already finished. */
+  app.delete('/api/tasks/:id', async (req, res) => {
+    res.json(await deps.tasks.cancel(taskIdParam(req.params.id)));
   });
 
   app.get('/api/workers', (_req, res) => {

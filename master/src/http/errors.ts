@@ -5,28 +5,86 @@ import type { Logger } from '../../../common/logger.ts';
 const STATUS_BY_CODE: Record<string, number> = {
   bad_request: 400,
   not_found: 404,
+  conflict: 409,
   unavailable: 503,
 };
+
+/** What body-parser (express.json) reports, by its error `type`. */
+interface BodyError {
+  type?: string;
+  status?: number;
+  expose?: boolean;
+  message?: string;
+  length?: number;
+  limit?: number;
+  charset?: string;
+  encoding?: string;
+}
+
+const describeBytes = (n: number) =>
+  n >= 1_048_576 ? `${(n / 1_048_576).toFixed(1)} MB` : `${Math.ceil(n / 1024)} KB`;
+
+/** A readable `{ status, error, code }` for a request body the parser refused, else undefined. */
+function bodyFailure(err: BodyError): { status: number; error: string; code: string } | undefined {
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return { status: 400, error: 'request body is not valid JSON', code: 'bad_request' };
+    case 'entity.too.large': {
+      const limit = err.limit ? ` (limit ${describeBytes(err.limit)})` : '';
+      const got = err.length ? `: ${describeBytes(err.length)}` : '';
+      return { status: 413, error: `request body is too large${got}${limit}`, code: 'too_large' };
+    }
+    case 'charset.unsupported':
+      return {
+        status: 415,
+        error: `unsupported charset ${JSON.stringify(err.charset ?? '')}: send UTF-8 JSON`,
+        code: 'unsupported_media_type',
+      };
+    case 'encoding.unsupported':
+      return {
+        status: 415,
+        error: `unsupported content encoding ${JSON.stringify(err.encoding ?? '')}`,
+        code: 'unsupported_media_type',
+      };
+    case 'request.aborted':
+      return { status: 400, error: 'request body was cut off', code: 'bad_request' };
+    case 'request.size.invalid':
+      return {
+        status: 400,
+        error: 'request body length does not match Content-Length',
+        code: 'bad_request',
+      };
+    default:
+      break;
+  }
+  // Any other client error the HTTP stack marks as safe to show (http-errors `expose`).
+  if (err.expose && err.status && err.status >= 400 && err.status < 500 && err.message) {
+    return { status: err.status, error: err.message, code: 'bad_request' };
+  }
+  return undefined;
+}
 
 /** Every error leaves as JSON `{ error, code }` with a message a person can act on. */
 export function errorHandler(log: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
-    const type = (err as { type?: string }).type;
-    if (type === 'entity.parse.failed') {
-      res.status(400).json({ error: 'request body is not valid JSON', code: 'bad_request' });
-      return;
-    }
-    if (type === 'entity.too.large') {
-      res.status(413).json({ error: 'request body is too large (limit 1 MB)', code: 'too_large' });
+    const body = bodyFailure((err ?? {}) as BodyError);
+    if (body) {
+      log.warn({ path: req.path, status: body.status, reason: body.error }, 'request refused');
+      if (!res.headersSent) res.status(body.status).json({ error: body.error, code: body.code });
       return;
     }
     if (err instanceof FlotaError) {
       const status = STATUS_BY_CODE[err.code] ?? 500;
+      if (status < 500) {
+        const level = status === 404 ? 'debug' : 'warn';
+        log[level]({ path: req.path, status, reason: err.message }, 'request refused');
+      }
+      if (res.headersSent) return;
       if (status === 503) res.setHeader('Retry-After', '2');
       res.status(status).json({ error: err.message, code: err.code });
       return;
     }
     log.error({ err, path: req.path }, 'request failed');
-    res.status(500).json({ error: 'internal error', code: 'internal' });
+    if (!res.headersSent) res.status(500).json({ error: 'internal error', code: 'internal' });
   };
 }

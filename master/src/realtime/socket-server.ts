@@ -1,32 +1,49 @@
 /**
- * Socket.IO for the chat UI: a socket joins its session's room on
- * `session:hello`; task events for that session are emitted to the room, so
- * every tab of a session sees them.
+ * Socket.IO for the chat UI. A socket joins its session's room on
+ * `session:hello`; task events go through the session's outbox (a sequence
+ * number each) to the room, so every tab of a session sees them, and a tab
+ * that reconnects is sent what it missed: a replay from the outbox, or, when
+ * that is impossible (master restart), the state of its pending tasks read
+ * from the store.
  */
 import type { Server as HttpServer } from 'node:http';
-import { Server } from 'socket.io';
+import { Server, type Socket } from 'socket.io';
 import type { Clock } from '../../../common/clock.ts';
 import { FlotaError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
 import {
   type ClientToServerEvents,
+  type Hello,
   helloSchema,
   type ServerToClientEvents,
+  sessionAckSchema,
   sessionRoom,
   socketSubmitSchema,
+  type TaskEventName,
+  type TaskEventPayloads,
+  TERMINAL_TASK_EVENTS,
+  taskCancelSchema,
 } from '../../../proto/src/socket-events.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
-import type { TaskEvents } from '../tasks/task-events.ts';
+import { SOCKET_EVENT_OF, type TaskEventMap, type TaskEvents } from '../tasks/task-events.ts';
 import type { TaskService } from '../tasks/task-service.ts';
+import type { OutboxEntry, Outboxes } from './outbox.ts';
 
 /** The worker panel is redrawn at most this often. */
 export const WORKERS_UPDATE_MS = 500;
+/**
+ * Largest Socket.IO message. Above the prompt limits on purpose, so an
+ * oversized prompt is answered with a readable validation error instead of a
+ * dropped connection.
+ */
+export const MAX_SOCKET_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 export interface SocketServerDeps {
   httpServer: HttpServer;
   tasks: TaskService;
   events: TaskEvents;
+  outboxes: Outboxes;
   registry: WorkerRegistry;
   clock: Clock;
   log: Logger;
@@ -34,32 +51,126 @@ export interface SocketServerDeps {
 
 interface SocketData {
   sessionId?: string;
+  /** Highest outbox seq this socket has acked. */
+  acked: number;
 }
+
+type FlotaSocket = Socket<
+  ClientToServerEvents,
+  ServerToClientEvents,
+  Record<string, never>,
+  SocketData
+>;
 
 const safeAck = <T>(ack: unknown): ((reply: T) => void) =>
   typeof ack === 'function' ? (ack as (reply: T) => void) : () => undefined;
 
+const errorText = (err: unknown) => (err instanceof FlotaError ? err.message : 'internal error');
+
 export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<void> } {
   const log = deps.log.child({ component: 'realtime' });
+  const { outboxes, tasks } = deps;
   const io = new Server<
     ClientToServerEvents,
     ServerToClientEvents,
     Record<string, never>,
     SocketData
-  >(deps.httpServer, { maxHttpBufferSize: 1_000_000, serveClient: true });
+  >(deps.httpServer, { maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES, serveClient: true });
+
+  const send = (target: FlotaSocket | ReturnType<typeof io.to>, entry: OutboxEntry) => {
+    const emit = target.emit.bind(target) as (name: string, payload: unknown) => boolean;
+    emit(entry.name, { ...entry.payload, outboxSeq: entry.seq });
+  };
+
+  /** Sends the state of tasks the client still waits for, unless it already had it live. */
+  const resync = async (socket: FlotaSocket, sessionId: string, ids: string[], joinSeq: number) => {
+    for (const taskId of ids) {
+      const view = await tasks.getForSession(taskId, sessionId).catch(() => undefined);
+      if (!view || !socket.connected) continue;
+      const terminal = ['completed', 'failed', 'cancelled'].includes(view.state);
+      const liveSeq = outboxes.terminalSeq(sessionId, taskId);
+      if (liveSeq !== undefined && liveSeq >= joinSeq) continue; // it came through the room
+      let name: TaskEventName;
+      let payload: TaskEventPayloads[TaskEventName];
+      if (terminal) {
+        name = view.state === 'completed' ? 'task:completed' : 'task:failed';
+        payload = view;
+      } else if (view.state === 'running' && view.workerId && view.workerKind) {
+        name = 'task:assigned';
+        payload = {
+          taskId,
+          attempt: view.attempt,
+          workerId: view.workerId,
+          workerKind: view.workerKind,
+        };
+      } else {
+        name = 'task:queued';
+        payload = { taskId };
+      }
+      const seq = outboxes.stamp(sessionId, taskId, terminal);
+      send(socket, { seq, name, taskId, payload });
+    }
+  };
+
+  const onHello = (socket: FlotaSocket, hello: Hello) => {
+    const { sessionId, resume, pending = [] } = hello;
+    if (socket.data.sessionId && socket.data.sessionId !== sessionId) {
+      void socket.leave(sessionRoom(socket.data.sessionId));
+    }
+    socket.data.sessionId = sessionId;
+    socket.data.acked = resume?.epoch === outboxes.epoch ? resume.lastSeq : 0;
+    outboxes.touch(sessionId);
+    const replayed = resume ? outboxes.replay(sessionId, resume.epoch, resume.lastSeq) : undefined;
+    const resumed = !resume ? 'fresh' : replayed ? 'replay' : 'resync';
+    return { replayed, resumed, pending } as const;
+  };
 
   io.on('connection', (socket) => {
+    socket.data.acked = 0;
+
     socket.on('session:hello', (payload, ackFn) => {
       const ack = safeAck(ackFn);
       const parsed = helloSchema.safeParse(payload);
       if (!parsed.success) return ack({ ok: false, error: formatZodError(parsed.error) });
       const { sessionId } = parsed.data;
-      if (socket.data.sessionId && socket.data.sessionId !== sessionId) {
-        void socket.leave(sessionRoom(socket.data.sessionId));
-      }
-      socket.data.sessionId = sessionId;
+      const { replayed, resumed, pending } = onHello(socket, parsed.data);
+      ack({
+        ok: true,
+        sessionId,
+        epoch: outboxes.epoch,
+        resumed,
+        workers: deps.registry.views(),
+        models: deps.registry.models(),
+      });
+      // Synchronous from the ack to the join: no live event can slip in between or be missed.
+      const joinSeq = outboxes.peekSeq(sessionId);
       void socket.join(sessionRoom(sessionId));
-      ack({ ok: true, sessionId, workers: deps.registry.views(), models: deps.registry.models() });
+      for (const entry of replayed ?? []) send(socket, entry);
+      const done = new Set(
+        (replayed ?? []).filter((e) => TERMINAL_TASK_EVENTS.includes(e.name)).map((e) => e.taskId),
+      );
+      const ask = pending.filter((id) => !done.has(id));
+      if (ask.length > 0) {
+        resync(socket, sessionId, ask, joinSeq).catch((err) =>
+          log.warn({ err, sessionId }, 'resync failed'),
+        );
+      }
+    });
+
+    socket.on('session:ack', (payload) => {
+      const parsed = sessionAckSchema.safeParse(payload);
+      const sessionId = socket.data.sessionId;
+      if (!parsed.success || !sessionId) {
+        log.debug({ sessionId }, 'session:ack dropped: bad shape or no hello');
+        return;
+      }
+      socket.data.acked = Math.max(socket.data.acked, parsed.data.seq);
+      // Trim what every connected tab of the session has processed.
+      let floor = Number.POSITIVE_INFINITY;
+      for (const id of io.sockets.adapter.rooms.get(sessionRoom(sessionId)) ?? []) {
+        floor = Math.min(floor, io.sockets.sockets.get(id)?.data.acked ?? 0);
+      }
+      if (Number.isFinite(floor)) outboxes.trim(sessionId, floor);
     });
 
     socket.on('task:submit', async (payload, ackFn) => {
@@ -70,35 +181,42 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
       if (!parsed.success) return ack({ ok: false, error: formatZodError(parsed.error) });
       const { clientId, ...input } = parsed.data;
       try {
-        const { taskId } = await deps.tasks.submit(input, { sessionId, clientId });
+        const { taskId } = await tasks.submit(input, { sessionId, clientId });
         ack({ ok: true, taskId });
       } catch (err) {
         if (!(err instanceof FlotaError)) log.error({ err }, 'submit failed');
-        ack({ ok: false, error: err instanceof FlotaError ? err.message : 'internal error' });
+        ack({ ok: false, error: errorText(err) });
+      }
+    });
+
+    socket.on('task:cancel', async (payload, ackFn) => {
+      const ack = safeAck(ackFn);
+      const sessionId = socket.data.sessionId;
+      if (!sessionId) return ack({ ok: false, error: 'send session:hello first' });
+      const parsed = taskCancelSchema.safeParse(payload);
+      if (!parsed.success) return ack({ ok: false, error: formatZodError(parsed.error) });
+      try {
+        const view = await tasks.cancel(parsed.data.taskId, { sessionId });
+        ack({ ok: true, state: view.state });
+      } catch (err) {
+        if (!(err instanceof FlotaError)) log.error({ err }, 'cancel failed');
+        ack({ ok: false, error: errorText(err) });
       }
     });
   });
 
-  const to = (sessionId: string | undefined) =>
-    sessionId ? io.to(sessionRoom(sessionId)) : undefined;
   const { events } = deps;
-  const listeners = {
-    queued: (s: string | undefined, e: Parameters<ServerToClientEvents['task:queued']>[0]) =>
-      to(s)?.emit('task:queued', e),
-    assigned: (s: string | undefined, e: Parameters<ServerToClientEvents['task:assigned']>[0]) =>
-      to(s)?.emit('task:assigned', e),
-    chunk: (s: string | undefined, e: Parameters<ServerToClientEvents['task:chunk']>[0]) =>
-      to(s)?.emit('task:chunk', e),
-    completed: (s: string | undefined, t: Parameters<ServerToClientEvents['task:completed']>[0]) =>
-      to(s)?.emit('task:completed', t),
-    failed: (s: string | undefined, t: Parameters<ServerToClientEvents['task:failed']>[0]) =>
-      to(s)?.emit('task:failed', t),
+  const relay = <K extends keyof TaskEventMap>(kind: K) => {
+    const name = SOCKET_EVENT_OF[kind];
+    return (sessionId: string | undefined, payload: TaskEventMap[K][1]) => {
+      if (!sessionId) return;
+      const entry = outboxes.append(sessionId, name, payload as TaskEventPayloads[typeof name]);
+      if (entry) send(io.to(sessionRoom(sessionId)), entry);
+    };
   };
-  events.on('queued', listeners.queued);
-  events.on('assigned', listeners.assigned);
-  events.on('chunk', listeners.chunk);
-  events.on('completed', listeners.completed);
-  events.on('failed', listeners.failed);
+  const kinds = Object.keys(SOCKET_EVENT_OF) as Array<keyof TaskEventMap>;
+  const listeners = kinds.map((kind) => [kind, relay(kind)] as const);
+  for (const [kind, listener] of listeners) events.on(kind, listener as never);
 
   let pending: NodeJS.Timeout | undefined;
   const onWorkersChange = () => {
@@ -113,11 +231,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
     async close() {
       deps.registry.off('change', onWorkersChange);
       if (pending) deps.clock.clearTimeout(pending);
-      events.off('queued', listeners.queued);
-      events.off('assigned', listeners.assigned);
-      events.off('chunk', listeners.chunk);
-      events.off('completed', listeners.completed);
-      events.off('failed', listeners.failed);
+      for (const [kind, listener] of listeners) events.off(kind, listener as never);
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
     },

@@ -7,7 +7,11 @@ import type { MqttClient } from 'mqtt';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { parseMqttJson } from '../../../common/mqtt.ts';
-import { heartbeatSchema, workerStatusSchema } from '../../../proto/src/schemas/worker.ts';
+import {
+  type ActiveLease,
+  heartbeatSchema,
+  workerStatusSchema,
+} from '../../../proto/src/schemas/worker.ts';
 import type { Topics } from '../../../proto/src/topics.ts';
 import { isWorkerDead } from './liveness.ts';
 import { canServe, freeSlots, toWorkerView, type WorkerRecord } from './worker-record.ts';
@@ -25,6 +29,8 @@ export interface RegistryEvents {
   offline: [workerId: string, reason: string, lost: LostTask[]];
   /** A slot became free somewhere: dispatch may proceed. */
   capacity: [];
+  /** A heartbeat from an online worker, with the attempts it says it runs. */
+  active: [workerId: string, active: ActiveLease[]];
 }
 
 export interface RegistryOptions {
@@ -42,6 +48,20 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
   private readonly sweepIntervalMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly onMessage = (topic: string, payload: Buffer) => this.handle(topic, payload);
+  /** The master's own broker link is down: it hears nobody, so it judges nobody. */
+  private deaf = false;
+  private readonly onLinkDown = () => {
+    if (!this.deaf) this.log.warn('broker link lost: worker liveness paused until it is back');
+    this.deaf = true;
+  };
+  /** Back on the broker: every worker gets a fresh grace period before it can be judged. */
+  private readonly onLinkUp = () => {
+    if (!this.deaf) return;
+    this.deaf = false;
+    const now = this.options.clock.now();
+    for (const record of this.workers.values()) record.lastSeen = now;
+    this.log.info('broker link back: worker liveness resumed');
+  };
 
   constructor(private readonly options: RegistryOptions) {
     super();
@@ -52,14 +72,25 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
   async start(): Promise<void> {
     const { mqtt, topics, clock } = this.options;
     mqtt.on('message', this.onMessage);
+    mqtt.on('close', this.onLinkDown);
+    mqtt.on('offline', this.onLinkDown);
+    mqtt.on('connect', this.onLinkUp);
     await mqtt.subscribeAsync([topics.allStatus(), topics.allHeartbeats()], { qos: 1 });
     this.sweepTimer = clock.setInterval(() => this.sweep(), this.sweepIntervalMs);
   }
 
   stop(): void {
     this.options.mqtt.off('message', this.onMessage);
+    this.options.mqtt.off('close', this.onLinkDown);
+    this.options.mqtt.off('offline', this.onLinkDown);
+    this.options.mqtt.off('connect', this.onLinkUp);
     if (this.sweepTimer) this.options.clock.clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
+  }
+
+  /** True while the master cannot hear the broker (liveness judgements are paused). */
+  partitioned(): boolean {
+    return this.deaf;
   }
 
   get(workerId: string): WorkerRecord | undefined {
@@ -165,10 +196,12 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     if (record?.state !== 'online') return; // status first; a heartbeat alone proves nothing
     record.lastSeen = this.options.clock.now();
     record.heartbeat = heartbeat;
+    this.emit('active', workerId, heartbeat.active);
     this.emit('change');
   }
 
   private sweep(): void {
+    if (this.deaf) return;
     const now = this.options.clock.now();
     for (const record of this.workers.values()) {
       if (

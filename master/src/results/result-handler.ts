@@ -6,6 +6,7 @@ import { UnrecoverableError } from 'bullmq';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { TaskResult__Output } from '../../../proto/src/grpc.ts';
+import type { Adopter } from '../dispatch/adoption.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { Lease, LeaseTable } from '../dispatch/leases.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
@@ -23,6 +24,7 @@ export interface ResultHandlerDeps {
   leases: LeaseTable;
   registry: WorkerRegistry;
   dispatcher: Dispatcher;
+  adopter: Adopter;
   events: TaskEvents;
   vault: SecretVault;
   clock: Clock;
@@ -46,10 +48,20 @@ export class ResultHandler {
     this.log = deps.log.child({ component: 'results' });
   }
 
-  chunk(workerId: string, chunk: ChunkInput): Verdict {
+  /** Synchronous for a known attempt; a promise while an unknown one is being adopted. */
+  chunk(workerId: string, chunk: ChunkInput): Verdict | Promise<Verdict> {
     const fenced = this.fence(workerId, chunk.taskId, chunk.attempt, chunk.lease);
-    if ('reason' in fenced) return this.reject(fenced.reason, chunk.taskId, workerId);
+    if ('reason' in fenced) {
+      if (fenced.reason !== 'unknown_task')
+        return this.reject(fenced.reason, chunk.taskId, workerId);
+      return this.adopt(workerId, chunk).then((adopted) =>
+        'reason' in adopted
+          ? this.reject(adopted.reason, chunk.taskId, workerId)
+          : this.chunk(workerId, chunk),
+      );
+    }
     const lease = fenced.lease;
+    lease.confirmed = true;
     if (chunk.seq < lease.nextSeq) return { accepted: true }; // a resend we already have
     lease.nextSeq = chunk.seq + 1;
     this.deps.events.emit('chunk', lease.sessionId, {
@@ -62,9 +74,13 @@ export class ResultHandler {
   }
 
   async final(workerId: string, result: TaskResult__Output): Promise<Verdict> {
-    const fenced = this.fence(workerId, result.taskId, result.attempt, result.lease);
+    let fenced = this.fence(workerId, result.taskId, result.attempt, result.lease);
+    if ('reason' in fenced && fenced.reason === 'unknown_task') {
+      fenced = await this.adopt(workerId, result); // e.g. this master restarted meanwhile
+    }
     if ('reason' in fenced) return this.reject(fenced.reason, result.taskId, workerId);
     const lease = fenced.lease;
+    lease.confirmed = true;
     if (result.error) return this.fail(lease, result);
     const { leases, registry, events, vault, clock } = this.deps;
     const committedAt = clock.now();
@@ -127,6 +143,19 @@ export class ResultHandler {
     );
     events.emit('failed', lease.sessionId, toTaskView(lease.job, 'failed'));
     return { accepted: true };
+  }
+
+  /** An attempt this master does not know: take it over if the store still holds it under its lease. */
+  private adopt(
+    workerId: string,
+    ref: { taskId: string; attempt: number; lease: string },
+  ): Promise<{ lease: Lease } | { reason: RejectReason }> {
+    if (!ref.lease) return Promise.resolve({ reason: 'unknown_task' });
+    return this.deps.adopter.adopt(workerId, {
+      taskId: ref.taskId,
+      attempt: ref.attempt,
+      lease: ref.lease,
+    });
   }
 
   private fence(

@@ -22,6 +22,17 @@ export interface TaskJobData {
   priority: number;
   submittedAt: number;
   timeoutMs: number;
+  /**
+   * Set when the master ends the task without an answer (cancel, timeout).
+   * A queued job carrying it is failed by the first lane that takes it.
+   */
+  ended?: TaskEnding;
+}
+
+export interface TaskEnding {
+  state: 'cancelled' | 'failed';
+  reason: string;
+  at: number;
 }
 
 /** The job's return value once completed. */
@@ -68,10 +79,17 @@ export interface RunningInfo {
   attempt: number;
 }
 
+/** The attempt number of a job just taken from the queue: unique per take, so fencing and UIs never confuse two runs. */
+export const attemptOf = (job: TaskJob) => Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1);
+
+/** Absolute time after which the task is given up (queued time included). */
+export const deadlineOf = (data: TaskJobData) => data.submittedAt + data.timeoutMs;
+
 export function toTaskView(job: TaskJob, bullState: string, running?: RunningInfo): TaskView {
   const data = job.data;
   const result = job.returnvalue ?? undefined;
-  const state = toState(bullState);
+  let state = toState(bullState);
+  if (data.ended && state !== 'completed') state = data.ended.state;
   const view: TaskView = {
     id: data.taskId,
     state,
@@ -94,8 +112,8 @@ export function toTaskView(job: TaskJob, bullState: string, running?: RunningInf
       processingMs: result.processingMs,
       totalMs: result.committedAt - data.submittedAt,
     };
-  } else if (state === 'failed') {
-    view.error = job.failedReason || 'failed';
+  } else if (state === 'failed' || state === 'cancelled') {
+    view.error = data.ended?.reason || job.failedReason || state;
     if (job.finishedOn) view.timings.totalMs = job.finishedOn - data.submittedAt;
   } else if (state === 'running' && running) {
     view.workerId = running.workerId;

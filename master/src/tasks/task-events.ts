@@ -4,6 +4,7 @@ import type {
   TaskAssignedEvent,
   TaskChunkEvent,
   TaskQueuedEvent,
+  TaskRetryingEvent,
 } from '../../../proto/src/socket-events.ts';
 
 /** Everything a browser session hears about its tasks; `sessionId` routes it. */
@@ -11,8 +12,21 @@ export interface TaskEventMap {
   queued: [sessionId: string | undefined, event: TaskQueuedEvent];
   assigned: [sessionId: string | undefined, event: TaskAssignedEvent];
   chunk: [sessionId: string | undefined, event: TaskChunkEvent];
+  /** An attempt was lost; the task is back in the queue for another worker. */
+  retrying: [sessionId: string | undefined, event: TaskRetryingEvent];
   completed: [sessionId: string | undefined, task: TaskView];
+  /** Failed, cancelled or timed out (see `task.state` and `task.error`). */
   failed: [sessionId: string | undefined, task: TaskView];
 }
+
+/** The Socket.IO event each task event becomes. */
+export const SOCKET_EVENT_OF = {
+  queued: 'task:queued',
+  assigned: 'task:assigned',
+  chunk: 'task:chunk',
+  retrying: 'task:retrying',
+  completed: 'task:completed',
+  failed: 'task:failed',
+} as const satisfies Record<keyof TaskEventMap, string>;
 
 export class TaskEvents extends EventEmitter<TaskEventMap> {}

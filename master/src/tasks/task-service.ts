@@ -1,36 +1,47 @@
-/** Submitting tasks to the durable queue and reading them back. */
-import { randomUUID } from 'node:crypto';
+/** Submitting tasks to the durable queue, reading them back, cancelling them. */
+import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../../../common/clock.ts';
 import { NotFoundError, UnavailableError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
-import {
-  queueKeyOfTaskId,
-  queueName,
-  TASK_JOB_NAME,
-  taskIdFor,
-} from '../../../proto/src/queues.ts';
+import { TASK_JOB_NAME, taskIdFor } from '../../../proto/src/queues.ts';
 import type { SubmitTask, TaskView } from '../../../proto/src/schemas/task.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { LeaseTable } from '../dispatch/leases.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
-import type { QueueStore, StoreQueue } from '../store/types.ts';
 import type { SecretVault } from './secret-vault.ts';
 import {
   queueKeyOf,
   type TaskJob,
   type TaskJobData,
-  type TaskJobResult,
   toBullPriority,
   toTaskView,
 } from './task-data.ts';
 import type { TaskEvents } from './task-events.ts';
+import type { TaskQueues } from './task-queues.ts';
 
 /** Model used when a request names none and no worker is online to suggest one. */
 export const FALLBACK_MODEL = 'echo';
 
+/** How long a submission waits for the store before answering "retry" (it may still land: submit again with the same key). */
+export const SUBMIT_STORE_WAIT_MS = 8_000;
+
+/** Ends tasks early (cancel); the dispatcher's stopper implements it. */
+export interface TaskCanceller {
+  cancel(taskId: string, reason: string): Promise<'cancelled' | 'finished'>;
+}
+
+export interface SubmitContext {
+  sessionId?: string;
+  /** The client's id for this submission: the same (session, clientId) always names the same task. */
+  clientId?: string;
+  /** An Idempotency-Key: the same key always names the same task. */
+  idempotencyKey?: string;
+}
+
 export interface TaskServiceDeps {
-  store: QueueStore;
+  queues: TaskQueues;
   dispatcher: Dispatcher;
+  canceller: TaskCanceller;
   registry: WorkerRegistry;
   leases: LeaseTable;
   events: TaskEvents;
@@ -40,22 +51,29 @@ export interface TaskServiceDeps {
   defaults: { timeoutMs: number; attempts: number };
 }
 
+/** A stable task id suffix for a retried submission, or a fresh one. */
+function uniquePart(ctx: SubmitContext): string {
+  const key = ctx.idempotencyKey
+    ? `key:${ctx.idempotencyKey}`
+    : ctx.clientId && ctx.sessionId
+      ? `client:${ctx.sessionId}:${ctx.clientId}`
+      : undefined;
+  if (!key) return randomUUID().replaceAll('-', '');
+  return createHash('sha256').update(key).digest('base64url').slice(0, 32);
+}
+
 export class TaskService {
-  private readonly queues = new Map<string, StoreQueue<TaskJobData, TaskJobResult>>();
   private readonly log: Logger;
 
   constructor(private readonly deps: TaskServiceDeps) {
     this.log = deps.log.child({ component: 'tasks' });
   }
 
-  async submit(
-    input: SubmitTask,
-    ctx: { sessionId?: string; clientId?: string } = {},
-  ): Promise<{ taskId: string }> {
+  async submit(input: SubmitTask, ctx: SubmitContext = {}): Promise<{ taskId: string }> {
     const { clock, registry, dispatcher, events, vault, defaults } = this.deps;
     const model = input.model ?? registry.models()[0] ?? FALLBACK_MODEL;
     const key = queueKeyOf({ model, gpu: input.requires?.gpu === true });
-    const taskId = taskIdFor(key, randomUUID().replaceAll('-', ''));
+    const taskId = taskIdFor(key, uniquePart(ctx));
     const data: TaskJobData = {
       taskId,
       sessionId: ctx.sessionId,
@@ -66,11 +84,17 @@ export class TaskService {
       params: input.params ?? {},
       priority: input.priority ?? 0,
       submittedAt: clock.now(),
-      timeoutMs: defaults.timeoutMs,
+      timeoutMs: input.timeoutMs ?? defaults.timeoutMs,
     };
-    vault.put(taskId, input.apiKey);
-    try {
-      await this.queue(queueName(key)).add(TASK_JOB_NAME, data, {
+    const queue = this.deps.queues.get(key);
+    const enqueue = async (): Promise<boolean> => {
+      if (ctx.idempotencyKey || ctx.clientId) {
+        // A retried submission: the task exists, nothing new to announce.
+        if ((await queue.getJobState(taskId)) !== 'unknown') return false;
+      }
+      vault.put(taskId, input.apiKey);
+      // A job id that exists already is not added again, should two retries race.
+      await queue.add(TASK_JOB_NAME, data, {
         jobId: taskId,
         priority: toBullPriority(data.priority),
         attempts: defaults.attempts,
@@ -78,10 +102,30 @@ export class TaskService {
         removeOnComplete: { age: 24 * 3600, count: 10_000 },
         removeOnFail: { age: 7 * 24 * 3600 },
       });
+      return true;
+    };
+    let timer: NodeJS.Timeout | undefined;
+    let added: boolean;
+    try {
+      added = await Promise.race([
+        enqueue(),
+        new Promise<never>((_, reject) => {
+          timer = clock.setTimeout(
+            () => reject(new Error('the store did not answer')),
+            SUBMIT_STORE_WAIT_MS,
+          );
+        }),
+      ]);
     } catch (err) {
-      vault.drop(taskId);
-      throw new UnavailableError('the queue store is not reachable; retry shortly', { cause: err });
+      this.log.warn({ err, taskId }, 'submission not confirmed by the store');
+      throw new UnavailableError(
+        'the queue store is not reachable; retry shortly (a retry with the same Idempotency-Key or clientId never duplicates the task)',
+        { cause: err },
+      );
+    } finally {
+      if (timer) clock.clearTimeout(timer);
     }
+    if (!added) return { taskId };
     this.log.info({ taskId, model, gpu: data.gpu, sessionId: ctx.sessionId }, 'task queued');
     const lane = dispatcher.lane(key);
     events.emit('queued', ctx.sessionId, {
@@ -95,22 +139,51 @@ export class TaskService {
   }
 
   async get(taskId: string): Promise<TaskView> {
-    const key = queueKeyOfTaskId(taskId);
-    if (!key) throw new NotFoundError(`no task ${taskId}`);
-    const queue = this.queue(queueName(key));
+    return (await this.read(taskId)).view;
+  }
+
+  /** Like get, but only a task submitted in this session (others read as not found). */
+  async getForSession(taskId: string, sessionId: string): Promise<TaskView> {
+    const { view, job } = await this.read(taskId);
+    if (job.data.sessionId !== sessionId) throw new NotFoundError(`no task ${taskId}`);
+    return view;
+  }
+
+  /**
+   * Cancels a queued or running task (the worker is told to stop). With a
+   * session, only that session's tasks. A finished task is left as it is.
+   */
+  async cancel(taskId: string, ctx: { sessionId?: string } = {}): Promise<TaskView> {
+    const { job } = await this.read(taskId);
+    if (ctx.sessionId && job.data.sessionId !== ctx.sessionId) {
+      throw new NotFoundError(`no task ${taskId}`);
+    }
+    await this.deps.canceller.cancel(taskId, 'cancelled by the user');
+    return this.get(taskId);
+  }
+
+  private async read(taskId: string): Promise<{ view: TaskView; job: TaskJob }> {
+    const queue = this.deps.queues.ofTask(taskId);
+    if (!queue) throw new NotFoundError(`no task ${taskId}`);
     // State first, then the job: a task that finishes in between reads as finished, never as
     // "completed" without its result.
-    const state = await queue.getJobState(taskId);
-    const job = (await queue.getJob(taskId)) as TaskJob | undefined;
+    let state: string;
+    let job: TaskJob | undefined;
+    try {
+      state = await queue.getJobState(taskId);
+      job = (await queue.getJob(taskId)) as TaskJob | undefined;
+    } catch (err) {
+      throw new UnavailableError('the queue store is not reachable; retry shortly', { cause: err });
+    }
     if (!job || state === 'unknown') throw new NotFoundError(`no task ${taskId}`);
     const finished = job.finishedOn ? (job.returnvalue ? 'completed' : 'failed') : state;
-    return toTaskView(job, finished, this.deps.leases.get(taskId));
+    return { view: toTaskView(job, finished, this.deps.leases.get(taskId)), job };
   }
 
   /** Job counts per queue this master has opened (for metrics). */
   async queueCounts(): Promise<Record<string, Record<string, number>>> {
     const entries = await Promise.all(
-      [...this.queues].map(async ([name, queue]) => {
+      this.deps.queues.entries().map(async ([name, queue]) => {
         const counts = await queue.getJobCounts(
           'waiting',
           'prioritized',
@@ -123,14 +196,5 @@ export class TaskService {
       }),
     );
     return Object.fromEntries(entries);
-  }
-
-  private queue(name: string): StoreQueue<TaskJobData, TaskJobResult> {
-    let queue = this.queues.get(name);
-    if (!queue) {
-      queue = this.deps.store.createQueue<TaskJobData, TaskJobResult>(name);
-      this.queues.set(name, queue);
-    }
-    return queue;
   }
 }

@@ -21,12 +21,26 @@ export const generationParamsSchema = z
   .strict();
 export type GenerationParams = z.infer<typeof generationParamsSchema>;
 
+/** Most labels one task may require. */
+export const MAX_REQUIRED_LABELS = 16;
+
 export const requirementsSchema = z
   .object({
     gpu: z.boolean().optional(),
+    /** Only workers carrying every one of these labels, with the same value, serve the task. */
+    labels: z
+      .record(z.string().min(1).max(64), z.string().max(256))
+      .refine((labels) => Object.keys(labels).length <= MAX_REQUIRED_LABELS, {
+        message: `at most ${MAX_REQUIRED_LABELS} labels`,
+      })
+      .optional(),
   })
   .strict();
 export type Requirements = z.infer<typeof requirementsSchema>;
+
+/** Bounds of a per-task timeout. */
+export const MIN_TASK_TIMEOUT_MS = 1_000;
+export const MAX_TASK_TIMEOUT_MS = 24 * 3_600_000;
 
 /** Prior turns a submission may carry, oldest first. */
 export const MAX_HISTORY_MESSAGES = 50;
@@ -45,6 +59,8 @@ export const submitTaskFields = z
     params: generationParamsSchema.optional(),
     /** The caller's own provider key; held in master memory only, never stored or logged. */
     apiKey: z.string().min(1).max(512).optional(),
+    /** Submit→finish budget for this task (queued time included); default TASK_TIMEOUT_MS. */
+    timeoutMs: z.number().int().min(MIN_TASK_TIMEOUT_MS).max(MAX_TASK_TIMEOUT_MS).optional(),
   })
   .strict();
 

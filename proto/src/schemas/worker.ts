@@ -21,6 +21,8 @@ export const workerOnlineSchema = z.object({
   providers: z.array(providerNameSchema).min(1),
   slots: z.number().int().min(1).max(1024),
   labels: z.record(z.string().max(64), z.string().max(256)).default({}),
+  /** Share of the work under DISPATCH_POLICY=weighted-round-robin (3 vs 1 → 75 % vs 25 %). */
+  weight: z.number().int().min(1).max(1000).default(1),
   version: z.string().max(64),
   host: z.string().max(256),
   /** How often this worker heartbeats; the master declares it dead after 3 missed. */
@@ -56,7 +58,10 @@ export type GpuMetrics = z.infer<typeof gpuMetricsSchema>;
 export const activeLeaseSchema = z.object({
   taskId: z.string().min(1).max(128),
   attempt: z.number().int().min(1),
+  /** The assignment's lease; lets a restarted master adopt the running attempt. */
+  lease: z.string().min(1).max(128).optional(),
 });
+export type ActiveLease = z.infer<typeof activeLeaseSchema>;
 
 /** Sent every second on `workers/{id}/heartbeat`. */
 export const heartbeatSchema = z.object({

@@ -1,0 +1,142 @@
+/**
+ * Adopting running attempts the master does not know: after a master restart
+ * the workers keep running their tasks and name them (with their leases) in
+ * every heartbeat, and report results as soon as the master is back. If the
+ * store still holds that job under that lease (the lock token), the new master
+ * renews the lock and takes the lease over; otherwise the attempt is stale
+ * (its job was requeued, finished or cancelled) and the worker is told to stop.
+ */
+import type { Clock } from '../../../common/clock.ts';
+import type { Logger } from '../../../common/logger.ts';
+import type { ActiveLease } from '../../../proto/src/schemas/worker.ts';
+import type { WorkerRegistry } from '../registry/registry.ts';
+import type { TaskEvents } from '../tasks/task-events.ts';
+import type { TaskQueues } from '../tasks/task-queues.ts';
+import type { Lease, LeaseTable } from './leases.ts';
+import type { Stopper } from './stopper.ts';
+
+export interface AdopterDeps {
+  leases: LeaseTable;
+  registry: WorkerRegistry;
+  queues: TaskQueues;
+  events: TaskEvents;
+  stopper: Stopper;
+  clock: Clock;
+  log: Logger;
+  lockDurationMs: number;
+}
+
+/** A stale attempt is told to stop at most this often. */
+const STOP_REPEAT_MS = 5_000;
+
+export type AdoptOutcome =
+  | { lease: Lease }
+  | { reason: 'unknown_task' | 'stale_lease' | 'store_unavailable' };
+
+export class Adopter {
+  private readonly inFlight = new Map<string, Promise<AdoptOutcome>>();
+  private readonly stopped = new Map<string, number>();
+  private readonly log: Logger;
+
+  constructor(private readonly deps: AdopterDeps) {
+    this.log = deps.log.child({ component: 'adoption' });
+  }
+
+  /** A heartbeat's list of running attempts: confirm ours, adopt unknown ones, stop stale ones. */
+  onActive(workerId: string, active: ActiveLease[]): void {
+    for (const item of active) {
+      const lease = this.deps.leases.get(item.taskId);
+      if (lease && lease.workerId === workerId && lease.attempt === item.attempt) {
+        lease.confirmed = true;
+      } else if (lease) {
+        this.stop(workerId, item);
+      } else if (item.lease) {
+        void this.adopt(workerId, { ...item, lease: item.lease });
+      }
+    }
+  }
+
+  /** Adopts one attempt if the store still holds it under this lease. Concurrent calls share the work. */
+  adopt(workerId: string, item: Required<ActiveLease>): Promise<AdoptOutcome> {
+    const key = `${item.taskId}#${item.attempt}#${item.lease}`;
+    let pending = this.inFlight.get(key);
+    if (!pending) {
+      pending = this.tryAdopt(workerId, item).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async tryAdopt(workerId: string, item: Required<ActiveLease>): Promise<AdoptOutcome> {
+    const { leases, registry, queues, clock, stopper } = this.deps;
+    const known = leases.get(item.taskId);
+    if (known) {
+      return known.token === item.lease && known.workerId === workerId
+        ? { lease: known }
+        : { reason: 'stale_lease' };
+    }
+    let renewed: boolean;
+    const job = await queues.job(item.taskId).catch(() => null);
+    if (job === null) return { reason: 'store_unavailable' };
+    if (!job) {
+      this.stop(workerId, item);
+      return { reason: 'unknown_task' };
+    }
+    try {
+      renewed = (await job.extendLock(item.lease, this.deps.lockDurationMs)) === 1;
+    } catch {
+      return { reason: 'store_unavailable' };
+    }
+    const record = registry.get(workerId);
+    if (!renewed || record?.state !== 'online') {
+      this.stop(workerId, item);
+      return { reason: 'stale_lease' };
+    }
+    const raced = leases.get(item.taskId);
+    if (raced) return raced.token === item.lease ? { lease: raced } : { reason: 'stale_lease' };
+    const lease: Lease = {
+      taskId: item.taskId,
+      attempt: item.attempt,
+      token: item.lease,
+      workerId,
+      workerKind: record.status.kind,
+      job,
+      sessionId: job.data.sessionId,
+      assignedAt: clock.now(),
+      nextSeq: 0,
+      confirmed: true,
+    };
+    leases.set(lease);
+    registry.reserve(workerId, item.taskId, item.attempt);
+    this.log.info({ taskId: item.taskId, attempt: item.attempt, workerId }, 'running task adopted');
+    const ending = stopper.endingOf(job);
+    if (ending) {
+      await stopper.endRunning(lease, ending).catch(() => undefined);
+      return { reason: 'stale_lease' };
+    }
+    this.deps.events.emit('assigned', lease.sessionId, {
+      taskId: lease.taskId,
+      attempt: lease.attempt,
+      workerId,
+      workerKind: lease.workerKind,
+    });
+    return { lease };
+  }
+
+  private stop(workerId: string, item: ActiveLease): void {
+    const key = `${workerId}/${item.taskId}#${item.attempt}`;
+    const now = this.deps.clock.now();
+    if (now - (this.stopped.get(key) ?? Number.NEGATIVE_INFINITY) < STOP_REPEAT_MS) return;
+    this.stopped.set(key, now);
+    if (this.stopped.size > 10_000) this.stopped.delete(this.stopped.keys().next().value as string);
+    this.log.info(
+      { taskId: item.taskId, attempt: item.attempt, workerId },
+      'stale attempt stopped',
+    );
+    this.deps.stopper.tellWorker(workerId, {
+      type: 'cancel',
+      taskId: item.taskId,
+      attempt: item.attempt,
+    });
+  }
+}
