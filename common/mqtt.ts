@@ -4,7 +4,12 @@ import type { z } from 'zod';
 import type { Logger } from './logger.ts';
 import { formatZodError } from './zod-error.ts';
 
-/** Largest MQTT payload flota parses; anything bigger is dropped unread. */
+/**
+ * Largest MQTT payload flota parses unless a caller allows more: checked
+ * before JSON.parse, so a huge message costs no parsing at all. Status,
+ * heartbeat and control messages stay far below it; assignments, which carry
+ * a whole conversation, pass their own bound.
+ */
 export const MAX_MQTT_PAYLOAD_BYTES = 1_048_576;
 
 /**
@@ -21,29 +26,43 @@ export function connectMqtt(url: string, options: IClientOptions): MqttClient {
 }
 
 /**
- * Parses an MQTT payload as JSON against a schema. A bad message is logged
- * with the reason and dropped (undefined); it never throws.
+ * Parses an MQTT payload as JSON against a schema. A bad message (empty, over
+ * `maxBytes`, not JSON, wrong shape) is logged with the reason and dropped
+ * (undefined); it never throws.
  */
 export function parseMqttJson<S extends z.ZodType>(
   schema: S,
   payload: Buffer,
   topic: string,
   log: Logger,
+  maxBytes: number = MAX_MQTT_PAYLOAD_BYTES,
 ): z.infer<S> | undefined {
-  if (payload.length > MAX_MQTT_PAYLOAD_BYTES) {
-    log.warn({ topic, bytes: payload.length }, 'mqtt message dropped: too large');
+  const bytes = payload.length;
+  if (bytes === 0) {
+    log.warn({ topic, bytes }, 'mqtt message dropped: empty payload');
+    return undefined;
+  }
+  if (bytes > maxBytes) {
+    log.warn(
+      { topic, bytes, limit: maxBytes },
+      `mqtt message dropped: too large (${bytes} bytes, limit ${maxBytes})`,
+    );
     return undefined;
   }
   let json: unknown;
   try {
     json = JSON.parse(payload.toString('utf8'));
   } catch {
-    log.warn({ topic, bytes: payload.length }, 'mqtt message dropped: not JSON');
+    // The parser's message quotes the payload, which may carry a key: not logged.
+    log.warn({ topic, bytes }, 'mqtt message dropped: not JSON');
     return undefined;
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    log.warn({ topic, reason: formatZodError(parsed.error) }, 'mqtt message dropped: invalid');
+    log.warn(
+      { topic, bytes, reason: formatZodError(parsed.error).slice(0, 1_000) },
+      'mqtt message dropped: invalid',
+    );
     return undefined;
   }
   return parsed.data;

@@ -18,7 +18,14 @@ const optionalUrl = (protocols: string[], name: string) =>
       message: `${name} must start with ${protocols.join(' or ')}`,
     });
 
-export const POLICY_NAMES = ['round-robin', 'least-connections'] as const;
+/** DISPATCH_POLICY values; each is built by master/src/dispatch/policies/index.ts. */
+export const POLICY_NAMES = [
+  'round-robin',
+  'least-connections',
+  'least-loaded',
+  'weighted-round-robin',
+  'latency-aware',
+] as const;
 
 export const masterConfigSchema = z.object({
   /** HTTP + Socket.IO port. */
@@ -43,6 +50,7 @@ export const masterConfigSchema = z.object({
   FLOTA_DATA_DIR: z.string().min(1).default('./.flota'),
   /** Local workers `flota up` (npm start) runs beside the master. */
   WORKERS: z.coerce.number().int().min(0).max(64).default(2),
+  /** How a lane picks among capable workers with a free slot (see docs/ARCHITECTURE.md). */
   DISPATCH_POLICY: z.enum(POLICY_NAMES).default('least-connections'),
   /** Per-task deadline (ms from assignment) the worker enforces. */
   TASK_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(120_000),

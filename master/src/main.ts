@@ -177,6 +177,7 @@ export async function startMaster(
     deadlines.start();
     closers.push(() => deadlines.stop());
     const results = new ResultHandler({
+      policy,
       leases,
       registry,
       dispatcher,

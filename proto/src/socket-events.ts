@@ -143,3 +143,11 @@ export type ServerToClientEvents = {
 export const sessionRoom = (sessionId: string) => `session:${sessionId}`;
 
 export { taskIdSchema };
+
+/** Every event name a client may send; anything else is answered with an ack error. */
+export const CLIENT_EVENT_NAMES = [
+  'session:hello',
+  'session:ack',
+  'task:submit',
+  'task:cancel',
+] as const satisfies ReadonlyArray<keyof ClientToServerEvents>;

@@ -6,7 +6,12 @@ import os from 'node:os';
 import type { Clock } from '../../common/clock.ts';
 import { createLogger, type FlotaLogger, type Logger } from '../../common/logger.ts';
 import { parseMqttJson } from '../../common/mqtt.ts';
-import { assignmentSchema, type Control, controlSchema } from '../../proto/src/schemas/task.ts';
+import {
+  assignmentSchema,
+  type Control,
+  controlSchema,
+  MAX_CONVERSATION_CHARS,
+} from '../../proto/src/schemas/task.ts';
 import type { WorkerOnline } from '../../proto/src/schemas/worker.ts';
 import { createTopics } from '../../proto/src/topics.ts';
 import type { WorkerConfig } from './config.ts';
@@ -33,6 +38,14 @@ export interface WorkerHandle {
   /** Resolves once the worker has closed, whoever asked (close() or a `shutdown` control). */
   readonly done: Promise<void>;
 }
+
+/**
+ * Largest assignment payload the worker parses. A conversation holds at most
+ * MAX_CONVERSATION_CHARS UTF-16 units and JSON spends at most 6 bytes on one
+ * (`\u001f`, a lone surrogate); 64 KiB covers ids, key and field names. The
+ * general MQTT bound would drop a legitimate long non-ASCII conversation.
+ */
+export const MAX_ASSIGNMENT_BYTES = 6 * MAX_CONVERSATION_CHARS + 64 * 1024;
 
 /** How long startup waits for the broker before carrying on (the link keeps retrying). */
 const FIRST_CONNECT_WAIT_MS = 10_000;
@@ -115,6 +128,7 @@ export async function startWorkerAgent(
     providers: [provider.name],
     slots: config.slots,
     labels: config.labels,
+    weight: config.weight,
     version: readVersion(),
     host: os.hostname().slice(0, 256),
     heartbeatMs: config.heartbeatMs,
@@ -129,7 +143,7 @@ export async function startWorkerAgent(
     topics,
     onlineRecord,
     onAssignment: (payload, topic) => {
-      const assignment = parseMqttJson(assignmentSchema, payload, topic, log);
+      const assignment = parseMqttJson(assignmentSchema, payload, topic, log, MAX_ASSIGNMENT_BYTES);
       if (assignment) runner.accept(assignment);
     },
     onControl: (payload, topic) => {

@@ -35,8 +35,15 @@ export const workerConfigSchema = z
     provider: providerNameSchema,
     models: z.array(z.string().min(1).max(200)).min(1).max(256),
     labels: z.record(z.string().min(1).max(64), z.string().max(256)),
+    /** Share of the work under weighted-round-robin dispatch; default 1. */
+    weight: z.number().int().min(1).max(1000),
     /** Echo provider: wait before each streamed chunk; default 0. */
     echoDelayMs: z.number().int().min(0).max(600_000),
+    /**
+     * Echo provider: each task draws an extra 0..N ms (uniform) added to every
+     * chunk's wait, so tasks take different times; default 0.
+     */
+    echoDelayJitterMs: z.number().int().min(0).max(600_000),
     /** Echo provider: characters per chunk; default 16. */
     echoChunkSize: z.number().int().min(1).max(1_000_000),
     geminiApiKey: z.string().min(1).optional(),
@@ -74,7 +81,9 @@ const ENV_NAMES: Record<keyof WorkerConfig, string> = {
   provider: 'PROVIDER',
   models: 'MODELS',
   labels: 'LABELS',
+  weight: 'WEIGHT',
   echoDelayMs: 'ECHO_DELAY_MS',
+  echoDelayJitterMs: 'ECHO_DELAY_JITTER_MS',
   echoChunkSize: 'ECHO_CHUNK_SIZE',
   geminiApiKey: 'GEMINI_API_KEY',
   geminiBaseUrl: 'GEMINI_BASE_URL',
@@ -148,7 +157,9 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     provider,
     models: splitList(read(env, 'MODELS')) ?? DEFAULT_MODELS[provider] ?? [],
     labels: parseLabels(read(env, 'LABELS'), problems),
+    weight: toInt(read(env, 'WEIGHT'), 1),
     echoDelayMs: toInt(read(env, 'ECHO_DELAY_MS'), 0),
+    echoDelayJitterMs: toInt(read(env, 'ECHO_DELAY_JITTER_MS'), 0),
     echoChunkSize: toInt(read(env, 'ECHO_CHUNK_SIZE'), 16),
     geminiApiKey: read(env, 'GEMINI_API_KEY'),
     geminiBaseUrl: read(env, 'GEMINI_BASE_URL'),

@@ -79,7 +79,9 @@ export function openMqttLink(options: MqttLinkOptions): MqttLink {
     try {
       if (topic === tasksTopic) options.onAssignment(payload, topic);
       else if (topic === controlTopic) options.onControl(payload, topic);
+      else log.warn({ topic, bytes: payload.length }, 'mqtt message dropped: unexpected topic');
     } catch (error) {
+      // A handler bug on one message must not take the worker down: drop that message.
       log.error({ topic, err: error instanceof Error ? error.message : error }, 'handler failed');
     }
   });

@@ -68,6 +68,17 @@ export class Adopter {
   }
 
   private async tryAdopt(workerId: string, item: Required<ActiveLease>): Promise<AdoptOutcome> {
+    // The worker's slot is taken while we look: no new task may land on it meanwhile.
+    const hold = `adopt:${item.taskId}`;
+    this.deps.registry.reserve(workerId, hold, 0, false);
+    try {
+      return await this.lookUp(workerId, item);
+    } finally {
+      this.deps.registry.release(workerId, hold);
+    }
+  }
+
+  private async lookUp(workerId: string, item: Required<ActiveLease>): Promise<AdoptOutcome> {
     const { leases, registry, queues, clock, stopper } = this.deps;
     const known = leases.get(item.taskId);
     if (known) {

@@ -20,7 +20,7 @@ export const DEADLINE_GRACE_MS = 3_000;
 /** An assignment no heartbeat or report has confirmed after this long is taken back. */
 export const CONFIRM_MS = 5_000;
 /** Queued tasks are checked for expiry every this many sweeps, this many per queue. */
-const QUEUED_EVERY = 5;
+const QUEUED_EVERY = 2;
 const QUEUED_SCAN_LIMIT = 1_000;
 
 export interface DeadlineDeps {

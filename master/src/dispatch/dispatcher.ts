@@ -192,6 +192,7 @@ export class Dispatcher {
 
   /** A worker is gone: its attempts are revoked and the tasks go back to the queue. */
   private revoke(workerId: string, reason: string, lost: LostTask[]): void {
+    this.deps.policy.forget?.(workerId);
     for (const { taskId, attempt } of lost) {
       const lease = this.deps.leases.get(taskId);
       if (!lease || lease.workerId !== workerId || lease.attempt !== attempt) continue;

@@ -93,6 +93,7 @@ export class Lane {
       registry.release(workerId, hold, false);
     }
     if (!job || this.closed) {
+      policy.unpick?.(workerId, this.need);
       if (job) await job.moveToDelayed(this.deps.clock.now(), token).catch(() => undefined);
       return false;
     }

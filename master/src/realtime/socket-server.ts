@@ -13,6 +13,7 @@ import { FlotaError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
 import {
+  CLIENT_EVENT_NAMES,
   type ClientToServerEvents,
   type Hello,
   helloSchema,
@@ -126,6 +127,14 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
   };
 
   io.on('connection', (socket) => {
+    socket.onAny((event: unknown, ...args: unknown[]) => {
+      if ((CLIENT_EVENT_NAMES as readonly unknown[]).includes(event)) return;
+      const name = String(event).slice(0, 64);
+      log.warn({ event: name }, 'socket event dropped: unknown name');
+      const ack = args.at(-1);
+      if (typeof ack === 'function')
+        ack({ ok: false, error: `unknown event ${JSON.stringify(name)}` });
+    });
     socket.data.acked = 0;
 
     socket.on('session:hello', (payload, ackFn) => {

@@ -47,7 +47,14 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
   private readonly log: Logger;
   private readonly sweepIntervalMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private readonly onMessage = (topic: string, payload: Buffer) => this.handle(topic, payload);
+  private readonly onMessage = (topic: string, payload: Buffer, packet?: { retain?: boolean }) =>
+    this.handle(topic, payload, packet?.retain === true);
+  /**
+   * Workers known only from a retained status (this master just started): they
+   * may be running attempts of a previous master, so they get no work until
+   * their first heartbeat says what they run.
+   */
+  private readonly unsettled = new Set<string>();
   /** The master's own broker link is down: it hears nobody, so it judges nobody. */
   private deaf = false;
   private readonly onLinkDown = () => {
@@ -120,7 +127,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
 
   /** Capable workers with a free slot right now. */
   available(need: { model: string; gpu: boolean }): WorkerRecord[] {
-    return this.capable(need).filter((w) => freeSlots(w) > 0);
+    return this.capable(need).filter((w) => freeSlots(w) > 0 && !this.unsettled.has(w.status.id));
   }
 
   reserve(workerId: string, taskId: string, attempt: number, notify = true): void {
@@ -137,16 +144,20 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     }
   }
 
-  private handle(topic: string, payload: Buffer): void {
+  private handle(topic: string, payload: Buffer, retained: boolean): void {
     const parsedTopic = this.options.topics.parseWorkerTopic(topic);
     if (!parsedTopic) return;
-    if (parsedTopic.kind === 'status') this.handleStatus(parsedTopic.workerId, topic, payload);
+    if (parsedTopic.kind === 'status')
+      this.handleStatus(parsedTopic.workerId, topic, payload, retained);
     else if (parsedTopic.kind === 'heartbeat')
       this.handleHeartbeat(parsedTopic.workerId, topic, payload);
   }
 
-  private handleStatus(workerId: string, topic: string, payload: Buffer): void {
-    if (payload.length === 0) return; // a cleared retained message
+  private handleStatus(workerId: string, topic: string, payload: Buffer, retained: boolean): void {
+    if (payload.length === 0) {
+      this.log.debug({ topic }, 'status ignored: empty payload (a cleared retained record)');
+      return;
+    }
     const status = parseMqttJson(workerStatusSchema, payload, topic, this.log);
     if (!status) return;
     if (status.id !== workerId) {
@@ -171,6 +182,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       active: existing?.state === 'online' ? existing.active : new Map(),
     };
     this.workers.set(workerId, record);
+    if (retained && existing?.state !== 'online') this.unsettled.add(workerId);
     if (existing?.state !== 'online') {
       this.log.info(
         { workerId, kind: status.kind, models: status.models, slots: status.slots },
@@ -193,10 +205,20 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       return;
     }
     const record = this.workers.get(workerId);
-    if (record?.state !== 'online') return; // status first; a heartbeat alone proves nothing
+    if (record?.state === 'offline' && record.offlineReason === 'missed_heartbeats') {
+      // It was only silent (paused, cut off): same process, so it comes back. The attempts it
+      // held were revoked; the heartbeat's list below gets them stopped.
+      this.revive(record);
+    } else if (record?.state !== 'online') {
+      // Status first: a heartbeat alone proves nothing.
+      this.log.debug({ topic, workerId }, 'heartbeat dropped: worker unknown or offline');
+      return;
+    }
     record.lastSeen = this.options.clock.now();
     record.heartbeat = heartbeat;
     this.emit('active', workerId, heartbeat.active);
+    // Adoption of what it runs (the 'active' listeners) comes before its first new work.
+    if (this.unsettled.delete(workerId)) this.emit('capacity');
     this.emit('change');
   }
 
@@ -213,9 +235,19 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     }
   }
 
+  private revive(record: WorkerRecord): void {
+    record.state = 'online';
+    record.offlineReason = undefined;
+    record.lastSeen = this.options.clock.now();
+    this.log.info({ workerId: record.status.id }, 'worker back online (heartbeats resumed)');
+    this.emit('online', record.status.id);
+    this.emit('capacity');
+  }
+
   private markOffline(record: WorkerRecord, reason: string): void {
     if (record.state === 'offline') return;
     record.state = 'offline';
+    record.offlineReason = reason;
     const lost = [...record.active].map(([taskId, attempt]) => ({ taskId, attempt }));
     record.active = new Map();
     this.log.warn({ workerId: record.status.id, reason, lost: lost.length }, 'worker offline');

@@ -4,6 +4,8 @@ import type { Heartbeat, WorkerOnline, WorkerView } from '../../../proto/src/sch
 export interface WorkerRecord {
   status: WorkerOnline;
   state: 'online' | 'offline';
+  /** Why it went offline (e.g. `missed_heartbeats`, which heartbeats can undo). */
+  offlineReason?: string;
   lastSeen: number;
   heartbeat?: Heartbeat;
   /** taskId → attempt, for the assignments this master made and has not seen finish. */
@@ -14,9 +16,29 @@ export function freeSlots(record: WorkerRecord): number {
   return Math.max(0, record.status.slots - record.active.size);
 }
 
-export function canServe(record: WorkerRecord, need: { model: string; gpu: boolean }): boolean {
+/** What a task asks of a worker: the model, a GPU, and labels with exact values. */
+export interface WorkerNeed {
+  model: string;
+  gpu: boolean;
+  labels?: Readonly<Record<string, string>>;
+}
+
+/** True when the worker carries every required label with the same value. */
+export function hasLabels(
+  record: WorkerRecord,
+  labels: Readonly<Record<string, string>> | undefined,
+): boolean {
+  if (!labels) return true;
+  const own = record.status.labels;
+  return Object.entries(labels).every(
+    ([key, value]) => Object.hasOwn(own, key) && own[key] === value,
+  );
+}
+
+export function canServe(record: WorkerRecord, need: WorkerNeed): boolean {
   if (record.state !== 'online' || record.heartbeat?.draining) return false;
   if (need.gpu && record.status.kind !== 'gpu') return false;
+  if (!hasLabels(record, need.labels)) return false;
   return record.status.models.includes(need.model);
 }
 

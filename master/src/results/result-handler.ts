@@ -9,6 +9,7 @@ import type { TaskResult__Output } from '../../../proto/src/grpc.ts';
 import type { Adopter } from '../dispatch/adoption.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { Lease, LeaseTable } from '../dispatch/leases.ts';
+import type { DispatchPolicy } from '../dispatch/policies/types.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { SecretVault } from '../tasks/secret-vault.ts';
 import { type TaskJobResult, toTaskView } from '../tasks/task-data.ts';
@@ -21,6 +22,7 @@ export type RejectReason = 'unknown_task' | 'stale_lease' | 'not_lease_owner' | 
 const RETRYABLE_CODES = new Set(['worker_full', 'draining', 'model_unsupported', 'shutdown']);
 
 export interface ResultHandlerDeps {
+  policy: DispatchPolicy;
   leases: LeaseTable;
   registry: WorkerRegistry;
   dispatcher: Dispatcher;
@@ -108,6 +110,11 @@ export class ResultHandler {
       return { accepted: false, reason: 'store_unavailable' };
     }
     registry.release(workerId, lease.taskId);
+    this.deps.policy.observe?.({
+      workerId,
+      model: lease.job.data.model,
+      processingMs: value.processingMs,
+    });
     vault.drop(lease.taskId);
     lease.job.returnvalue = value;
     this.log.info(

@@ -85,7 +85,7 @@ describe('TaskRunner', () => {
     const a = assignment();
     runner.accept(a);
     expect(runner.freeSlots()).toBe(0);
-    expect(runner.active()).toEqual([{ taskId: a.taskId, attempt: 1 }]);
+    expect(runner.active()).toEqual([{ taskId: a.taskId, attempt: 1, lease: a.lease }]);
     await vi.advanceTimersByTimeAsync(1_000);
     await runner.idle();
     const [entry] = reporter.streamed;

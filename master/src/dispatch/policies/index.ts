@@ -1,18 +1,23 @@
+import type { POLICY_NAMES } from '../../config.ts';
+import { createLatencyAwarePolicy } from './latency-aware.ts';
 import { createLeastConnectionsPolicy } from './least-connections.ts';
+import { createLeastLoadedPolicy } from './least-loaded.ts';
 import { createRoundRobinPolicy } from './round-robin.ts';
 import type { DispatchPolicy } from './types.ts';
+import { createWeightedRoundRobinPolicy } from './weighted-round-robin.ts';
 
-export type PolicyName = 'round-robin' | 'least-connections';
+export type PolicyName = (typeof POLICY_NAMES)[number];
+
+const FACTORIES: Record<PolicyName, () => DispatchPolicy> = {
+  'round-robin': createRoundRobinPolicy,
+  'least-connections': createLeastConnectionsPolicy,
+  'least-loaded': createLeastLoadedPolicy,
+  'weighted-round-robin': createWeightedRoundRobinPolicy,
+  'latency-aware': createLatencyAwarePolicy,
+};
 
 export function createPolicy(name: PolicyName): DispatchPolicy {
-  switch (name) {
-    case 'round-robin':
-      return createRoundRobinPolicy();
-    case 'least-connections':
-      return createLeastConnectionsPolicy();
-    default: {
-      const unknown: never = name;
-      throw new Error(`unknown dispatch policy: ${String(unknown)}`);
-    }
-  }
+  const factory = FACTORIES[name];
+  if (!factory) throw new Error(`unknown dispatch policy: ${String(name)}`);
+  return factory();
 }
