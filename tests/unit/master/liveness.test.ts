@@ -18,17 +18,18 @@ describe('isWorkerDead', () => {
 /** A stand-in MQTT client: the registry only subscribes and listens for 'message'. */
 class FakeMqtt extends EventEmitter {
   subscribeAsync = vi.fn(async () => []);
-  deliver(topic: string, payload: unknown) {
+  deliver(topic: string, payload: unknown, retain = false) {
     this.emit(
       'message',
       topic,
       Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload)),
+      { retain },
     );
   }
 }
 
 const topics = createTopics();
-const online = (id: string, startedAt = 1) => ({
+const onlineStatus = (id: string, startedAt = 1) => ({
   state: 'online',
   id,
   kind: 'cpu',
@@ -73,7 +74,7 @@ describe('WorkerRegistry (fake timers)', () => {
   it('declares a silent worker dead after three missed heartbeats and lists its tasks', () => {
     const offline = vi.fn();
     registry.on('offline', offline);
-    mqtt.deliver(topics.status('w1'), online('w1'));
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1'));
     registry.reserve('w1', 'task-1', 1);
     vi.advanceTimersByTime(2_500);
     mqtt.deliver(topics.heartbeat('w1'), heartbeat('w1'));
@@ -89,10 +90,10 @@ describe('WorkerRegistry (fake timers)', () => {
   it('takes the Last Will at once and welcomes the worker back', () => {
     const offline = vi.fn();
     registry.on('offline', offline);
-    mqtt.deliver(topics.status('w1'), online('w1'));
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1'));
     mqtt.deliver(topics.status('w1'), { state: 'offline', id: 'w1', reason: 'lost' });
     expect(offline).toHaveBeenCalledWith('w1', 'lost', []);
-    mqtt.deliver(topics.status('w1'), online('w1', 2));
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1', 2));
     expect(registry.available({ model: 'echo', gpu: false }).map((w) => w.status.id)).toEqual([
       'w1',
     ]);
@@ -101,24 +102,67 @@ describe('WorkerRegistry (fake timers)', () => {
   it('treats a new startedAt as a restart that lost the old tasks', () => {
     const offline = vi.fn();
     registry.on('offline', offline);
-    mqtt.deliver(topics.status('w1'), online('w1', 1));
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1', 1));
     registry.reserve('w1', 't', 1);
-    mqtt.deliver(topics.status('w1'), online('w1', 2));
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1', 2));
     expect(offline).toHaveBeenCalledWith('w1', 'restarted', [{ taskId: 't', attempt: 1 }]);
     expect(registry.get('w1')?.state).toBe('online');
+  });
+
+  it('revives a worker whose heartbeats resume after it was judged dead (a pause, not a crash)', () => {
+    const online = vi.fn();
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1'));
+    registry.on('online', online);
+    vi.advanceTimersByTime(4_000);
+    expect(registry.get('w1')?.state).toBe('offline');
+    mqtt.deliver(topics.heartbeat('w1'), heartbeat('w1'));
+    expect(registry.get('w1')?.state).toBe('online');
+    expect(online).toHaveBeenCalledWith('w1');
+    // A worker that said goodbye (Last Will) is not revived by a stray heartbeat.
+    mqtt.deliver(topics.status('w1'), { state: 'offline', id: 'w1', reason: 'lost' });
+    mqtt.deliver(topics.heartbeat('w1'), heartbeat('w1'));
+    expect(registry.get('w1')?.state).toBe('offline');
+  });
+
+  it('gives a worker known only from a retained status no work before its first heartbeat', () => {
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1'), true);
+    const need = { model: 'echo', gpu: false };
+    expect(registry.capable(need)).toHaveLength(1);
+    expect(registry.available(need)).toHaveLength(0);
+    const active = vi.fn();
+    registry.on('active', active);
+    mqtt.deliver(topics.heartbeat('w1'), {
+      ...heartbeat('w1'),
+      active: [{ taskId: 't', attempt: 2, lease: 'L' }],
+    });
+    expect(active).toHaveBeenCalledWith('w1', [{ taskId: 't', attempt: 2, lease: 'L' }]);
+    expect(registry.available(need)).toHaveLength(1);
+  });
+
+  it('judges nobody while its own broker link is down, and grants a grace when it is back', () => {
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1'));
+    mqtt.emit('close');
+    expect(registry.partitioned()).toBe(true);
+    vi.advanceTimersByTime(10_000);
+    expect(registry.get('w1')?.state).toBe('online');
+    mqtt.emit('connect');
+    vi.advanceTimersByTime(2_500);
+    expect(registry.get('w1')?.state).toBe('online');
+    vi.advanceTimersByTime(1_000);
+    expect(registry.get('w1')?.state).toBe('offline');
   });
 
   it('drops bad input: wrong JSON, wrong shape, and a status claiming another id', () => {
     mqtt.deliver(topics.status('w1'), '{not json');
     mqtt.deliver(topics.status('w1'), { state: 'online', id: 'w1' });
-    mqtt.deliver(topics.status('w1'), online('w2'));
+    mqtt.deliver(topics.status('w1'), onlineStatus('w2'));
     mqtt.deliver(topics.heartbeat('w9'), heartbeat('w9'));
     expect(registry.list()).toEqual([]);
   });
 
   it('filters by GPU and model, and counts slots it reserved', () => {
-    mqtt.deliver(topics.status('c1'), online('c1'));
-    mqtt.deliver(topics.status('g1'), { ...online('g1'), kind: 'gpu', slots: 1 });
+    mqtt.deliver(topics.status('c1'), onlineStatus('c1'));
+    mqtt.deliver(topics.status('g1'), { ...onlineStatus('g1'), kind: 'gpu', slots: 1 });
     expect(registry.available({ model: 'echo', gpu: true }).map((w) => w.status.id)).toEqual([
       'g1',
     ]);
