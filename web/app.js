@@ -1,6 +1,7 @@
 /**
- * Wires the chat UI: storage, the Socket.IO link, the chat store and views.
- * Loaded as a module after /socket.io/socket.io.js (which defines `io`).
+ * Wires the chat UI: storage, the Socket.IO link, the outbox cursor, the chat
+ * store and views. Loaded as a module after /socket.io/socket.io.js (which
+ * defines `io`).
  */
 import { createChatStore } from './js/chat-store.js';
 import { createChatView } from './js/chat-view.js';
@@ -9,14 +10,20 @@ import { createConnection } from './js/connection.js';
 import { buildContext, createContextHint } from './js/context.js';
 import { $ } from './js/dom.js';
 import { setupChrome } from './js/layout.js';
-import { createReconciler } from './js/reconcile.js';
+import { createOutboxCursor, createThrottle } from './js/outbox.js';
 import {
   clearHistory,
+  loadCursor,
   loadHistory,
+  loadOutgoing,
   loadSessionId,
   newSessionId,
+  saveCursor,
   saveHistory,
+  saveOutgoing,
 } from './js/storage.js';
+import { createSubmitter } from './js/submitter.js';
+import { createUnknownTaskProbe } from './js/unknown-probe.js';
 import { createWorkersView } from './js/workers-view.js';
 
 const STATE_TEXT = {
@@ -33,43 +40,44 @@ const chatView = createChatView({
   list: $('#messages'),
   scroller: $('#scroller'),
   empty: $('#welcome'),
+  onCancel: (messageId) => void cancel(messageId),
 });
 const workersView = createWorkersView({
   list: $('#worker-list'),
   summary: $('#workers-summary'),
   count: $('#worker-count'),
 });
-
-let saveTimer = 0;
-/**
- * Chunks can arrive many times a second, so history is written at most every
- * 250 ms (a timer, not requestAnimationFrame, which stops in background tabs).
- */
-function persistSoon() {
-  if (saveTimer) return;
-  saveTimer = window.setTimeout(persistNow, 250);
-}
-function persistNow() {
-  window.clearTimeout(saveTimer);
-  saveTimer = 0;
-  saveHistory(sessionId, store.messages);
-}
-window.addEventListener('pagehide', persistNow);
 const contextHint = createContextHint($('#context-hint'));
+const cursor = createOutboxCursor(loadCursor(sessionId));
 
+/**
+ * Saves the history together with the outbox position it reflects, then acks
+ * that position, so the master never drops an event this browser has not
+ * saved. Chunks can arrive many times a second: at most every 250 ms.
+ */
+const sync = createThrottle(() => {
+  saveHistory(sessionId, store.messages);
+  saveCursor(sessionId, cursor.snapshot());
+  link.ack(cursor.lastSeq);
+}, 250);
+window.addEventListener('pagehide', () => sync.flush());
+
+/** Submissions of this tab still waiting for their ack when it was last closed. */
+const outgoing = loadOutgoing(sessionId);
 const store = createChatStore({
   messages: loadHistory(sessionId),
   newId: newSessionId,
   now: () => Date.now(),
+  sending: (clientId) => outgoing.some(([id]) => id === clientId),
   onChange: (m) => {
     chatView.render(m);
-    persistSoon();
+    sync.schedule();
     contextHint.update(store.messages);
   },
 });
 for (const m of store.messages) chatView.render(m);
 contextHint.update(store.messages);
-const reconciler = createReconciler({ store });
+const probe = createUnknownTaskProbe({ failUnknown: store.failUnknown });
 
 const composer = createComposer({
   form: /** @type {HTMLFormElement} */ ($('#composer')),
@@ -78,22 +86,19 @@ const composer = createComposer({
   model: /** @type {HTMLSelectElement} */ ($('#model')),
   gpu: /** @type {HTMLInputElement} */ ($('#gpu')),
   apiKey: /** @type {HTMLInputElement} */ ($('#api-key')),
-  onSend: async (draft) => {
+  onSend: (draft) => {
     // Earlier turns only: taken before this exchange joins the chat.
     const history = buildContext(store.messages);
     const { assistant } = store.addExchange(draft.prompt, { model: draft.model, gpu: draft.gpu });
     /** @type {Record<string, unknown>} */
     const payload = {
-      clientId: assistant.id,
       prompt: draft.prompt,
       requires: { gpu: draft.gpu },
     };
     if (history.length) payload.messages = history;
     if (draft.model) payload.model = draft.model;
     if (draft.apiKey) payload.apiKey = draft.apiKey;
-    const reply = await link.submit(payload);
-    if (reply.ok) store.bindTask(assistant.id, reply.taskId);
-    else store.failLocal(assistant.id, reply.error);
+    submitter.submit(assistant.id, payload);
   },
 });
 
@@ -106,6 +111,9 @@ const status = $('[data-testid="connection-status"]');
 const link = createConnection({
   io: /** @type {any} */ (window).io,
   sessionId,
+  cursor,
+  // Unfinished tasks: a master that cannot replay (it restarted) sends their state instead.
+  pending: () => store.openTaskIds(),
   onState: (state) => {
     status.dataset.state = state;
     /** @type {HTMLElement} */ (status.querySelector('.conn-text')).textContent = STATE_TEXT[state];
@@ -114,19 +122,44 @@ const link = createConnection({
   onHello: ({ workers, models }) => {
     workersView.render(workers);
     composer.setModels(models);
-    // Back in the session room: events from now on arrive; ask about those missed.
-    reconciler.run();
+    // The epoch may be new (lastSeq back to 0): save the cursor soon.
+    sync.schedule();
+    probe.run(store.openTaskIds());
   },
   onWorkers: ({ workers, models }) => {
     workersView.render(workers);
     composer.setModels(models);
   },
-  onTaskEvent: (name, payload) => store.apply(name, payload),
+  onTaskEvent: (name, payload) => {
+    store.apply(name, payload);
+    // Processed even when it changed no bubble: the cursor moved, so save and ack.
+    sync.schedule();
+  },
   onProblem: showProblem,
 });
 
+const submitter = createSubmitter({
+  link,
+  store,
+  saved: outgoing,
+  save: (entries) => saveOutgoing(sessionId, entries),
+  now: () => Date.now(),
+});
+// Submissions a reload interrupted go again, with the same client id.
+submitter.resume((clientId) => store.awaitsAck(clientId));
+
+/** @param {string} messageId */
+async function cancel(messageId) {
+  const taskId = store.requestCancel(messageId);
+  if (!taskId) return;
+  const reply = await link.cancel(taskId);
+  // On success the outcome arrives as a task event (task:failed, state cancelled).
+  if (!reply.ok) store.cancelRefused(messageId, reply.error);
+}
+
 setupChrome({
   onClear: () => {
+    submitter.clear();
     store.clear();
     clearHistory(sessionId);
     chatView.reset();

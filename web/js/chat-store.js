@@ -1,26 +1,27 @@
 /**
- * Chat state, free of DOM. Every Socket.IO task event goes through apply();
- * the view is told which message changed. Events may arrive before the
- * submit ack binds a task id to its bubble, so those are held and replayed.
- * A terminal message never changes again, so a duplicate or late event (or a
- * REST answer racing an event) is harmless.
+ * Chat state, free of DOM. Every task event goes through apply() (after the
+ * connection has dropped replays and duplicates by their outbox number); the
+ * view is told which message changed. Events may arrive before the submit ack
+ * binds a task id to its bubble, so those are held and replayed. A terminal
+ * message never changes again, so a late event is harmless.
  */
+import { isObj, normalize, reduce, TERMINAL } from './task-reducer.js';
 
-const TERMINAL = new Set(['completed', 'failed']);
 /** Unknown task ids held at most; older ones are dropped (e.g. tasks of another tab). */
 const MAX_PENDING = 100;
 /** Shown on a restored bubble whose submit was never acknowledged: its task id is unknown. */
 export const UNCONFIRMED_ERROR = 'The page was closed before the master confirmed this task.';
 
-/** @param {unknown} v @returns {v is Record<string, any>} */
-const isObj = (v) => typeof v === 'object' && v !== null;
-/** @param {unknown} v */
-const isInt = (v) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-
 /**
- * @param {{ messages: Array<Record<string, any>>, onChange: (m: Record<string, any>) => void, newId: () => string, now: () => number }} deps
+ * @param {{
+ *   messages: Array<Record<string, any>>,
+ *   onChange: (m: Record<string, any>) => void,
+ *   newId: () => string,
+ *   now: () => number,
+ *   sending?: (clientId: string) => boolean,
+ * }} deps `sending` says whether a restored bubble's submission is still being sent
  */
-export function createChatStore({ messages, onChange, newId, now }) {
+export function createChatStore({ messages, onChange, newId, now, sending = () => false }) {
   /** @type {Map<string, Record<string, any>>} */
   const byTask = new Map();
   /** @type {Map<string, Record<string, any>>} */
@@ -30,9 +31,10 @@ export function createChatStore({ messages, onChange, newId, now }) {
 
   for (const m of messages) {
     if (m.kind !== 'assistant') continue;
+    normalize(m);
     if (typeof m.id === 'string') byClient.set(m.id, m);
     if (typeof m.taskId === 'string') byTask.set(m.taskId, m);
-    else if (!TERMINAL.has(m.state)) {
+    else if (!TERMINAL.has(m.state) && !sending(m.id)) {
       // Later events name only the task id, so nothing could ever finish this bubble.
       m.state = 'failed';
       m.error = UNCONFIRMED_ERROR;
@@ -48,7 +50,7 @@ export function createChatStore({ messages, onChange, newId, now }) {
       state: 'queued',
       text: '',
       attempt: 0,
-      chunks: {},
+      next: 0,
       model: options.model,
       gpu: options.gpu,
       ts: now(),
@@ -76,6 +78,15 @@ export function createChatStore({ messages, onChange, newId, now }) {
   /** A submit that never reached the queue (rejected or not acknowledged). @param {string} clientId @param {string} error */
   function failLocal(clientId, error) {
     const m = byClient.get(clientId);
+    if (!m || TERMINAL.has(m.state) || m.taskId) return;
+    m.state = 'failed';
+    m.error = error;
+    onChange(m);
+  }
+
+  /** The master does not know the task (any more): nothing will ever finish it. @param {string} taskId @param {string} error */
+  function failUnknown(taskId, error) {
+    const m = byTask.get(taskId);
     if (!m || TERMINAL.has(m.state)) return;
     m.state = 'failed';
     m.error = error;
@@ -109,39 +120,39 @@ export function createChatStore({ messages, onChange, newId, now }) {
     if (changed) onChange(m);
   }
 
-  /** Task ids whose bubbles still wait for an outcome. */
+  /** Task ids whose bubbles still wait for an outcome, oldest first. */
   function openTaskIds() {
     return [...byTask].filter(([, m]) => !TERMINAL.has(m.state)).map(([id]) => id);
   }
 
   /**
-   * Applies the master's current view of a task (`GET /api/tasks/:id`), as
-   * the matching event would. A snapshot older than the events already seen
-   * (a lower attempt) leaves the bubble alone.
-   * @param {string} taskId @param {unknown} view
+   * Marks a bubble's cancel as asked for; returns its task id, or null when
+   * there is nothing to cancel (no task yet, already finished or asked).
+   * @param {string} clientId
    */
-  function reconcile(taskId, view) {
-    if (!isObj(view) || view.id !== taskId) return;
-    const m = byTask.get(taskId);
-    if (!m || TERMINAL.has(m.state)) return;
-    switch (view.state) {
-      case 'completed':
-        return apply('task:completed', view);
-      case 'failed':
-        return apply('task:failed', view);
-      case 'cancelled':
-        return apply('task:failed', { ...view, error: view.error || 'The task was cancelled.' });
-      case 'running':
-        return apply('task:assigned', { ...view, taskId });
-      case 'queued':
-        // The running attempt was lost and the task waits for another worker.
-        if (m.state === 'running' && isInt(view.attempt) && view.attempt >= m.attempt) {
-          m.state = 'queued';
-          onChange(m);
-        }
-        return;
-    }
+  function requestCancel(clientId) {
+    const m = byClient.get(clientId);
+    if (!m?.taskId || TERMINAL.has(m.state) || m.cancelling) return null;
+    m.cancelling = true;
+    m.cancelError = undefined;
+    onChange(m);
+    return /** @type {string} */ (m.taskId);
   }
+
+  /** The master did not take the cancel: the button works again. @param {string} clientId @param {string} error */
+  function cancelRefused(clientId, error) {
+    const m = byClient.get(clientId);
+    if (!m || TERMINAL.has(m.state)) return;
+    m.cancelling = undefined;
+    m.cancelError = error;
+    onChange(m);
+  }
+
+  /** Whether a bubble still waits for its submit ack (no task id, no outcome). @param {string} clientId */
+  const awaitsAck = (clientId) => {
+    const m = byClient.get(clientId);
+    return Boolean(m && !m.taskId && !TERMINAL.has(m.state));
+  };
 
   /** Forgets the conversation, so late events or answers cannot bring a bubble back. */
   function clear() {
@@ -151,93 +162,17 @@ export function createChatStore({ messages, onChange, newId, now }) {
     pending.clear();
   }
 
-  return { messages, addExchange, bindTask, failLocal, apply, openTaskIds, reconcile, clear };
-}
-
-/**
- * Applies one event to one assistant message; returns whether it changed.
- * @param {Record<string, any>} m @param {string} name @param {Record<string, any>} p
- */
-export function reduce(m, name, p) {
-  switch (name) {
-    case 'task:queued':
-      m.state = 'queued';
-      m.waitingFor = typeof p.waitingFor === 'string' ? p.waitingFor : undefined;
-      return true;
-    case 'task:assigned':
-      return onAssigned(m, p);
-    case 'task:chunk':
-      return onChunk(m, p);
-    case 'task:completed':
-      Object.assign(m, finished(m, p));
-      m.state = 'completed';
-      m.text = typeof p.result === 'string' ? p.result : m.text;
-      m.error = undefined;
-      return true;
-    case 'task:failed':
-      Object.assign(m, finished(m, p));
-      m.state = 'failed';
-      m.error = typeof p.error === 'string' && p.error ? p.error : 'The task failed.';
-      return true;
-    default:
-      return false;
-  }
-}
-
-/** @param {Record<string, any>} m @param {Record<string, any>} p */
-function onAssigned(m, p) {
-  if (!isInt(p.attempt) || p.attempt < m.attempt) return false;
-  if (p.attempt > m.attempt) {
-    m.retried = m.attempt > 0;
-    restart(m, p.attempt);
-  }
-  m.state = 'running';
-  m.waitingFor = undefined;
-  if (typeof p.workerId === 'string') m.workerId = p.workerId;
-  if (p.workerKind === 'cpu' || p.workerKind === 'gpu') m.workerKind = p.workerKind;
-  return true;
-}
-
-/** @param {Record<string, any>} m @param {Record<string, any>} p */
-function onChunk(m, p) {
-  if (!isInt(p.attempt) || !isInt(p.seq) || typeof p.text !== 'string') return false;
-  if (p.attempt < m.attempt) return false;
-  if (p.attempt > m.attempt) {
-    m.retried = m.attempt > 0;
-    restart(m, p.attempt);
-  }
-  if (Object.hasOwn(m.chunks, String(p.seq))) return false;
-  m.chunks[String(p.seq)] = p.text;
-  m.state = 'running';
-  m.waitingFor = undefined;
-  m.text = contiguousText(m.chunks);
-  return true;
-}
-
-/** @param {Record<string, any>} m @param {number} attempt */
-function restart(m, attempt) {
-  m.attempt = attempt;
-  m.chunks = {};
-  m.text = '';
-}
-
-/** Text of seq 0, 1, 2, ... up to the first gap; a late chunk fills its gap. @param {Record<string, string>} chunks */
-export function contiguousText(chunks) {
-  let text = '';
-  for (let seq = 0; Object.hasOwn(chunks, String(seq)); seq++) text += chunks[String(seq)];
-  return text;
-}
-
-/** @param {Record<string, any>} m @param {Record<string, any>} task */
-function finished(m, task) {
-  const kind = task.workerKind === 'cpu' || task.workerKind === 'gpu' ? task.workerKind : null;
   return {
-    chunks: {},
-    waitingFor: undefined,
-    workerId: typeof task.workerId === 'string' ? task.workerId : m.workerId,
-    workerKind: kind ?? m.workerKind,
-    model: typeof task.model === 'string' ? task.model : m.model,
-    timings: isObj(task.timings) ? task.timings : {},
-    attempt: isInt(task.attempt) ? task.attempt : m.attempt,
+    messages,
+    addExchange,
+    bindTask,
+    failLocal,
+    failUnknown,
+    apply,
+    openTaskIds,
+    requestCancel,
+    cancelRefused,
+    awaitsAck,
+    clear,
   };
 }

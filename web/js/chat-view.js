@@ -5,8 +5,13 @@
 import { h } from './dom.js';
 import { formatClock, formatMs, renderMarkdown, totalMs } from './format.js';
 
-/** @param {{ list: HTMLElement, scroller: HTMLElement, empty: HTMLElement }} els */
-export function createChatView({ list, scroller, empty }) {
+/**
+ * @param {{
+ *   list: HTMLElement, scroller: HTMLElement, empty: HTMLElement,
+ *   onCancel: (messageId: string) => void,
+ * }} els
+ */
+export function createChatView({ list, scroller, empty, onCancel }) {
   /** @type {Map<string, HTMLElement>} */
   const nodes = new Map();
 
@@ -15,7 +20,7 @@ export function createChatView({ list, scroller, empty }) {
     const stick = nearBottom(scroller);
     let node = nodes.get(m.id);
     if (!node) {
-      node = m.kind === 'user' ? userNode(m) : assistantNode();
+      node = m.kind === 'user' ? userNode(m) : assistantNode(m.id, onCancel);
       nodes.set(m.id, node);
       list.appendChild(node);
     }
@@ -50,7 +55,8 @@ function userNode(m) {
   ]);
 }
 
-function assistantNode() {
+/** @param {string} id @param {(messageId: string) => void} onCancel */
+function assistantNode(id, onCancel) {
   const status = h('div', { class: 'answer-status', testid: 'answer-status', role: 'status' }, [
     h('span', { class: 'dots', 'aria-hidden': 'true' }, [h('i'), h('i'), h('i')]),
     h('span', { class: 'answer-status-text' }),
@@ -70,13 +76,20 @@ function assistantNode() {
     title: 'Copy answer',
     text: 'Copy',
   });
+  const cancel = h('button', {
+    type: 'button',
+    class: 'icon-button cancel-button',
+    testid: 'cancel-task',
+    text: 'Cancel',
+  });
   const node = h('article', { class: 'msg msg-assistant', testid: 'message-assistant' }, [
     h('img', { class: 'avatar', src: 'favicon.svg', alt: '', width: '32', height: '32' }),
     h('div', { class: 'msg-body' }, [
       h('div', { class: 'bubble bubble-assistant' }, [status, text, error]),
-      h('div', { class: 'msg-footer' }, [meta, copy]),
+      h('div', { class: 'msg-footer' }, [meta, cancel, copy]),
     ]),
   ]);
+  cancel.addEventListener('click', () => onCancel(id));
   copy.addEventListener('click', () => {
     navigator.clipboard?.writeText(text.textContent ?? '').then(
       () => flash(copy, 'Copied'),
@@ -108,6 +121,9 @@ function updateAssistant(node, m) {
   status.hidden = !busy;
   /** @type {HTMLElement} */ (status.querySelector('.answer-status-text')).textContent =
     statusText(m);
+  status.title = busy ? statusTitle(m) : '';
+  if (m.retrying) node.dataset.retrying = 'true';
+  else delete node.dataset.retrying;
   text.setAttribute('aria-busy', String(busy));
   text.classList.toggle('streaming', m.state === 'running' && Boolean(m.text));
   text.hidden = !m.text;
@@ -115,27 +131,50 @@ function updateAssistant(node, m) {
     renderMarkdown(text, m.text ?? '');
     text.dataset.rendered = m.text ?? '';
   }
-  error.hidden = m.state !== 'failed';
-  error.textContent = m.state === 'failed' ? (m.error ?? 'The task failed.') : '';
+  error.hidden = m.state !== 'failed' && m.state !== 'cancelled';
+  error.textContent = endText(m);
+  // A cancel is what someone asked for: announced politely, not as an alert.
+  error.setAttribute('role', m.state === 'cancelled' ? 'status' : 'alert');
 
   const copy = /** @type {HTMLElement} */ (node.querySelector('.copy-button'));
   copy.hidden = m.state !== 'completed' || !m.text;
+  const cancel = /** @type {HTMLButtonElement} */ (q('[data-testid="cancel-task"]'));
+  cancel.hidden = !busy || !m.taskId;
+  cancel.disabled = Boolean(m.cancelling);
+  cancel.textContent = m.cancelling ? 'Cancelling…' : 'Cancel';
+  cancel.title = m.cancelError ? `Could not cancel: ${m.cancelError}` : 'Stop this task';
   fillMeta(q('[data-testid="answer-meta"]'), m);
+}
+
+/** What a failed or cancelled bubble says; empty otherwise. @param {Record<string, any>} m */
+function endText(m) {
+  if (m.state === 'failed') return m.error ?? 'The task failed.';
+  // The master's reason when it gave one (e.g. "timed out after 30 s").
+  if (m.state === 'cancelled') return m.error ?? 'Cancelled';
+  return '';
 }
 
 /** @param {Record<string, any>} m */
 function statusText(m) {
   if (m.state === 'running') {
     const where = m.workerId ? `Running on ${m.workerId}` : 'Running';
-    return m.retried ? `Retrying on another worker · ${where}` : where;
+    return m.attempt > 1 ? `${where} · attempt ${m.attempt}` : where;
   }
   if (!m.taskId) return 'Sending…';
-  return m.waitingFor ? `Queued · ${m.waitingFor}` : 'Queued';
+  const queued = m.retrying ? 'Retrying on another worker' : 'Queued';
+  return m.waitingFor ? `${queued} · ${m.waitingFor}` : queued;
+}
+
+/** The tooltip of the status line: why the task is on its second (or later) attempt. @param {Record<string, any>} m */
+function statusTitle(m) {
+  if (!m.retryReason || m.attempt < 2) return '';
+  const lost = `Attempt ${m.attempt - 1} was lost: ${m.retryReason}`;
+  return m.retrying ? `${lost}. Another worker will run it.` : lost;
 }
 
 /** @param {HTMLElement} meta @param {Record<string, any>} m */
 function fillMeta(meta, m) {
-  const done = m.state === 'completed' || m.state === 'failed';
+  const done = m.state === 'completed' || m.state === 'failed' || m.state === 'cancelled';
   meta.hidden = !done;
   if (!done) return meta.replaceChildren();
   const t = m.timings ?? {};

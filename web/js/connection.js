@@ -1,6 +1,11 @@
 /**
  * The Socket.IO link to the master: connection state for the header, the
- * session hello on every (re)connect, and task events handed to the app.
+ * session hello on every (re)connect (with the outbox position and the tasks
+ * still awaited), task events passed through the outbox cursor, and the
+ * requests the page makes (submit, cancel, ack).
+ *
+ * Task events that arrive before the hello is answered are held until it is:
+ * only the answer says which epoch their `outboxSeq` belongs to.
  */
 
 /** Task events the chat store understands (see proto/src/socket-events.ts). */
@@ -8,38 +13,64 @@ export const TASK_EVENTS = [
   'task:queued',
   'task:assigned',
   'task:chunk',
+  'task:retrying',
   'task:completed',
   'task:failed',
 ];
 /** Failed reconnect attempts after which the header says "offline" (it keeps retrying). */
 const OFFLINE_AFTER_ATTEMPTS = 4;
 const ACK_TIMEOUT_MS = 15_000;
+/** Keep in step with MAX_PENDING_IN_HELLO in proto/src/socket-events.ts. */
+const MAX_PENDING_IN_HELLO = 500;
+/** Task events held before the hello answer; beyond this the link starts over and resumes. */
+const MAX_EARLY_EVENTS = 5_000;
+export const NOT_CONFIRMED_ERROR = 'The master did not confirm the task. Try again.';
+
+/** @param {unknown} v @returns {v is Record<string, any>} */
+const isObj = (v) => typeof v === 'object' && v !== null;
 
 /**
  * @typedef {'connecting' | 'connected' | 'reconnecting' | 'offline'} LinkState
+ * @typedef {{ epoch: string, resumed: string, workers: unknown[], models: string[] }} Greeting
  * @param {{
  *   io: (opts?: object) => any,
  *   sessionId: string,
+ *   cursor: ReturnType<typeof import('./outbox.js').createOutboxCursor>,
+ *   pending: () => string[],
  *   onState: (state: LinkState) => void,
- *   onHello: (reply: { workers: unknown[], models: string[] }) => void,
+ *   onHello: (reply: Greeting) => void,
  *   onWorkers: (event: { workers: unknown[], models: string[] }) => void,
- *   onTaskEvent: (name: string, payload: unknown) => void,
+ *   onTaskEvent: (name: string, payload: Record<string, any>) => void,
  *   onProblem: (message: string) => void,
  * }} deps
  */
 export function createConnection(deps) {
   const socket = deps.io({ reconnectionDelayMax: 5000 });
   let attempts = 0;
+  /** Bumped on every connect, so an answer meant for an earlier connection is ignored. */
+  let generation = 0;
+  let greeted = false;
+  /** @type {Array<[string, unknown]>} */
+  let early = [];
+  let ackedSeq = 0;
+  /** Requests waiting for an answer on this connection; a disconnect loses them all. */
+  const inflight = new Set();
+  /** Callers waiting until the link is connected and greeted. */
+  const readyWaiters = new Set();
 
   const setState = (/** @type {LinkState} */ state) => deps.onState(state);
   setState('connecting');
 
   socket.on('connect', () => {
     attempts = 0;
+    generation += 1;
     setState('connected');
     hello();
   });
   socket.on('disconnect', (/** @type {string} */ reason) => {
+    greeted = false;
+    early = [];
+    for (const lose of [...inflight]) lose();
     // The server closed us on purpose; socket.io will not retry by itself.
     if (reason === 'io server disconnect') socket.connect();
     setState(navigator.onLine ? 'reconnecting' : 'offline');
@@ -58,7 +89,14 @@ export function createConnection(deps) {
   });
 
   for (const name of TASK_EVENTS) {
-    socket.on(name, (/** @type {unknown} */ payload) => deps.onTaskEvent(name, payload));
+    socket.on(name, (/** @type {unknown} */ payload) => {
+      if (greeted) return intake(name, payload);
+      early.push([name, payload]);
+      if (early.length > MAX_EARLY_EVENTS) {
+        early = [];
+        socket.disconnect().connect();
+      }
+    });
   }
   socket.on('workers:update', (/** @type {any} */ event) => {
     if (event && Array.isArray(event.workers)) {
@@ -66,49 +104,143 @@ export function createConnection(deps) {
     }
   });
 
+  /** @param {string} name @param {unknown} payload */
+  function intake(name, payload) {
+    // Not stamped, or at or below what was processed: malformed, a replay or a duplicate.
+    if (!isObj(payload) || !deps.cursor.accept(payload.outboxSeq)) return;
+    deps.onTaskEvent(name, payload);
+  }
+
   function stateWhileDown() {
     if (!navigator.onLine || attempts >= OFFLINE_AFTER_ATTEMPTS) return 'offline';
     return 'reconnecting';
   }
 
   function hello() {
+    const gen = generation;
+    const resume = deps.cursor.resume();
+    /** @type {Record<string, unknown>} */
+    const payload = { sessionId: deps.sessionId };
+    if (resume) payload.resume = resume;
+    const pending = deps.pending().slice(-MAX_PENDING_IN_HELLO);
+    if (pending.length) payload.pending = pending;
     socket
       .timeout(ACK_TIMEOUT_MS)
-      .emit(
-        'session:hello',
-        { sessionId: deps.sessionId },
-        (/** @type {unknown} */ err, /** @type {any} */ reply) => {
-          if (err) return deps.onProblem('The master did not answer the session greeting.');
-          if (!reply?.ok) return deps.onProblem(reply?.error ?? 'The master refused the session.');
-          deps.onHello({
-            workers: Array.isArray(reply.workers) ? reply.workers : [],
-            models: stringList(reply.models),
-          });
-        },
-      );
+      .emit('session:hello', payload, (/** @type {unknown} */ err, /** @type {any} */ reply) => {
+        if (gen !== generation || !socket.connected) return;
+        if (err) {
+          deps.onProblem('The master did not answer the session greeting; asking again.');
+          return hello();
+        }
+        if (!reply?.ok) return deps.onProblem(reply?.error ?? 'The master refused the session.');
+        if (typeof reply.epoch !== 'string' || !reply.epoch) {
+          return deps.onProblem('The master did not say which outbox epoch it is in.');
+        }
+        deps.cursor.greet(reply.epoch);
+        // The resume position counts as acknowledged, within the epoch it names.
+        ackedSeq = resume && resume.epoch === reply.epoch ? resume.lastSeq : 0;
+        greeted = true;
+        deps.onHello({
+          epoch: reply.epoch,
+          resumed: String(reply.resumed ?? ''),
+          workers: Array.isArray(reply.workers) ? reply.workers : [],
+          models: stringList(reply.models),
+        });
+        const held = early;
+        early = [];
+        for (const [name, event] of held) intake(name, event);
+        for (const wake of [...readyWaiters]) wake();
+      });
   }
 
   /**
-   * @param {Record<string, unknown>} payload
-   * @returns {Promise<{ ok: true, taskId: string } | { ok: false, error: string }>}
+   * Resolves true once connected and greeted, or false after `budgetMs`.
+   * @param {number} budgetMs @returns {Promise<boolean>}
    */
-  function submit(payload) {
+  function whenReady(budgetMs) {
+    if (greeted && socket.connected) return Promise.resolve(true);
     return new Promise((resolve) => {
+      const done = (/** @type {boolean} */ ok) => {
+        window.clearTimeout(timer);
+        readyWaiters.delete(wake);
+        resolve(ok);
+      };
+      const wake = () => done(true);
+      const timer = window.setTimeout(() => done(false), budgetMs);
+      readyWaiters.add(wake);
+    });
+  }
+
+  /**
+   * Emits with an ack; `{ lost: true }` when no answer comes in time or the
+   * connection drops first.
+   * @param {string} event @param {unknown} payload @param {number} timeoutMs
+   * @returns {Promise<{ lost: true } | { lost: false, reply: any }>}
+   */
+  function request(event, payload, timeoutMs) {
+    return new Promise((resolve) => {
+      const lose = () => {
+        inflight.delete(lose);
+        resolve({ lost: true });
+      };
+      inflight.add(lose);
       socket
-        .timeout(ACK_TIMEOUT_MS)
-        .emit('task:submit', payload, (/** @type {unknown} */ err, /** @type {any} */ reply) => {
-          if (err) {
-            return resolve({ ok: false, error: 'The master did not confirm the task. Try again.' });
-          }
-          if (reply?.ok && typeof reply.taskId === 'string') {
-            return resolve({ ok: true, taskId: reply.taskId });
-          }
-          resolve({ ok: false, error: String(reply?.error ?? 'The master rejected the task.') });
+        .timeout(timeoutMs)
+        .emit(event, payload, (/** @type {unknown} */ err, /** @type {any} */ reply) => {
+          if (!inflight.delete(lose)) return;
+          resolve(err ? { lost: true } : { lost: false, reply });
         });
     });
   }
 
-  return { submit, isConnected: () => socket.connected };
+  /**
+   * Sends a submission once the link is greeted. `lost` says the outcome is
+   * unknown (no ack in time, or the connection dropped): the same payload may
+   * be sent again, the master keeps it idempotent per client id.
+   * @param {Record<string, unknown>} payload @param {number} [budgetMs]
+   * @returns {Promise<{ ok: true, taskId: string } | { ok: false, lost: boolean, error: string }>}
+   */
+  async function submit(payload, budgetMs = ACK_TIMEOUT_MS) {
+    const start = performance.now();
+    if (!(await whenReady(budgetMs))) return { ok: false, lost: true, error: NOT_CONFIRMED_ERROR };
+    const left = Math.max(1, budgetMs - (performance.now() - start));
+    const answer = await request('task:submit', payload, Math.min(ACK_TIMEOUT_MS, left));
+    if (answer.lost) return { ok: false, lost: true, error: NOT_CONFIRMED_ERROR };
+    const { reply } = answer;
+    if (reply?.ok && typeof reply.taskId === 'string') return { ok: true, taskId: reply.taskId };
+    return {
+      ok: false,
+      lost: false,
+      error: String(reply?.error ?? 'The master rejected the task.'),
+    };
+  }
+
+  /**
+   * Asks the master to cancel a task; the outcome itself arrives as a task event.
+   * @param {string} taskId
+   * @returns {Promise<{ ok: true, state: string } | { ok: false, error: string }>}
+   */
+  async function cancel(taskId) {
+    if (!greeted || !socket.connected) {
+      return { ok: false, error: 'Not connected to the master; try again once it is back.' };
+    }
+    const answer = await request('task:cancel', { taskId }, ACK_TIMEOUT_MS);
+    if (answer.lost) return { ok: false, error: 'The master did not confirm the cancel.' };
+    if (answer.reply?.ok) return { ok: true, state: String(answer.reply.state ?? '') };
+    return { ok: false, error: String(answer.reply?.error ?? 'The master refused to cancel.') };
+  }
+
+  /**
+   * Tells the master every outbox event up to `seq` is processed (and saved).
+   * @param {number} seq
+   */
+  function ack(seq) {
+    if (!greeted || !socket.connected || seq <= ackedSeq) return;
+    ackedSeq = seq;
+    socket.emit('session:ack', { seq });
+  }
+
+  return { submit, cancel, ack, isConnected: () => socket.connected };
 }
 
 /** @param {unknown} v @returns {string[]} */

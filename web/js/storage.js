@@ -1,11 +1,16 @@
 /**
- * Browser persistence. The session id and the visible chat history live in
- * localStorage so a reload keeps them; the API key lives in sessionStorage
- * only, so it disappears with the tab and is never written to disk.
+ * Browser persistence. The session id, the visible chat history and the
+ * outbox cursor (how far this browser has processed the session's task
+ * events) live in localStorage so a reload keeps them; the cursor is written
+ * together with the history it describes. The API key and submissions still
+ * waiting for the master's ack live in sessionStorage only, so they disappear
+ * with the tab and are never written to disk.
  */
 
 const SESSION_KEY = 'flota.sessionId';
 const HISTORY_PREFIX = 'flota.history.';
+const CURSOR_PREFIX = 'flota.outbox.';
+const OUTGOING_PREFIX = 'flota.outgoing.';
 const API_KEY = 'flota.apiKey';
 const THEME_KEY = 'flota.theme';
 const SESSION_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
@@ -70,6 +75,60 @@ export function saveHistory(sessionId, messages) {
 /** @param {string} sessionId */
 export function clearHistory(sessionId) {
   write(localStorage, HISTORY_PREFIX + sessionId, null);
+}
+
+/**
+ * The outbox position last saved with the history: the master's epoch and the
+ * last `outboxSeq` whose effect the saved history holds.
+ * @param {string} sessionId @returns {{ epoch: string, lastSeq: number } | null}
+ */
+export function loadCursor(sessionId) {
+  const parsed = parse(read(localStorage, CURSOR_PREFIX + sessionId));
+  if (!parsed || typeof parsed.epoch !== 'string' || !parsed.epoch) return null;
+  const { lastSeq } = parsed;
+  if (!Number.isInteger(lastSeq) || lastSeq < 0) return null;
+  return { epoch: parsed.epoch.slice(0, 64), lastSeq };
+}
+
+/** @param {string} sessionId @param {{ epoch: string, lastSeq: number } | null} cursor */
+export function saveCursor(sessionId, cursor) {
+  write(localStorage, CURSOR_PREFIX + sessionId, cursor ? JSON.stringify(cursor) : null);
+}
+
+/**
+ * Submissions whose ack has not come yet, by client id, so a reload of this
+ * tab sends them again (the master keeps a submission idempotent per client
+ * id). They may hold the API key, hence sessionStorage.
+ * @param {string} sessionId @returns {Array<[string, { payload: Record<string, unknown>, since: number }]>}
+ */
+export function loadOutgoing(sessionId) {
+  const parsed = parse(read(sessionStorage, OUTGOING_PREFIX + sessionId));
+  if (!parsed || !Array.isArray(parsed.entries)) return [];
+  return parsed.entries.filter(
+    (/** @type {any} */ e) =>
+      Array.isArray(e) &&
+      typeof e[0] === 'string' &&
+      e[1]?.payload &&
+      typeof e[1].payload === 'object' &&
+      typeof e[1].since === 'number',
+  );
+}
+
+/** @param {string} sessionId @param {Array<[string, unknown]>} entries */
+export function saveOutgoing(sessionId, entries) {
+  const key = OUTGOING_PREFIX + sessionId;
+  write(sessionStorage, key, entries.length ? JSON.stringify({ entries }) : null);
+}
+
+/** @param {string | null} raw @returns {Record<string, any> | null} */
+function parse(raw) {
+  if (!raw) return null;
+  try {
+    const value = JSON.parse(raw);
+    return value && typeof value === 'object' ? value : null;
+  } catch {
+    return null;
+  }
 }
 
 export function loadApiKey() {

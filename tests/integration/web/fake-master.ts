@@ -7,66 +7,103 @@ import { Server } from 'socket.io';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { WorkerView } from '../../../proto/src/schemas/worker.ts';
 import {
+  type Ack,
   type ClientToServerEvents,
+  type Hello,
+  type HelloReply,
   helloSchema,
-  type ServerToClientEvents,
   type SocketSubmit,
+  sessionAckSchema,
   sessionRoom,
   socketSubmitSchema,
+  type TaskEventName,
+  type TaskEventPayloads,
+  taskCancelSchema,
 } from '../../../proto/src/socket-events.ts';
+import { channel, resyncEvent, taskView } from './fake-parts.ts';
 
 export const WEB_DIR = fileURLToPath(new URL('../../../web/', import.meta.url));
 
 /** Prompts starting with this are refused in the ack, as the master does for an invalid task. */
 export const REJECT_PREFIX = 'reject:';
 export const REJECT_ERROR = 'No online worker serves model "nope"';
+export { taskView, UNKNOWN_TASK_ERROR, worker } from './fake-parts.ts';
 
 export interface Submission {
   taskId: string;
   sessionId: string;
   payload: SocketSubmit;
-  /** Emits a server event to the submitting session's room. */
-  emit<E extends keyof ServerToClientEvents>(
-    event: E,
-    ...args: Parameters<ServerToClientEvents[E]>
-  ): void;
+  /** Records a task event in the session's outbox and emits it stamped; returns its outboxSeq. */
+  emit<E extends TaskEventName>(event: E, payload: TaskEventPayloads[E]): number;
 }
 
-type Waiter<T> = (value: T) => void;
+export interface OutboxEvent {
+  seq: number;
+  name: TaskEventName;
+  payload: TaskEventPayloads[TaskEventName];
+}
 
-/** Hands out items in arrival order to whoever awaits them. */
-function channel<T>() {
-  const items: T[] = [];
-  const waiters: Waiter<T>[] = [];
-  return {
-    push(item: T) {
-      const waiter = waiters.shift();
-      if (waiter) waiter(item);
-      else items.push(item);
-    },
-    next(): Promise<T> {
-      const item = items.shift();
-      if (item !== undefined) return Promise.resolve(item);
-      return new Promise((resolve) => waiters.push(resolve));
-    },
-  };
+/** One `session:hello` as the fake master saw and answered it. */
+export interface HelloRecord {
+  hello: Hello;
+  reply: HelloReply;
+  /** outboxSeq of each event re-sent because of `resume` (replay), in order. */
+  replayed: number[];
+  /** Events sent for `pending` because the outbox could not replay (resync). */
+  resynced: OutboxEvent[];
+}
+
+export interface CancelRequest {
+  taskId: string;
+  sessionId: string;
+  reply(answer: Ack<{ state: TaskView['state'] }>): void;
+}
+
+export interface SubmitRecord {
+  clientId?: string;
+  /** Absent when the submission was lost on its way in. */
+  taskId?: string;
+  /**
+   * `ack`: accepted, but the ack was withheld and the socket closed, as if the
+   * answer were lost; `submit`: ignored, as if it never arrived (no ack either).
+   */
+  dropped?: 'ack' | 'submit';
+}
+
+interface Outbox {
+  log: OutboxEvent[];
+  next: number;
+  /** Highest seq the client acked: events up to it are gone from the real outbox. */
+  acked: number;
 }
 
 /**
- * The master's browser-facing surface only: static web/, the Socket.IO
- * contract and `GET /api/tasks/:id`, with the task pipeline scripted by the
- * test through `nextSubmit()` and `setTask()`. Like the master, it emits
- * `task:queued` (with the client's id) before the ack. The REST view of a task
- * changes only when the test says so; emitting an event does not touch it.
+ * The master's browser-facing surface only: static web/, `GET /api/tasks/:id`
+ * and the Socket.IO contract with a per-session outbox (epoch, outboxSeq,
+ * replay on resume, resync of `pending` from the task views set by the test,
+ * skipping tasks the store does not have, as the master does), with the task
+ * pipeline scripted by the test through `nextSubmit()` and `Submission.emit`.
+ * Like the master, it emits `task:queued` (with the client's id) before the
+ * ack, and keeps `task:submit` idempotent per (session, clientId).
  */
 export async function startFakeMaster(options: { workers: WorkerView[]; models: string[] }) {
   let workers = options.workers;
   let models = options.models;
   let taskCounter = 0;
+  let epochCounter = 0;
+  const newEpoch = () => `epoch-${++epochCounter}-${Math.random().toString(36).slice(2, 8)}`;
+  let epoch = newEpoch();
+  let dropNext: SubmitRecord['dropped'];
+  let eventsBeforeHelloAck = false;
   const submissions = channel<Submission>();
-  const hellos = channel<string>();
+  const hellos = channel<HelloRecord>();
+  const cancels = channel<CancelRequest>();
+  const submitLog: SubmitRecord[] = [];
   const waitingFor = 'waiting for a free GPU worker';
+  /** The task store: what a resync reports. Changes only when the test says so. */
   const tasks = new Map<string, TaskView>();
+  const byClientId = new Map<string, string>();
+  const outboxes = new Map<string, Outbox>();
 
   const app = express();
   app.get('/api/tasks/:id', (req, res) => {
@@ -76,44 +113,114 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
   });
   app.use(express.static(WEB_DIR));
   const http = createServer(app);
-  const io = new Server<ClientToServerEvents, ServerToClientEvents>(http);
+  // Task events are typed by TaskEventPayloads in record(); the stamp is added there.
+  const io = new Server<ClientToServerEvents, Record<string, (event: unknown) => void>>(http);
+
+  const outbox = (sessionId: string): Outbox => {
+    let box = outboxes.get(sessionId);
+    if (!box) {
+      box = { log: [], next: 1, acked: 0 };
+      outboxes.set(sessionId, box);
+    }
+    return box;
+  };
+  const stamped = (event: OutboxEvent) => ({ ...event.payload, outboxSeq: event.seq });
+
+  function record<E extends TaskEventName>(
+    sessionId: string,
+    name: E,
+    payload: TaskEventPayloads[E],
+  ) {
+    const box = outbox(sessionId);
+    const event: OutboxEvent = { seq: box.next, name, payload };
+    box.next += 1;
+    box.log.push(event);
+    io.to(sessionRoom(sessionId)).emit(name, stamped(event));
+    return event;
+  }
 
   io.on('connection', (socket) => {
     let sessionId: string | undefined;
     socket.on('session:hello', (raw, ack) => {
       const parsed = helloSchema.safeParse(raw);
-      if (!parsed.success) return ack({ ok: false, error: 'invalid session id' });
-      sessionId = parsed.data.sessionId;
-      void socket.join(sessionRoom(sessionId));
-      ack({ ok: true, sessionId, workers, models });
-      hellos.push(sessionId);
+      if (!parsed.success) return ack({ ok: false, error: 'invalid session hello' });
+      const hello = parsed.data;
+      const sid = hello.sessionId;
+      sessionId = sid;
+      void socket.join(sessionRoom(sid));
+      const box = outbox(sid);
+      const { resume, pending = [] } = hello;
+      const canReplay = resume && resume.epoch === epoch && resume.lastSeq >= box.acked;
+      const resumed = canReplay ? 'replay' : resume || pending.length ? 'resync' : 'fresh';
+      const reply: HelloReply = { sessionId: sid, epoch, resumed, workers, models };
+      // The master may flush the outbox before or after answering: the client must cope with both.
+      if (!eventsBeforeHelloAck) ack({ ok: true, ...reply });
+      const replayed: number[] = [];
+      const resynced: OutboxEvent[] = [];
+      if (canReplay) {
+        for (const event of box.log.filter((e) => e.seq > resume.lastSeq)) {
+          socket.emit(event.name, stamped(event));
+          replayed.push(event.seq);
+        }
+      } else if (resumed === 'resync') {
+        for (const taskId of pending) {
+          const view = tasks.get(taskId);
+          // Like the master: nothing for a task the store does not have (the page asks REST).
+          if (!view) continue;
+          const [name, payload] = resyncEvent(taskId, view);
+          resynced.push(record(sid, name, payload));
+        }
+      }
+      if (eventsBeforeHelloAck) ack({ ok: true, ...reply });
+      hellos.push({ hello, reply, replayed, resynced });
     });
+
+    socket.on('session:ack', (raw) => {
+      const parsed = sessionAckSchema.safeParse(raw);
+      if (!sessionId || !parsed.success) return;
+      const box = outbox(sessionId);
+      box.acked = Math.max(box.acked, Math.min(parsed.data.seq, box.next - 1));
+    });
+
     socket.on('task:submit', (raw, ack) => {
       const parsed = socketSubmitSchema.safeParse(raw);
-      if (!sessionId) return ack({ ok: false, error: 'say session:hello first' });
+      if (!sessionId) return ack({ ok: false, error: 'send session:hello first' });
       if (!parsed.success) return ack({ ok: false, error: parsed.error.issues[0]?.message ?? '' });
       if (parsed.data.prompt.startsWith(REJECT_PREFIX))
         return ack({ ok: false, error: REJECT_ERROR });
-      taskCounter += 1;
-      const taskId = `task-${taskCounter}-${Math.random().toString(36).slice(2, 8)}`;
-      const room = sessionRoom(sessionId);
-      tasks.set(
-        taskId,
-        taskView(taskId, {
-          state: 'queued',
-          model: parsed.data.model ?? 'echo',
-          attempt: 0,
-          timings: { submittedAt: Date.now() },
-        }),
-      );
-      io.to(room).emit('task:queued', { taskId, clientId: parsed.data.clientId, waitingFor });
-      ack({ ok: true, taskId });
-      submissions.push({
-        taskId,
-        sessionId,
-        payload: parsed.data,
-        emit: (event, ...args) => io.to(room).emit(event, ...args),
-      });
+      const sid = sessionId;
+      const { clientId } = parsed.data;
+      const dropped = dropNext;
+      dropNext = undefined;
+      if (dropped === 'submit') return void submitLog.push({ clientId, dropped });
+      const key = clientId ? `${sid}\n${clientId}` : undefined;
+      let taskId = key ? byClientId.get(key) : undefined;
+      if (!taskId) {
+        taskCounter += 1;
+        const newId = `task-${taskCounter}-${Math.random().toString(36).slice(2, 8)}`;
+        taskId = newId;
+        if (key) byClientId.set(key, newId);
+        const model = parsed.data.model ?? 'echo';
+        const timings = { submittedAt: Date.now() };
+        tasks.set(newId, taskView(newId, { state: 'queued', model, attempt: 0, timings }));
+        record(sid, 'task:queued', { taskId: newId, clientId, waitingFor });
+        submissions.push({
+          taskId: newId,
+          sessionId: sid,
+          payload: parsed.data,
+          emit: (event, payload) => record(sid, event, payload).seq,
+        });
+      }
+      submitLog.push({ clientId, taskId, dropped });
+      if (dropped === 'ack') socket.disconnect(true);
+      else ack({ ok: true, taskId });
+    });
+
+    socket.on('task:cancel', (raw, ack) => {
+      if (!sessionId) return ack({ ok: false, error: 'send session:hello first' });
+      const parsed = taskCancelSchema.safeParse(raw);
+      if (!parsed.success) return ack({ ok: false, error: 'invalid task id' });
+      cancels.push({ taskId: parsed.data.taskId, sessionId, reply: ack });
     });
   });
 
@@ -126,16 +233,52 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
     waitingFor,
     nextSubmit: submissions.next,
     nextHello: hellos.next,
-    /** What `GET /api/tasks/:id` answers from now on (no event is emitted). */
+    nextCancel: cancels.next,
+    /** Every `task:submit` accepted so far, retries included. */
+    submitLog,
+    get epoch() {
+      return epoch;
+    },
+    /** Whether replayed or resynced events go out before the hello ack (default: after). */
+    setEventsBeforeHelloAck(before: boolean) {
+      eventsBeforeHelloAck = before;
+    },
+    /** The next submission is accepted but its ack is withheld and its socket closed. */
+    dropNextSubmitAck() {
+      dropNext = 'ack';
+    },
+    /** The next submission is ignored as if lost on the way: no task, no ack. */
+    loseNextSubmit() {
+      dropNext = 'submit';
+    },
+    /** The last outboxSeq the session's client acked. */
+    ackedSeq: (sessionId: string) => outbox(sessionId).acked,
+    /** Leaves `count` numbers unused in the session's outbox (gaps are allowed). */
+    skipSeq(sessionId: string, count: number) {
+      outbox(sessionId).next += count;
+    },
+    /** Sends recorded events (all, or those `which` picks) again, with the same outboxSeq. */
+    replayDuplicates(sessionId: string, which: (event: OutboxEvent) => boolean = () => true) {
+      for (const event of outbox(sessionId).log.filter(which)) {
+        io.to(sessionRoom(sessionId)).emit(event.name, stamped(event));
+      }
+    },
+    /** What a resync and `GET /api/tasks/:id` report for the task from now on (no event is emitted). */
     setTask(view: TaskView) {
       tasks.set(view.id, view);
     },
-    /** `GET /api/tasks/:id` answers 404 from now on, as for an expired task. */
+    /** The task store forgets the task, as when it expired: REST answers 404, a resync skips it. */
     forgetTask(taskId: string) {
       tasks.delete(taskId);
     },
     /** Closes every browser socket from the server side; clients reconnect and say hello again. */
     dropConnections() {
+      io.disconnectSockets(true);
+    },
+    /** A master restart: a new epoch, every outbox lost, every socket closed. */
+    restart() {
+      epoch = newEpoch();
+      outboxes.clear();
       io.disconnectSockets(true);
     },
     setWorkers(next: WorkerView[], nextModels: string[]) {
@@ -150,38 +293,3 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
 }
 
 export type FakeMaster = Awaited<ReturnType<typeof startFakeMaster>>;
-
-export function worker(overrides: Partial<WorkerView> & Pick<WorkerView, 'id'>): WorkerView {
-  return {
-    kind: 'cpu',
-    state: 'online',
-    models: ['echo'],
-    providers: ['echo'],
-    labels: {},
-    slots: 2,
-    active: 0,
-    host: 'node-a',
-    version: '0.1.0',
-    lastSeen: Date.now(),
-    cpuPct: 12,
-    memPct: 41,
-    gpus: [],
-    ...overrides,
-  };
-}
-
-export function taskView(
-  taskId: string,
-  overrides: Partial<TaskView> & Pick<TaskView, 'state'>,
-): TaskView {
-  const submittedAt = 1_700_000_000_000;
-  return {
-    id: taskId,
-    model: 'echo',
-    priority: 0,
-    requires: {},
-    attempt: 1,
-    timings: { submittedAt, queueMs: 12, processingMs: 1500, totalMs: 1534 },
-    ...overrides,
-  };
-}

@@ -1,7 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { launchBrowser } from '../../helpers/browser.ts';
-import { type FakeMaster, startFakeMaster } from './fake-master.ts';
+import { type FakeMaster, type HelloRecord, startFakeMaster } from './fake-master.ts';
 
 export const CONNECTED = '[data-testid="connection-status"][data-state="connected"]';
 
@@ -30,9 +30,34 @@ export async function send(page: Page, prompt: string) {
 export const bubble = (page: Page, taskId: string) =>
   page.locator(`[data-testid="message-assistant"][data-task-id="${taskId}"]`);
 
-/** The bubble once it shows `state` (queued, running, completed or failed). */
+/** The bubble once it shows `state` (queued, running, completed, failed or cancelled). */
 export const bubbleIn = (page: Page, taskId: string, state: string) =>
   bubble(page, taskId).and(page.locator(`[data-state="${state}"]`));
+
+/** The page's session id, as stored. */
+export async function sessionIdOf(page: Page): Promise<string> {
+  const id = await page.evaluate(() => localStorage.getItem('flota.sessionId'));
+  if (!id) throw new Error('the page has no session id');
+  return id;
+}
+
+/** Reloads (or, with `url`, opens it) and resolves with the hello the page then sent. */
+export async function reload(page: Page, master: FakeMaster, url?: string): Promise<HelloRecord> {
+  const hello = master.nextHello();
+  if (url) await page.goto(url);
+  else await page.reload();
+  const record = await hello;
+  await page.locator(CONNECTED).waitFor();
+  return record;
+}
+
+/** The outbox cursor the page has saved for its session. */
+export function savedCursor(page: Page) {
+  return page.evaluate(() => {
+    const raw = localStorage.getItem(`flota.outbox.${localStorage.getItem('flota.sessionId')}`);
+    return raw ? (JSON.parse(raw) as { epoch: string; lastSeq: number }) : null;
+  });
+}
 
 /**
  * One fake master and one Chromium for a test file, a fresh browser context per
