@@ -194,7 +194,7 @@ describe('worker over MQTT + gRPC', () => {
       return (
         recent.includes('mqtt message dropped: not JSON') &&
         recent.includes('mqtt message dropped: invalid') &&
-        recent.some((msg) => msg.startsWith('mqtt message dropped: too large'))
+        recent.some((msg) => String(msg).startsWith('mqtt message dropped: too large'))
       );
     }, 'three drop log lines');
     const a = assign(echoId, { prompt: 'still alive' });
