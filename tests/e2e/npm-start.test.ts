@@ -13,7 +13,7 @@ import { logLineSchema } from '../../proto/src/schemas/log.ts';
 import type { TaskView } from '../../proto/src/schemas/task.ts';
 import { launchBrowser } from '../helpers/browser.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { getTask, submitTask, waitForCompleted } from './support/api.ts';
+import { getJson, getTask, submitTask, waitForCompleted } from './support/api.ts';
 import { openChat } from './support/chat-page.ts';
 import { SHOW_LOGS } from './support/config.ts';
 import { dumpOutput, type FlotaProcess, groupAlive } from './support/flota-process.ts';
@@ -117,6 +117,20 @@ describe('npm start (flota up): master, embedded broker and store, two local wor
       );
       expect(partial.length, `partial texts of answer ${i + 1}`).toBeGreaterThan(0);
     }
+    await chat.close();
+  });
+
+  it('cancels a long answer from the UI: the bubble says so and the master agrees', async () => {
+    browser ??= await launchBrowser();
+    const chat = await openChat(browser, system.baseUrl);
+    await chat.send(`A very long question. ${'z'.repeat(3_000)}`);
+    const bubble = chat.answers().last();
+    await bubble.and(chat.page.locator('[data-state="running"]')).waitFor();
+    await bubble.getByTestId('cancel-task').click();
+    await bubble.and(chat.page.locator('[data-state="cancelled"]')).waitFor();
+    const taskId = await bubble.getAttribute('data-task-id');
+    const { body } = await getJson(`${system.baseUrl}/api/tasks/${taskId}`);
+    expect(body).toMatchObject({ state: 'cancelled', error: 'cancelled by the user' });
     await chat.close();
   });
 
