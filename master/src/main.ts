@@ -198,6 +198,7 @@ export async function startMaster(
       clock,
       log,
       defaults: { timeoutMs: config.TASK_TIMEOUT_MS, attempts: config.TASK_ATTEMPTS },
+      orderedStore: store.kind === 'redis',
     });
     const outboxes = new Outboxes(clock);
 

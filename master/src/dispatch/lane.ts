@@ -15,6 +15,11 @@ import { Signal } from './signal.ts';
 
 /** How often an idle lane looks at the queue anyway (delayed retries, jobs from other masters). */
 export const LANE_POLL_MS = 1_000;
+/**
+ * Takes running at once per lane. Each take is a store round trip; several in
+ * flight keep the store busy while results and assignments are handled.
+ */
+export const LANE_PARALLEL_TAKES = 8;
 
 export interface LaneDeps {
   registry: WorkerRegistry;
@@ -30,7 +35,7 @@ export interface LaneDeps {
 export class Lane {
   readonly signal: Signal;
   private closed = false;
-  private loop: Promise<void> | undefined;
+  private loops: Promise<void>[] = [];
   private readonly need: { model: string; gpu: boolean };
   /** A job at the head of this queue must end: take it even when no worker is free. */
   private reapPending = false;
@@ -45,13 +50,14 @@ export class Lane {
   }
 
   start(): void {
-    this.loop ??= this.run();
+    if (this.loops.length > 0) return;
+    for (let i = 0; i < LANE_PARALLEL_TAKES; i += 1) this.loops.push(this.run());
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.signal.notify();
-    await this.loop;
+    await Promise.all(this.loops);
   }
 
   /** Asks the lane to take and end a marked job (it sits at the head of the queue). */

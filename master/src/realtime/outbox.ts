@@ -17,8 +17,9 @@ import {
   TERMINAL_TASK_EVENTS,
 } from '../../../proto/src/socket-events.ts';
 
-/** Events kept per session; beyond it the oldest go, and a late client resyncs. */
+/** Events kept per session (up to a tenth more between drops); beyond it the oldest go, and a late client resyncs. */
 export const OUTBOX_MAX_EVENTS = 5_000;
+const OUTBOX_DROP_BATCH = OUTBOX_MAX_EVENTS / 10;
 /** A session nobody has connected to for this long is forgotten. */
 export const OUTBOX_IDLE_MS = 30 * 60_000;
 /** Terminal task ids remembered per session, so a task never ends twice. */
@@ -29,6 +30,8 @@ export interface OutboxEntry<K extends TaskEventName = TaskEventName> {
   name: K;
   taskId: string;
   payload: TaskEventPayloads[K];
+  /** A chunk superseded by its task's terminal event: kept in place, never replayed. */
+  dead?: boolean;
 }
 
 class SessionOutbox {
@@ -38,6 +41,8 @@ class SessionOutbox {
   floor = 0;
   /** taskId → seq of its terminal event. */
   readonly terminal = new Map<string, number>();
+  /** taskId → its chunk events still held, to retire them when the task ends. */
+  readonly chunks = new Map<string, OutboxEntry[]>();
   lastActive: number;
 
   constructor(now: number) {
@@ -75,10 +80,16 @@ export class Outboxes {
         box.terminal.delete(box.terminal.keys().next().value as string);
       }
       // The terminal event supersedes the stream: replay it instead of every chunk.
-      box.entries = box.entries.filter((e) => e.taskId !== taskId || e.name !== 'task:chunk');
+      for (const chunk of box.chunks.get(taskId) ?? []) chunk.dead = true;
+      box.chunks.delete(taskId);
+    } else if (name === 'task:chunk') {
+      const held = box.chunks.get(taskId);
+      if (held) held.push(entry as OutboxEntry);
+      else box.chunks.set(taskId, [entry as OutboxEntry]);
     }
     box.entries.push(entry as OutboxEntry);
-    if (box.entries.length > OUTBOX_MAX_EVENTS) {
+    if (box.entries.length > OUTBOX_MAX_EVENTS + OUTBOX_DROP_BATCH) {
+      // Dropped in batches: shifting the array on every event would cost O(n) each time.
       const dropped = box.entries.splice(0, box.entries.length - OUTBOX_MAX_EVENTS);
       box.floor = Math.max(box.floor, dropped.at(-1)?.seq ?? 0);
     }
@@ -114,7 +125,7 @@ export class Outboxes {
     if (epoch !== this.epoch) return undefined;
     const box = this.session(sessionId);
     if (lastSeq < box.floor || lastSeq >= box.nextSeq) return undefined;
-    return box.entries.filter((e) => e.seq > lastSeq);
+    return box.entries.filter((e) => e.seq > lastSeq && !e.dead);
   }
 
   /** Every connected socket of the session has processed up to `seq`: older events may go. */

@@ -49,6 +49,8 @@ export interface TaskServiceDeps {
   clock: Clock;
   log: Logger;
   defaults: { timeoutMs: number; attempts: number };
+  /** The store runs one connection's commands in order (Redis), so reads can be pipelined with writes. */
+  orderedStore: boolean;
 }
 
 /** A stable task id suffix for a retried submission, or a fresh one. */
@@ -87,21 +89,32 @@ export class TaskService {
       timeoutMs: input.timeoutMs ?? defaults.timeoutMs,
     };
     const queue = this.deps.queues.get(key);
+    const options = {
+      jobId: taskId,
+      priority: toBullPriority(data.priority),
+      attempts: defaults.attempts,
+      backoff: { type: 'exponential' as const, delay: 500 },
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3600 },
+    };
     const enqueue = async (): Promise<boolean> => {
-      if (ctx.idempotencyKey || ctx.clientId) {
-        // A retried submission: the task exists, nothing new to announce.
-        if ((await queue.getJobState(taskId)) !== 'unknown') return false;
-      }
       vault.put(taskId, input.apiKey);
-      // A job id that exists already is not added again, should two retries race.
-      await queue.add(TASK_JOB_NAME, data, {
-        jobId: taskId,
-        priority: toBullPriority(data.priority),
-        attempts: defaults.attempts,
-        backoff: { type: 'exponential', delay: 500 },
-        removeOnComplete: { age: 24 * 3600, count: 10_000 },
-        removeOnFail: { age: 7 * 24 * 3600 },
-      });
+      // A job id that exists already is not added again: a retried submission changes nothing,
+      // and the state read before the add says whether there is anything new to announce.
+      if (!(ctx.idempotencyKey || ctx.clientId)) {
+        await queue.add(TASK_JOB_NAME, data, options);
+        return true;
+      }
+      if (this.deps.orderedStore) {
+        // One connection runs commands in order: read and add go out together, one round trip.
+        const [before] = await Promise.all([
+          queue.getJobState(taskId),
+          queue.add(TASK_JOB_NAME, data, options),
+        ]);
+        return before === 'unknown';
+      }
+      if ((await queue.getJobState(taskId)) !== 'unknown') return false;
+      await queue.add(TASK_JOB_NAME, data, options);
       return true;
     };
     let timer: NodeJS.Timeout | undefined;
