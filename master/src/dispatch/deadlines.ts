@@ -17,7 +17,10 @@ import type { Stopper } from './stopper.ts';
 export const SWEEP_MS = 1_000;
 /** The worker enforces the deadline itself; the master steps in after this grace. */
 export const DEADLINE_GRACE_MS = 3_000;
-/** An assignment no heartbeat or report has confirmed after this long is taken back. */
+/**
+ * An assignment no heartbeat or report has confirmed after this long (or
+ * three of the worker's heartbeat intervals, if longer) is taken back.
+ */
 export const CONFIRM_MS = 5_000;
 /** Queued tasks are checked for expiry every this many sweeps, this many per queue. */
 const QUEUED_EVERY = 2;
@@ -84,7 +87,7 @@ export class DeadlineSweeper {
           at: now,
         };
         stopper.endRunning(lease, ending).catch(() => undefined);
-      } else if (hearing && !lease.confirmed && now - lease.assignedAt > CONFIRM_MS) {
+      } else if (hearing && !lease.confirmed && now - lease.assignedAt > this.confirmMs(lease)) {
         stopper.tellWorker(lease.workerId, {
           type: 'cancel',
           taskId: lease.taskId,
@@ -93,6 +96,11 @@ export class DeadlineSweeper {
         void this.deps.requeue(lease, `worker ${lease.workerId} never confirmed the assignment`);
       }
     }
+  }
+
+  private confirmMs(lease: Lease): number {
+    const heartbeatMs = this.deps.registry.get(lease.workerId)?.status.heartbeatMs ?? 0;
+    return Math.max(CONFIRM_MS, 3 * heartbeatMs);
   }
 
   private async sweepQueued(): Promise<void> {

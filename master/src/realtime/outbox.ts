@@ -20,7 +20,7 @@ import {
 /** Events kept per session (up to a tenth more between drops); beyond it the oldest go, and a late client resyncs. */
 export const OUTBOX_MAX_EVENTS = 5_000;
 const OUTBOX_DROP_BATCH = OUTBOX_MAX_EVENTS / 10;
-/** A session nobody has connected to for this long is forgotten. */
+/** A session with no hello, event or ack for this long is forgotten. */
 export const OUTBOX_IDLE_MS = 30 * 60_000;
 /** Terminal task ids remembered per session, so a task never ends twice. */
 const MAX_TERMINAL_IDS = 20_000;
@@ -36,17 +36,17 @@ export interface OutboxEntry<K extends TaskEventName = TaskEventName> {
 
 class SessionOutbox {
   entries: OutboxEntry[] = [];
-  nextSeq = 1;
   /** Lowest seq a replay can start after (everything at or below it may be gone). */
-  floor = 0;
+  floor: number;
   /** taskId → seq of its terminal event. */
   readonly terminal = new Map<string, number>();
   /** taskId → its chunk events still held, to retire them when the task ends. */
   readonly chunks = new Map<string, OutboxEntry[]>();
   lastActive: number;
 
-  constructor(now: number) {
+  constructor(now: number, floor: number) {
     this.lastActive = now;
+    this.floor = floor;
   }
 }
 
@@ -58,6 +58,11 @@ const taskIdOf = (name: TaskEventName, payload: TaskEventPayloads[TaskEventName]
 export class Outboxes {
   readonly epoch = randomUUID();
   private readonly sessions = new Map<string, SessionOutbox>();
+  /**
+   * One counter for every session of the epoch: a session forgotten and made
+   * anew never reuses a number its client already holds (it resyncs instead).
+   */
+  private nextSeq = 1;
 
   constructor(private readonly clock: Clock) {}
 
@@ -73,7 +78,8 @@ export class Outboxes {
     const box = this.session(sessionId);
     const taskId = taskIdOf(name, payload);
     if (box.terminal.has(taskId)) return undefined;
-    const entry: OutboxEntry<K> = { seq: box.nextSeq++, name, taskId, payload };
+    box.lastActive = this.clock.now();
+    const entry: OutboxEntry<K> = { seq: this.nextSeq++, name, taskId, payload };
     if (TERMINAL_TASK_EVENTS.includes(name)) {
       box.terminal.set(taskId, entry.seq);
       if (box.terminal.size > MAX_TERMINAL_IDS) {
@@ -102,8 +108,8 @@ export class Outboxes {
   }
 
   /** The seq the next recorded event will get. */
-  peekSeq(sessionId: string): number {
-    return this.session(sessionId).nextSeq;
+  peekSeq(): number {
+    return this.nextSeq;
   }
 
   /**
@@ -112,7 +118,7 @@ export class Outboxes {
    */
   stamp(sessionId: string, taskId: string, terminal: boolean): number {
     const box = this.session(sessionId);
-    const seq = box.nextSeq++;
+    const seq = this.nextSeq++;
     if (terminal && !box.terminal.has(taskId)) box.terminal.set(taskId, seq);
     return seq;
   }
@@ -124,7 +130,7 @@ export class Outboxes {
   replay(sessionId: string, epoch: string, lastSeq: number): OutboxEntry[] | undefined {
     if (epoch !== this.epoch) return undefined;
     const box = this.session(sessionId);
-    if (lastSeq < box.floor || lastSeq >= box.nextSeq) return undefined;
+    if (lastSeq < box.floor || lastSeq >= this.nextSeq) return undefined;
     return box.entries.filter((e) => e.seq > lastSeq && !e.dead);
   }
 
@@ -132,10 +138,11 @@ export class Outboxes {
   trim(sessionId: string, seq: number): void {
     const box = this.sessions.get(sessionId);
     if (!box) return;
+    box.lastActive = this.clock.now();
     const keepFrom = box.entries.findIndex((e) => e.seq > seq);
     const removed = keepFrom === -1 ? box.entries.length : keepFrom;
     if (removed === 0) return;
-    box.floor = Math.max(box.floor, Math.min(seq, box.nextSeq - 1));
+    box.floor = Math.max(box.floor, Math.min(seq, this.nextSeq - 1));
     box.entries.splice(0, removed);
   }
 
@@ -158,7 +165,7 @@ export class Outboxes {
   private session(sessionId: string): SessionOutbox {
     let box = this.sessions.get(sessionId);
     if (!box) {
-      box = new SessionOutbox(this.clock.now());
+      box = new SessionOutbox(this.clock.now(), this.nextSeq - 1);
       this.sessions.set(sessionId, box);
     }
     return box;

@@ -152,7 +152,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
         models: deps.registry.models(),
       });
       // Synchronous from the ack to the join: no live event can slip in between or be missed.
-      const joinSeq = outboxes.peekSeq(sessionId);
+      const joinSeq = outboxes.peekSeq();
       void socket.join(sessionRoom(sessionId));
       for (const entry of replayed ?? []) send(socket, entry);
       const done = new Set(
