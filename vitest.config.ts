@@ -38,7 +38,7 @@ export default defineConfig({
           name: 'chaos',
           include: ['tests/chaos/**/*.test.ts'],
           // Each file runs a whole fleet of processes for about a minute, one file at a time.
-          testTimeout: 240_000,
+          testTimeout: 300_000,
           hookTimeout: 120_000,
           fileParallelism: false,
           sequence: { groupOrder: 4 },

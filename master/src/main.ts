@@ -16,7 +16,8 @@ import { queueKeyOfTaskId } from '../../proto/src/queues.ts';
 import { createTopics } from '../../proto/src/topics.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded-broker.ts';
 import { clientPublisher, type Publisher } from './broker/publisher.ts';
-import { loadMasterConfig, type MasterConfig } from './config.ts';
+import { ResultCache } from './cache/result-cache.ts';
+import { apiTokensOf, loadMasterConfig, type MasterConfig } from './config.ts';
 import { Adopter } from './dispatch/adoption.ts';
 import { DeadlineSweeper } from './dispatch/deadlines.ts';
 import { Dispatcher, LOCK_DURATION_MS } from './dispatch/dispatcher.ts';
@@ -25,6 +26,7 @@ import { createPolicy } from './dispatch/policies/index.ts';
 import { Stopper } from './dispatch/stopper.ts';
 import { startGrpcServer } from './grpc/server.ts';
 import { createHttpApp } from './http/app.ts';
+import { ApiAuth } from './http/auth.ts';
 import { MasterMetrics } from './metrics/master-metrics.ts';
 import { Outboxes } from './realtime/outbox.ts';
 import { attachSocketServer } from './realtime/socket-server.ts';
@@ -176,7 +178,9 @@ export async function startMaster(
     });
     deadlines.start();
     closers.push(() => deadlines.stop());
+    const cache = new ResultCache({ kv: store.kv, ttlMs: config.CACHE_TTL_S * 1000, clock, log });
     const results = new ResultHandler({
+      cache,
       policy,
       leases,
       registry,
@@ -188,6 +192,7 @@ export async function startMaster(
       log,
     });
     const tasks = new TaskService({
+      cache,
       queues,
       dispatcher,
       canceller: stopper,
@@ -211,9 +216,11 @@ export async function startMaster(
     });
     closers.push(() => grpcServer.close());
 
-    const metrics = new MasterMetrics({ events, registry, tasks, results });
+    const metrics = new MasterMetrics({ events, registry, tasks, results, cache });
+    const auth = new ApiAuth(apiTokensOf(config));
     closers.push(() => metrics.close());
     const app = createHttpApp({
+      auth,
       tasks,
       registry,
       metrics,
@@ -226,6 +233,7 @@ export async function startMaster(
     });
     const httpServer = createServer(app);
     const realtime = attachSocketServer({
+      auth,
       httpServer,
       tasks,
       events,

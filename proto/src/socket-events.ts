@@ -43,6 +43,11 @@ export const sessionAckSchema = z.object({ seq: z.number().int().nonnegative() }
 /** `task:cancel`: cancel one of this session's tasks, queued or running. */
 export const taskCancelSchema = z.object({ taskId: taskIdSchema }).strict();
 
+/** `task:reprioritize`: move one of this session's queued tasks to another priority (0–1000). */
+export const taskReprioritizeSchema = z
+  .object({ taskId: taskIdSchema, priority: submitTaskFields.shape.priority.unwrap() })
+  .strict();
+
 /** `task:submit`: a submission plus the client's own id so it can match the ack. */
 export const socketSubmitSchema = submitTaskFields
   .extend({ clientId: z.string().min(1).max(64).optional() })
@@ -117,6 +122,11 @@ export interface ClientToServerEvents {
     payload: unknown,
     ack: (reply: Ack<{ state: TaskView['state'] }>) => void,
   ) => void;
+  /** Refused (ok: false) once the task runs or has finished. */
+  'task:reprioritize': (
+    payload: unknown,
+    ack: (reply: Ack<{ state: TaskView['state']; priority: number }>) => void,
+  ) => void;
 }
 
 /** The task events, as the session outbox records them (name → payload without the stamp). */
@@ -150,4 +160,5 @@ export const CLIENT_EVENT_NAMES = [
   'session:ack',
   'task:submit',
   'task:cancel',
+  'task:reprioritize',
 ] as const satisfies ReadonlyArray<keyof ClientToServerEvents>;

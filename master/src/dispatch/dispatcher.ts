@@ -8,6 +8,7 @@ import { type QueueKey, queueName } from '../../../proto/src/queues.ts';
 import type { Assignment } from '../../../proto/src/schemas/task.ts';
 import type { Topics } from '../../../proto/src/topics.ts';
 import type { Publisher } from '../broker/publisher.ts';
+import { completeFromCache } from '../cache/cached-completion.ts';
 import type { LostTask, WorkerRegistry } from '../registry/registry.ts';
 import type { QueueStore } from '../store/types.ts';
 import type { SecretVault } from '../tasks/secret-vault.ts';
@@ -129,13 +130,17 @@ export class Dispatcher {
     await Promise.all([...this.lanes.values()].map((lane) => lane.close()));
   }
 
-  /** A lane took a job with no worker in mind, to fail it if it must end; false when it must not. */
+  /**
+   * A lane took a job that needs no worker, or took one with no worker in mind: fail it if it
+   * must end, complete it if it carries a cached answer; false when it was put back.
+   */
   private async reap(job: TaskJob, token: string): Promise<boolean> {
     const ending = this.deps.stopper.endingOf(job);
     if (ending) {
       await this.deps.stopper.finishTaken(job, token, ending);
       return true;
     }
+    if (job.data.cached) return completeFromCache(job, token, this.deps);
     await job.moveToWait(token).catch((err) => this.log.warn({ err }, 'could not put a job back'));
     return false;
   }

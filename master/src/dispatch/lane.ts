@@ -1,16 +1,18 @@
 /**
- * One lane per queue (capability class + model). It takes a job from the
- * durable queue only after reserving a free slot on a capable worker, so
- * waiting work stays in the store, never in master memory.
+ * One lane per queue (capability class + model + labels). It takes a job from
+ * the durable queue only after reserving a free slot on a capable worker, so
+ * waiting work stays in the store, never in master memory. It also keeps the
+ * queue's fair-share clock (fair-priority.ts), since it sees every take.
  */
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
-import type { QueueKey } from '../../../proto/src/queues.ts';
+import { describeLabels, type QueueKey, queueName } from '../../../proto/src/queues.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { StoreWorker } from '../store/types.ts';
+import { FairShare } from '../tasks/fair-priority.ts';
 import type { TaskJob, TaskJobData, TaskJobResult } from '../tasks/task-data.ts';
-import type { DispatchPolicy } from './policies/types.ts';
+import type { DispatchPolicy, TaskNeeds } from './policies/types.ts';
 import { Signal } from './signal.ts';
 
 /** How often an idle lane looks at the queue anyway (delayed retries, jobs from other masters). */
@@ -20,6 +22,16 @@ export const LANE_POLL_MS = 1_000;
  * flight keep the store busy while results and assignments are handled.
  */
 export const LANE_PARALLEL_TAKES = 8;
+/**
+ * How soon a lane looks again when its only candidates were held by another
+ * lane's take in flight (a hold lasts one store round trip). Lanes that share
+ * workers (any/gpu, labelled/unlabelled) are woken together and poll in step,
+ * so without this one could miss the slot on every poll.
+ */
+export const HOLD_RETRY_MS = 5;
+/** Quick looks in a row at most (a hold that outlasts them, e.g. a store that hangs, gets the poll). */
+const MAX_QUICK_RETRIES = 20;
+const HOLD_PREFIX = 'hold:';
 
 export interface LaneDeps {
   registry: WorkerRegistry;
@@ -28,7 +40,10 @@ export interface LaneDeps {
   log: Logger;
   /** Hands a fetched job to the chosen worker; the slot is already reserved under `token`. */
   assign(job: TaskJob, workerId: string, token: string): void;
-  /** A job taken only to end it (cancel, timeout); false if it must not end (it was put back). */
+  /**
+   * A job taken only to end it (cancel, timeout) or to complete it from the result cache;
+   * false if it must not end (it was put back).
+   */
   reap(job: TaskJob, token: string): Promise<boolean>;
 }
 
@@ -36,9 +51,24 @@ export class Lane {
   readonly signal: Signal;
   private closed = false;
   private loops: Promise<void>[] = [];
-  private readonly need: { model: string; gpu: boolean };
-  /** A job at the head of this queue must end: take it even when no worker is free. */
-  private reapPending = false;
+  private need: TaskNeeds;
+  /**
+   * The key names its labels only by digest (the lane was opened from a task
+   * id): no worker is picked until a job of the queue has shown them.
+   */
+  private blind: boolean;
+  /**
+   * A job at the head of this queue must end (or completes from the cache):
+   * take it even when no worker is free. True at start, for such jobs a
+   * previous master left behind.
+   */
+  private reapPending = true;
+  /** Rounds for fairness within a priority; task submissions ask it for BullMQ priorities. */
+  readonly fairness = new FairShare();
+  /** This lane's slot holds in flight. */
+  private readonly holds = new Set<string>();
+  /** The last take found a job (or none was tried yet): there may be more waiting. */
+  private maybeMore = true;
 
   constructor(
     readonly key: QueueKey,
@@ -46,7 +76,8 @@ export class Lane {
     private readonly deps: LaneDeps,
   ) {
     this.signal = new Signal(deps.clock);
-    this.need = { model: key.model, gpu: key.capability === 'gpu' };
+    this.need = { model: key.model, gpu: key.capability === 'gpu', labels: key.labels };
+    this.blind = key.labelsDigest !== undefined && key.labels === undefined;
   }
 
   start(): void {
@@ -71,11 +102,37 @@ export class Lane {
     return this.deps.registry.capable(this.need).length === 0;
   }
 
+  /**
+   * Tells a blind lane the labels of its queue (a submission knows them);
+   * true when the lane knows its labels afterwards.
+   */
+  know(labels: Readonly<Record<string, string>> | undefined): boolean {
+    if (!this.blind) return true;
+    if (!labels || queueName({ ...this.key, labels }) !== queueName(this.key)) return false;
+    this.need = { ...this.need, labels };
+    this.blind = false;
+    this.deps.log.info({ queue: queueName(this.key), labels }, 'lane learned its labels');
+    this.signal.notify();
+    return true;
+  }
+
+  /** What a worker needs to serve this lane, for people: `echo on a GPU with labels zone=eu`. */
+  describeNeed(): string {
+    const labels = describeLabels(this.need.labels);
+    return `${this.need.model}${this.need.gpu ? ' on a GPU' : ''}${labels ? ` with labels ${labels}` : ''}`;
+  }
+
   private async run(): Promise<void> {
+    let quick = 0;
     while (!this.closed) {
       try {
         const progressed = await this.step();
-        if (!progressed) await this.signal.wait(LANE_POLL_MS);
+        if (progressed) quick = 0;
+        else {
+          const soon = quick < MAX_QUICK_RETRIES && this.maybeMore && this.heldByOtherLane();
+          quick = soon ? quick + 1 : 0;
+          await this.signal.wait(soon ? HOLD_RETRY_MS : LANE_POLL_MS);
+        }
       } catch (err) {
         this.deps.log.warn({ err, queue: this.key }, 'dispatch step failed; retrying');
         await this.signal.wait(LANE_POLL_MS);
@@ -86,25 +143,46 @@ export class Lane {
   /** One attempt to move one job to one worker; false when there was nothing to do. */
   private async step(): Promise<boolean> {
     const { registry, policy } = this.deps;
+    if (this.blind) return this.reapPending ? this.reapOne() : this.learnLabels();
     const target = policy.pick(registry.available(this.need), this.need);
     if (!target) return this.reapPending ? this.reapOne() : false;
     const workerId = target.status.id;
     const token = randomUUID();
-    const hold = `hold:${token}`;
+    const hold = `${HOLD_PREFIX}${token}`;
     registry.reserve(workerId, hold, 0, false);
+    this.holds.add(hold);
     let job: TaskJob | undefined;
+    const mark = this.fairness.mark();
     try {
       job = (await this.bullWorker.getNextJob(token, { block: false })) as TaskJob | undefined;
     } finally {
       registry.release(workerId, hold, false);
+      this.holds.delete(hold);
     }
+    this.maybeMore = job !== undefined;
+    if (!job) this.fairness.empty(mark);
+    else if (!this.closed) this.fairness.taken(mark, job.data.priority, job.priority);
     if (!job || this.closed) {
       policy.unpick?.(workerId, this.need);
       if (job) await job.moveToDelayed(this.deps.clock.now(), token).catch(() => undefined);
       return false;
     }
+    if (job.data.cached) {
+      // Answered from the result cache: completed without the worker.
+      policy.unpick?.(workerId, this.need);
+      return this.deps.reap(job, token);
+    }
     this.deps.assign(job, workerId, token);
     return true;
+  }
+
+  /** A worker that could serve this lane is held by another lane's take in flight. */
+  private heldByOtherLane(): boolean {
+    return this.deps.registry
+      .capable(this.need)
+      .some((w) =>
+        [...w.active.keys()].some((k) => k.startsWith(HOLD_PREFIX) && !this.holds.has(k)),
+      );
   }
 
   private async reapOne(): Promise<boolean> {
@@ -113,5 +191,17 @@ export class Lane {
     const ended = job ? await this.deps.reap(job, token) : false;
     if (!ended) this.reapPending = false;
     return ended;
+  }
+
+  /** A blind lane takes one job to read the labels it requires, then puts it back. */
+  private async learnLabels(): Promise<boolean> {
+    const token = randomUUID();
+    const job = (await this.bullWorker.getNextJob(token, { block: false })) as TaskJob | undefined;
+    if (!job) return false;
+    if (!this.know(job.data.labels)) {
+      this.deps.log.warn({ queue: queueName(this.key) }, 'job labels do not match its queue');
+    }
+    // Ends it if it must end, else puts it back at the head of its priority.
+    return (await this.deps.reap(job, token)) || !this.blind;
   }
 }

@@ -6,11 +6,16 @@ import { z } from 'zod';
 import { ValidationError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
-import { submitTaskSchema, taskIdSchema } from '../../../proto/src/schemas/task.ts';
+import {
+  submitTaskFields,
+  submitTaskSchema,
+  taskIdSchema,
+} from '../../../proto/src/schemas/task.ts';
 import { sessionIdSchema } from '../../../proto/src/socket-events.ts';
 import type { MasterMetrics } from '../metrics/master-metrics.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { TaskService } from '../tasks/task-service.ts';
+import { type ApiAuth, requireApiToken, scopeSession, tenantOfResponse } from './auth.ts';
 import { errorHandler } from './errors.ts';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
@@ -19,6 +24,10 @@ export const SESSION_HEADER = 'x-flota-session';
 /** A retried POST with the same key names the same task instead of adding another. */
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 const idempotencyKeySchema = z.string().min(1).max(128);
+/** Body of `PATCH /api/tasks/:id`: the new priority, with the same bounds as a submission's. */
+const reprioritizeSchema = z
+  .object({ priority: submitTaskFields.shape.priority.unwrap() })
+  .strict();
 
 export interface Readiness {
   store: boolean;
@@ -31,6 +40,8 @@ export interface HttpAppDeps {
   registry: WorkerRegistry;
   metrics: MasterMetrics;
   readiness: () => Promise<Readiness>;
+  /** API tokens: with any configured, every /api route needs one (auth.ts). */
+  auth: ApiAuth;
   log: Logger;
 }
 
@@ -45,6 +56,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
       },
     }),
   );
+  app.use('/api', requireApiToken(deps.auth, log)); // before the body is even parsed
   app.use(express.json({ limit: '1mb' }));
 
   app.get('/healthz', (_req, res) => {
@@ -70,9 +82,11 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     if (key && !key.success) {
       throw new ValidationError(`${IDEMPOTENCY_HEADER}: ${formatZodError(key.error)}`);
     }
+    const tenant = tenantOfResponse(res);
     const { taskId } = await deps.tasks.submit(parsed.data, {
-      sessionId: session?.data,
+      sessionId: session?.data === undefined ? undefined : scopeSession(tenant, session.data),
       idempotencyKey: key?.data,
+      tenant,
     });
     res.status(202).location(`/api/tasks/${taskId}`).json({ id: taskId });
   });
@@ -84,12 +98,24 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   };
 
   app.get('/api/tasks/:id', async (req, res) => {
-    res.json(await deps.tasks.get(taskIdParam(req.params.id)));
+    res.json(await deps.tasks.get(taskIdParam(req.params.id), { tenant: tenantOfResponse(res) }));
+  });
+
+  /** Moves a queued task to another priority: 200 with the task; 409 once it runs or has finished. */
+  app.patch('/api/tasks/:id', async (req, res) => {
+    const id = taskIdParam(req.params.id);
+    const body = reprioritizeSchema.safeParse(req.body);
+    if (!body.success) throw new ValidationError(formatZodError(body.error));
+    res.json(
+      await deps.tasks.reprioritize(id, body.data.priority, { tenant: tenantOfResponse(res) }),
+    );
   });
 
   /** Cancels a queued or running task: 200 with the task; 409 if it had already finished. */
   app.delete('/api/tasks/:id', async (req, res) => {
-    res.json(await deps.tasks.cancel(taskIdParam(req.params.id)));
+    res.json(
+      await deps.tasks.cancel(taskIdParam(req.params.id), { tenant: tenantOfResponse(res) }),
+    );
   });
 
   app.get('/api/workers', (_req, res) => {

@@ -6,6 +6,7 @@
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
+import type { ResultCache } from '../cache/result-cache.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { ResultHandler } from '../results/result-handler.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
@@ -20,6 +21,8 @@ export interface MetricsSnapshot {
   workers: { online: number; offline: number; slots: number; active: number };
   queues: Record<string, Record<string, number>>;
   resultsRejected: Record<string, number>;
+  /** Result cache lookups of queued tasks (none while CACHE_TTL_S is 0). */
+  cache: { enabled: boolean; hits: number; misses: number };
 }
 
 export interface MetricsDeps {
@@ -27,6 +30,7 @@ export interface MetricsDeps {
   registry: WorkerRegistry;
   tasks: TaskService;
   results: ResultHandler;
+  cache?: ResultCache;
 }
 
 export class MasterMetrics {
@@ -82,6 +86,25 @@ export class MasterMetrics {
         for (const [reason, n] of deps.results.rejected) this.inc({ reason }, n);
       },
     });
+    const cache = deps.cache;
+    new Counter({
+      name: 'flota_cache_hits_total',
+      help: 'Tasks answered from the result cache (no worker ran them)',
+      registers: [reg],
+      collect() {
+        this.reset();
+        this.inc(cache?.hits ?? 0);
+      },
+    });
+    new Counter({
+      name: 'flota_cache_misses_total',
+      help: 'Tasks the result cache could not answer (run by a worker)',
+      registers: [reg],
+      collect() {
+        this.reset();
+        this.inc(cache?.misses ?? 0);
+      },
+    });
     new Gauge({
       name: 'flota_workers',
       help: 'Workers the registry knows, by state',
@@ -134,6 +157,11 @@ export class MasterMetrics {
       },
       queues: await this.deps.tasks.queueCounts(),
       resultsRejected: Object.fromEntries(this.deps.results.rejected),
+      cache: {
+        enabled: this.deps.cache?.enabled ?? false,
+        hits: this.deps.cache?.hits ?? 0,
+        misses: this.deps.cache?.misses ?? 0,
+      },
     };
   }
 

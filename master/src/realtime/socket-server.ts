@@ -25,7 +25,9 @@ import {
   type TaskEventPayloads,
   TERMINAL_TASK_EVENTS,
   taskCancelSchema,
+  taskReprioritizeSchema,
 } from '../../../proto/src/socket-events.ts';
+import { type ApiAuth, scopeSession, socketTokenCheck } from '../http/auth.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import { SOCKET_EVENT_OF, type TaskEventMap, type TaskEvents } from '../tasks/task-events.ts';
 import type { TaskService } from '../tasks/task-service.ts';
@@ -46,11 +48,16 @@ export interface SocketServerDeps {
   events: TaskEvents;
   outboxes: Outboxes;
   registry: WorkerRegistry;
+  /** API tokens: with any configured, a connection must send `auth: { token }`. */
+  auth: ApiAuth;
   clock: Clock;
   log: Logger;
 }
 
 interface SocketData {
+  /** The token's tenant, set by the io.use check before any event. */
+  tenant: string;
+  /** The session's id inside the master: scoped to the tenant (scopeSession). */
   sessionId?: string;
   /** Highest outbox seq this socket has acked. */
   acked: number;
@@ -77,6 +84,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
     Record<string, never>,
     SocketData
   >(deps.httpServer, { maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES, serveClient: true });
+  io.use(socketTokenCheck(deps.auth, log));
 
   const send = (target: FlotaSocket | ReturnType<typeof io.to>, entry: OutboxEntry) => {
     const emit = target.emit.bind(target) as (name: string, payload: unknown) => boolean;
@@ -141,11 +149,11 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
       const ack = safeAck(ackFn);
       const parsed = helloSchema.safeParse(payload);
       if (!parsed.success) return ack({ ok: false, error: formatZodError(parsed.error) });
-      const { sessionId } = parsed.data;
-      const { replayed, resumed, pending } = onHello(socket, parsed.data);
+      const sessionId = scopeSession(socket.data.tenant, parsed.data.sessionId);
+      const { replayed, resumed, pending } = onHello(socket, { ...parsed.data, sessionId });
       ack({
         ok: true,
-        sessionId,
+        sessionId: parsed.data.sessionId,
         epoch: outboxes.epoch,
         resumed,
         workers: deps.registry.views(),
@@ -190,7 +198,11 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
       if (!parsed.success) return ack({ ok: false, error: formatZodError(parsed.error) });
       const { clientId, ...input } = parsed.data;
       try {
-        const { taskId } = await tasks.submit(input, { sessionId, clientId });
+        const { taskId } = await tasks.submit(input, {
+          sessionId,
+          clientId,
+          tenant: socket.data.tenant,
+        });
         ack({ ok: true, taskId });
       } catch (err) {
         if (!(err instanceof FlotaError)) log.error({ err }, 'submit failed');
@@ -209,6 +221,22 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
         ack({ ok: true, state: view.state });
       } catch (err) {
         if (!(err instanceof FlotaError)) log.error({ err }, 'cancel failed');
+        ack({ ok: false, error: errorText(err) });
+      }
+    });
+
+    socket.on('task:reprioritize', async (payload, ackFn) => {
+      const ack = safeAck(ackFn);
+      const sessionId = socket.data.sessionId;
+      if (!sessionId) return ack({ ok: false, error: 'send session:hello first' });
+      const parsed = taskReprioritizeSchema.safeParse(payload);
+      if (!parsed.success) return ack({ ok: false, error: formatZodError(parsed.error) });
+      const { taskId, priority } = parsed.data;
+      try {
+        const view = await tasks.reprioritize(taskId, priority, { sessionId });
+        ack({ ok: true, state: view.state, priority: view.priority });
+      } catch (err) {
+        if (!(err instanceof FlotaError)) log.error({ err }, 'reprioritize failed');
         ack({ ok: false, error: errorText(err) });
       }
     });

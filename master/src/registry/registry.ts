@@ -14,6 +14,7 @@ import {
 } from '../../../proto/src/schemas/worker.ts';
 import type { Topics } from '../../../proto/src/topics.ts';
 import { isWorkerDead } from './liveness.ts';
+import { WillGrace } from './will-grace.ts';
 import { canServe, freeSlots, toWorkerView, type WorkerRecord } from './worker-record.ts';
 
 export interface LostTask {
@@ -57,9 +58,12 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
   private readonly unsettled = new Set<string>();
   /** The master's own broker link is down: it hears nobody, so it judges nobody. */
   private deaf = false;
+  private readonly wills: WillGrace;
   private readonly onLinkDown = () => {
     if (!this.deaf) this.log.warn('broker link lost: worker liveness paused until it is back');
     this.deaf = true;
+    // A broker that shuts down publishes every client's Last Will first: those say nothing.
+    for (const workerId of this.wills.workers()) this.withdrawWill(workerId);
   };
   /** Back on the broker: every worker gets a fresh grace period before it can be judged. */
   private readonly onLinkUp = () => {
@@ -74,6 +78,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     super();
     this.log = options.log.child({ component: 'registry' });
     this.sweepIntervalMs = options.sweepIntervalMs ?? 250;
+    this.wills = new WillGrace(options.clock);
   }
 
   async start(): Promise<void> {
@@ -88,6 +93,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
 
   stop(): void {
     this.options.mqtt.off('message', this.onMessage);
+    this.wills.clear();
     this.options.mqtt.off('close', this.onLinkDown);
     this.options.mqtt.off('offline', this.onLinkDown);
     this.options.mqtt.off('connect', this.onLinkUp);
@@ -169,6 +175,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       if (existing) this.markOffline(existing, status.reason);
       return;
     }
+    if (this.wills.startedAt(workerId) === status.startedAt) this.withdrawWill(workerId);
     const now = this.options.clock.now();
     if (existing && existing.state === 'online' && existing.status.startedAt !== status.startedAt) {
       // Same id, new process: whatever the old one held is gone.
@@ -246,12 +253,41 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
 
   private markOffline(record: WorkerRecord, reason: string): void {
     if (record.state === 'offline') return;
+    const workerId = record.status.id;
     record.state = 'offline';
     record.offlineReason = reason;
-    const lost = [...record.active].map(([taskId, attempt]) => ({ taskId, attempt }));
+    const active = record.active;
     record.active = new Map();
-    this.log.warn({ workerId: record.status.id, reason, lost: lost.length }, 'worker offline');
-    this.emit('offline', record.status.id, reason, lost);
+    this.log.warn({ workerId, reason, lost: active.size }, 'worker offline');
+    this.emit('change');
+    if (reason !== 'lost') {
+      this.revoke(workerId, reason, active);
+      return;
+    }
+    // A Last Will: no new work from now on; its tasks are taken back after a short grace.
+    this.wills.hold(workerId, record.status.startedAt, active, () =>
+      this.revoke(workerId, reason, active),
+    );
+  }
+
+  private revoke(workerId: string, reason: string, active: Map<string, number>): void {
+    const lost = [...active].map(([taskId, attempt]) => ({ taskId, attempt }));
+    this.emit('offline', workerId, reason, lost);
+  }
+
+  /** Takes a Last Will back: the worker is as it was (its broker went away, or it reconnected). */
+  private withdrawWill(workerId: string): void {
+    const held = this.wills.withdraw(workerId);
+    if (!held) return;
+    const record = this.workers.get(workerId);
+    if (!record) return;
+    for (const [taskId, attempt] of held) record.active.set(taskId, attempt);
+    if (record.state === 'offline') {
+      record.state = 'online';
+      record.offlineReason = undefined;
+      record.lastSeen = this.options.clock.now();
+    }
+    this.log.info({ workerId, kept: held.size }, 'Last Will withdrawn: its tasks stay');
     this.emit('change');
   }
 }

@@ -6,13 +6,14 @@ import { UnrecoverableError } from 'bullmq';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { TaskResult__Output } from '../../../proto/src/grpc.ts';
+import type { ResultCache } from '../cache/result-cache.ts';
 import type { Adopter } from '../dispatch/adoption.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { Lease, LeaseTable } from '../dispatch/leases.ts';
 import type { DispatchPolicy } from '../dispatch/policies/types.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { SecretVault } from '../tasks/secret-vault.ts';
-import { type TaskJobResult, toTaskView } from '../tasks/task-data.ts';
+import { DEFAULT_TENANT, type TaskJobResult, toTaskView } from '../tasks/task-data.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
 
 export type Verdict = { accepted: true } | { accepted: false; reason: RejectReason };
@@ -31,6 +32,8 @@ export interface ResultHandlerDeps {
   vault: SecretVault;
   clock: Clock;
   log: Logger;
+  /** Keeps each committed answer for identical later requests (when enabled). */
+  cache?: ResultCache;
 }
 
 export interface ChunkInput {
@@ -117,6 +120,14 @@ export class ResultHandler {
     });
     vault.drop(lease.taskId);
     lease.job.returnvalue = value;
+    const data = lease.job.data;
+    if (!data.noCache) {
+      const { text, usage } = value;
+      this.deps.cache?.remember(
+        { ...data, tenant: data.tenant ?? DEFAULT_TENANT },
+        { text, usage, workerId },
+      );
+    }
     this.log.info(
       { taskId: lease.taskId, workerId, attempt: lease.attempt, processingMs: value.processingMs },
       'task completed',

@@ -46,7 +46,12 @@ async function openBinding(
     }
     case 'postgres': {
       const url = options.url as string;
-      const binding = createPostgresBinding({ connectionString: url, schema: namespace, log });
+      const binding = createPostgresBinding({
+        connectionString: url,
+        schema: namespace,
+        log,
+        clock,
+      });
       return { binding, description: redactUrl(url) };
     }
     case 'embedded-postgres': {
@@ -55,6 +60,7 @@ async function openBinding(
         connectionString: server.connectionString,
         schema: namespace,
         log,
+        clock,
       });
       return { binding, server, description: redactUrl(server.connectionString) };
     }

@@ -1,6 +1,8 @@
 import { createPostgresBackend, withBackend } from 'bullmq';
 import pg from 'pg';
+import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
+import { createPostgresKv } from './postgres-kv.ts';
 import type { StoreBinding } from './tracked-store.ts';
 import type { StoreQueue, StoreWorker } from './types.ts';
 
@@ -11,15 +13,17 @@ export interface PostgresBindingOptions {
   /** PostgreSQL schema holding the BullMQ tables (created by its migrations). */
   schema: string;
   log: Logger;
+  clock: Clock;
 }
 
 /**
  * BullMQ's PostgreSQL backend. Each queue and worker owns a pg pool of the
  * default size plus a LISTEN connection; BullMQ runs its schema migrations on
- * first connect (`migrate: true`). A separate one-connection pool answers ping().
+ * first connect (`migrate: true`). A separate one-connection pool answers ping(),
+ * and the kv facet has its own small pool (postgres-kv.ts).
  */
 export function createPostgresBinding(options: PostgresBindingOptions): StoreBinding {
-  const { connectionString, schema, log } = options;
+  const { connectionString, schema, log, clock } = options;
   const { Queue, Worker } = withBackend(createPostgresBackend);
   const connection = { connectionString, schema, migrate: true };
   const pingPool = new pg.Pool({
@@ -34,7 +38,10 @@ export function createPostgresBinding(options: PostgresBindingOptions): StoreBin
     log.debug({ err: { message: err.message } }, 'PostgreSQL ping connection dropped'),
   );
 
+  const kv = createPostgresKv({ connectionString, schema, clock, log });
+
   return {
+    kv,
     newQueue: (name, opts) => new Queue(name, { ...opts, connection }) as unknown as StoreQueue,
     newWorker: (name, opts) =>
       new Worker(name, null, { ...opts, connection }) as unknown as StoreWorker,
@@ -43,6 +50,8 @@ export function createPostgresBinding(options: PostgresBindingOptions): StoreBin
         () => true,
         () => false,
       ),
-    closeConnections: () => pingPool.end(),
+    closeConnections: async () => {
+      await Promise.all([pingPool.end(), kv.close()]);
+    },
   };
 }

@@ -2,9 +2,10 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
+import { checkKvKey, encodeKvEntry } from './kv.ts';
 import type { StoreBinding } from './tracked-store.ts';
 import { settleWithin } from './tracked-store.ts';
-import type { StoreQueue, StoreWorker } from './types.ts';
+import type { StoreKv, StoreQueue, StoreWorker } from './types.ts';
 
 const PING_TIMEOUT_MS = 1_000;
 
@@ -49,7 +50,27 @@ export function createRedisBinding(options: RedisBindingOptions): StoreBinding {
     return settled && answered;
   };
 
+  // Commands would wait in ioredis' offline queue while Redis is away; kv callers want an answer.
+  const connected = () => {
+    if (client.status !== 'ready') throw new Error('the Redis store is not connected');
+  };
+  /** Entries live at `${prefix}:kv:${key}`; Redis expires them itself (PX). */
+  const kv: StoreKv = {
+    async get(key) {
+      checkKvKey(key);
+      connected();
+      const raw = await client.get(`${prefix}:kv:${key}`);
+      return raw === null ? undefined : (JSON.parse(raw) as unknown);
+    },
+    async set(key, value, ttlMs) {
+      const json = encodeKvEntry(key, value, ttlMs);
+      connected();
+      await client.set(`${prefix}:kv:${key}`, json, 'PX', ttlMs);
+    },
+  };
+
   return {
+    kv,
     newQueue: (name, opts) =>
       new Queue(name, { ...opts, connection: client, prefix }) as unknown as StoreQueue,
     newWorker: (name, opts) =>

@@ -7,6 +7,7 @@ import type { Logger } from '../../../common/logger.ts';
 import type {
   QueueStore,
   QueueStoreKind,
+  StoreKv,
   StoreQueue,
   StoreQueueOptions,
   StoreWorker,
@@ -15,6 +16,8 @@ import type {
 
 /** How one backend makes BullMQ objects and checks its server. */
 export interface StoreBinding {
+  /** Expiring entries on the same server; the binding closes what it needs in closeConnections(). */
+  kv: StoreKv;
   newQueue(name: string, opts: StoreQueueOptions): StoreQueue;
   newWorker(name: string, opts: StoreWorkerOptions): StoreWorker;
   ping(): Promise<boolean>;
@@ -98,6 +101,7 @@ export function createTrackedStore(options: TrackedStoreOptions): QueueStore {
 
   return {
     kind: options.kind,
+    kv: binding.kv,
     createQueue<D, R>(name: string, opts: StoreQueueOptions = {}): StoreQueue<D, R> {
       assertOpen(name);
       const queue = binding.newQueue(name, opts);

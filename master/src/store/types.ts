@@ -61,6 +61,21 @@ export interface OpenQueueStoreOptions {
   clock?: Clock;
 }
 
+/** Longest key StoreKv accepts. */
+export const MAX_KV_KEY_CHARS = 512;
+
+/**
+ * A small key → JSON value map whose entries expire, kept in the queue's store
+ * so it outlives the master: Redis keys under the store's prefix, or a table
+ * in the store's PostgreSQL schema. Values go through JSON (plain data only).
+ */
+export interface StoreKv {
+  /** The value, or undefined when absent or expired. Rejects while the server is unreachable. */
+  get(key: string): Promise<unknown>;
+  /** Stores `value` for `ttlMs` (an integer ≥ 1), replacing any earlier value of the key. */
+  set(key: string, value: unknown, ttlMs: number): Promise<void>;
+}
+
 /**
  * Where the master keeps its queues. Everything created through the store is
  * closed by `close()`, so callers need not track their queues and workers.
@@ -79,6 +94,8 @@ export interface QueueStore {
     name: string,
     opts?: StoreWorkerOptions,
   ): StoreWorker<D, R>;
+  /** Expiring key/value entries (e.g. the result cache), on the same server and namespace. */
+  readonly kv: StoreKv;
   /** Cheap liveness check for /readyz: false (never throws) when the server is down. */
   ping(): Promise<boolean>;
   /** The store's URL with any password replaced by `***`, for logs and /readyz. */

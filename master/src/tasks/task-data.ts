@@ -8,6 +8,7 @@ import type {
   TaskView,
 } from '../../../proto/src/schemas/task.ts';
 import type { WorkerKind } from '../../../proto/src/schemas/worker.ts';
+import type { CachedAnswer } from '../cache/result-cache.ts';
 
 /** Stored in the queue; never holds a secret (API keys live in master memory only). */
 export interface TaskJobData {
@@ -18,7 +19,10 @@ export interface TaskJobData {
   messages?: ChatMessage[];
   model: string;
   gpu: boolean;
+  /** Labels the worker must carry with these values (part of the queue key); absent when none. */
+  labels?: Record<string, string>;
   params: GenerationParams;
+  /** The user's priority, 0–1000 (higher first); the job's BullMQ priority encodes it (fair-priority.ts). */
   priority: number;
   submittedAt: number;
   timeoutMs: number;
@@ -27,7 +31,16 @@ export interface TaskJobData {
    * A queued job carrying it is failed by the first lane that takes it.
    */
   ended?: TaskEnding;
+  /** The API token's tenant (DEFAULT_TENANT without tokens); absent on jobs from before tenants. */
+  tenant?: string;
+  /** The request said `cache: false`: its answer is not stored in the result cache. */
+  noCache?: true;
+  /** An answer from the result cache: the first lane that takes the job completes it, no worker runs it. */
+  cached?: CachedAnswer;
 }
+
+/** The tenant of every request when no API tokens are configured. */
+export const DEFAULT_TENANT = 'default';
 
 export interface TaskEnding {
   state: 'cancelled' | 'failed';
@@ -38,8 +51,9 @@ export interface TaskEnding {
 /** The job's return value once completed. */
 export interface TaskJobResult {
   text: string;
-  workerId: string;
-  workerKind: WorkerKind;
+  /** Absent for an answer from the result cache: no worker ran it. */
+  workerId?: string;
+  workerKind?: WorkerKind;
   attempt: number;
   assignedAt: number;
   startedAt: number;
@@ -47,15 +61,15 @@ export interface TaskJobResult {
   processingMs: number;
   committedAt: number;
   usage?: { inputTokens: number; outputTokens: number };
+  /** Set when the answer came from the result cache; `cachedAt` is when it was stored. */
+  cache?: { hit: true; cachedAt: number };
 }
 
 export type TaskJob = Job<TaskJobData, TaskJobResult>;
 
-/** Our priority (0–1000, higher first) as BullMQ's (1 highest). Always set, so no job skips the ordering. */
-export const toBullPriority = (priority: number) => 1001 - priority;
-
-export function queueKeyOf(data: Pick<TaskJobData, 'model' | 'gpu'>): QueueKey {
-  return { capability: data.gpu ? 'gpu' : 'any', model: data.model };
+export function queueKeyOf(data: Pick<TaskJobData, 'model' | 'gpu' | 'labels'>): QueueKey {
+  const key = { capability: data.gpu ? 'gpu' : 'any', model: data.model } as const;
+  return data.labels && Object.keys(data.labels).length > 0 ? { ...key, labels: data.labels } : key;
 }
 
 function toState(bullState: string): TaskState {
@@ -95,7 +109,7 @@ export function toTaskView(job: TaskJob, bullState: string, running?: RunningInf
     state,
     model: data.model,
     priority: data.priority,
-    requires: { gpu: data.gpu },
+    requires: data.labels ? { gpu: data.gpu, labels: data.labels } : { gpu: data.gpu },
     attempt: result?.attempt ?? running?.attempt ?? job.attemptsMade,
     timings: { submittedAt: data.submittedAt },
   };
@@ -112,6 +126,7 @@ export function toTaskView(job: TaskJob, bullState: string, running?: RunningInf
       processingMs: result.processingMs,
       totalMs: result.committedAt - data.submittedAt,
     };
+    if (result.cache) view.cache = { hit: true, cachedAt: result.cache.cachedAt };
   } else if (state === 'failed' || state === 'cancelled') {
     view.error = data.ended?.reason || job.failedReason || state;
     if (job.finishedOn) view.timings.totalMs = job.finishedOn - data.submittedAt;

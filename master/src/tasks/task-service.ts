@@ -1,19 +1,22 @@
-/** Submitting tasks to the durable queue, reading them back, cancelling them. */
+/** Submitting tasks to the durable queue, reading them back, re-prioritizing and cancelling them. */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../../../common/clock.ts';
-import { NotFoundError, UnavailableError } from '../../../common/errors.ts';
+import { ConflictError, NotFoundError, UnavailableError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
-import { TASK_JOB_NAME, taskIdFor } from '../../../proto/src/queues.ts';
+import { type QueueKey, queueName, TASK_JOB_NAME, taskIdFor } from '../../../proto/src/queues.ts';
 import type { SubmitTask, TaskView } from '../../../proto/src/schemas/task.ts';
+import type { ResultCache } from '../cache/result-cache.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
+import type { Lane } from '../dispatch/lane.ts';
 import type { LeaseTable } from '../dispatch/leases.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
+import { fairnessKey } from './fair-priority.ts';
 import type { SecretVault } from './secret-vault.ts';
 import {
+  DEFAULT_TENANT,
   queueKeyOf,
   type TaskJob,
   type TaskJobData,
-  toBullPriority,
   toTaskView,
 } from './task-data.ts';
 import type { TaskEvents } from './task-events.ts';
@@ -36,6 +39,8 @@ export interface SubmitContext {
   clientId?: string;
   /** An Idempotency-Key: the same key always names the same task. */
   idempotencyKey?: string;
+  /** The caller's tenant (from its API token); default DEFAULT_TENANT. */
+  tenant?: string;
 }
 
 export interface TaskServiceDeps {
@@ -51,12 +56,17 @@ export interface TaskServiceDeps {
   defaults: { timeoutMs: number; attempts: number };
   /** The store runs one connection's commands in order (Redis), so reads can be pipelined with writes. */
   orderedStore: boolean;
+  /** Answers identical earlier requests of the same tenant without a worker (when enabled). */
+  cache?: ResultCache;
 }
 
 /** A stable task id suffix for a retried submission, or a fresh one. */
 function uniquePart(ctx: SubmitContext): string {
+  const tenant = ctx.tenant ?? DEFAULT_TENANT;
   const key = ctx.idempotencyKey
-    ? `key:${ctx.idempotencyKey}`
+    ? tenant === DEFAULT_TENANT
+      ? `key:${ctx.idempotencyKey}`
+      : `tenant-key:${tenant}:${ctx.idempotencyKey}` // tenants never share keys
     : ctx.clientId && ctx.sessionId
       ? `client:${ctx.sessionId}:${ctx.clientId}`
       : undefined;
@@ -66,6 +76,8 @@ function uniquePart(ctx: SubmitContext): string {
 
 export class TaskService {
   private readonly log: Logger;
+  /** Lanes by queue name: each keeps its queue's fairness rounds (lanes live as long as the master). */
+  private readonly lanes = new Map<string, Lane>();
 
   constructor(private readonly deps: TaskServiceDeps) {
     this.log = deps.log.child({ component: 'tasks' });
@@ -74,8 +86,10 @@ export class TaskService {
   async submit(input: SubmitTask, ctx: SubmitContext = {}): Promise<{ taskId: string }> {
     const { clock, registry, dispatcher, events, vault, defaults } = this.deps;
     const model = input.model ?? registry.models()[0] ?? FALLBACK_MODEL;
-    const key = queueKeyOf({ model, gpu: input.requires?.gpu === true });
+    const labels = input.requires?.labels;
+    const key = queueKeyOf({ model, gpu: input.requires?.gpu === true, labels });
     const taskId = taskIdFor(key, uniquePart(ctx));
+    const tenant = ctx.tenant ?? DEFAULT_TENANT;
     const data: TaskJobData = {
       taskId,
       sessionId: ctx.sessionId,
@@ -83,22 +97,35 @@ export class TaskService {
       messages: input.messages,
       model,
       gpu: key.capability === 'gpu',
+      ...(key.labels ? { labels: { ...key.labels } } : {}),
       params: input.params ?? {},
       priority: input.priority ?? 0,
       submittedAt: clock.now(),
       timeoutMs: input.timeoutMs ?? defaults.timeoutMs,
+      tenant,
+      ...(input.cache === false ? { noCache: true as const } : {}),
     };
+    // The answer depends on the request, not on who pays: a caller's apiKey is not in the key.
+    const cached = data.noCache ? undefined : await this.deps.cache?.find({ ...data, tenant });
+    if (cached) data.cached = cached;
     const queue = this.deps.queues.get(key);
+    const lane = this.laneOf(key);
+    lane.know(key.labels);
     const options = {
       jobId: taskId,
-      priority: toBullPriority(data.priority),
+      // Admitted right before the add (enqueue runs synchronously up to it), so rounds follow
+      // insertion order; settled once the add has returned.
+      // A cached answer goes before every task (0), as the stopper's jobs do: no round spent.
+      priority: data.cached
+        ? 0
+        : lane.fairness.admit(data.priority, fairnessKey(ctx.sessionId, tenant)),
       attempts: defaults.attempts,
       backoff: { type: 'exponential' as const, delay: 500 },
       removeOnComplete: { age: 24 * 3600, count: 10_000 },
       removeOnFail: { age: 7 * 24 * 3600 },
     };
     const enqueue = async (): Promise<boolean> => {
-      vault.put(taskId, input.apiKey);
+      if (!data.cached) vault.put(taskId, input.apiKey);
       // A job id that exists already is not added again: a retried submission changes nothing,
       // and the state read before the add says whether there is anything new to announce.
       if (!(ctx.idempotencyKey || ctx.clientId)) {
@@ -137,22 +164,64 @@ export class TaskService {
       );
     } finally {
       if (timer) clock.clearTimeout(timer);
+      if (!data.cached) lane.fairness.settle();
     }
     if (!added) return { taskId };
-    this.log.info({ taskId, model, gpu: data.gpu, sessionId: ctx.sessionId }, 'task queued');
-    const lane = dispatcher.lane(key);
+    if (!data.noCache) this.deps.cache?.count(cached !== undefined);
+    this.log.info(
+      { taskId, model, gpu: data.gpu, labels, priority: data.priority, sessionId: ctx.sessionId },
+      'task queued',
+    );
+    dispatcher.lane(key); // wakes it
+    if (cached) lane.reap(); // taken and completed at once, worker or not
     events.emit('queued', ctx.sessionId, {
       taskId,
       clientId: ctx.clientId,
-      waitingFor: lane.unservable()
-        ? `no online worker serves ${model}${data.gpu ? ' on a GPU' : ''} yet`
-        : undefined,
+      waitingFor:
+        !cached && lane.unservable()
+          ? `no online worker serves ${lane.describeNeed()} yet`
+          : undefined,
     });
     return { taskId };
   }
 
-  async get(taskId: string): Promise<TaskView> {
-    return (await this.read(taskId)).view;
+  /**
+   * Moves a queued task to another priority (0–1000). There it counts as its
+   * session's next task (a new fairness round). With a session or tenant, only
+   * its tasks. A running, finished or ending task cannot move: 409.
+   */
+  async reprioritize(
+    taskId: string,
+    priority: number,
+    ctx: { sessionId?: string; tenant?: string } = {},
+  ): Promise<TaskView> {
+    const { job, view } = await this.read(taskId, ctx.tenant);
+    if (ctx.sessionId && job.data.sessionId !== ctx.sessionId) {
+      throw new NotFoundError(`no task ${taskId}`);
+    }
+    if (view.state !== 'queued') {
+      throw new ConflictError(`task ${taskId} is ${view.state}; only a queued task can move`);
+    }
+    if (job.data.priority === priority) return view;
+    const fairness = this.laneOf(queueKeyOf(job.data)).fairness;
+    const bullPriority = fairness.admit(priority, fairnessKey(job.data.sessionId, job.data.tenant));
+    try {
+      // Data first: a lane that takes the job in between sees a priority that does not match
+      // its BullMQ priority and leaves the fairness rounds alone.
+      await job.updateData({ ...job.data, priority });
+      await job.changePriority({ priority: bullPriority });
+    } catch (err) {
+      throw new UnavailableError('the queue store is not reachable; retry shortly', { cause: err });
+    } finally {
+      fairness.settle();
+    }
+    this.log.info({ taskId, from: view.priority, to: priority }, 'task re-prioritized');
+    return this.get(taskId);
+  }
+
+  /** With a tenant, only that tenant's tasks (others read as not found). */
+  async get(taskId: string, ctx: { tenant?: string } = {}): Promise<TaskView> {
+    return (await this.read(taskId, ctx.tenant)).view;
   }
 
   /** Like get, but only a task submitted in this session (others read as not found). */
@@ -166,8 +235,11 @@ export class TaskService {
    * Cancels a queued or running task (the worker is told to stop). With a
    * session, only that session's tasks. A finished task is left as it is.
    */
-  async cancel(taskId: string, ctx: { sessionId?: string } = {}): Promise<TaskView> {
-    const { job } = await this.read(taskId);
+  async cancel(
+    taskId: string,
+    ctx: { sessionId?: string; tenant?: string } = {},
+  ): Promise<TaskView> {
+    const { job } = await this.read(taskId, ctx.tenant);
     if (ctx.sessionId && job.data.sessionId !== ctx.sessionId) {
       throw new NotFoundError(`no task ${taskId}`);
     }
@@ -175,7 +247,17 @@ export class TaskService {
     return this.get(taskId);
   }
 
-  private async read(taskId: string): Promise<{ view: TaskView; job: TaskJob }> {
+  private laneOf(key: QueueKey): Lane {
+    const name = queueName(key);
+    let lane = this.lanes.get(name);
+    if (!lane) {
+      lane = this.deps.dispatcher.lane(key);
+      this.lanes.set(name, lane);
+    }
+    return lane;
+  }
+
+  private async read(taskId: string, tenant?: string): Promise<{ view: TaskView; job: TaskJob }> {
     const queue = this.deps.queues.ofTask(taskId);
     if (!queue) throw new NotFoundError(`no task ${taskId}`);
     // State first, then the job: a task that finishes in between reads as finished, never as
@@ -189,6 +271,9 @@ export class TaskService {
       throw new UnavailableError('the queue store is not reachable; retry shortly', { cause: err });
     }
     if (!job || state === 'unknown') throw new NotFoundError(`no task ${taskId}`);
+    if (tenant !== undefined && (job.data.tenant ?? DEFAULT_TENANT) !== tenant) {
+      throw new NotFoundError(`no task ${taskId}`);
+    }
     const finished = job.finishedOn ? (job.returnvalue ? 'completed' : 'failed') : state;
     return { view: toTaskView(job, finished, this.deps.leases.get(taskId)), job };
   }

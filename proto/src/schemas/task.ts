@@ -61,6 +61,12 @@ export const submitTaskFields = z
     apiKey: z.string().min(1).max(512).optional(),
     /** Submit→finish budget for this task (queued time included); default TASK_TIMEOUT_MS. */
     timeoutMs: z.number().int().min(MIN_TASK_TIMEOUT_MS).max(MAX_TASK_TIMEOUT_MS).optional(),
+    /**
+     * Default true: an identical earlier request of the same tenant may answer
+     * this one from the result cache (when the master's CACHE_TTL_S > 0), and
+     * this answer is kept for later ones. false: always run it, keep nothing.
+     */
+    cache: z.boolean().optional(),
   })
   .strict();
 
@@ -144,5 +150,7 @@ export const taskViewSchema = z.object({
   workerId: workerIdSchema.optional(),
   workerKind: workerKindSchema.optional(),
   timings: taskTimingsSchema,
+  /** Present when the answer came from the result cache (no worker ran it); cachedAt: when stored. */
+  cache: z.object({ hit: z.literal(true), cachedAt: z.number() }).optional(),
 });
 export type TaskView = z.infer<typeof taskViewSchema>;

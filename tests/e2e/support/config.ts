@@ -19,6 +19,15 @@ export function baseChildEnv(): Record<string, string> {
 }
 
 const FLOTA_VARS = new Set([
+  'ECHO_DELAY_JITTER_MS',
+  'HEARTBEAT_MS',
+  'SHUTDOWN_GRACE_MS',
+  'TASK_TIMEOUT_MS',
+  'TASK_ATTEMPTS',
+  'WEIGHT',
+  'API_TOKENS',
+  'API_TOKENS_FILE',
+  'CACHE_TTL_S',
   'PORT',
   'HOST',
   'GRPC_PORT',

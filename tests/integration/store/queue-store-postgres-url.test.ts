@@ -1,14 +1,16 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import pino from 'pino';
-import { afterAll, beforeAll, expect } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Clock, systemClock } from '../../../common/clock.ts';
 import {
   type EmbeddedPostgresServer,
   startEmbeddedPostgres,
 } from '../../../master/src/store/embedded-postgres.ts';
 import { openQueueStore } from '../../../master/src/store/index.ts';
+import { createPostgresKv, KV_TABLE } from '../../../master/src/store/postgres-kv.ts';
 import { randomName } from '../../helpers/random-name.ts';
 import { describeQueueStoreContract } from './queue-store.contract.ts';
 
@@ -30,6 +32,37 @@ afterAll(async () => {
   await rm(storeDataDir, { recursive: true, force: true });
 });
 
+describe('PostgreSQL kv table', () => {
+  it('deletes expired rows when a read meets them and in the sweep', async () => {
+    let now = 1_000_000;
+    const clock: Clock = { ...systemClock, now: () => now };
+    const schema = randomName('kv');
+    const kv = createPostgresKv({ connectionString: server.connectionString, schema, clock, log });
+    const db = new pg.Client({ connectionString: server.connectionString });
+    await db.connect();
+    const keys = async () =>
+      (
+        await db.query<{ key: string }>(`SELECT key FROM "${schema}".${KV_TABLE} ORDER BY key`)
+      ).rows.map((r) => r.key);
+    try {
+      await kv.set('a', { n: 1 }, 1_000);
+      await kv.set('b', { n: 2 }, 1_000);
+      await kv.set('c', { n: 3 }, 60_000);
+      expect(await keys()).toEqual(['a', 'b', 'c']);
+      now += 1_000; // a and b expire exactly now
+      expect(await kv.get('a')).toBeUndefined();
+      expect(await keys()).toEqual(['b', 'c']);
+      expect(await kv.sweep()).toBe(1);
+      expect(await keys()).toEqual(['c']);
+      expect(await kv.get('c')).toEqual({ n: 3 });
+    } finally {
+      await db.end();
+      await kv.close();
+    }
+  });
+});
+
+// Last: the contract's final case stops the server.
 describeQueueStoreContract(
   'postgres:// URL',
   async () => {

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { QueueStore } from '../../../master/src/store/index.ts';
 import { randomName } from '../../helpers/random-name.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 export interface OpenedStore {
   store: QueueStore;
@@ -154,6 +155,40 @@ export function describeQueueStoreContract(
       expect(store.describe()).toMatch(/^(redis|rediss|postgres|postgresql):\/\//);
       const password = new URL(store.describe()).password;
       expect(password === '' || password === '***').toBe(true);
+    });
+
+    it('keeps kv values until replaced, and answers undefined for a missing key', async () => {
+      const { store } = await openStore();
+      const key = randomName('kv');
+      expect(await store.kv.get(key)).toBeUndefined();
+      await store.kv.set(key, { text: 'first', n: 1, nested: { ok: true } }, 60_000);
+      expect(await store.kv.get(key)).toEqual({ text: 'first', n: 1, nested: { ok: true } });
+      await store.kv.set(key, 'second', 60_000);
+      expect(await store.kv.get(key)).toBe('second');
+      await expect(store.kv.set(key, 'x', 0)).rejects.toThrow(/ttlMs/);
+      await expect(store.kv.get('')).rejects.toThrow(/key/);
+    });
+
+    it('forgets a kv value once its TTL has passed', async () => {
+      const { store } = await openStore();
+      const key = randomName('kv');
+      await store.kv.set(key, { text: 'short-lived' }, 300);
+      await store.kv.set(`${key}_long`, { text: 'long-lived' }, 60_000);
+      expect(await store.kv.get(key)).toEqual({ text: 'short-lived' });
+      await waitFor(async () => (await store.kv.get(key)) === undefined, {
+        what: 'the kv entry to expire',
+      });
+      expect(await store.kv.get(`${key}_long`)).toEqual({ text: 'long-lived' });
+    });
+
+    it('keeps kv values across close and reopen (a master restart)', async () => {
+      const first = await openStore();
+      const key = randomName('kv');
+      await first.store.kv.set(key, { text: 'kept', cachedAt: 1 }, 60_000);
+      await first.cleanup();
+
+      const { store } = await openStore();
+      expect(await store.kv.get(key)).toEqual({ text: 'kept', cachedAt: 1 });
     });
 
     // Keep last: it takes the server down.

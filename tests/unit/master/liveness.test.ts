@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../../common/clock.ts';
 import { isWorkerDead } from '../../../master/src/registry/liveness.ts';
 import { WorkerRegistry } from '../../../master/src/registry/registry.ts';
+import { WILL_GRACE_MS } from '../../../master/src/registry/will-grace.ts';
 import { createTopics } from '../../../proto/src/topics.ts';
 
 describe('isWorkerDead', () => {
@@ -92,11 +93,38 @@ describe('WorkerRegistry (fake timers)', () => {
     registry.on('offline', offline);
     mqtt.deliver(topics.status('w1'), onlineStatus('w1'));
     mqtt.deliver(topics.status('w1'), { state: 'offline', id: 'w1', reason: 'lost' });
+    expect(registry.get('w1')?.state).toBe('offline');
+    vi.advanceTimersByTime(WILL_GRACE_MS);
     expect(offline).toHaveBeenCalledWith('w1', 'lost', []);
     mqtt.deliver(topics.status('w1'), onlineStatus('w1', 2));
     expect(registry.available({ model: 'echo', gpu: false }).map((w) => w.status.id)).toEqual([
       'w1',
     ]);
+  });
+
+  it('withdraws a Last Will when its own broker link drops right after (a broker shutting down)', () => {
+    const offline = vi.fn();
+    registry.on('offline', offline);
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1'));
+    registry.reserve('w1', 't', 1);
+    mqtt.deliver(topics.status('w1'), { state: 'offline', id: 'w1', reason: 'lost' });
+    mqtt.emit('close');
+    vi.advanceTimersByTime(WILL_GRACE_MS * 2);
+    expect(offline).not.toHaveBeenCalled();
+    expect(registry.get('w1')?.state).toBe('online');
+    expect(registry.get('w1')?.active.get('t')).toBe(1);
+  });
+
+  it('withdraws a Last Will when the same process is back within the grace', () => {
+    const offline = vi.fn();
+    registry.on('offline', offline);
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1', 7));
+    registry.reserve('w1', 't', 1);
+    mqtt.deliver(topics.status('w1'), { state: 'offline', id: 'w1', reason: 'lost' });
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1', 7));
+    vi.advanceTimersByTime(WILL_GRACE_MS * 2);
+    expect(offline).not.toHaveBeenCalled();
+    expect(registry.get('w1')?.active.get('t')).toBe(1);
   });
 
   it('treats a new startedAt as a restart that lost the old tasks', () => {

@@ -16,6 +16,7 @@ export function createProvider(config: WorkerConfig, clock: Clock): Provider {
       return createEchoProvider({
         clock,
         delayMs: config.echoDelayMs,
+        jitterMs: config.echoDelayJitterMs,
         chunkSize: config.echoChunkSize,
       });
     case 'gemini':

@@ -1,0 +1,126 @@
+/**
+ * StoreKv on PostgreSQL: one table in the store's schema,
+ * `flota_kv(key text primary key, value jsonb, expires_at bigint)` (Unix ms).
+ * The table is created on first use; expired rows are never returned, are
+ * deleted when a read meets them, and by a sweep every KV_SWEEP_MS.
+ */
+import { MIGRATION_ADVISORY_LOCK_KEY, quoteSchemaName } from 'bullmq';
+import pg from 'pg';
+import type { Clock } from '../../../common/clock.ts';
+import type { Logger } from '../../../common/logger.ts';
+import { checkKvKey, encodeKvEntry } from './kv.ts';
+import type { StoreKv } from './types.ts';
+
+export const KV_TABLE = 'flota_kv';
+/** How often expired rows are deleted in bulk. */
+export const KV_SWEEP_MS = 60_000;
+const QUERY_TIMEOUT_MS = 5_000;
+
+export interface PostgresKvOptions {
+  connectionString: string;
+  schema: string;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface PostgresKv extends StoreKv {
+  /** Deletes every expired row now; resolves with how many went. */
+  sweep(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function createPostgresKv(options: PostgresKvOptions): PostgresKv {
+  const { clock, log, schema } = options;
+  const table = `${quoteSchemaName(schema)}.${KV_TABLE}`;
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: 2,
+    connectionTimeoutMillis: QUERY_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    idleTimeoutMillis: 10_000,
+    allowExitOnIdle: true,
+  });
+  pool.on('error', (err) =>
+    log.debug({ err: { message: err.message } }, 'PostgreSQL kv connection dropped'),
+  );
+
+  /**
+   * BullMQ's migrations create the same schema under this advisory lock; taking
+   * it too keeps two `CREATE SCHEMA IF NOT EXISTS` from colliding.
+   */
+  const createTable = async () => {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
+        MIGRATION_ADVISORY_LOCK_KEY,
+        schema,
+      ]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteSchemaName(schema)}`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${table} (key text PRIMARY KEY, value jsonb NOT NULL, expires_at bigint NOT NULL)`,
+      );
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  };
+  let ready: Promise<void> | undefined;
+  const ensureTable = () => {
+    ready ??= createTable().catch((err: unknown) => {
+      ready = undefined; // try again on the next call
+      throw err;
+    });
+    return ready;
+  };
+
+  const sweep = async () => {
+    if (!ready) return 0;
+    await ensureTable();
+    const res = await pool.query(`DELETE FROM ${table} WHERE expires_at <= $1`, [clock.now()]);
+    return res.rowCount ?? 0;
+  };
+  const timer = clock.setInterval(() => {
+    sweep().then(
+      (n) => n > 0 && log.debug({ deleted: n }, 'expired kv rows deleted'),
+      (err: unknown) => log.debug({ err }, 'kv sweep failed'),
+    );
+  }, KV_SWEEP_MS);
+  timer.unref?.();
+
+  return {
+    async get(key) {
+      checkKvKey(key);
+      await ensureTable();
+      const now = clock.now();
+      const res = await pool.query<{ value: unknown; expires_at: string }>(
+        `SELECT value, expires_at FROM ${table} WHERE key = $1`,
+        [key],
+      );
+      const row = res.rows[0];
+      if (!row) return undefined;
+      if (Number(row.expires_at) > now) return row.value;
+      await pool
+        .query(`DELETE FROM ${table} WHERE key = $1 AND expires_at <= $2`, [key, now])
+        .catch(() => undefined);
+      return undefined;
+    },
+    async set(key, value, ttlMs) {
+      const json = encodeKvEntry(key, value, ttlMs);
+      await ensureTable();
+      await pool.query(
+        `INSERT INTO ${table} (key, value, expires_at) VALUES ($1, $2::jsonb, $3)
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`,
+        [key, json, clock.now() + ttlMs],
+      );
+    },
+    sweep,
+    async close() {
+      clock.clearInterval(timer);
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * Mosquitto and Redis set up the way docker-compose.yml and stack.yml set
+ * them up: secrets from deploy/make-secrets.sh, Mosquitto's password file and
+ * ACL from deploy/mosquitto/entrypoint.sh, its mosquitto.conf, and Redis's
+ * command line from stack.yml. Only ports, paths and the user differ.
+ */
+
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ManagedServer, startManagedServer } from '../../helpers/managed-server.ts';
+import { startMosquitto } from '../../helpers/mosquitto-server.ts';
+import { ROOT, runOk, stackConfig } from '../../unit/deploy/support/tools.ts';
+
+export interface DeployFixture {
+  /** Reads one generated secret. */
+  secret(name: string): string;
+  /** Where that secret's file is (what /run/secrets/<name> stands for). */
+  secretPath(name: string): string;
+  mosquitto: ManagedServer;
+  redis: ManagedServer;
+  /** The secret queue_url, pointed at this Redis. */
+  queueUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Highest worker slot the test's password file knows (stack.yml: 64). */
+export const TEST_WORKER_MAX = 3;
+
+/** True once anything answers a RESP PING, including NOAUTH: the server is up. */
+function answersResp(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1_000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (chunk) => done(/^[+-]/.test(chunk.toString())));
+  });
+}
+
+export async function startDeployFixture(): Promise<DeployFixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'flota-deploy-'));
+  const secrets = join(dir, 'secrets');
+  const auth = join(dir, 'auth');
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  const secret = (name: string) => readFileSync(join(secrets, name), 'utf8').trim();
+  const started: ManagedServer[] = [];
+  try {
+    runOk(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secrets } });
+    runOk('/bin/sh', [join(ROOT, 'deploy/mosquitto/entrypoint.sh'), '--prepare-only'], {
+      env: {
+        SECRETS_DIR: secrets,
+        AUTH_DIR: auth,
+        ACL_SOURCE: join(ROOT, 'deploy/mosquitto/flota.acl'),
+        MQTT_WORKER_MAX: String(TEST_WORKER_MAX),
+      },
+    });
+    // Our mosquitto.conf after the helper's lines: its settings win; the
+    // helper's own listener on a free loopback port replaces ours on 1883.
+    const conf = readFileSync(join(ROOT, 'deploy/mosquitto/mosquitto.conf'), 'utf8')
+      .split('\n')
+      .filter((line) => !line.startsWith('listener '))
+      .join('\n')
+      .replaceAll('/mosquitto/auth', auth)
+      .replaceAll('/mosquitto/data/', `${data}/`);
+    const mosquitto = await startMosquitto({ extraConfig: conf });
+    started.push(mosquitto);
+
+    const command = stackConfig().services.redis?.command ?? [];
+    const args = command
+      .slice(1)
+      .map((arg) => (arg === '/run/secrets/redis_acl' ? join(secrets, 'redis_acl') : arg));
+    const redis = await startManagedServer({
+      what: 'redis-server (stack.yml command)',
+      command: 'redis-server',
+      prepare: async (port) => [
+        ...args,
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        data,
+      ],
+      ready: answersResp,
+      url: (port) => `redis://127.0.0.1:${port}`,
+    });
+    started.push(redis);
+    const queueUrl = secret('queue_url').replace('@redis:6379', `@127.0.0.1:${redis.port}`);
+    return {
+      secret,
+      secretPath: (name) => join(secrets, name),
+      mosquitto,
+      redis,
+      queueUrl,
+      async stop() {
+        await Promise.all(started.map((s) => s.stop()));
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await Promise.all(started.map((s) => s.stop()));
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}

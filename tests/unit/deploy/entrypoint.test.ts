@@ -1,0 +1,98 @@
+/**
+ * deploy/docker/entrypoint.sh, the images' entrypoint: NAME_FILE becomes
+ * NAME, conflicts and bad files stop the container with a clear message, and
+ * a master without QUEUE_URL is refused (the images have no embedded
+ * PostgreSQL). `node` is replaced by a stand-in that reports what it got.
+ */
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, run } from './support/tools.ts';
+
+const ENTRYPOINT = join(ROOT, 'deploy/docker/entrypoint.sh');
+
+let dir = '';
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'flota-entrypoint-'));
+  const fakeNode = join(dir, 'node');
+  const report = 'console.log(JSON.stringify({ argv: process.argv.slice(1), env: process.env }))';
+  writeFileSync(fakeNode, `#!/bin/sh\nexec '${process.execPath}' -e '${report}' "$@"\n`);
+  chmodSync(fakeNode, 0o755);
+  for (const [name, text] of [
+    ['password', 'pa:ss word\n'],
+    ['url', 'redis://:pw@redis:6379\n\n'],
+    ['empty', ''],
+  ] as const) {
+    writeFileSync(join(dir, name), text);
+  }
+});
+
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Started {
+  status: number | null;
+  stderr: string;
+  argv?: string[];
+  env?: Record<string, string>;
+}
+
+function start(args: string[], env: Record<string, string>): Started {
+  const result = run('/bin/sh', [ENTRYPOINT, ...args], {
+    env: { PATH: `${dir}:/usr/bin:/bin`, ...env },
+  });
+  if (result.status !== 0) return { status: result.status, stderr: result.stderr };
+  const { argv, env: seen } = JSON.parse(result.stdout) as Started;
+  return { status: 0, stderr: result.stderr, argv, env: seen };
+}
+
+describe('image entrypoint', () => {
+  it('runs flota with its arguments, reading each NAME_FILE into NAME', () => {
+    const started = start(['master'], {
+      QUEUE_URL_FILE: join(dir, 'url'),
+      MQTT_PASSWORD_FILE: join(dir, 'password'),
+      WORKER_TOKEN: 'literal-token',
+      LOG_LEVEL: 'debug',
+    });
+    expect(started.stderr).toBe('');
+    expect(started.argv).toEqual(['/app/bin/flota.mjs', 'master']);
+    expect(started.env).toMatchObject({
+      QUEUE_URL: 'redis://:pw@redis:6379',
+      MQTT_PASSWORD: 'pa:ss word',
+      WORKER_TOKEN: 'literal-token',
+      LOG_LEVEL: 'debug',
+    });
+    expect(started.env?.QUEUE_URL_FILE).toBeUndefined();
+    expect(started.env?.MQTT_PASSWORD_FILE).toBeUndefined();
+  });
+
+  it('starts a worker without any store', () => {
+    const started = start(['worker'], { WORKER_TOKEN_FILE: join(dir, 'password') });
+    expect(started.argv).toEqual(['/app/bin/flota.mjs', 'worker']);
+    expect(started.env?.WORKER_TOKEN).toBe('pa:ss word');
+  });
+
+  it('refuses NAME and NAME_FILE together', () => {
+    const started = start(['worker'], { MQTT_PASSWORD: 'x', MQTT_PASSWORD_FILE: join(dir, 'url') });
+    expect(started.status).toBe(64);
+    expect(started.stderr).toMatch(/both MQTT_PASSWORD and MQTT_PASSWORD_FILE are set/);
+  });
+
+  it('refuses a missing or empty secret file, naming the variable', () => {
+    const missing = start(['worker'], { WORKER_TOKEN_FILE: join(dir, 'nope') });
+    expect(missing.status).toBe(64);
+    expect(missing.stderr).toMatch(/WORKER_TOKEN_FILE=.*nope is not a readable file/);
+    const empty = start(['worker'], { OPENAI_API_KEY_FILE: join(dir, 'empty') });
+    expect(empty.status).toBe(64);
+    expect(empty.stderr).toMatch(/OPENAI_API_KEY_FILE=.*empty is empty/);
+  });
+
+  it('refuses a master without QUEUE_URL: the images carry no embedded PostgreSQL', () => {
+    const started = start(['master'], {});
+    expect(started.status).toBe(64);
+    expect(started.stderr).toMatch(/set QUEUE_URL \(or QUEUE_URL_FILE\)/);
+  });
+});

@@ -1,0 +1,164 @@
+/**
+ * Every variable stack.yml and docker-compose.yml give a flota container is
+ * one its config reads, secrets arrive only as files, and the environment
+ * each service ends up with passes the real config loader.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadMasterConfig } from '../../../master/src/config.ts';
+import { loadWorkerConfig } from '../../../worker/src/config.ts';
+import {
+  type Compose,
+  composeConfig,
+  ENTRYPOINT_FILE_VARS,
+  flotaServices,
+  ROOT,
+  runOk,
+  secretSources,
+  serviceEnv,
+  stackConfig,
+} from './support/tools.ts';
+
+/** The variable names a config loader reads, recorded from an empty environment. */
+function namesRead(load: (env: NodeJS.ProcessEnv) => unknown): Set<string> {
+  const seen = new Set<string>();
+  const env = new Proxy({} as NodeJS.ProcessEnv, {
+    get(_target, key) {
+      if (typeof key === 'string') seen.add(key);
+      return undefined;
+    },
+  });
+  load(env);
+  return seen;
+}
+
+const KNOWN = { master: namesRead(loadMasterConfig), worker: namesRead(loadWorkerConfig) };
+
+/** Variables that carry a secret: never a literal in a deployment file. */
+const SECRET_VARS = [
+  'MQTT_PASSWORD',
+  'WORKER_TOKEN',
+  'QUEUE_URL',
+  'GEMINI_API_KEY',
+  'OPENAI_API_KEY',
+  'API_TOKENS',
+];
+
+let secretsDir = '';
+const variants: Array<[string, Compose]> = [];
+
+beforeAll(() => {
+  secretsDir = join(mkdtempSync(join(tmpdir(), 'flota-deploy-env-')), 'secrets');
+  runOk(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secretsDir } });
+  // The one secret the operator creates by hand (deploy/stack.gemini.yml).
+  writeFileSync(join(secretsDir, 'gemini_api_key'), 'a-key-0123456789\n');
+  variants.push(['stack.yml', stackConfig()]);
+  variants.push(['stack.yml + deploy/stack.gemini.yml', stackConfig(['deploy/stack.gemini.yml'])]);
+  variants.push(['docker-compose.yml', composeConfig(['monitoring']).config]);
+}, 60_000);
+
+afterAll(() => {
+  if (secretsDir) rmSync(dirname(secretsDir), { recursive: true, force: true });
+});
+
+function variableProblems(config: Compose): string[] {
+  const problems: string[] = [];
+  for (const [name, role, service] of flotaServices(config)) {
+    for (const key of Object.keys(service.environment ?? {})) {
+      if (KNOWN[role].has(key)) continue;
+      const base = key.endsWith('_FILE') ? key.slice(0, -'_FILE'.length) : undefined;
+      if (base === undefined) problems.push(`${name}: ${key} is not a ${role} variable`);
+      else if (!ENTRYPOINT_FILE_VARS.has(base)) {
+        problems.push(`${name}: the entrypoint reads no ${key}`);
+      } else if (!KNOWN[role].has(base)) {
+        problems.push(`${name}: ${base} is not a ${role} variable`);
+      }
+    }
+  }
+  return problems;
+}
+
+function secretProblems(config: Compose): string[] {
+  const problems: string[] = [];
+  for (const [name, , service] of flotaServices(config)) {
+    const env = service.environment ?? {};
+    for (const key of SECRET_VARS) {
+      if (env[key] !== undefined) problems.push(`${name} sets ${key} as a literal`);
+    }
+    for (const [key, value] of Object.entries(env)) {
+      if (!key.endsWith('_FILE')) continue;
+      const secret = /^\/run\/secrets\/([a-z0-9_]+)$/.exec(value ?? '')?.[1];
+      if (secret === undefined || !secretSources(service).includes(secret)) {
+        problems.push(`${name}: ${key}=${value} is not mounted`);
+      }
+    }
+  }
+  return problems;
+}
+
+describe('deployment environment', () => {
+  it('finds the flota services in every file', () => {
+    for (const [file, config] of variants) {
+      const roles = flotaServices(config).map(([, role]) => role);
+      expect(roles, file).toContain('master');
+      expect(roles, file).toContain('worker');
+    }
+  });
+
+  it('sets only variables the master and worker configs read', () => {
+    for (const [file, config] of variants) expect(variableProblems(config), file).toEqual([]);
+  });
+
+  it('passes secrets only as files mounted into that service', () => {
+    for (const [file, config] of variants) expect(secretProblems(config), file).toEqual([]);
+  });
+
+  it('would catch an unknown variable, a literal secret and an unmounted secret file', () => {
+    const bad: Compose = {
+      services: {
+        master: {
+          image: 'r/flota-master:1',
+          environment: { PORTT: '8080', QUEUE_URL: 'redis://:pw@redis:6379' },
+        },
+        worker: {
+          image: 'r/flota-worker:1',
+          environment: { SLOTS_FILE: '/run/secrets/slots', WORKER_TOKEN_FILE: '/run/secrets/t' },
+          secrets: ['other'],
+        },
+      },
+    };
+    expect(variableProblems(bad)).toEqual([
+      'master: PORTT is not a master variable',
+      'worker: the entrypoint reads no SLOTS_FILE',
+    ]);
+    expect(secretProblems(bad)).toEqual([
+      'master sets QUEUE_URL as a literal',
+      'worker: SLOTS_FILE=/run/secrets/slots is not mounted',
+      'worker: WORKER_TOKEN_FILE=/run/secrets/t is not mounted',
+    ]);
+  });
+
+  it('yields a configuration each loader accepts, workers logging in as themselves', () => {
+    for (const [file, config] of variants) {
+      for (const [name, role, service] of flotaServices(config)) {
+        const env = serviceEnv(service, secretsDir);
+        if (role === 'master') {
+          const master = loadMasterConfig(env);
+          expect(master.QUEUE_URL, `${file}: ${name}`).toMatch(/^redis:\/\/.*@redis:6379$/);
+          expect(master.MQTT_URL, `${file}: ${name}`).toBe('mqtt://mosquitto:1883');
+          expect(master.MQTT_USERNAME, `${file}: ${name}`).toBe('_master');
+          expect(master.WORKER_TOKEN, `${file}: ${name}`).toBeDefined();
+        } else {
+          const worker = loadWorkerConfig(env);
+          // deploy/mosquitto/flota.acl grants a worker the topics named after its username.
+          expect(worker.mqttUsername, `${file}: ${name}`).toBe(worker.workerId);
+          expect(worker.masterGrpc, `${file}: ${name}`).toBe('master:50051');
+          expect(worker.workerToken, `${file}: ${name}`).toBeDefined();
+          expect(worker.workerId, `${file}: ${name}`).toMatch(/^(cpu|gpu)-\d+$/);
+        }
+      }
+    }
+  });
+});

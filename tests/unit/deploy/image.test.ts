@@ -1,0 +1,122 @@
+/**
+ * The Dockerfile without a Docker engine: what it copies is what the runtime
+ * imports, the build context lets exactly that in, production dependencies
+ * cover every package the code imports (dev ones are omitted in the image),
+ * and the master's HEALTHCHECK command really tells ready from unready.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { builtinModules } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './support/tools.ts';
+
+const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
+
+/** Sources the runtime stage copies from the build context (not from another stage). */
+const copied = [...dockerfile.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)].flatMap((m) =>
+  (m[1] ?? '').split(' '),
+);
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && /\.(ts|mjs|js)$/.test(e.name) && !e.name.endsWith('.test.ts'))
+    .map((e) => relative(ROOT, join(e.parentPath, e.name)));
+}
+
+const isDir = (path: string) =>
+  existsSync(join(ROOT, path)) && statSync(join(ROOT, path)).isDirectory();
+/** Code directories (web/ holds static files the master serves, not code it imports). */
+const runtimeDirs = copied.filter((p) => isDir(p) && p !== 'web');
+const runtimeFiles = runtimeDirs.flatMap(sourceFiles);
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(join(ROOT, file), 'utf8');
+  const found = [
+    ...text.matchAll(/^\s*(?:import|export)\s(?!type\s)[^'"]*?from\s+'([^']+)'/gm),
+    ...text.matchAll(/^\s*import\s+'([^']+)'/gm),
+    ...text.matchAll(/\bimport\('([^']+)'\)/g),
+  ];
+  return found.map((m) => m[1] ?? '');
+}
+
+describe('images', () => {
+  it('build two targets, master with a /readyz health check, both as the node user', () => {
+    expect(dockerfile).toMatch(/^FROM runtime AS master$/m);
+    expect(dockerfile).toMatch(/^FROM runtime AS worker$/m);
+    expect(dockerfile).toMatch(/^RUN npm ci --omit=dev /m);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/local\/bin\/flota-entrypoint"\]$/m);
+    const [, master = '', worker = ''] = dockerfile.split(/^FROM runtime AS \w+$/m);
+    expect(master).toMatch(/^HEALTHCHECK .*\n.*\/readyz/m);
+    expect(worker).not.toMatch(/HEALTHCHECK/);
+  });
+
+  it('copy every directory the runtime code imports from, and the build context has them', () => {
+    expect(runtimeDirs.sort()).toEqual(['bin', 'cli', 'common', 'master', 'proto', 'worker']);
+    for (const file of runtimeFiles) {
+      for (const spec of importsOf(file).filter((s) => s.startsWith('.'))) {
+        const target = relative(ROOT, resolve(dirname(join(ROOT, file)), spec));
+        expect(existsSync(join(ROOT, target)), `${file} imports ${spec}`).toBe(true);
+        expect(copied, `${file} imports ${target}, which the image lacks`).toContain(
+          target.split('/')[0],
+        );
+      }
+    }
+    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
+    expect(ignore).toContain('*');
+    for (const source of copied) {
+      const line = `!${source}${isDir(source) ? '/' : ''}`;
+      expect(ignore, `.dockerignore keeps ${source} out`).toContain(line);
+    }
+  });
+
+  it('need only production dependencies at run time, tsx among them', () => {
+    expect(pkg.dependencies.tsx).toBeDefined();
+    const builtins = new Set(builtinModules);
+    const packages = new Set<string>();
+    for (const file of runtimeFiles) {
+      for (const spec of importsOf(file).filter((s) => !s.startsWith('.'))) {
+        if (spec.startsWith('node:') || builtins.has(spec)) continue;
+        const parts = spec.split('/');
+        packages.add(spec.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? spec));
+      }
+    }
+    expect([...packages]).toEqual(expect.arrayContaining(['bullmq', 'mqtt', 'tsx', 'zod']));
+    for (const name of packages) {
+      expect(pkg.dependencies[name], `${name} is imported at run time`).toBeDefined();
+    }
+  });
+
+  it('has a HEALTHCHECK command that passes on 200 and fails on 503 or no answer', async () => {
+    const line = /^\s*CMD (\[.*\])$/m.exec(dockerfile.slice(dockerfile.indexOf('HEALTHCHECK')));
+    const command = JSON.parse(line?.[1] ?? '[]') as string[];
+    expect(command.slice(0, 2)).toEqual(['node', '-e']);
+    let status = 200;
+    const server = createServer((req, res) => {
+      res.statusCode = req.url === '/readyz' ? status : 404;
+      res.end('{}');
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const port = (server.address() as AddressInfo).port;
+    const check = (env: Record<string, string>) =>
+      new Promise<number | null>((done) => {
+        const child = spawn(process.execPath, command.slice(1), { env, stdio: 'ignore' });
+        child.on('exit', (code) => done(code));
+      });
+    try {
+      expect(await check({ PORT: String(port) })).toBe(0);
+      status = 503;
+      expect(await check({ PORT: String(port) })).toBe(1);
+    } finally {
+      await new Promise((done) => server.close(done));
+    }
+    expect(await check({ PORT: String(port) })).toBe(1);
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * stack.yml as Docker reads it (`docker stack config` validates against the
+ * compose v3 schema and interpolates, with no engine), and the choices
+ * docs/DEPLOY.md promises: one master replaced stop-first, workers keyed on
+ * their slot, GPU placement, secrets from deploy.sh, limits and log rotation.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type Compose, ROOT, run, secretSources, stackConfig } from './support/tools.ts';
+
+/** The secrets deploy.sh creates: the STACK_SECRETS array of deploy/lib.sh. */
+function deploySecrets(): string[] {
+  const lib = readFileSync(join(ROOT, 'deploy/lib.sh'), 'utf8');
+  const body = /^STACK_SECRETS=\(\n([\s\S]*?)\n\)$/m.exec(lib)?.[1];
+  if (!body) throw new Error('no STACK_SECRETS array in deploy/lib.sh');
+  return body.split('\n').map((l) => l.trim());
+}
+
+let stack: Compose;
+
+beforeAll(() => {
+  stack = stackConfig([], { STACK: 'demo', REGISTRY: 'reg.example:5000/flota', TAG: '1.2.3-abc' });
+}, 60_000);
+
+describe('stack.yml', () => {
+  it('is valid for docker stack config, alone and with the Gemini override', () => {
+    expect(Object.keys(stack.services).sort()).toEqual([
+      'master',
+      'mosquitto',
+      'redis',
+      'worker-cpu',
+      'worker-gpu',
+    ]);
+    const gemini = stackConfig(['deploy/stack.gemini.yml']);
+    expect(gemini.services['worker-cpu']?.environment?.PROVIDER).toBe('gemini');
+  }, 30_000);
+
+  it('is checked by a validator that does reject a broken file', () => {
+    const broken = readFileSync(join(ROOT, 'stack.yml'), 'utf8').replace(
+      '    stop_grace_period: 20s\n',
+      '    stop_grace_period: 20s\n    bogus_option: 1\n',
+    );
+    const result = run('docker', ['stack', 'config', '-c', '-'], { input: broken });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/bogus_option/);
+  });
+
+  it('uses the registry, tag and stack name it is deployed with', () => {
+    expect(stack.services.master?.image).toBe('reg.example:5000/flota/flota-master:1.2.3-abc');
+    expect(stack.services['worker-cpu']?.image).toBe(
+      'reg.example:5000/flota/flota-worker:1.2.3-abc',
+    );
+    for (const secret of Object.values(stack.secrets ?? {})) {
+      expect(secret.name).toMatch(/^demo_/);
+    }
+  });
+
+  it('runs one master, replaced stop-first and rolled back on failure, with a health check', () => {
+    const master = stack.services.master!;
+    const deploy = master.deploy as Record<string, Record<string, unknown> | number>;
+    expect(deploy.replicas).toBe(1);
+    expect(deploy.update_config).toMatchObject({ order: 'stop-first', failure_action: 'rollback' });
+    expect(deploy.rollback_config).toMatchObject({ order: 'stop-first' });
+    expect(deploy.restart_policy).toMatchObject({ condition: 'any' });
+    // The test itself comes from the image (GET /readyz); the stack sets the timings.
+    expect(master.healthcheck).toMatchObject({ retries: 6, start_period: '30s' });
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/HEALTHCHECK[\s\S]*\/readyz/);
+  });
+
+  it('names each worker after its slot and never runs two tasks of one slot at once', () => {
+    for (const [name, prefix] of [
+      ['worker-cpu', 'cpu'],
+      ['worker-gpu', 'gpu'],
+    ] as const) {
+      const worker = stack.services[name]!;
+      expect(worker.environment?.WORKER_ID).toBe(`${prefix}-{{.Task.Slot}}`);
+      expect(worker.environment?.WORKER_KIND).toBe(prefix);
+      expect(worker.deploy?.update_config).toMatchObject({ order: 'stop-first' });
+      // Longer than SHUTDOWN_GRACE_MS plus the 5 s the worker waits for abort reports.
+      const graceMs = Number(worker.environment?.SHUTDOWN_GRACE_MS);
+      expect(Number.parseInt(String(worker.stop_grace_period), 10) * 1000).toBeGreaterThan(
+        graceMs + 5_000,
+      );
+    }
+    expect(stack.services['worker-cpu']?.deploy?.replicas).toBeGreaterThanOrEqual(2);
+  });
+
+  it('places GPU workers on gpu=true nodes, one NVIDIA GPU each', () => {
+    const deploy = stack.services['worker-gpu']!.deploy as {
+      placement: { constraints: string[] };
+      resources: { reservations: { generic_resources: unknown[] } };
+    };
+    expect(deploy.placement.constraints).toContain('node.labels.gpu == true');
+    expect(deploy.resources.reservations.generic_resources).toEqual([
+      { discrete_resource_spec: { kind: 'NVIDIA-GPU', value: 1 } },
+    ]);
+  });
+
+  it('keeps Redis and Mosquitto with their volumes on the flota.data node', () => {
+    for (const name of ['redis', 'mosquitto']) {
+      const service = stack.services[name]!;
+      const deploy = service.deploy as { placement: { constraints: string[] } };
+      expect(deploy.placement.constraints).toContain('node.labels.flota.data == true');
+      expect(service.volumes).toEqual([expect.objectContaining({ type: 'volume' })]);
+    }
+    expect(stack.services.redis?.command).toEqual(
+      expect.arrayContaining(['--appendonly', 'yes', '--maxmemory-policy', 'noeviction']),
+    );
+  });
+
+  it('limits resources and rotates logs for every service', () => {
+    for (const [name, service] of Object.entries(stack.services)) {
+      const limits = (service.deploy as { resources?: { limits?: Record<string, string> } })
+        .resources?.limits;
+      expect(limits?.cpus, name).toBeDefined();
+      expect(limits?.memory, name).toBeDefined();
+      expect(service.logging?.options, name).toMatchObject({ 'max-size': expect.any(String) });
+      expect(service.logging?.options?.['max-file'], name).toBeDefined();
+    }
+  });
+
+  it('takes every secret from the swarm, exactly the set deploy.sh creates', () => {
+    const secrets = stack.secrets ?? {};
+    for (const [key, secret] of Object.entries(secrets)) {
+      expect(secret.external, key).toBe(true);
+      expect(secret.name).toBe(`demo_${key}`);
+    }
+    expect(Object.keys(secrets).sort()).toEqual(deploySecrets().sort());
+    const mounted = new Set(Object.values(stack.services).flatMap(secretSources));
+    expect([...mounted].sort()).toEqual(Object.keys(secrets).sort());
+  });
+
+  it('ships the Mosquitto files as configs that exist', () => {
+    for (const [key, config] of Object.entries(stack.configs ?? {})) {
+      expect(existsSync(config.file ?? ''), `${key}: ${config.file}`).toBe(true);
+      expect(config.name, key).toMatch(/^demo_/);
+    }
+    const conf = readFileSync(join(ROOT, 'deploy/mosquitto/mosquitto.conf'), 'utf8');
+    expect(conf).toMatch(/^set_tcp_nodelay true$/m);
+    expect(conf).toMatch(/^allow_anonymous false$/m);
+    expect(conf).toMatch(/^persistence true$/m);
+  });
+
+  it('puts every service on one attachable overlay network', () => {
+    expect(stack.networks?.flota).toMatchObject({ driver: 'overlay', attachable: true });
+    for (const [name, service] of Object.entries(stack.services)) {
+      expect(Object.keys(service.networks as object), name).toEqual(['flota']);
+    }
+  });
+});
