@@ -144,6 +144,7 @@ export async function startMaster(
       publisher,
       topics,
       stopper,
+      queues,
       clock,
       log,
       maxStalls: config.TASK_ATTEMPTS,

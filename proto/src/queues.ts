@@ -21,7 +21,8 @@ export interface QueueKey {
   readonly labelsDigest?: string;
 }
 
-const QUEUE_PREFIX = 'tasks';
+/** Every task queue's name starts with this. */
+export const QUEUE_PREFIX = 'tasks';
 /**
  * Spelled-out label sections longer than this are replaced by a digest, so
  * task ids stay short enough for a URL (the task id schema allows 128 chars).

@@ -4,7 +4,12 @@
  */
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
-import { type QueueKey, queueName } from '../../../proto/src/queues.ts';
+import {
+  parseQueueName,
+  QUEUE_PREFIX,
+  type QueueKey,
+  queueName,
+} from '../../../proto/src/queues.ts';
 import type { Assignment } from '../../../proto/src/schemas/task.ts';
 import type { Topics } from '../../../proto/src/topics.ts';
 import type { Publisher } from '../broker/publisher.ts';
@@ -22,6 +27,7 @@ import {
   toTaskView,
 } from '../tasks/task-data.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
+import type { TaskQueues } from '../tasks/task-queues.ts';
 import { Lane } from './lane.ts';
 import type { Lease, LeaseTable } from './leases.ts';
 import type { DispatchPolicy } from './policies/types.ts';
@@ -47,6 +53,7 @@ export interface DispatcherDeps {
   publisher: Publisher;
   topics: Topics;
   stopper: Stopper;
+  queues: TaskQueues;
   clock: Clock;
   log: Logger;
   /** How many times a task may stall (master lost) before it fails. */
@@ -84,6 +91,24 @@ export class Dispatcher {
     this.deps.registry.on('online', this.onOnline);
     for (const record of this.deps.registry.list()) this.onOnline(record.status.id);
     this.lockTimer = this.deps.clock.setInterval(() => void this.renewLocks(), LOCK_RENEW_MS);
+    void this.openStoredLanes();
+  }
+
+  /**
+   * A lane for every queue the store holds jobs for, so that after a restart
+   * tasks for a model or labels nobody serves yet still time out, end when
+   * cancelled, and run once a capable worker appears.
+   */
+  private async openStoredLanes(): Promise<void> {
+    try {
+      const names = await this.deps.store.listQueues(`${QUEUE_PREFIX}.`);
+      for (const name of names) {
+        const key = parseQueueName(name);
+        if (key && !this.closed) this.lane(key);
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'could not list the stored queues; lanes open as tasks come');
+    }
   }
 
   /** Makes sure a lane runs for this queue and wakes it (a job was just added). */
@@ -103,6 +128,14 @@ export class Dispatcher {
         log: this.log,
         assign: (job, workerId, token) => this.assign(job, workerId, token),
         reap: (job, token) => this.reap(job, token),
+        headCount: async () => (await this.deps.queues.get(key).getJobCounts('wait')).wait ?? 0,
+        peek: async () => {
+          const queue = this.deps.queues.get(key);
+          const [job] = await queue.getJobs(['prioritized', 'wait', 'delayed', 'active'], 0, 0);
+          return (job ?? (await queue.getJobs(['completed', 'failed'], 0, 0))[0]) as
+            | TaskJob
+            | undefined;
+        },
       });
       this.lanes.set(name, lane);
       if (!this.closed) lane.start();

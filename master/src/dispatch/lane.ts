@@ -45,6 +45,10 @@ export interface LaneDeps {
    * false if it must not end (it was put back).
    */
   reap(job: TaskJob, token: string): Promise<boolean>;
+  /** Jobs waiting at BullMQ priority 0 (only ever ended or cached ones) in this lane's queue. */
+  headCount(): Promise<number>;
+  /** Any job of this lane's queue, read without taking it (all of them carry its labels). */
+  peek(): Promise<TaskJob | undefined>;
 }
 
 export class Lane {
@@ -59,10 +63,10 @@ export class Lane {
   private blind: boolean;
   /**
    * A job at the head of this queue must end (or completes from the cache):
-   * take it even when no worker is free. True at start, for such jobs a
-   * previous master left behind.
+   * take it even when no worker is free. Also set at start when such jobs
+   * were left behind by a previous master.
    */
-  private reapPending = true;
+  private reapPending = false;
   /** Rounds for fairness within a priority; task submissions ask it for BullMQ priorities. */
   readonly fairness = new FairShare();
   /** This lane's slot holds in flight. */
@@ -83,6 +87,12 @@ export class Lane {
   start(): void {
     if (this.loops.length > 0) return;
     for (let i = 0; i < LANE_PARALLEL_TAKES; i += 1) this.loops.push(this.run());
+    this.deps.headCount().then(
+      (count) => {
+        if (count > 0) this.reap();
+      },
+      (err) => this.deps.log.warn({ err, queue: this.key }, 'could not read the queue head'),
+    );
   }
 
   async close(): Promise<void> {
@@ -194,14 +204,13 @@ export class Lane {
   }
 
   /** A blind lane takes one job to read the labels it requires, then puts it back. */
+  /** Reads the labels off a job of the queue, without taking it (a take would show as running). */
   private async learnLabels(): Promise<boolean> {
-    const token = randomUUID();
-    const job = (await this.bullWorker.getNextJob(token, { block: false })) as TaskJob | undefined;
+    const job = await this.deps.peek();
     if (!job) return false;
     if (!this.know(job.data.labels)) {
       this.deps.log.warn({ queue: queueName(this.key) }, 'job labels do not match its queue');
     }
-    // Ends it if it must end, else puts it back at the head of its priority.
-    return (await this.deps.reap(job, token)) || !this.blind;
+    return !this.blind;
   }
 }

@@ -1,4 +1,4 @@
-import { createPostgresBackend, withBackend } from 'bullmq';
+import { createPostgresBackend, quoteSchemaName, withBackend } from 'bullmq';
 import pg from 'pg';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
@@ -45,6 +45,13 @@ export function createPostgresBinding(options: PostgresBindingOptions): StoreBin
     newQueue: (name, opts) => new Queue(name, { ...opts, connection }) as unknown as StoreQueue,
     newWorker: (name, opts) =>
       new Worker(name, null, { ...opts, connection }) as unknown as StoreWorker,
+    async listQueues(prefix) {
+      const res = await pingPool.query<{ queue: string }>(
+        `SELECT DISTINCT queue FROM ${quoteSchemaName(schema)}.job WHERE starts_with(queue, $1)`,
+        [prefix],
+      );
+      return res.rows.map((row) => row.queue);
+    },
     ping: () =>
       pingPool.query('SELECT 1').then(
         () => true,

@@ -8,6 +8,7 @@ import { settleWithin } from './tracked-store.ts';
 import type { StoreKv, StoreQueue, StoreWorker } from './types.ts';
 
 const PING_TIMEOUT_MS = 1_000;
+const RECONNECT_MAX_MS = 500;
 
 export interface RedisBindingOptions {
   url: string;
@@ -24,7 +25,11 @@ export interface RedisBindingOptions {
  */
 export function createRedisBinding(options: RedisBindingOptions): StoreBinding {
   const { prefix, log, clock } = options;
-  const client = new Redis(options.url, { maxRetriesPerRequest: null });
+  const client = new Redis(options.url, {
+    maxRetriesPerRequest: null,
+    // Back within half a second of Redis (ioredis' default waits up to 2 s between tries).
+    retryStrategy: (times) => Math.min(times * 50, RECONNECT_MAX_MS),
+  });
   let wasReady = false;
   client.on('ready', () => {
     if (!wasReady) log.info('connected to Redis');
@@ -69,8 +74,22 @@ export function createRedisBinding(options: RedisBindingOptions): StoreBinding {
     },
   };
 
+  /** Queues with BullMQ keys under the prefix (their `meta` hash exists once a job was added). */
+  const listQueues = async (namePrefix: string) => {
+    const names = new Set<string>();
+    const head = `${prefix}:`;
+    for await (const keys of client.scanStream({
+      match: `${head}${namePrefix}*:meta`,
+      count: 500,
+    })) {
+      for (const key of keys as string[]) names.add(key.slice(head.length, -':meta'.length));
+    }
+    return [...names];
+  };
+
   return {
     kv,
+    listQueues,
     newQueue: (name, opts) =>
       new Queue(name, { ...opts, connection: client, prefix }) as unknown as StoreQueue,
     newWorker: (name, opts) =>

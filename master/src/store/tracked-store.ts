@@ -21,6 +21,8 @@ export interface StoreBinding {
   newQueue(name: string, opts: StoreQueueOptions): StoreQueue;
   newWorker(name: string, opts: StoreWorkerOptions): StoreWorker;
   ping(): Promise<boolean>;
+  /** Names of the queues the store holds jobs for, starting with `prefix`. */
+  listQueues(prefix: string): Promise<string[]>;
   /** Closes the connections the binding opened itself (not those of queues/workers). */
   closeConnections(): Promise<void>;
 }
@@ -117,6 +119,7 @@ export function createTrackedStore(options: TrackedStoreOptions): QueueStore {
       return worker as unknown as StoreWorker<D, R>;
     },
     ping: () => binding.ping().catch(() => false),
+    listQueues: (prefix) => binding.listQueues(prefix),
     describe: () => options.description,
     close() {
       closing ??= close();

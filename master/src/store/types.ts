@@ -96,6 +96,11 @@ export interface QueueStore {
   ): StoreWorker<D, R>;
   /** Expiring key/value entries (e.g. the result cache), on the same server and namespace. */
   readonly kv: StoreKv;
+  /**
+   * Names of the queues the store holds jobs for, starting with `prefix`
+   * (a restarted master opens a lane for each, so no stored job is forgotten).
+   */
+  listQueues(prefix: string): Promise<string[]>;
   /** Cheap liveness check for /readyz: false (never throws) when the server is down. */
   ping(): Promise<boolean>;
   /** The store's URL with any password replaced by `***`, for logs and /readyz. */

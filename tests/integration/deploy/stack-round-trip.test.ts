@@ -29,7 +29,11 @@ beforeAll(async () => {
     env: { ...masterEnv, MQTT_URL: fixture.mosquitto.url, QUEUE_URL: fixture.queueUrl },
   });
   const workerEnv = serviceEnv(stack.services['worker-cpu']!, secretsDir);
-  worker = await startTestWorker(master, { ...workerEnv, MQTT_URL: fixture.mosquitto.url });
+  worker = await startTestWorker(master, {
+    ...workerEnv,
+    MQTT_URL: fixture.mosquitto.url,
+    MASTER_GRPC: `127.0.0.1:${master.grpcPort}`,
+  });
   const token = fixture.secret('api_tokens').split(':')[1] ?? '';
   auth = { authorization: `Bearer ${token}` };
 }, 60_000);

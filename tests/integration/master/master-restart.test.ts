@@ -80,3 +80,25 @@ it('adopts the running attempt and runs the queued task after a master restart',
   expect(client.terminal(running)).toHaveLength(1);
   expect(client.terminal(queued)).toHaveLength(1);
 });
+
+it('after a restart, still times out a task queued for a model nobody serves', async () => {
+  const env = { QUEUE_NAMESPACE: 'restart_unserved' };
+  const first = await startTestMaster({ queueUrl: redis.url, mqttUrl: mosquitto.url, env });
+  masters.push(first);
+  const { body } = await api<{ id: string }>(first, '/api/tasks', {
+    body: { prompt: 'for nobody', model: 'nobody-serves-this', timeoutMs: 2_000 },
+  });
+  await first.close();
+  masters.splice(masters.indexOf(first), 1);
+  const second = await startTestMaster({ queueUrl: redis.url, mqttUrl: mosquitto.url, env });
+  masters.push(second);
+  const view = await waitFor(
+    async () => {
+      const task = (await api<TaskView>(second, `/api/tasks/${body.id}`)).body;
+      return task.state === 'queued' ? undefined : task;
+    },
+    { timeoutMs: 15_000, what: 'the unserved task to time out' },
+  );
+  expect(view).toMatchObject({ state: 'failed' });
+  expect(view.error).toMatch(/timed out after 2 s in the queue/);
+});

@@ -60,6 +60,15 @@ export function describeQueueStoreContract(
       expect(stored?.returnvalue).toBe('done: 1');
     });
 
+    it('lists the queues that hold jobs, by name prefix', async () => {
+      const { store } = await openStore();
+      const prefix = `${randomName('lq')}.`;
+      await store.createQueue<Task>(`${prefix}a`).add('task', { n: 1 });
+      await store.createQueue<Task>(`${prefix}b@zone=eu`).add('task', { n: 2 });
+      await store.createQueue<Task>(randomName('other')).add('task', { n: 3 });
+      expect((await store.listQueues(prefix)).sort()).toEqual([`${prefix}a`, `${prefix}b@zone=eu`]);
+    });
+
     it('fails a job with its reason', async () => {
       const { store } = await openStore();
       const name = randomName('q');
