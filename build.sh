@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds the flota-master and flota-worker images and pushes them to $REGISTRY.
+set -euo pipefail
+# shellcheck source=deploy/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/deploy/lib.sh"
+
+usage() {
+  cat <<USAGE
+Usage: ./build.sh [--no-push] [--print-tag] [--help]
+
+Builds both images from the Dockerfile (targets master and worker) and pushes
+them to \$REGISTRY:
+
+  \$REGISTRY/flota-master:<version>-<sha>
+  \$REGISTRY/flota-worker:<version>-<sha>
+
+<version> is package.json's version; <sha> is the git commit (12 digits),
+with "-dirty" when tracked files have uncommitted changes. A clean commit's
+build is also tagged :<version>. deploy.sh deploys
+the <version>-<sha> tag of the current commit unless TAG says otherwise.
+
+Options:
+  --no-push     build and tag only (REGISTRY may then be unset: local names)
+  --print-tag   print <version>-<sha> and exit
+  -h, --help    this text
+
+Environment:
+  REGISTRY      registry and path prefix, e.g. registry.example.com:5000/flota
+  TAG           use this tag instead of <version>-<sha>
+  PLATFORM      passed to docker build --platform (e.g. linux/amd64)
+USAGE
+}
+
+push=1
+print_tag=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-push) push=0 ;;
+    --print-tag) print_tag=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument '$1'" ;;
+  esac
+  shift
+done
+
+moving_tag=""
+version=$(sed -n 's/^  "version": "\([^"]*\)",$/\1/p' "$ROOT/package.json")
+[ -n "$version" ] || die "cannot read the version from $ROOT/package.json"
+if [ -z "${TAG:-}" ]; then
+  need git
+  sha=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null) ||
+    die "not a git checkout: set TAG to name the images"
+  if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    sha="$sha-dirty"
+  else
+    # The plain version tag moves only with builds of a clean commit.
+    moving_tag=$version
+  fi
+  TAG="$version-$sha"
+fi
+[[ "$TAG" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "TAG '$TAG' is not a valid image tag"
+
+if [ "$print_tag" = 1 ]; then
+  echo "$TAG"
+  exit 0
+fi
+
+need docker
+if [ "$push" = 1 ] && [ -z "${REGISTRY:-}" ]; then
+  die "set REGISTRY (e.g. REGISTRY=registry.example.com:5000/flota), or pass --no-push"
+fi
+prefix=${REGISTRY:+${REGISTRY%/}/}
+
+args=(--build-arg "VERSION=$version" --build-arg "GIT_SHA=${sha:-$TAG}")
+[ -z "${PLATFORM:-}" ] || args+=(--platform "$PLATFORM")
+
+for role in master worker; do
+  image="${prefix}flota-$role"
+  note "building $image:$TAG"
+  tags=(--tag "$image:$TAG")
+  [ -z "$moving_tag" ] || tags+=(--tag "$image:$moving_tag")
+  DOCKER_BUILDKIT=1 docker build "${args[@]}" "${tags[@]}" --target "$role" "$ROOT"
+done
+
+if [ "$push" = 1 ]; then
+  for role in master worker; do
+    for tag in "$TAG" $moving_tag; do
+      note "pushing ${prefix}flota-$role:$tag"
+      docker push "${prefix}flota-$role:$tag"
+    done
+  done
+fi
+echo "$TAG"

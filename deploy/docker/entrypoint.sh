@@ -1,0 +1,38 @@
+#!/bin/sh
+# Entrypoint of the flota-master and flota-worker images.
+#
+# Secrets arrive as files (Docker secrets under /run/secrets). For each
+# variable below, NAME_FILE=<path> sets NAME to that file's contents (trailing
+# newlines removed), so a password never has to be written into a stack file.
+# Setting both NAME and NAME_FILE is an error. Then it runs `flota "$@"`.
+set -eu
+
+# Keep in step with docs/DEPLOY.md and tests/unit/deploy (they read this line).
+FILE_VARS="MQTT_PASSWORD WORKER_TOKEN QUEUE_URL GEMINI_API_KEY OPENAI_API_KEY"
+
+die() {
+  echo "flota-entrypoint: $*" >&2
+  exit 64
+}
+
+for name in $FILE_VARS; do
+  # $name comes from the fixed list above, so eval only ever sees those names.
+  eval "path=\${${name}_FILE:-}"
+  [ -n "$path" ] || continue
+  eval "direct=\${${name}:-}"
+  [ -z "$direct" ] || die "both $name and ${name}_FILE are set; keep one"
+  [ -r "$path" ] || die "${name}_FILE=$path is not a readable file"
+  value=$(cat "$path")
+  [ -n "$value" ] || die "${name}_FILE=$path is empty"
+  export "$name=$value"
+  unset "${name}_FILE"
+done
+unset path direct value
+
+# The images leave out the embedded PostgreSQL binaries (about 60 MB): a
+# containerised master needs an external store.
+if [ "${1:-}" = "master" ] && [ -z "${QUEUE_URL:-}" ]; then
+  die "set QUEUE_URL (or QUEUE_URL_FILE), e.g. redis://redis:6379: this image has no embedded PostgreSQL"
+fi
+
+exec node /app/bin/flota.mjs "$@"

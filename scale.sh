@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Scales the CPU or GPU workers of a running flota stack.
+set -euo pipefail
+# shellcheck source=deploy/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/deploy/lib.sh"
+
+usage() {
+  cat <<USAGE
+Usage: ./scale.sh <worker-cpu|worker-gpu> <n> [--help]
+
+Sets the number of worker-cpu or worker-gpu tasks of stack \$STACK ("$STACK")
+and waits until they run. Each worker is named after its task slot (cpu-1,
+cpu-2, ..., gpu-1, ...). A worker stopped by a scale-down takes no new work
+and finishes what it runs first (SHUTDOWN_GRACE_MS, 20 s in stack.yml).
+
+  <n>   0..${MQTT_WORKER_MAX:-64}: Mosquitto knows the worker users up to
+        MQTT_WORKER_MAX (64 in stack.yml); raise it there to go further.
+
+The next ./deploy.sh sets the count back to CPU_WORKERS / GPU_WORKERS (2 / 0):
+set those to keep it. worker-gpu tasks run only on nodes labelled gpu=true
+that advertise an NVIDIA-GPU resource (docs/DEPLOY.md).
+USAGE
+}
+
+case "${1:-}" in
+  -h | --help) usage; exit 0 ;;
+  -*) usage >&2; die "unknown option '$1'" ;;
+esac
+[ $# -eq 2 ] || { usage >&2; die "expected a service and a count"; }
+service=$1
+count=$2
+case "$service" in
+  worker-cpu | worker-gpu) ;;
+  *) die "service must be worker-cpu or worker-gpu, not '$service'" ;;
+esac
+[[ "$count" =~ ^[0-9]+$ ]] || die "count must be a whole number, not '$count'"
+max=${MQTT_WORKER_MAX:-64}
+[ "$count" -le "$max" ] ||
+  die "$count is over MQTT_WORKER_MAX ($max): raise it in stack.yml (mosquitto), redeploy, then scale"
+
+check_stack_name
+need_swarm_manager
+docker service inspect "${STACK}_$service" >/dev/null 2>&1 ||
+  die "no service ${STACK}_$service: is the stack deployed (./deploy.sh)?"
+
+docker service scale --detach=false "${STACK}_$service=$count"

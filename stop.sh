@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Removes a flota stack from the swarm.
+set -euo pipefail
+# shellcheck source=deploy/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/deploy/lib.sh"
+
+usage() {
+  cat <<USAGE
+Usage: ./stop.sh [--purge-secrets] [--help]
+
+Removes stack \$STACK ("$STACK"): first the workers (scaled to 0, so each
+finishes or hands back its tasks while the master still runs), then the rest:
+services, network and configs. Queued tasks stay in Redis.
+
+Kept: the volumes (Redis's queue, Mosquitto's sessions) on the flota.data
+node, and the swarm secrets \${STACK}_*, so ./deploy.sh brings the same stack
+back with its data. --purge-secrets also removes the secrets that deploy.sh
+created (deploy/secrets/ on this machine is left as it is).
+USAGE
+}
+
+purge=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --purge-secrets) purge=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument '$1'" ;;
+  esac
+  shift
+done
+
+check_stack_name
+need_swarm_manager
+
+if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
+  # Workers first, while the master still takes their results: each one
+  # finishes or hands back what it runs (SHUTDOWN_GRACE_MS) before it exits.
+  workers=()
+  for service in worker-cpu worker-gpu; do
+    if docker service inspect "${STACK}_$service" >/dev/null 2>&1; then
+      workers+=("${STACK}_$service=0")
+    fi
+  done
+  if [ ${#workers[@]} -gt 0 ]; then
+    note "stopping the workers"
+    docker service scale --detach=false "${workers[@]}" >/dev/null
+  fi
+  note "removing stack $STACK"
+  # --detach=false waits until every task has stopped and the network is gone.
+  docker stack rm --detach=false "$STACK"
+  note "stack $STACK removed"
+else
+  note "no stack $STACK running"
+fi
+
+if [ "$purge" = 1 ]; then
+  for name in "${STACK_SECRETS[@]}"; do
+    if docker secret inspect "${STACK}_$name" >/dev/null 2>&1; then
+      docker secret rm "${STACK}_$name" >/dev/null
+      note "removed secret ${STACK}_$name"
+    fi
+  done
+fi
