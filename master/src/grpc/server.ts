@@ -198,6 +198,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Maste
         else finish();
       });
       call.on('cancelled', () => {
+        // grpc-js also reports a finished stream as cancelled once its answer went out.
+        if (answered && finalVerdict) return;
         // Whatever arrived stays (chunks shown, a final committed); the worker resends the rest.
         log.warn({ workerId, ...attempt, final: finalVerdict !== undefined }, 'result stream cut');
         answered = true;
