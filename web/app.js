@@ -3,6 +3,7 @@
  * store and views. Loaded as a module after /socket.io/socket.io.js (which
  * defines `io`).
  */
+import { createTokenField } from './js/access-token.js';
 import { createChatStore } from './js/chat-store.js';
 import { createChatView } from './js/chat-view.js';
 import { createComposer } from './js/composer.js';
@@ -31,7 +32,9 @@ const STATE_TEXT = {
   connected: 'Connected',
   reconnecting: 'Reconnecting…',
   offline: 'Offline',
+  unauthorized: 'Access token needed',
 };
+const TOKEN_PROBLEM = 'The master needs an access token: enter it in the Access token field.';
 
 const sessionId = loadSessionId();
 const problem = $('#problem');
@@ -41,6 +44,7 @@ const chatView = createChatView({
   scroller: $('#scroller'),
   empty: $('#welcome'),
   onCancel: (messageId) => void cancel(messageId),
+  onReprioritize: (messageId, priority) => void reprioritize(messageId, priority),
 });
 const workersView = createWorkersView({
   list: $('#worker-list'),
@@ -77,7 +81,11 @@ const store = createChatStore({
 });
 for (const m of store.messages) chatView.render(m);
 contextHint.update(store.messages);
-const probe = createUnknownTaskProbe({ failUnknown: store.failUnknown });
+const token = createTokenField({
+  input: /** @type {HTMLInputElement} */ ($('#token')),
+  onChange: (value) => link.setToken(value),
+});
+const probe = createUnknownTaskProbe({ failUnknown: store.failUnknown, token: () => token.value });
 
 const composer = createComposer({
   form: /** @type {HTMLFormElement} */ ($('#composer')),
@@ -86,18 +94,23 @@ const composer = createComposer({
   model: /** @type {HTMLSelectElement} */ ($('#model')),
   gpu: /** @type {HTMLInputElement} */ ($('#gpu')),
   apiKey: /** @type {HTMLInputElement} */ ($('#api-key')),
+  priority: /** @type {HTMLSelectElement} */ ($('#priority')),
+  noCache: /** @type {HTMLInputElement} */ ($('#no-cache')),
   onSend: (draft) => {
     // Earlier turns only: taken before this exchange joins the chat.
     const history = buildContext(store.messages);
-    const { assistant } = store.addExchange(draft.prompt, { model: draft.model, gpu: draft.gpu });
+    const { model, gpu, priority } = draft;
+    const { assistant } = store.addExchange(draft.prompt, { model, gpu, priority });
     /** @type {Record<string, unknown>} */
     const payload = {
       prompt: draft.prompt,
       requires: { gpu: draft.gpu },
+      priority,
     };
     if (history.length) payload.messages = history;
     if (draft.model) payload.model = draft.model;
     if (draft.apiKey) payload.apiKey = draft.apiKey;
+    if (draft.noCache) payload.cache = false;
     submitter.submit(assistant.id, payload);
   },
 });
@@ -114,10 +127,19 @@ const link = createConnection({
   cursor,
   // Unfinished tasks: a master that cannot replay (it restarted) sends their state instead.
   pending: () => store.openTaskIds(),
-  onState: (state) => {
+  token: token.value,
+  onState: (state, refusal) => {
     status.dataset.state = state;
-    /** @type {HTMLElement} */ (status.querySelector('.conn-text')).textContent = STATE_TEXT[state];
-    if (state === 'connected') showProblem(null);
+    const text = state === 'unauthorized' && refusal ? refusal : STATE_TEXT[state];
+    /** @type {HTMLElement} */ (status.querySelector('.conn-text')).textContent = text;
+    status.title = state === 'unauthorized' ? text : 'Connection to the master';
+    if (state === 'connected') {
+      showProblem(null);
+      token.accepted();
+    } else if (state === 'unauthorized') {
+      showProblem(TOKEN_PROBLEM);
+      token.ask();
+    }
   },
   onHello: ({ workers, models }) => {
     workersView.render(workers);
@@ -155,6 +177,13 @@ async function cancel(messageId) {
   const reply = await link.cancel(taskId);
   // On success the outcome arrives as a task event (task:failed, state cancelled).
   if (!reply.ok) store.cancelRefused(messageId, reply.error);
+}
+
+/** @param {string} messageId @param {number} priority */
+async function reprioritize(messageId, priority) {
+  const taskId = store.requestReprioritize(messageId, priority);
+  if (!taskId) return;
+  store.reprioritized(messageId, await link.reprioritize(taskId, priority));
 }
 
 setupChrome({

@@ -41,7 +41,7 @@ export function createChatStore({ messages, onChange, newId, now, sending = () =
     }
   }
 
-  /** @param {string} prompt @param {{ model?: string, gpu: boolean }} options */
+  /** @param {string} prompt @param {{ model?: string, gpu: boolean, priority: number }} options */
   function addExchange(prompt, options) {
     const user = { kind: 'user', id: newId(), text: prompt, ts: now() };
     const assistant = {
@@ -53,6 +53,7 @@ export function createChatStore({ messages, onChange, newId, now, sending = () =
       next: 0,
       model: options.model,
       gpu: options.gpu,
+      priority: options.priority,
       ts: now(),
     };
     messages.push(user, assistant);
@@ -148,6 +149,36 @@ export function createChatStore({ messages, onChange, newId, now, sending = () =
     onChange(m);
   }
 
+  /**
+   * Marks a queued bubble's move to `priority` as asked for; returns its task
+   * id, or null when there is nothing to move (not queued, no task id yet,
+   * a move already asked, or the priority is the same).
+   * @param {string} clientId @param {number} priority
+   */
+  function requestReprioritize(clientId, priority) {
+    const m = byClient.get(clientId);
+    if (!m?.taskId || m.state !== 'queued' || m.reprioritizing !== undefined) return null;
+    if (m.priority === priority) return null;
+    m.reprioritizing = priority;
+    m.priorityError = undefined;
+    onChange(m);
+    return /** @type {string} */ (m.taskId);
+  }
+
+  /**
+   * The master's answer to a move: the priority it now has, or why it refused
+   * (the task already runs, say), which the bubble shows.
+   * @param {string} clientId @param {{ ok: true, priority: number } | { ok: false, error: string }} reply
+   */
+  function reprioritized(clientId, reply) {
+    const m = byClient.get(clientId);
+    if (!m || TERMINAL.has(m.state)) return;
+    m.reprioritizing = undefined;
+    if (reply.ok) m.priority = reply.priority;
+    else m.priorityError = reply.error;
+    onChange(m);
+  }
+
   /** Whether a bubble still waits for its submit ack (no task id, no outcome). @param {string} clientId */
   const awaitsAck = (clientId) => {
     const m = byClient.get(clientId);
@@ -172,6 +203,8 @@ export function createChatStore({ messages, onChange, newId, now, sending = () =
     openTaskIds,
     requestCancel,
     cancelRefused,
+    requestReprioritize,
+    reprioritized,
     awaitsAck,
     clear,
   };

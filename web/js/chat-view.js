@@ -2,16 +2,19 @@
  * Renders chat messages. One DOM node per message, created once and updated
  * in place, so streaming a chunk touches only its own bubble.
  */
+import { fillMeta } from './answer-meta.js';
 import { h } from './dom.js';
-import { formatClock, formatMs, renderMarkdown, totalMs } from './format.js';
+import { formatClock, renderMarkdown } from './format.js';
+import { chosenPriority, DEFAULT_PRIORITY, showPriority } from './priority.js';
 
 /**
- * @param {{
- *   list: HTMLElement, scroller: HTMLElement, empty: HTMLElement,
+ * @typedef {{
  *   onCancel: (messageId: string) => void,
- * }} els
+ *   onReprioritize: (messageId: string, priority: number) => void,
+ * }} Actions
+ * @param {{ list: HTMLElement, scroller: HTMLElement, empty: HTMLElement } & Actions} els
  */
-export function createChatView({ list, scroller, empty, onCancel }) {
+export function createChatView({ list, scroller, empty, ...actions }) {
   /** @type {Map<string, HTMLElement>} */
   const nodes = new Map();
 
@@ -20,7 +23,7 @@ export function createChatView({ list, scroller, empty, onCancel }) {
     const stick = nearBottom(scroller);
     let node = nodes.get(m.id);
     if (!node) {
-      node = m.kind === 'user' ? userNode(m) : assistantNode(m.id, onCancel);
+      node = m.kind === 'user' ? userNode(m) : assistantNode(m.id, actions);
       nodes.set(m.id, node);
       list.appendChild(node);
     }
@@ -55,8 +58,8 @@ function userNode(m) {
   ]);
 }
 
-/** @param {string} id @param {(messageId: string) => void} onCancel */
-function assistantNode(id, onCancel) {
+/** @param {string} id @param {Actions} actions */
+function assistantNode(id, actions) {
   const status = h('div', { class: 'answer-status', testid: 'answer-status', role: 'status' }, [
     h('span', { class: 'dots', 'aria-hidden': 'true' }, [h('i'), h('i'), h('i')]),
     h('span', { class: 'answer-status-text' }),
@@ -68,6 +71,7 @@ function assistantNode(id, onCancel) {
     'aria-atomic': 'false',
   });
   const error = h('div', { class: 'answer-error', testid: 'answer-error', role: 'alert' });
+  const note = h('div', { class: 'answer-note', testid: 'priority-error', role: 'status' });
   const meta = h('div', { class: 'answer-meta', testid: 'answer-meta' });
   const copy = h('button', {
     type: 'button',
@@ -82,14 +86,23 @@ function assistantNode(id, onCancel) {
     testid: 'cancel-task',
     text: 'Cancel',
   });
+  // While queued: another priority can still move the task ahead (or back).
+  const priority = /** @type {HTMLSelectElement} */ (
+    h('select', { class: 'priority-select', testid: 'priority-change' })
+  );
+  const priorityEdit = h('label', { class: 'priority-edit', testid: 'priority-editor' }, [
+    h('span', { class: 'meta-label', text: 'Priority' }),
+    priority,
+  ]);
   const node = h('article', { class: 'msg msg-assistant', testid: 'message-assistant' }, [
     h('img', { class: 'avatar', src: 'favicon.svg', alt: '', width: '32', height: '32' }),
     h('div', { class: 'msg-body' }, [
-      h('div', { class: 'bubble bubble-assistant' }, [status, text, error]),
-      h('div', { class: 'msg-footer' }, [meta, cancel, copy]),
+      h('div', { class: 'bubble bubble-assistant' }, [status, text, error, note]),
+      h('div', { class: 'msg-footer' }, [meta, priorityEdit, cancel, copy]),
     ]),
   ]);
-  cancel.addEventListener('click', () => onCancel(id));
+  cancel.addEventListener('click', () => actions.onCancel(id));
+  priority.addEventListener('change', () => actions.onReprioritize(id, chosenPriority(priority)));
   copy.addEventListener('click', () => {
     navigator.clipboard?.writeText(text.textContent ?? '').then(
       () => flash(copy, 'Copied'),
@@ -143,7 +156,22 @@ function updateAssistant(node, m) {
   cancel.disabled = Boolean(m.cancelling);
   cancel.textContent = m.cancelling ? 'Cancelling…' : 'Cancel';
   cancel.title = m.cancelError ? `Could not cancel: ${m.cancelError}` : 'Stop this task';
+  updatePriority(node, m);
   fillMeta(q('[data-testid="answer-meta"]'), m);
+}
+
+/** The queued bubble's priority control and a refused move's reason. @param {HTMLElement} node @param {Record<string, any>} m */
+function updatePriority(node, m) {
+  const edit = /** @type {HTMLElement} */ (node.querySelector('.priority-edit'));
+  const select = /** @type {HTMLSelectElement} */ (node.querySelector('.priority-select'));
+  edit.hidden = m.state !== 'queued' || !m.taskId;
+  if (!edit.hidden) {
+    showPriority(select, m.reprioritizing ?? m.priority ?? DEFAULT_PRIORITY);
+    select.disabled = m.reprioritizing !== undefined || Boolean(m.cancelling);
+  }
+  const note = /** @type {HTMLElement} */ (node.querySelector('.answer-note'));
+  note.hidden = !m.priorityError;
+  note.textContent = m.priorityError ? `Priority not changed: ${m.priorityError}` : '';
 }
 
 /** What a failed or cancelled bubble says; empty otherwise. @param {Record<string, any>} m */
@@ -170,37 +198,4 @@ function statusTitle(m) {
   if (!m.retryReason || m.attempt < 2) return '';
   const lost = `Attempt ${m.attempt - 1} was lost: ${m.retryReason}`;
   return m.retrying ? `${lost}. Another worker will run it.` : lost;
-}
-
-/** @param {HTMLElement} meta @param {Record<string, any>} m */
-function fillMeta(meta, m) {
-  const done = m.state === 'completed' || m.state === 'failed' || m.state === 'cancelled';
-  meta.hidden = !done;
-  if (!done) return meta.replaceChildren();
-  const t = m.timings ?? {};
-  const items = [];
-  if (m.workerId)
-    items.push(h('span', { class: 'meta-worker', testid: 'meta-worker-id', text: m.workerId }));
-  if (m.workerKind) {
-    items.push(
-      h('span', {
-        class: `badge badge-${m.workerKind}`,
-        testid: 'meta-worker-kind',
-        text: m.workerKind.toUpperCase(),
-      }),
-    );
-  }
-  const stat = (/** @type {string} */ label, /** @type {unknown} */ ms, /** @type {string} */ id) =>
-    h('span', { class: 'meta-stat', testid: id, title: label }, [
-      h('span', { class: 'meta-label', text: label }),
-      ` ${formatMs(ms)}`,
-    ]);
-  if (t.queueMs !== undefined) items.push(stat('queue', t.queueMs, 'meta-queue'));
-  if (t.processingMs !== undefined)
-    items.push(stat('processing', t.processingMs, 'meta-processing'));
-  const total = totalMs(t);
-  if (total !== undefined) items.push(stat('total', total, 'meta-total'));
-  if (m.model) items.push(h('span', { class: 'meta-model', testid: 'meta-model', text: m.model }));
-  if (m.attempt > 1) items.push(h('span', { class: 'meta-stat', text: `attempt ${m.attempt}` }));
-  meta.replaceChildren(...items);
 }

@@ -1,8 +1,10 @@
 /**
  * The prompt composer: textarea (Enter sends, Shift+Enter adds a line),
- * model selector, GPU toggle and the per-session API key.
+ * model selector, GPU toggle, priority, "skip cache" toggle and the
+ * per-session API key.
  */
 import { h } from './dom.js';
+import { chosenPriority, DEFAULT_PRIORITY, priorityTitle, showPriority } from './priority.js';
 import { loadApiKey, saveApiKey } from './storage.js';
 
 /** Keep in step with MAX_PROMPT_CHARS in proto/src/schemas/task.ts. */
@@ -12,13 +14,23 @@ const MAX_PROMPT_CHARS = 100_000;
  * @param {{
  *   form: HTMLFormElement, input: HTMLTextAreaElement, send: HTMLButtonElement,
  *   model: HTMLSelectElement, gpu: HTMLInputElement, apiKey: HTMLInputElement,
- *   onSend: (draft: { prompt: string, model?: string, gpu: boolean, apiKey?: string }) => void,
+ *   priority: HTMLSelectElement, noCache: HTMLInputElement,
+ *   onSend: (draft: Draft) => void,
  * }} els
+ * @typedef {{
+ *   prompt: string, model?: string, gpu: boolean, apiKey?: string,
+ *   priority: number, noCache: boolean,
+ * }} Draft
  */
-export function createComposer({ form, input, send, model, gpu, apiKey, onSend }) {
+export function createComposer(els) {
+  const { form, input, send, model, gpu, apiKey, priority, noCache, onSend } = els;
   input.maxLength = MAX_PROMPT_CHARS;
   apiKey.value = loadApiKey();
   apiKey.addEventListener('input', () => saveApiKey(apiKey.value.trim()));
+  showPriority(priority, DEFAULT_PRIORITY);
+  priority.addEventListener('change', () => {
+    priority.title = priorityTitle(chosenPriority(priority));
+  });
 
   const sync = () => {
     send.disabled = input.value.trim().length === 0;
@@ -42,6 +54,8 @@ export function createComposer({ form, input, send, model, gpu, apiKey, onSend }
       model: model.value || undefined,
       gpu: gpu.checked,
       apiKey: key || undefined,
+      priority: chosenPriority(priority),
+      noCache: noCache.checked,
     });
     input.value = '';
     sync();

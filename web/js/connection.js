@@ -1,12 +1,18 @@
 /**
- * The Socket.IO link to the master: connection state for the header, the
+ * The Socket.IO link to the master: connection state for the header
+ * (link-state.js), the
  * session hello on every (re)connect (with the outbox position and the tasks
  * still awaited), task events passed through the outbox cursor, and the
- * requests the page makes (submit, cancel, ack).
+ * requests the page makes (submit, cancel, reprioritize, ack).
  *
  * Task events that arrive before the hello is answered are held until it is:
  * only the answer says which epoch their `outboxSeq` belongs to.
+ *
+ * A master with API tokens refuses a handshake without a valid `auth.token`
+ * (`connect_error` with `data.code` "unauthorized"). Socket.IO does not retry
+ * such a refusal, and neither does the link: it waits for `setToken`.
  */
+import { watchLinkState } from './link-state.js';
 
 /** Task events the chat store understands (see proto/src/socket-events.ts). */
 export const TASK_EVENTS = [
@@ -17,27 +23,27 @@ export const TASK_EVENTS = [
   'task:completed',
   'task:failed',
 ];
-/** Failed reconnect attempts after which the header says "offline" (it keeps retrying). */
-const OFFLINE_AFTER_ATTEMPTS = 4;
 const ACK_TIMEOUT_MS = 15_000;
 /** Keep in step with MAX_PENDING_IN_HELLO in proto/src/socket-events.ts. */
 const MAX_PENDING_IN_HELLO = 500;
 /** Task events held before the hello answer; beyond this the link starts over and resumes. */
 const MAX_EARLY_EVENTS = 5_000;
 export const NOT_CONFIRMED_ERROR = 'The master did not confirm the task. Try again.';
+const NOT_CONNECTED_ERROR = 'Not connected to the master; try again once it is back.';
 
 /** @param {unknown} v @returns {v is Record<string, any>} */
 const isObj = (v) => typeof v === 'object' && v !== null;
 
 /**
- * @typedef {'connecting' | 'connected' | 'reconnecting' | 'offline'} LinkState
+ * @typedef {import('./link-state.js').LinkState} LinkState
  * @typedef {{ epoch: string, resumed: string, workers: unknown[], models: string[] }} Greeting
  * @param {{
  *   io: (opts?: object) => any,
  *   sessionId: string,
  *   cursor: ReturnType<typeof import('./outbox.js').createOutboxCursor>,
  *   pending: () => string[],
- *   onState: (state: LinkState) => void,
+ *   token: string,
+ *   onState: (state: LinkState, refusal?: string) => void,
  *   onHello: (reply: Greeting) => void,
  *   onWorkers: (event: { workers: unknown[], models: string[] }) => void,
  *   onTaskEvent: (name: string, payload: Record<string, any>) => void,
@@ -45,8 +51,8 @@ const isObj = (v) => typeof v === 'object' && v !== null;
  * }} deps
  */
 export function createConnection(deps) {
-  const socket = deps.io({ reconnectionDelayMax: 5000 });
-  let attempts = 0;
+  const socket = deps.io({ reconnectionDelayMax: 5000, auth: authOf(deps.token) });
+  const linkState = watchLinkState(socket, deps.onState);
   /** Bumped on every connect, so an answer meant for an earlier connection is ignored. */
   let generation = 0;
   let greeted = false;
@@ -58,13 +64,8 @@ export function createConnection(deps) {
   /** Callers waiting until the link is connected and greeted. */
   const readyWaiters = new Set();
 
-  const setState = (/** @type {LinkState} */ state) => deps.onState(state);
-  setState('connecting');
-
   socket.on('connect', () => {
-    attempts = 0;
     generation += 1;
-    setState('connected');
     hello();
   });
   socket.on('disconnect', (/** @type {string} */ reason) => {
@@ -73,19 +74,6 @@ export function createConnection(deps) {
     for (const lose of [...inflight]) lose();
     // The server closed us on purpose; socket.io will not retry by itself.
     if (reason === 'io server disconnect') socket.connect();
-    setState(navigator.onLine ? 'reconnecting' : 'offline');
-  });
-  socket.on('connect_error', () => {
-    if (!socket.connected) setState(stateWhileDown());
-  });
-  socket.io.on('reconnect_attempt', (/** @type {number} */ n) => {
-    attempts = n;
-    setState(stateWhileDown());
-  });
-  socket.io.on('reconnect_failed', () => setState('offline'));
-  window.addEventListener('offline', () => setState('offline'));
-  window.addEventListener('online', () => {
-    if (!socket.connected) setState('reconnecting');
   });
 
   for (const name of TASK_EVENTS) {
@@ -109,11 +97,6 @@ export function createConnection(deps) {
     // Not stamped, or at or below what was processed: malformed, a replay or a duplicate.
     if (!isObj(payload) || !deps.cursor.accept(payload.outboxSeq)) return;
     deps.onTaskEvent(name, payload);
-  }
-
-  function stateWhileDown() {
-    if (!navigator.onLine || attempts >= OFFLINE_AFTER_ATTEMPTS) return 'offline';
-    return 'reconnecting';
   }
 
   function hello() {
@@ -216,18 +199,49 @@ export function createConnection(deps) {
   }
 
   /**
+   * A request about one task, answered `{ ok: true, ... }` or `{ ok: false, error }`.
+   * @param {string} event @param {Record<string, unknown>} payload @param {string} what e.g. "cancel"
+   * @returns {Promise<{ ok: true, reply: Record<string, any> } | { ok: false, error: string }>}
+   */
+  async function ask(event, payload, what) {
+    if (!greeted || !socket.connected) return { ok: false, error: NOT_CONNECTED_ERROR };
+    const answer = await request(event, payload, ACK_TIMEOUT_MS);
+    if (answer.lost) return { ok: false, error: `The master did not confirm the ${what}.` };
+    if (answer.reply?.ok) return { ok: true, reply: answer.reply };
+    return { ok: false, error: String(answer.reply?.error ?? `The master refused the ${what}.`) };
+  }
+
+  /**
    * Asks the master to cancel a task; the outcome itself arrives as a task event.
    * @param {string} taskId
    * @returns {Promise<{ ok: true, state: string } | { ok: false, error: string }>}
    */
   async function cancel(taskId) {
-    if (!greeted || !socket.connected) {
-      return { ok: false, error: 'Not connected to the master; try again once it is back.' };
-    }
-    const answer = await request('task:cancel', { taskId }, ACK_TIMEOUT_MS);
-    if (answer.lost) return { ok: false, error: 'The master did not confirm the cancel.' };
-    if (answer.reply?.ok) return { ok: true, state: String(answer.reply.state ?? '') };
-    return { ok: false, error: String(answer.reply?.error ?? 'The master refused to cancel.') };
+    const answer = await ask('task:cancel', { taskId }, 'cancel');
+    return answer.ok ? { ok: true, state: String(answer.reply.state ?? '') } : answer;
+  }
+
+  /**
+   * Moves a queued task to another priority; refused once it runs or has finished.
+   * @param {string} taskId @param {number} priority
+   * @returns {Promise<{ ok: true, priority: number } | { ok: false, error: string }>}
+   */
+  async function reprioritize(taskId, priority) {
+    const answer = await ask('task:reprioritize', { taskId, priority }, 'new priority');
+    if (!answer.ok) return answer;
+    const confirmed = answer.reply.priority;
+    return { ok: true, priority: Number.isInteger(confirmed) ? confirmed : priority };
+  }
+
+  /**
+   * Connects again with another access token ('' for none): a new handshake,
+   * so the master checks it. Also the way out of a refusal.
+   * @param {string} token
+   */
+  function setToken(token) {
+    socket.auth = authOf(token);
+    socket.disconnect().connect();
+    linkState.restart();
   }
 
   /**
@@ -240,7 +254,12 @@ export function createConnection(deps) {
     socket.emit('session:ack', { seq });
   }
 
-  return { submit, cancel, ack, isConnected: () => socket.connected };
+  return { submit, cancel, reprioritize, ack, setToken, isConnected: () => socket.connected };
+}
+
+/** The handshake's `auth`: the token when there is one. @param {string} token */
+function authOf(token) {
+  return token ? { token } : {};
 }
 
 /** @param {unknown} v @returns {string[]} */

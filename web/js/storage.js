@@ -2,9 +2,10 @@
  * Browser persistence. The session id, the visible chat history and the
  * outbox cursor (how far this browser has processed the session's task
  * events) live in localStorage so a reload keeps them; the cursor is written
- * together with the history it describes. The API key and submissions still
- * waiting for the master's ack live in sessionStorage only, so they disappear
- * with the tab and are never written to disk.
+ * together with the history it describes. The API key, the master's access
+ * token and submissions still waiting for the master's ack live in
+ * sessionStorage only, so they disappear with the tab and are never written
+ * to disk.
  */
 
 const SESSION_KEY = 'flota.sessionId';
@@ -12,6 +13,7 @@ const HISTORY_PREFIX = 'flota.history.';
 const CURSOR_PREFIX = 'flota.outbox.';
 const OUTGOING_PREFIX = 'flota.outgoing.';
 const API_KEY = 'flota.apiKey';
+const TOKEN_KEY = 'flota.token';
 const THEME_KEY = 'flota.theme';
 const SESSION_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
 /** Oldest messages are dropped beyond this, to stay well inside the storage quota. */
@@ -138,6 +140,16 @@ export function loadApiKey() {
 /** @param {string} key */
 export function saveApiKey(key) {
   write(sessionStorage, API_KEY, key ? key : null);
+}
+
+/** The token the master asks for when it has API tokens configured; '' when none. */
+export function loadToken() {
+  return read(sessionStorage, TOKEN_KEY) ?? '';
+}
+
+/** @param {string} token */
+export function saveToken(token) {
+  write(sessionStorage, TOKEN_KEY, token ? token : null);
 }
 
 /** @returns {'light' | 'dark' | null} */

@@ -22,8 +22,9 @@ export function normalize(m) {
   if (!isInt(m.attempt)) m.attempt = 0;
   if (!isInt(m.next)) m.next = isObj(m.chunks) ? contiguousCount(m.chunks) : 0;
   delete m.chunks;
-  // A cancel in flight when the page went away: the button may be pressed again.
+  // A cancel or a new priority in flight when the page went away: it may be asked again.
   m.cancelling = undefined;
+  m.reprioritizing = undefined;
 }
 
 /** Chunks 0, 1, 2, ... an earlier version kept by index. @param {Record<string, unknown>} chunks */
@@ -117,18 +118,30 @@ function restart(m, attempt) {
   m.text = '';
 }
 
-/** @param {Record<string, any>} m @param {Record<string, any>} task */
+/** @param {Record<string, any>} m @param {Record<string, any>} task a TaskView */
 function finished(m, task) {
   const kind = task.workerKind === 'cpu' || task.workerKind === 'gpu' ? task.workerKind : null;
+  const cache = cacheHit(task.cache);
   return {
     waitingFor: undefined,
     retrying: undefined,
     cancelling: undefined,
     cancelError: undefined,
-    workerId: typeof task.workerId === 'string' ? task.workerId : m.workerId,
-    workerKind: kind ?? m.workerKind,
+    reprioritizing: undefined,
+    priorityError: undefined,
+    // An answer from the result cache: no worker ran it.
+    workerId: cache ? undefined : typeof task.workerId === 'string' ? task.workerId : m.workerId,
+    workerKind: cache ? undefined : (kind ?? m.workerKind),
     model: typeof task.model === 'string' ? task.model : m.model,
+    priority: isInt(task.priority) ? task.priority : m.priority,
+    cache,
     timings: isObj(task.timings) ? task.timings : {},
     attempt: isInt(task.attempt) ? task.attempt : m.attempt,
   };
+}
+
+/** A TaskView's `cache` when it says the answer came from the result cache. @param {unknown} c */
+function cacheHit(c) {
+  if (!isObj(c) || c.hit !== true) return undefined;
+  return { hit: true, cachedAt: typeof c.cachedAt === 'number' ? c.cachedAt : undefined };
 }

@@ -7,6 +7,7 @@
  * the bubble fails. Any other answer is ignored, since the outbox events are
  * what say how a task is doing.
  */
+import { withToken } from './access-token.js';
 
 /** Shown when the master answers 404: the task expired or the store was reset. */
 export const UNKNOWN_TASK_ERROR = 'This task is no longer known to the master.';
@@ -14,10 +15,15 @@ export const UNKNOWN_TASK_ERROR = 'This task is no longer known to the master.';
 /**
  * @param {{
  *   failUnknown: (taskId: string, error: string) => void,
+ *   token: () => string,
  *   fetch?: typeof globalThis.fetch,
- * }} deps
+ * }} deps `token`: the access token for the Bearer header ('' when none)
  */
-export function createUnknownTaskProbe({ failUnknown, fetch = globalThis.fetch.bind(globalThis) }) {
+export function createUnknownTaskProbe({
+  failUnknown,
+  token,
+  fetch = globalThis.fetch.bind(globalThis),
+}) {
   /** Task ids with a request under way, so back-to-back hellos ask once. */
   const asking = new Set();
 
@@ -26,7 +32,7 @@ export function createUnknownTaskProbe({ failUnknown, fetch = globalThis.fetch.b
     asking.add(taskId);
     try {
       const res = await fetch(`/api/tasks/${encodeURIComponent(taskId)}`, {
-        headers: { accept: 'application/json' },
+        headers: withToken(token(), { accept: 'application/json' }),
         cache: 'no-store',
       });
       if (res.status === 404) failUnknown(taskId, UNKNOWN_TASK_ERROR);

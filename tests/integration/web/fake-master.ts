@@ -7,20 +7,28 @@ import { Server } from 'socket.io';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { WorkerView } from '../../../proto/src/schemas/worker.ts';
 import {
-  type Ack,
   type ClientToServerEvents,
-  type Hello,
   type HelloReply,
   helloSchema,
-  type SocketSubmit,
   sessionAckSchema,
   sessionRoom,
   socketSubmitSchema,
   type TaskEventName,
   type TaskEventPayloads,
   taskCancelSchema,
+  taskReprioritizeSchema,
 } from '../../../proto/src/socket-events.ts';
+import { tokenGate } from './fake-auth.ts';
 import { channel, resyncEvent, taskView } from './fake-parts.ts';
+import type {
+  CancelRequest,
+  HelloRecord,
+  Outbox,
+  OutboxEvent,
+  ReprioritizeRequest,
+  Submission,
+  SubmitRecord,
+} from './fake-types.ts';
 
 export const WEB_DIR = fileURLToPath(new URL('../../../web/', import.meta.url));
 
@@ -28,54 +36,7 @@ export const WEB_DIR = fileURLToPath(new URL('../../../web/', import.meta.url));
 export const REJECT_PREFIX = 'reject:';
 export const REJECT_ERROR = 'No online worker serves model "nope"';
 export { taskView, UNKNOWN_TASK_ERROR, worker } from './fake-parts.ts';
-
-export interface Submission {
-  taskId: string;
-  sessionId: string;
-  payload: SocketSubmit;
-  /** Records a task event in the session's outbox and emits it stamped; returns its outboxSeq. */
-  emit<E extends TaskEventName>(event: E, payload: TaskEventPayloads[E]): number;
-}
-
-export interface OutboxEvent {
-  seq: number;
-  name: TaskEventName;
-  payload: TaskEventPayloads[TaskEventName];
-}
-
-/** One `session:hello` as the fake master saw and answered it. */
-export interface HelloRecord {
-  hello: Hello;
-  reply: HelloReply;
-  /** outboxSeq of each event re-sent because of `resume` (replay), in order. */
-  replayed: number[];
-  /** Events sent for `pending` because the outbox could not replay (resync). */
-  resynced: OutboxEvent[];
-}
-
-export interface CancelRequest {
-  taskId: string;
-  sessionId: string;
-  reply(answer: Ack<{ state: TaskView['state'] }>): void;
-}
-
-export interface SubmitRecord {
-  clientId?: string;
-  /** Absent when the submission was lost on its way in. */
-  taskId?: string;
-  /**
-   * `ack`: accepted, but the ack was withheld and the socket closed, as if the
-   * answer were lost; `submit`: ignored, as if it never arrived (no ack either).
-   */
-  dropped?: 'ack' | 'submit';
-}
-
-interface Outbox {
-  log: OutboxEvent[];
-  next: number;
-  /** Highest seq the client acked: events up to it are gone from the real outbox. */
-  acked: number;
-}
+export type * from './fake-types.ts';
 
 /**
  * The master's browser-facing surface only: static web/, `GET /api/tasks/:id`
@@ -84,7 +45,9 @@ interface Outbox {
  * skipping tasks the store does not have, as the master does), with the task
  * pipeline scripted by the test through `nextSubmit()` and `Submission.emit`.
  * Like the master, it emits `task:queued` (with the client's id) before the
- * ack, and keeps `task:submit` idempotent per (session, clientId).
+ * ack, and keeps `task:submit` idempotent per (session, clientId). Cancels and
+ * priority changes are answered by the test; API tokens, once required, are
+ * checked by the master's own code.
  */
 export async function startFakeMaster(options: { workers: WorkerView[]; models: string[] }) {
   let workers = options.workers;
@@ -98,6 +61,8 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
   const submissions = channel<Submission>();
   const hellos = channel<HelloRecord>();
   const cancels = channel<CancelRequest>();
+  const reprioritizes = channel<ReprioritizeRequest>();
+  const gate = tokenGate();
   const submitLog: SubmitRecord[] = [];
   const waitingFor = 'waiting for a free GPU worker';
   /** The task store: what a resync reports. Changes only when the test says so. */
@@ -106,6 +71,7 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
   const outboxes = new Map<string, Outbox>();
 
   const app = express();
+  app.use('/api', gate.rest);
   app.get('/api/tasks/:id', (req, res) => {
     const task = tasks.get(req.params.id);
     if (task) res.json(task);
@@ -115,6 +81,7 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
   const http = createServer(app);
   // Task events are typed by TaskEventPayloads in record(); the stamp is added there.
   const io = new Server<ClientToServerEvents, Record<string, (event: unknown) => void>>(http);
+  io.use(gate.socket);
 
   const outbox = (sessionId: string): Outbox => {
     let box = outboxes.get(sessionId);
@@ -200,9 +167,12 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
         const newId = `task-${taskCounter}-${Math.random().toString(36).slice(2, 8)}`;
         taskId = newId;
         if (key) byClientId.set(key, newId);
-        const model = parsed.data.model ?? 'echo';
+        const { model = 'echo', priority = 0 } = parsed.data;
         const timings = { submittedAt: Date.now() };
-        tasks.set(newId, taskView(newId, { state: 'queued', model, attempt: 0, timings }));
+        tasks.set(
+          newId,
+          taskView(newId, { state: 'queued', model, priority, attempt: 0, timings }),
+        );
         record(sid, 'task:queued', { taskId: newId, clientId, waitingFor });
         submissions.push({
           taskId: newId,
@@ -222,6 +192,13 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
       if (!parsed.success) return ack({ ok: false, error: 'invalid task id' });
       cancels.push({ taskId: parsed.data.taskId, sessionId, reply: ack });
     });
+
+    socket.on('task:reprioritize', (raw, ack) => {
+      if (!sessionId) return ack({ ok: false, error: 'send session:hello first' });
+      const parsed = taskReprioritizeSchema.safeParse(raw);
+      if (!parsed.success) return ack({ ok: false, error: 'invalid task id or priority' });
+      reprioritizes.push({ ...parsed.data, sessionId, reply: ack });
+    });
   });
 
   http.listen(0, '127.0.0.1');
@@ -234,6 +211,13 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
     nextSubmit: submissions.next,
     nextHello: hellos.next,
     nextCancel: cancels.next,
+    nextReprioritize: reprioritizes.next,
+    /** `auth.token` of every Socket.IO handshake so far (undefined: none sent). */
+    handshakeTokens: gate.handshakes,
+    /** The Authorization header of every /api request so far. */
+    apiAuthorizations: gate.authorizations,
+    /** Requires this API token from now on (undefined: none), as API_TOKENS does. */
+    requireToken: gate.require,
     /** Every `task:submit` accepted so far, retries included. */
     submitLog,
     get epoch() {

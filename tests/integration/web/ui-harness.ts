@@ -5,8 +5,8 @@ import { type FakeMaster, type HelloRecord, startFakeMaster } from './fake-maste
 
 export const CONNECTED = '[data-testid="connection-status"][data-state="connected"]';
 
-/** A fresh browser context on the chat page, connected and greeted. */
-export async function openChat(
+/** A fresh browser context with the chat page loading; nothing is awaited beyond the load. */
+export async function openPage(
   browser: Browser,
   master: FakeMaster,
   viewport = { width: 1280, height: 800 },
@@ -15,11 +15,21 @@ export async function openChat(
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error('page error:', err));
-  const hello = master.nextHello();
   await page.goto(master.url);
-  await page.locator(CONNECTED).waitFor();
-  await hello;
   return { context, page };
+}
+
+/** A fresh browser context on the chat page, connected and greeted. */
+export async function openChat(
+  browser: Browser,
+  master: FakeMaster,
+  viewport?: { width: number; height: number },
+): Promise<{ context: BrowserContext; page: Page }> {
+  const hello = master.nextHello();
+  const opened = await openPage(browser, master, viewport);
+  await opened.page.locator(CONNECTED).waitFor();
+  await hello;
+  return opened;
 }
 
 export async function send(page: Page, prompt: string) {
@@ -87,6 +97,13 @@ export function useChatHarness(options: Parameters<typeof startFakeMaster>[0]) {
     async openChat(viewport?: { width: number; height: number }): Promise<Page> {
       if (!browser || !master) throw new Error('the harness is not started yet');
       const opened = await openChat(browser, master, viewport);
+      context = opened.context;
+      return opened.page;
+    },
+    /** The chat page, loaded but not necessarily connected (e.g. refused for want of a token). */
+    async openPage(): Promise<Page> {
+      if (!browser || !master) throw new Error('the harness is not started yet');
+      const opened = await openPage(browser, master);
       context = opened.context;
       return opened.page;
     },
