@@ -1,216 +1,168 @@
 /**
- * `npm run bench`: the whole pipeline in one process (master + echo workers),
- * measured through the public REST API. Prints a table and writes JSON to
- * bench/results/. Embedded broker and store by default; --queue-url and
- * --mqtt-url point it at Redis / Mosquitto.
+ * `npm run bench`: the system as processes (Redis store; Mosquitto, then the
+ * embedded broker), K echo workers, load through the public API (Socket.IO
+ * and REST), the raw BullMQ floor on the same Redis, and 1,000 simulated
+ * workers heartbeating while tasks flow. Progress on stderr, a table on
+ * stdout, JSON in bench/results/. `npm run bench -- --help` lists the flags.
  */
-
-import { execSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { io } from 'socket.io-client';
-import { createLogger } from '../common/logger.ts';
-import { loadMasterConfig } from '../master/src/config.ts';
-import { startMaster } from '../master/src/main.ts';
-import type { TaskView } from '../proto/src/schemas/task.ts';
-import { loadWorkerConfig, startWorker } from '../worker/src/main.ts';
+import { z } from 'zod';
+import { Cleanup } from './cleanup.ts';
+import { Progress } from './progress.ts';
+import { runRawBullmq } from './raw-bullmq.ts';
+import { buildReport, formatTable, writeReport } from './report.ts';
+import { type BenchParams, type BrokerResult, runBroker } from './scenario.ts';
+import { startRedisServer } from './system.ts';
 
-const opts = new Command()
-  .name('bench')
-  .option('--tasks <n>', 'tasks in the throughput run', (v) => Number.parseInt(v, 10), 500)
-  .option(
-    '--latency-tasks <n>',
-    'sequential tasks for the latency run',
-    (v) => Number.parseInt(v, 10),
-    100,
-  )
-  .option('--workers <n>', 'echo workers', (v) => Number.parseInt(v, 10), 2)
-  .option('--slots <n>', 'slots per worker', (v) => Number.parseInt(v, 10), 8)
-  .option('--queue-url <url>', 'redis:// or postgres:// (default: embedded PostgreSQL)')
-  .option('--mqtt-url <url>', 'external broker (default: embedded aedes)')
-  .parse()
-  .opts<{
-    tasks: number;
-    latencyTasks: number;
-    workers: number;
-    slots: number;
-    queueUrl?: string;
-    mqttUrl?: string;
-  }>();
+const DEFAULT_RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 
-const quiet = () =>
-  createLogger({
-    source: 'bench',
-    level: 'warn',
-    destination: new Writable({ write: (_c, _e, d) => d() }),
-  });
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-const progress = (label: string, done: number, total: number) => {
-  if (done !== total && done % Math.max(1, Math.floor(total / 50)) !== 0) return;
-  const width = 30;
-  const filled = Math.round((done / total) * width);
-  process.stderr.write(
-    `\r${label.padEnd(12)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`,
-  );
-  if (done === total) process.stderr.write('\n');
-};
-
-const dataDir = mkdtempSync(join(tmpdir(), 'flota-bench-'));
-const master = await startMaster(
-  loadMasterConfig({
-    HOST: '127.0.0.1',
-    PORT: '0',
-    GRPC_PORT: '0',
-    MQTT_PORT: '0',
-    FLOTA_DATA_DIR: dataDir,
-    QUEUE_NAMESPACE: `bench_${Date.now()}`,
-    LOG_LEVEL: 'warn',
-    ...(opts.queueUrl ? { QUEUE_URL: opts.queueUrl } : {}),
-    ...(opts.mqttUrl ? { MQTT_URL: opts.mqttUrl } : {}),
-  }),
-  { logger: quiet() },
-);
-
-const registrationStart = performance.now();
-const workers = await Promise.all(
-  Array.from({ length: opts.workers }, (_, i) =>
-    startWorker(
-      loadWorkerConfig({
-        MQTT_URL: master.mqttUrl,
-        MASTER_GRPC: `127.0.0.1:${master.grpcPort}`,
-        WORKER_ID: `bench-${i + 1}`,
-        SLOTS: String(opts.slots),
-        ECHO_DELAY_MS: '0',
-        ECHO_CHUNK_SIZE: '64',
-        LOG_LEVEL: 'warn',
-      }),
-      { logger: quiet() },
-    ),
-  ),
-);
-async function onlineWorkers(): Promise<number> {
-  const res = await fetch(`${master.httpUrl}/api/workers`);
-  const { workers: list } = (await res.json()) as { workers: { state: string }[] };
-  return list.filter((w) => w.state === 'online').length;
-}
-while ((await onlineWorkers()) < opts.workers) await new Promise((r) => setTimeout(r, 5));
-const registrationMs = performance.now() - registrationStart;
-
-// Results come back as Socket.IO events on one session, as the browser gets them.
-const SESSION = `bench${Date.now()}`;
-const socket = io(master.httpUrl, { transports: ['websocket'] });
-await socket.emitWithAck('session:hello', { sessionId: SESSION });
-const waiting = new Map<string, (task: TaskView) => void>();
-const early = new Map<string, TaskView>();
-const finish = (task: TaskView) => {
-  const resolve = waiting.get(task.id);
-  if (resolve) {
-    waiting.delete(task.id);
-    resolve(task);
-  } else early.set(task.id, task);
-};
-socket.on('task:completed', finish);
-socket.on('task:failed', finish);
-
-async function submit(prompt: string): Promise<string> {
-  const res = await fetch(`${master.httpUrl}/api/tasks`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-flota-session': SESSION },
-    body: JSON.stringify({ prompt }),
-  });
-  if (res.status !== 202) throw new Error(`submit failed: ${res.status}`);
-  return ((await res.json()) as { id: string }).id;
-}
-
-function waitDone(id: string): Promise<TaskView> {
-  const seen = early.get(id);
-  if (seen) {
-    early.delete(id);
-    return Promise.resolve(seen);
-  }
-  return new Promise((resolve) => waiting.set(id, resolve));
-}
-
-// Warm-up: first queue creation, connection pools, JIT.
-await Promise.all(Array.from({ length: 20 }, async (_, i) => waitDone(await submit(`warm ${i}`))));
-
-// Latency: one task at a time, submit → committed result, as the store records it.
-const latencies: number[] = [];
-const wallLatencies: number[] = [];
-for (let i = 0; i < opts.latencyTasks; i++) {
-  const t0 = performance.now();
-  const task = await waitDone(await submit(`latency ${i}`));
-  wallLatencies.push(performance.now() - t0);
-  latencies.push(task.timings.totalMs ?? Number.NaN);
-  progress('latency', i + 1, opts.latencyTasks);
-}
-
-// Throughput: everything submitted at once, until the last result is committed.
-const t0 = performance.now();
-const ids = await Promise.all(
-  Array.from({ length: opts.tasks }, (_, i) => submit(`throughput ${i}`)),
-);
-let done = 0;
-const results = await Promise.all(
-  ids.map(async (id) => {
-    const task = await waitDone(id);
-    progress('throughput', ++done, opts.tasks);
-    return task;
-  }),
-);
-const seconds = (performance.now() - t0) / 1000;
-const failed = results.filter((t) => t.state !== 'completed').length;
-
-socket.close();
-await Promise.all(workers.map((w) => w.close()));
-await master.close();
-rmSync(dataDir, { recursive: true, force: true });
-
-const sorted = [...latencies].sort((a, b) => a - b);
-const wallSorted = [...wallLatencies].sort((a, b) => a - b);
-let commit = 'unknown';
-try {
-  commit = execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
-    .toString()
-    .trim();
-} catch {}
-const report = {
-  commit,
-  at: new Date().toISOString(),
-  parameters: {
-    ...opts,
-    store: opts.queueUrl ? opts.queueUrl.split(':')[0] : 'embedded-postgres',
-    broker: opts.mqttUrl ? 'external' : 'embedded-aedes',
-  },
-  throughputTasksPerSec: Math.round(opts.tasks / seconds),
-  failed,
-  latencyMs: {
-    p50: percentile(sorted, 50),
-    p95: percentile(sorted, 95),
-    p99: percentile(sorted, 99),
-  },
-  clientLatencyMs: {
-    p50: +percentile(wallSorted, 50).toFixed(1),
-    p95: +percentile(wallSorted, 95).toFixed(1),
-  },
-  registrationMs: Math.round(registrationMs),
-};
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-const file = new URL(`./results/bench-${Date.now()}.json`, import.meta.url);
-writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-console.table({
-  'throughput (tasks/s)': report.throughputTasksPerSec,
-  'submit→result p50 (ms)': report.latencyMs.p50,
-  'submit→result p95 (ms)': report.latencyMs.p95,
-  'submit→result p99 (ms)': report.latencyMs.p99,
-  'client round trip p50 (ms)': report.clientLatencyMs.p50,
-  'worker registration (ms)': report.registrationMs,
-  failed,
+const int = (min: number) => z.coerce.number().int().min(min);
+const optionsSchema = z.object({
+  tasks: int(1),
+  latencyTasks: int(1),
+  warmup: int(1),
+  workers: int(1),
+  slots: int(1).max(1024),
+  sessions: int(1).max(256),
+  inflight: int(1),
+  restShare: z.coerce.number().min(0).max(1),
+  registrationSamples: int(1),
+  simWorkers: int(0).max(20_000),
+  simConnectRate: int(1),
+  simSeconds: z.coerce.number().min(0),
+  simHeartbeatMs: int(50).max(60_000),
+  rawJobs: int(1),
+  rawBatch: int(1),
+  rawRuns: int(1),
+  rawConcurrency: int(1).optional(),
+  broker: z.enum(['mosquitto', 'embedded', 'both']),
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+  dispatchPolicy: z.string().min(1).optional(),
+  latencyRate: z.coerce.number().positive().optional(),
+  stallMs: int(1_000),
+  cpuProf: z.string().min(1).optional(),
+  json: z.string().min(1).optional(),
+  resultsDir: z.string().min(1),
+  quiet: z.boolean(),
 });
-console.log(JSON.stringify(report));
-console.error(`written to ${file.pathname}`);
-process.exit(failed === 0 ? 0 : 1);
+
+const program = new Command()
+  .name('bench')
+  .description('flota end-to-end benchmark: processes, Redis, Mosquitto and the embedded broker')
+  .option('--tasks <n>', 'tasks per throughput run', '2000')
+  .option('--latency-tasks <n>', 'latency samples at half the measured maximum', '500')
+  .option('--warmup <n>', 'warm-up tasks before measuring (the master JIT-warms slowly)', '1000')
+  .option('--workers <n>', 'echo worker processes', '4')
+  .option('--slots <n>', 'slots per echo worker', '16')
+  .option('--sessions <n>', 'Socket.IO sessions submitting', '8')
+  .option('--inflight <n>', 'tasks outstanding at once in a throughput run', '256')
+  .option('--rest-share <0..1>', 'share of submissions sent over REST', '0.5')
+  .option('--latency-rate <n>', 'offered tasks/s in the latency run (default: half the max)')
+  .option('--registration-samples <n>', 'single-worker registrations to time (median)', '1')
+  .option('--sim-workers <n>', 'simulated workers in the scale scenario (0 = skip)', '1000')
+  .option('--sim-connect-rate <n>', 'simulated workers connecting per second', '250')
+  .option(
+    '--sim-seconds <s>',
+    'seconds tasks flow just before the sims connect, and again with them online',
+    '6',
+  )
+  .option('--sim-heartbeat-ms <ms>', 'heartbeat period of the simulated workers', '1000')
+  .option('--raw-jobs <n>', 'jobs per raw BullMQ run', '5000')
+  .option('--raw-runs <n>', 'raw BullMQ runs (the median counts)', '3')
+  .option('--raw-batch <n>', 'jobs per Queue.addBulk call', '100')
+  .option('--raw-concurrency <n>', 'raw BullMQ worker concurrency (default: workers × slots)')
+  .option('--broker <kind>', 'mosquitto | embedded | both', 'both')
+  .option('--log-level <level>', 'LOG_LEVEL of the master and the echo workers', 'warn')
+  .option('--dispatch-policy <name>', "the master's DISPATCH_POLICY (default: its own)")
+  .option('--stall-ms <ms>', 'fail a run when no result arrives for this long', '30000')
+  .option(
+    '--cpu-prof <dir>',
+    'run the master and echo workers with node --cpu-prof, profiles into <dir>',
+  )
+  .option('--json <path>', 'also write the JSON report to <path>')
+  .option(
+    '--results-dir <dir>',
+    'where <timestamp>-<commit>.json and latest.json go',
+    DEFAULT_RESULTS,
+  )
+  .option('--quiet', 'no progress output', false)
+  .showHelpAfterError();
+
+const parsed = optionsSchema.safeParse(program.parse().opts());
+if (!parsed.success) {
+  for (const issue of parsed.error.issues)
+    console.error(`--${issue.path.join('.')}: ${issue.message}`);
+  process.exit(2);
+}
+const opts = parsed.data;
+const brokers = opts.broker === 'both' ? (['mosquitto', 'embedded'] as const) : [opts.broker];
+const params: BenchParams & { brokers: string[] } = {
+  tasks: opts.tasks,
+  latencyTasks: opts.latencyTasks,
+  latencyRate: opts.latencyRate,
+  warmupTasks: opts.warmup,
+  workers: opts.workers,
+  slots: opts.slots,
+  sessions: opts.sessions,
+  inflight: opts.inflight,
+  restShare: opts.restShare,
+  registrationSamples: opts.registrationSamples,
+  simWorkers: opts.simWorkers,
+  simConnectRate: opts.simConnectRate,
+  simSeconds: opts.simSeconds,
+  simHeartbeatMs: opts.simHeartbeatMs,
+  rawJobs: opts.rawJobs,
+  rawRuns: opts.rawRuns,
+  rawBatch: opts.rawBatch,
+  rawConcurrency: opts.rawConcurrency ?? opts.workers * opts.slots,
+  logLevel: opts.logLevel,
+  dispatchPolicy: opts.dispatchPolicy,
+  stallMs: opts.stallMs,
+  cpuProf: opts.cpuProf,
+  brokers: [...brokers],
+};
+
+const startedAt = new Date();
+const progress = new Progress(process.stderr, opts.quiet);
+const cleanup = new Cleanup();
+cleanup.installSignalHandlers((signal) => progress.note(`${signal}: stopping every process`));
+
+try {
+  progress.note('starting redis-server');
+  const redis = await startRedisServer(cleanup);
+
+  const rawBar = progress.bar('raw BullMQ floor', params.rawJobs * params.rawRuns);
+  const raw = await runRawBullmq({
+    redisUrl: redis.url,
+    jobs: params.rawJobs,
+    concurrency: params.rawConcurrency,
+    batch: params.rawBatch,
+    runs: params.rawRuns,
+    onProgress: (d) => rawBar.update(d),
+  });
+  rawBar.finish(`${Math.round(raw.jobsPerSec)} jobs/s`);
+
+  const runs: BrokerResult[] = [];
+  for (const broker of brokers) {
+    runs.push(await runBroker(broker, redis.url, params, cleanup, progress));
+  }
+  await cleanup.run();
+
+  const report = buildReport(params, raw, runs, startedAt);
+  const files = writeReport(report, opts.resultsDir, opts.json);
+  console.log(formatTable(report));
+  progress.note(`written: ${files.join(', ')}`);
+  const failed = runs.reduce((sum, r) => sum + r.failed, 0);
+  if (failed > 0) console.error(`${failed} tasks failed`);
+  process.exit(failed === 0 ? 0 : 1);
+} catch (err) {
+  // After Ctrl-C, runs fail because their processes are going away: not worth a report.
+  if (!cleanup.interrupted) {
+    console.error(
+      `bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
+  }
+  await cleanup.run();
+  process.exit(cleanup.interrupted ? 130 : 1);
+}

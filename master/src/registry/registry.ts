@@ -15,7 +15,8 @@ import {
 import type { Topics } from '../../../proto/src/topics.ts';
 import { isWorkerDead } from './liveness.ts';
 import { WillGrace } from './will-grace.ts';
-import { canServe, freeSlots, toWorkerView, type WorkerRecord } from './worker-record.ts';
+import { freeSlots, toWorkerView, type WorkerNeed, type WorkerRecord } from './worker-record.ts';
+import { WorkerTable } from './worker-table.ts';
 
 export interface LostTask {
   taskId: string;
@@ -44,7 +45,7 @@ export interface RegistryOptions {
 }
 
 export class WorkerRegistry extends EventEmitter<RegistryEvents> {
-  private readonly workers = new Map<string, WorkerRecord>();
+  private readonly workers = new WorkerTable();
   private readonly log: Logger;
   private readonly sweepIntervalMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -111,7 +112,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
   }
 
   list(): WorkerRecord[] {
-    return [...this.workers.values()].sort((a, b) => a.status.id.localeCompare(b.status.id));
+    return this.workers.sorted();
   }
 
   views() {
@@ -126,13 +127,13 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     return [...models].sort();
   }
 
-  /** Online workers that could run the task at all (free slot or not). */
-  capable(need: { model: string; gpu: boolean }): WorkerRecord[] {
-    return this.list().filter((w) => canServe(w, need));
+  /** Online workers that could run the task at all (free slot or not), by id. */
+  capable(need: WorkerNeed): WorkerRecord[] {
+    return this.workers.capable(need);
   }
 
   /** Capable workers with a free slot right now. */
-  available(need: { model: string; gpu: boolean }): WorkerRecord[] {
+  available(need: WorkerNeed): WorkerRecord[] {
     return this.capable(need).filter((w) => freeSlots(w) > 0 && !this.unsettled.has(w.status.id));
   }
 
@@ -188,7 +189,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       heartbeat: existing?.state === 'online' ? existing.heartbeat : undefined,
       active: existing?.state === 'online' ? existing.active : new Map(),
     };
-    this.workers.set(workerId, record);
+    this.workers.set(record);
     if (retained && existing?.state !== 'online') this.unsettled.add(workerId);
     if (existing?.state !== 'online') {
       this.log.info(

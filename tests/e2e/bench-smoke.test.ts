@@ -1,0 +1,102 @@
+/**
+ * Proves `npm run bench` still runs end to end: the benchmark as a process
+ * with tiny parameters (Redis + Mosquitto only, 10 simulated workers), and a
+ * JSON report with every key dashboards read, holding sane numbers.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { REPO_ROOT } from './support/flota-process.ts';
+
+const positive = z.number().positive();
+const reportSchema = z.object({
+  commit: z.string().min(1),
+  parameters: z.object({ tasks: z.literal(50), brokers: z.array(z.string()) }).loose(),
+  throughputTasksPerSec: positive,
+  rawBullmqJobsPerSec: positive,
+  ratioToRawBullmq: positive,
+  latencyMs: z.object({ p50: positive, p95: positive, p99: positive }),
+  registrationMs: positive,
+  scale: z.object({ workers: z.literal(10), masterRssMb: positive, throughputDropPct: z.number() }),
+  runs: z.object({
+    mosquitto: z
+      .object({
+        failed: z.literal(0),
+        scale: z.object({ workersOnlineAtEnd: positive }).loose(),
+      })
+      .loose(),
+  }),
+});
+
+let dir: string;
+let bench: ChildProcess | undefined;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'flota-bench-smoke-'));
+});
+
+afterAll(async () => {
+  if (bench && bench.exitCode === null && bench.signalCode === null) bench.kill('SIGTERM');
+  await rm(dir, { recursive: true, force: true });
+});
+
+function runBench(
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    bench = child;
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run bench', () => {
+  it('runs with tiny parameters and writes a complete JSON report', async () => {
+    const jsonPath = join(dir, 'out', 'report.json');
+    const resultsDir = join(dir, 'results');
+    const run = await runBench([
+      '--broker=mosquitto',
+      '--tasks=50',
+      '--latency-tasks=20',
+      '--warmup=10',
+      '--raw-jobs=200',
+      '--raw-runs=1',
+      '--workers=2',
+      '--slots=4',
+      '--inflight=16',
+      '--sessions=2',
+      '--sim-workers=10',
+      '--sim-connect-rate=100',
+      '--sim-seconds=1',
+      `--results-dir=${resultsDir}`,
+      `--json=${jsonPath}`,
+    ]);
+    expect(run.code, `${run.stderr}\n${run.stdout}`).toBe(0);
+    expect(run.stdout).toContain('throughput (tasks/s)');
+    expect(run.stderr).toContain('written:');
+
+    const report = reportSchema.parse(JSON.parse(await readFile(jsonPath, 'utf8')));
+    expect(report.latencyMs.p50).toBeLessThanOrEqual(report.latencyMs.p99);
+    expect(report.ratioToRawBullmq).toBeCloseTo(
+      report.throughputTasksPerSec / report.rawBullmqJobsPerSec,
+      1,
+    );
+    expect(existsSync(join(resultsDir, 'latest.json'))).toBe(true);
+  }, 60_000);
+});
