@@ -6,10 +6,10 @@
  * the one it lost.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ManagedServer, startManagedServer } from './managed-server.ts';
+import { answersPing } from './redis-server.ts';
 
 export interface OutageTimes {
   /** When the server had exited (SIGTERM honoured). */
@@ -23,24 +23,6 @@ export interface DurableRedis extends ManagedServer {
   readonly dir: string;
   /** Stops it, keeps it down for `downMs`, starts it again on the same port and data. */
   outage(downMs: number): Promise<OutageTimes>;
-}
-
-function answersPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    let reply = '';
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString();
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
-    });
-  });
 }
 
 /**

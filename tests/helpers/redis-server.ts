@@ -3,8 +3,11 @@ import { type ManagedServer, startManagedServer } from './managed-server.ts';
 
 export type RedisServer = ManagedServer;
 
-/** Resolves true when a Redis server on `port` answers PING with PONG. */
-function answersPing(port: number): Promise<boolean> {
+/**
+ * Resolves true when a Redis server on `port` answers PING with PONG (or, with
+ * `anyAnswer`, with anything, e.g. NOAUTH from a server that wants a password).
+ */
+export function answersPing(port: number, anyAnswer = false): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1' });
     let reply = '';
@@ -17,7 +20,8 @@ function answersPing(port: number): Promise<boolean> {
     socket.once('connect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
       reply += chunk.toString();
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      if (reply.includes('\r\n'))
+        done(reply.startsWith('+PONG') || (anyAnswer && /^[+-]/.test(reply)));
     });
   });
 }

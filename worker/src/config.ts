@@ -68,7 +68,8 @@ export const workerConfigSchema = z
 export type WorkerConfig = z.infer<typeof workerConfigSchema>;
 
 /** Config field → the environment variable it comes from (for error messages). */
-const ENV_NAMES: Record<keyof WorkerConfig, string> = {
+/** The environment variable behind each setting. */
+export const WORKER_ENV_NAMES: Record<keyof WorkerConfig, string> = {
   mqttUrl: 'MQTT_URL',
   mqttUsername: 'MQTT_USERNAME',
   mqttPassword: 'MQTT_PASSWORD',
@@ -179,7 +180,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const field = issue.path[0] as keyof WorkerConfig | undefined;
-      const name = field ? (ENV_NAMES[field] ?? String(field)) : '(config)';
+      const name = field ? (WORKER_ENV_NAMES[field] ?? String(field)) : '(config)';
       const detail =
         field === 'models' && provider === 'openai' && raw.models.length === 0
           ? 'required when PROVIDER=openai (comma-separated model names)'

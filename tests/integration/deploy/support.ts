@@ -6,11 +6,11 @@
  */
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ManagedServer, startManagedServer } from '../../helpers/managed-server.ts';
 import { startMosquitto } from '../../helpers/mosquitto-server.ts';
+import { answersPing } from '../../helpers/redis-server.ts';
 import { ROOT, runOk, stackConfig } from '../../unit/deploy/support/tools.ts';
 
 export interface DeployFixture {
@@ -29,19 +29,7 @@ export interface DeployFixture {
 export const TEST_WORKER_MAX = 3;
 
 /** True once anything answers a RESP PING, including NOAUTH: the server is up. */
-function answersResp(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (chunk) => done(/^[+-]/.test(chunk.toString())));
-  });
-}
+const answersResp = (port: number) => answersPing(port, true);
 
 export async function startDeployFixture(): Promise<DeployFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'flota-deploy-'));
