@@ -117,92 +117,48 @@ export async function startMaster(
     const vault = new SecretVault();
     const queues = new TaskQueues(store);
     const policy = createPolicy(config.DISPATCH_POLICY);
+    // What most task modules share; each takes the parts it declares.
+    const core = { leases, registry, queues, events, vault, publisher, topics, clock, log };
     // The stopper wakes a lane; the dispatcher needs the stopper: late-bound through this holder.
     let dispatcherRef: Dispatcher | undefined;
     const stopper = new Stopper({
-      leases,
-      registry,
-      queues,
-      events,
-      vault,
-      publisher,
-      topics,
-      clock,
-      log,
+      ...core,
       reap: (taskId) => {
         const key = queueKeyOfTaskId(taskId);
         if (key) dispatcherRef?.lane(key).reap();
       },
     });
     const dispatcher = new Dispatcher({
+      ...core,
       store,
-      registry,
       policy,
-      leases,
-      events,
-      vault,
-      publisher,
-      topics,
       stopper,
-      queues,
-      clock,
-      log,
       maxStalls: config.TASK_ATTEMPTS,
     });
     dispatcherRef = dispatcher;
     dispatcher.start();
     closers.push(() => dispatcher.close());
-    const adopter = new Adopter({
-      leases,
-      registry,
-      queues,
-      events,
-      stopper,
-      clock,
-      log,
-      lockDurationMs: LOCK_DURATION_MS,
-    });
+    const adopter = new Adopter({ ...core, stopper, lockDurationMs: LOCK_DURATION_MS });
     const onActive = adopter.onActive.bind(adopter);
     registry.on('active', onActive);
     closers.push(() => {
       registry.off('active', onActive);
     });
     const deadlines = new DeadlineSweeper({
-      leases,
-      registry,
-      queues,
+      ...core,
       stopper,
-      clock,
-      log,
       laneKeys: () => dispatcher.laneKeys(),
       requeue: (lease, why) => dispatcher.requeue(lease, why),
     });
     deadlines.start();
     closers.push(() => deadlines.stop());
     const cache = new ResultCache({ kv: store.kv, ttlMs: config.CACHE_TTL_S * 1000, clock, log });
-    const results = new ResultHandler({
-      cache,
-      policy,
-      leases,
-      registry,
-      dispatcher,
-      adopter,
-      events,
-      vault,
-      clock,
-      log,
-    });
+    const results = new ResultHandler({ ...core, cache, policy, dispatcher, adopter });
     const tasks = new TaskService({
+      ...core,
       cache,
-      queues,
       dispatcher,
       canceller: stopper,
-      registry,
-      leases,
-      events,
-      vault,
-      clock,
-      log,
       defaults: { timeoutMs: config.TASK_TIMEOUT_MS, attempts: config.TASK_ATTEMPTS },
       orderedStore: store.kind === 'redis',
     });
