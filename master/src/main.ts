@@ -149,6 +149,7 @@ export async function startMaster(
       stopper,
       laneKeys: () => dispatcher.laneKeys(),
       requeue: (lease, why) => dispatcher.requeue(lease, why),
+      reap: (key) => dispatcher.lane(key).reap(),
     });
     deadlines.start();
     closers.push(() => deadlines.stop());

@@ -36,6 +36,8 @@ export interface DeadlineDeps {
   /** Queues with a lane (the ones worth scanning). */
   laneKeys(): QueueKey[];
   requeue(lease: Lease, why: string): Promise<void>;
+  /** Wakes a lane's reaper: jobs that must end (or come from the cache) wait in its queue. */
+  reap(key: QueueKey): void;
 }
 
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
@@ -112,6 +114,8 @@ export class DeadlineSweeper {
         0,
         QUEUED_SCAN_LIMIT - 1,
       )) as TaskJob[];
+      // One ended while it was delayed (a retry's backoff) reaches the head only later.
+      if (jobs.some((job) => job?.data?.ended || job?.data?.cached)) this.deps.reap(key);
       for (const job of jobs) {
         if (!job?.data || job.data.ended || now <= deadlineOf(job.data)) continue;
         const reason = `timed out after ${seconds(job.data.timeoutMs)} in the queue (no worker took it)`;
