@@ -52,6 +52,9 @@ export interface MasterDeps {
   clock?: Clock;
 }
 
+/** Longest wait for one shutdown step (closing the store, the broker link, …). */
+const SHUTDOWN_STEP_MS = 3_000;
+
 const localHost = (host: string) => (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host);
 
 export async function startMaster(
@@ -63,12 +66,20 @@ export async function startMaster(
   const clock = deps.clock ?? systemClock;
   const topics = createTopics(config.MQTT_PREFIX);
   const closers: Array<() => Promise<void> | void> = [];
+  // Each step is bounded: with the store or broker already gone, a close could wait forever.
   const close = async () => {
     for (const step of closers.reverse()) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => {
+        timer = clock.setTimeout(() => resolve('late'), SHUTDOWN_STEP_MS);
+      });
       try {
-        await step();
+        const outcome = await Promise.race([Promise.resolve().then(step), late]);
+        if (outcome === 'late') log.warn({ ms: SHUTDOWN_STEP_MS }, 'shutdown step timed out');
       } catch (err) {
         log.warn({ err }, 'shutdown step failed');
+      } finally {
+        clock.clearTimeout(timer as NodeJS.Timeout);
       }
     }
   };
