@@ -111,7 +111,6 @@ export class Stopper {
   async endRunning(lease: Lease, ending: TaskEnding): Promise<void> {
     const { leases, registry } = this.deps;
     if (!leases.delete(lease)) return;
-    registry.release(lease.workerId, lease.taskId);
     this.tellWorker(lease.workerId, {
       type: 'cancel',
       taskId: lease.taskId,
@@ -128,6 +127,8 @@ export class Stopper {
       leases.set(lease);
       throw new UnavailableError('the queue store is not reachable; retry shortly', { cause: err });
     }
+    // The slot stays taken until the end is stored: a failure above keeps the lease as it was.
+    registry.release(lease.workerId, lease.taskId);
     this.announce(job, ending);
   }
 
