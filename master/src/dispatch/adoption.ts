@@ -80,6 +80,7 @@ export class Adopter {
 
   private async lookUp(workerId: string, item: Required<ActiveLease>): Promise<AdoptOutcome> {
     const { leases, registry, queues, clock, stopper } = this.deps;
+    if (leases.isSettling(item.taskId)) return { reason: 'stale_lease' };
     const known = leases.get(item.taskId);
     if (known) {
       return known.token === item.lease && known.workerId === workerId

@@ -276,7 +276,7 @@ export class Dispatcher {
       return;
     }
     if (held || !leases.delete(lease)) return;
-    // The lock lapsed (e.g. the store was away too long): the job is back in the queue.
+    // The lock lapsed (the store was away too long): the job is back in the queue, or failed.
     this.log.warn({ taskId: lease.taskId, workerId: lease.workerId }, 'lease lost: lock lapsed');
     registry.release(lease.workerId, lease.taskId);
     stopper.tellWorker(lease.workerId, {
@@ -284,6 +284,13 @@ export class Dispatcher {
       taskId: lease.taskId,
       attempt: lease.attempt,
     });
+    const job = await this.deps.queues.job(lease.taskId).catch(() => undefined);
+    if (job?.finishedOn) {
+      // Failed for stalling too often (a completion elsewhere already announced itself).
+      if (!job.returnvalue) events.emit('failed', lease.sessionId, toTaskView(job, 'failed'));
+      this.deps.vault.drop(lease.taskId);
+      return;
+    }
     events.emit('retrying', lease.sessionId, {
       taskId: lease.taskId,
       attempt: lease.attempt,

@@ -22,6 +22,8 @@ export interface Lease {
 
 export class LeaseTable {
   private readonly byTask = new Map<string, Lease>();
+  /** Attempts whose outcome is being written to the store right now: taskId → lease token. */
+  private readonly settling = new Map<string, string>();
 
   set(lease: Lease): void {
     this.byTask.set(lease.taskId, lease);
@@ -34,6 +36,27 @@ export class LeaseTable {
   delete(lease: Lease): boolean {
     if (this.byTask.get(lease.taskId) !== lease) return false;
     return this.byTask.delete(lease.taskId);
+  }
+
+  /**
+   * Takes the lease out while its outcome is stored: anything else for this
+   * task meanwhile (a duplicate final, a cancel) reads it as stale, and no one
+   * adopts it. False if the lease is no longer the table's.
+   */
+  settle(lease: Lease): boolean {
+    if (!this.delete(lease)) return false;
+    this.settling.set(lease.taskId, lease.token);
+    return true;
+  }
+
+  /** The outcome is stored (or could not be): put the lease back only if asked and still free. */
+  unsettle(lease: Lease, restore: boolean): void {
+    if (this.settling.get(lease.taskId) === lease.token) this.settling.delete(lease.taskId);
+    if (restore && !this.byTask.has(lease.taskId)) this.byTask.set(lease.taskId, lease);
+  }
+
+  isSettling(taskId: string): boolean {
+    return this.settling.has(taskId);
   }
 
   all(): Lease[] {

@@ -77,8 +77,10 @@ export class Stopper {
     }
     try {
       await job.updateData({ ...job.data, ended: ending });
-      // Priority 0 sorts before every task priority: the next take of this queue gets it.
-      if (state !== 'active') await job.changePriority({ priority: 0 });
+      // Priority 0 sorts before every task priority: the next take of this queue gets it. An
+      // active job (a previous master's, not adopted yet) keeps 0 for when it stalls back.
+      const head = job.changePriority({ priority: 0 });
+      await (state === 'active' ? head.catch(() => undefined) : head);
     } catch (err) {
       this.log.warn({ err, taskId }, 'could not mark the task as ended');
       throw new UnavailableError('the queue store is not reachable; retry shortly', { cause: err });
@@ -110,7 +112,7 @@ export class Stopper {
   /** Takes a running attempt back from its worker and ends the task. */
   async endRunning(lease: Lease, ending: TaskEnding): Promise<void> {
     const { leases, registry } = this.deps;
-    if (!leases.delete(lease)) return;
+    if (!leases.settle(lease)) return;
     this.tellWorker(lease.workerId, {
       type: 'cancel',
       taskId: lease.taskId,
@@ -121,10 +123,11 @@ export class Stopper {
       await job.updateData({ ...job.data, ended: ending });
       job.data = { ...job.data, ended: ending };
       await job.moveToFailed(new UnrecoverableError(ending.reason), lease.token, false);
+      leases.unsettle(lease, false);
     } catch (err) {
       this.log.error({ err, taskId: lease.taskId }, 'could not end the running task');
       // Keep it fenced to this attempt: its worker reports "cancelled", which then fails it.
-      leases.set(lease);
+      leases.unsettle(lease, true);
       throw new UnavailableError('the queue store is not reachable; retry shortly', { cause: err });
     }
     // The slot stays taken until the end is stored: a failure above keeps the lease as it was.

@@ -112,15 +112,10 @@ export class Outboxes {
     return this.nextSeq;
   }
 
-  /**
-   * A seq for an event sent to one socket only and not recorded (resync
-   * answers). A terminal one also marks the task finished for the session.
-   */
-  stamp(sessionId: string, taskId: string, terminal: boolean): number {
-    const box = this.session(sessionId);
-    const seq = this.nextSeq++;
-    if (terminal && !box.terminal.has(taskId)) box.terminal.set(taskId, seq);
-    return seq;
+  /** A seq for an event sent to one socket only and not recorded (resync answers). */
+  stamp(sessionId: string): number {
+    this.session(sessionId);
+    return this.nextSeq++;
   }
 
   /**

@@ -92,19 +92,31 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
   };
 
   /** Sends the state of tasks the client still waits for, unless it already had it live. */
+  /**
+   * Sends the state of tasks the client still waits for. A task found finished
+   * is recorded as its terminal event and sent to the whole session (every tab
+   * learns it, once); if the session already had that event, only this socket
+   * gets it again, unless it came to this socket live after it joined.
+   */
   const resync = async (socket: FlotaSocket, sessionId: string, ids: string[], joinSeq: number) => {
     for (const taskId of ids) {
       const view = await tasks.getForSession(taskId, sessionId).catch(() => undefined);
       if (!view || !socket.connected) continue;
-      const terminal = ['completed', 'failed', 'cancelled'].includes(view.state);
-      const liveSeq = outboxes.terminalSeq(sessionId, taskId);
-      if (liveSeq !== undefined && liveSeq >= joinSeq) continue; // it came through the room
+      if (['completed', 'failed', 'cancelled'].includes(view.state)) {
+        const name = view.state === 'completed' ? 'task:completed' : 'task:failed';
+        const entry = outboxes.append(sessionId, name, view);
+        if (entry) {
+          send(io.to(sessionRoom(sessionId)), entry);
+          continue;
+        }
+        const liveSeq = outboxes.terminalSeq(sessionId, taskId);
+        if (liveSeq !== undefined && liveSeq >= joinSeq) continue; // it came through the room
+        send(socket, { seq: outboxes.stamp(sessionId), name, taskId, payload: view });
+        continue;
+      }
       let name: TaskEventName;
       let payload: TaskEventPayloads[TaskEventName];
-      if (terminal) {
-        name = view.state === 'completed' ? 'task:completed' : 'task:failed';
-        payload = view;
-      } else if (view.state === 'running' && view.workerId && view.workerKind) {
+      if (view.state === 'running' && view.workerId && view.workerKind) {
         name = 'task:assigned';
         payload = {
           taskId,
@@ -116,8 +128,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
         name = 'task:queued';
         payload = { taskId };
       }
-      const seq = outboxes.stamp(sessionId, taskId, terminal);
-      send(socket, { seq, name, taskId, payload });
+      send(socket, { seq: outboxes.stamp(sessionId), name, taskId, payload });
     }
   };
 

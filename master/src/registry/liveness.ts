@@ -11,3 +11,6 @@ export function isWorkerDead(
 ): boolean {
   return nowMs - lastSeenMs > heartbeatIntervalMs * missedLimit;
 }
+
+/** An offline worker is forgotten (dropped from the list) this long after it was last heard. */
+export const FORGET_OFFLINE_MS = 10 * 60_000;

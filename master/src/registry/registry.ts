@@ -13,7 +13,7 @@ import {
   workerStatusSchema,
 } from '../../../proto/src/schemas/worker.ts';
 import type { Topics } from '../../../proto/src/topics.ts';
-import { isWorkerDead } from './liveness.ts';
+import { FORGET_OFFLINE_MS, isWorkerDead } from './liveness.ts';
 import { WillGrace } from './will-grace.ts';
 import { freeSlots, toWorkerView, type WorkerNeed, type WorkerRecord } from './worker-record.ts';
 import { WorkerTable } from './worker-table.ts';
@@ -144,6 +144,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
 
   /** Frees a slot; `notify: false` for a hold that never turned into work (nothing changed). */
   release(workerId: string, taskId: string, notify = true): void {
+    this.wills.forget(workerId, taskId);
     const record = this.workers.get(workerId);
     if (record?.active.delete(taskId) && notify) {
       this.emit('capacity');
@@ -234,6 +235,11 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     if (this.deaf) return;
     const now = this.options.clock.now();
     for (const record of this.workers.values()) {
+      if (record.state === 'offline' && now - record.lastSeen > FORGET_OFFLINE_MS) {
+        this.workers.delete(record.status.id); // e.g. an old process id: it will not come back
+        this.emit('change');
+        continue;
+      }
       if (
         record.state === 'online' &&
         isWorkerDead(record.lastSeen, now, record.status.heartbeatMs)

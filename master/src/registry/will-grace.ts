@@ -30,6 +30,11 @@ export class WillGrace {
     this.held.set(workerId, { timer, startedAt, active });
   }
 
+  /** The task's slot was freed meanwhile (it finished, or the hold ended): do not bring it back. */
+  forget(workerId: string, taskId: string): void {
+    this.held.get(workerId)?.active.delete(taskId);
+  }
+
   /** The process that left the Will, if one is held for this worker. */
   startedAt(workerId: string): number | undefined {
     return this.held.get(workerId)?.startedAt;

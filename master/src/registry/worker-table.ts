@@ -29,6 +29,15 @@ export class WorkerTable {
     this.records.set(id, record);
   }
 
+  delete(workerId: string): void {
+    for (const model of this.records.get(workerId)?.status.models ?? []) {
+      const ids = this.byModel.get(model);
+      ids?.delete(workerId);
+      if (ids?.size === 0) this.byModel.delete(model);
+    }
+    this.records.delete(workerId);
+  }
+
   values(): IterableIterator<WorkerRecord> {
     return this.records.values();
   }

@@ -104,11 +104,12 @@ export class ResultHandler {
         : undefined,
     };
     // Take the lease first: a duplicate final arriving meanwhile is then stale.
-    leases.delete(lease);
+    if (!leases.settle(lease)) return this.reject('stale_lease', lease.taskId, workerId);
     try {
       await lease.job.moveToCompleted(value, lease.token, false);
+      leases.unsettle(lease, false);
     } catch (err) {
-      leases.set(lease);
+      leases.unsettle(lease, true);
       this.log.error({ err, taskId: lease.taskId }, 'result could not be committed');
       return { accepted: false, reason: 'store_unavailable' };
     }
@@ -142,12 +143,13 @@ export class ResultHandler {
       await dispatcher.requeue(lease, `${lease.workerId}: ${result.error}`);
       return { accepted: true };
     }
-    leases.delete(lease);
+    if (!leases.settle(lease)) return this.reject('stale_lease', lease.taskId, lease.workerId);
     try {
       // A provider error (bad key, bad prompt) fails the same way everywhere: do not retry it.
       await lease.job.moveToFailed(new UnrecoverableError(result.error), lease.token, false);
+      leases.unsettle(lease, false);
     } catch (err) {
-      leases.set(lease);
+      leases.unsettle(lease, true);
       this.log.error({ err, taskId: lease.taskId }, 'failure could not be committed');
       return { accepted: false, reason: 'store_unavailable' };
     }
@@ -183,7 +185,8 @@ export class ResultHandler {
     token: string,
   ): { lease: Lease } | { reason: RejectReason } {
     const lease = this.deps.leases.get(taskId);
-    if (!lease) return { reason: 'unknown_task' };
+    if (!lease)
+      return { reason: this.deps.leases.isSettling(taskId) ? 'stale_lease' : 'unknown_task' };
     if (lease.attempt !== attempt || lease.token !== token) return { reason: 'stale_lease' };
     if (lease.workerId !== workerId) return { reason: 'not_lease_owner' };
     return { lease };

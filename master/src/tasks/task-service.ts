@@ -63,12 +63,13 @@ export interface TaskServiceDeps {
 /** A stable task id suffix for a retried submission, or a fresh one. */
 function uniquePart(ctx: SubmitContext): string {
   const tenant = ctx.tenant ?? DEFAULT_TENANT;
+  // JSON arrays: no separator inside an id can make two different requests read alike.
   const key = ctx.idempotencyKey
     ? tenant === DEFAULT_TENANT
       ? `key:${ctx.idempotencyKey}`
-      : `tenant-key:${tenant}:${ctx.idempotencyKey}` // tenants never share keys
+      : JSON.stringify(['key', tenant, ctx.idempotencyKey]) // tenants never share keys
     : ctx.clientId && ctx.sessionId
-      ? `client:${ctx.sessionId}:${ctx.clientId}`
+      ? JSON.stringify(['client', tenant, ctx.sessionId, ctx.clientId])
       : undefined;
   if (!key) return randomUUID().replaceAll('-', '');
   return createHash('sha256').update(key).digest('base64url').slice(0, 32);
@@ -199,8 +200,9 @@ export class TaskService {
     if (ctx.sessionId && job.data.sessionId !== ctx.sessionId) {
       throw new NotFoundError(`no task ${taskId}`);
     }
-    if (view.state !== 'queued') {
-      throw new ConflictError(`task ${taskId} is ${view.state}; only a queued task can move`);
+    if (view.state !== 'queued' || job.data.cached || job.data.ended) {
+      const what = job.data.cached ? 'answered from the cache' : view.state;
+      throw new ConflictError(`task ${taskId} is ${what}; only a queued task can move`);
     }
     if (job.data.priority === priority) return view;
     const fairness = this.laneOf(queueKeyOf(job.data)).fairness;

@@ -78,13 +78,13 @@ describe('session outbox', () => {
     expect(boxes.replay('s', boxes.epoch, dropped)?.length).toBe(OUTBOX_MAX_EVENTS);
   });
 
-  it('stamps resync answers without recording them, and a stamped terminal ends the task', () => {
+  it('stamps resync answers for one socket without recording them', () => {
     const boxes = new Outboxes(systemClock);
     boxes.append('s', 'task:queued', { taskId: 't1' });
-    const seq = boxes.stamp('s', 't1', true);
+    const seq = boxes.stamp('s');
     expect(seq).toBe(2);
     expect(boxes.replay('s', boxes.epoch, 0)?.map((e) => e.seq)).toEqual([1]);
-    expect(boxes.append('s', 'task:completed', view('t1'))).toBeUndefined();
+    expect(boxes.terminalSeq('s', 't1')).toBeUndefined();
     expect(boxes.peekSeq()).toBe(3);
   });
 
