@@ -3,7 +3,7 @@ import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../../common/clock.ts';
-import { isWorkerDead } from '../../../master/src/registry/liveness.ts';
+import { FORGET_OFFLINE_MS, isWorkerDead } from '../../../master/src/registry/liveness.ts';
 import { WorkerRegistry } from '../../../master/src/registry/registry.ts';
 import { WILL_GRACE_MS } from '../../../master/src/registry/will-grace.ts';
 import { createTopics } from '../../../proto/src/topics.ts';
@@ -113,6 +113,25 @@ describe('WorkerRegistry (fake timers)', () => {
     expect(offline).not.toHaveBeenCalled();
     expect(registry.get('w1')?.state).toBe('online');
     expect(registry.get('w1')?.active.get('t')).toBe(1);
+  });
+
+  it('does not bring back a slot freed while the Last Will was held', () => {
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1'));
+    registry.reserve('w1', 'done-meanwhile', 1);
+    registry.reserve('w1', 'still-running', 1);
+    mqtt.deliver(topics.status('w1'), { state: 'offline', id: 'w1', reason: 'lost' });
+    registry.release('w1', 'done-meanwhile');
+    mqtt.emit('close');
+    expect([...(registry.get('w1')?.active.keys() ?? [])]).toEqual(['still-running']);
+  });
+
+  it('forgets a worker that has been offline for FORGET_OFFLINE_MS', () => {
+    mqtt.deliver(topics.status('w1'), onlineStatus('w1'));
+    mqtt.deliver(topics.status('w1'), { state: 'offline', id: 'w1', reason: 'shutdown' });
+    expect(registry.get('w1')?.state).toBe('offline');
+    vi.advanceTimersByTime(FORGET_OFFLINE_MS + 1_000);
+    expect(registry.get('w1')).toBeUndefined();
+    expect(registry.capable({ model: 'echo', gpu: false })).toEqual([]);
   });
 
   it('withdraws a Last Will when the same process is back within the grace', () => {
