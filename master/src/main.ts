@@ -34,6 +34,7 @@ import { WorkerRegistry } from './registry/registry.ts';
 import { ResultHandler } from './results/result-handler.ts';
 import { openQueueStore } from './store/index.ts';
 import { SecretVault } from './tasks/secret-vault.ts';
+import { SubmissionKeys } from './tasks/submission-keys.ts';
 import { TaskEvents } from './tasks/task-events.ts';
 import { TaskQueues } from './tasks/task-queues.ts';
 import { TaskService } from './tasks/task-service.ts';
@@ -173,6 +174,7 @@ export async function startMaster(
       canceller: stopper,
       defaults: { timeoutMs: config.TASK_TIMEOUT_MS, attempts: config.TASK_ATTEMPTS },
       orderedStore: store.kind === 'redis',
+      submissionKeys: new SubmissionKeys(store.kv, log),
     });
     const outboxes = new Outboxes(clock);
 

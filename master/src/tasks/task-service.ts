@@ -1,5 +1,4 @@
 /** Submitting tasks to the durable queue, reading them back, re-prioritizing and cancelling them. */
-import { createHash, randomUUID } from 'node:crypto';
 import type { Clock } from '../../../common/clock.ts';
 import { ConflictError, NotFoundError, UnavailableError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
@@ -12,6 +11,7 @@ import type { LeaseTable } from '../dispatch/leases.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import { fairnessKey } from './fair-priority.ts';
 import type { SecretVault } from './secret-vault.ts';
+import { type SubmissionKeys, uniquePart } from './submission-keys.ts';
 import {
   DEFAULT_TENANT,
   queueKeyOf,
@@ -58,21 +58,8 @@ export interface TaskServiceDeps {
   orderedStore: boolean;
   /** Answers identical earlier requests of the same tenant without a worker (when enabled). */
   cache?: ResultCache;
-}
-
-/** A stable task id suffix for a retried submission, or a fresh one. */
-function uniquePart(ctx: SubmitContext): string {
-  const tenant = ctx.tenant ?? DEFAULT_TENANT;
-  // JSON arrays: no separator inside an id can make two different requests read alike.
-  const key = ctx.idempotencyKey
-    ? tenant === DEFAULT_TENANT
-      ? `key:${ctx.idempotencyKey}`
-      : JSON.stringify(['key', tenant, ctx.idempotencyKey]) // tenants never share keys
-    : ctx.clientId && ctx.sessionId
-      ? JSON.stringify(['client', tenant, ctx.sessionId, ctx.clientId])
-      : undefined;
-  if (!key) return randomUUID().replaceAll('-', '');
-  return createHash('sha256').update(key).digest('base64url').slice(0, 32);
+  /** Where a model-less keyed submission's task id is kept for its retries. */
+  submissionKeys?: SubmissionKeys;
 }
 
 export class TaskService {
@@ -86,6 +73,10 @@ export class TaskService {
 
   async submit(input: SubmitTask, ctx: SubmitContext = {}): Promise<{ taskId: string }> {
     const { clock, registry, dispatcher, events, vault, defaults } = this.deps;
+    if (!input.model) {
+      const earlier = await this.deps.submissionKeys?.earlier(ctx);
+      if (earlier) return { taskId: earlier }; // a retry: the first try chose the model
+    }
     const model = input.model ?? registry.models()[0] ?? FALLBACK_MODEL;
     const labels = input.requires?.labels;
     const key = queueKeyOf({ model, gpu: input.requires?.gpu === true, labels });
@@ -167,6 +158,7 @@ export class TaskService {
       if (timer) clock.clearTimeout(timer);
       if (!data.cached) lane.fairness.settle();
     }
+    if (!input.model) this.deps.submissionKeys?.remember(ctx, taskId);
     if (!added) return { taskId };
     if (!data.noCache) this.deps.cache?.count(cached !== undefined);
     this.log.info(
