@@ -20,12 +20,7 @@ const ui = useChatHarness({
 });
 const openChat = ui.openChat;
 
-async function ask(page: Page, prompt: string) {
-  await send(page, prompt);
-  const task = await ui.master.nextSubmit();
-  await bubbleIn(page, task.taskId, 'queued').waitFor();
-  return task;
-}
+const ask = ui.ask;
 
 /** The computed border style of a bubble, to tell a cancel from a failure at a glance. */
 const borderStyle = (page: Page, taskId: string) =>

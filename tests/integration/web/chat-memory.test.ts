@@ -15,10 +15,8 @@ const openChat = ui.openChat;
 
 /** Sends a prompt and returns the submission once its bubble shows as queued. */
 async function ask(page: Page, prompt: string): Promise<Submission> {
-  await send(page, prompt);
-  const task = await ui.master.nextSubmit();
+  const task = await ui.ask(page, prompt);
   expect(task.payload.prompt).toBe(prompt);
-  await bubbleIn(page, task.taskId, 'queued').waitFor();
   return task;
 }
 

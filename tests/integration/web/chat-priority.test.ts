@@ -1,7 +1,6 @@
-import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { taskView, worker } from './fake-master.ts';
-import { bubble, bubbleIn, send, sessionIdOf, useChatHarness } from './ui-harness.ts';
+import { bubble, bubbleIn, sessionIdOf, useChatHarness } from './ui-harness.ts';
 
 /**
  * Priorities and the result cache in the chat UI: the composer's priority and
@@ -17,12 +16,7 @@ const ui = useChatHarness({
 });
 const openChat = ui.openChat;
 
-async function ask(page: Page, prompt: string) {
-  await send(page, prompt);
-  const task = await ui.master.nextSubmit();
-  await bubbleIn(page, task.taskId, 'queued').waitFor();
-  return task;
-}
+const ask = ui.ask;
 
 describe('priorities and cached answers in the chat UI', () => {
   it('sends the chosen priority and "skip cache", and shows the priority with the answer', async () => {

@@ -1,4 +1,3 @@
-import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { taskView, UNKNOWN_TASK_ERROR, worker } from './fake-master.ts';
@@ -29,13 +28,7 @@ const ui = useChatHarness({
 });
 const openChat = ui.openChat;
 
-/** Sends a prompt; resolves once its bubble is queued, which also proves every earlier event was handled. */
-async function ask(page: Page, prompt: string) {
-  await send(page, prompt);
-  const task = await ui.master.nextSubmit();
-  await bubbleIn(page, task.taskId, 'queued').waitFor();
-  return task;
-}
+const ask = ui.ask;
 
 const ackedUpTo = (sessionId: string, seq: number) =>
   waitFor(() => ui.master.ackedSeq(sessionId) === seq, { what: `the page to ack ${seq}` });

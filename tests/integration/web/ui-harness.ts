@@ -100,6 +100,14 @@ export function useChatHarness(options: Parameters<typeof startFakeMaster>[0]) {
       context = opened.context;
       return opened.page;
     },
+    /** Sends a prompt; resolves with its submission once its bubble is queued (every earlier event handled). */
+    async ask(page: Page, prompt: string) {
+      await send(page, prompt);
+      if (!master) throw new Error('the fake master is not started yet');
+      const task = await master.nextSubmit();
+      await bubbleIn(page, task.taskId, 'queued').waitFor();
+      return task;
+    },
     /** The chat page, loaded but not necessarily connected (e.g. refused for want of a token). */
     async openPage(): Promise<Page> {
       if (!browser || !master) throw new Error('the harness is not started yet');
