@@ -11,7 +11,6 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import {
-  loadMasterPackage,
   type MasterClient,
   METADATA_WORKER_ID,
   type TaskAck__Output,
@@ -32,7 +31,7 @@ import {
   trapProcessErrors,
   waitForTask,
 } from './bad-input-support.ts';
-import { api, startTestMaster, startTestWorker } from './support.ts';
+import { api, masterGrpcClient, startTestMaster, startTestWorker } from './support.ts';
 
 const RAW = 'raw-fence-1';
 const MODEL = 'raw-model';
@@ -138,11 +137,7 @@ describe('bad input on gRPC', () => {
       },
       { what: 'both workers registered' },
     );
-    const { proto } = loadMasterPackage();
-    client = new proto.flota.v1.Master(
-      `127.0.0.1:${master.grpcPort}`,
-      grpc.credentials.createInsecure(),
-    );
+    client = masterGrpcClient(master);
     rejectedBefore = await rejectedCounts();
   });
 

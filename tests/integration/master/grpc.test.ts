@@ -9,7 +9,6 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import {
-  loadMasterPackage,
   type MasterClient,
   METADATA_WORKER_ID,
   type TaskAck__Output,
@@ -19,7 +18,7 @@ import type { Assignment, TaskView } from '../../../proto/src/schemas/task.ts';
 import { createTopics, workerClientId } from '../../../proto/src/topics.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
-import { api, startTestMaster } from './support.ts';
+import { api, masterGrpcClient, startTestMaster } from './support.ts';
 
 const require = createRequire(import.meta.url);
 const topics = createTopics();
@@ -84,11 +83,7 @@ describe('gRPC callback server', () => {
       }),
       { retain: true, qos: 1 },
     );
-    const { proto } = loadMasterPackage();
-    client = new proto.flota.v1.Master(
-      `127.0.0.1:${master.grpcPort}`,
-      grpc.credentials.createInsecure(),
-    );
+    client = masterGrpcClient(master);
   });
 
   afterAll(async () => {

@@ -1,8 +1,10 @@
 /** Starts a real master (and real workers) inside the test process, on free ports. */
 import { Writable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
 import { createLogger, type FlotaLogger } from '../../../common/logger.ts';
 import { loadMasterConfig, type MasterConfig } from '../../../master/src/config.ts';
 import { type MasterHandle, startMaster } from '../../../master/src/main.ts';
+import { loadMasterPackage, type MasterClient } from '../../../proto/src/grpc.ts';
 import { loadWorkerConfig, startWorker, type WorkerHandle } from '../../../worker/src/main.ts';
 import { randomName } from '../../helpers/random-name.ts';
 
@@ -75,4 +77,13 @@ export async function api<T = unknown>(
           : JSON.stringify(init.body),
   });
   return { status: res.status, body: (await res.json()) as T };
+}
+
+/** A gRPC client for the master's callback service, as a hand-written worker would use. */
+export function masterGrpcClient(master: MasterHandle): MasterClient {
+  const { proto } = loadMasterPackage();
+  return new proto.flota.v1.Master(
+    `127.0.0.1:${master.grpcPort}`,
+    grpc.credentials.createInsecure(),
+  );
 }

@@ -3,7 +3,6 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import {
-  loadMasterPackage,
   type MasterClient,
   METADATA_AUTHORIZATION,
   METADATA_WORKER_ID,
@@ -12,7 +11,7 @@ import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { WorkerHandle } from '../../../worker/src/main.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
-import { api, startTestMaster, startTestWorker } from './support.ts';
+import { api, masterGrpcClient, startTestMaster, startTestWorker } from './support.ts';
 
 const TOKEN = 'a-long-worker-token';
 
@@ -26,11 +25,7 @@ describe('worker token', () => {
     redis = await startRedis();
     master = await startTestMaster({ queueUrl: redis.url, env: { WORKER_TOKEN: TOKEN } });
     worker = await startTestWorker(master, { WORKER_ID: 'tok-1', WORKER_TOKEN: TOKEN });
-    const { proto } = loadMasterPackage();
-    client = new proto.flota.v1.Master(
-      `127.0.0.1:${master.grpcPort}`,
-      grpc.credentials.createInsecure(),
-    );
+    client = masterGrpcClient(master);
   });
   afterAll(async () => {
     client?.close();
