@@ -68,12 +68,26 @@ interface CallOutcome {
   ack?: TaskAck__Output;
 }
 
+/**
+ * grpc-js backs off reconnects up to 120 s by default. A worker whose network
+ * came back after a long cut is online again over MQTT within a second and
+ * gets work, but every report would fail at once ("No connection
+ * established") until that backoff ran out. Capped at 2 s, a report waits at
+ * most that long; a dial every 2 s to an absent master costs nothing.
+ */
+export const GRPC_CHANNEL_OPTIONS = {
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.initial_reconnect_backoff_ms': 250,
+  'grpc.max_reconnect_backoff_ms': 2_000,
+} as const;
+
 export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
   const { proto } = loadMasterPackage();
   const client: MasterClient = new proto.flota.v1.Master(
     options.address,
     grpc.credentials.createInsecure(),
-    { 'grpc.keepalive_time_ms': 30_000, 'grpc.keepalive_permit_without_calls': 1 },
+    GRPC_CHANNEL_OPTIONS,
   );
   const log = options.log.child({ component: 'grpc-link' });
   const clock = options.clock;

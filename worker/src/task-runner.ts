@@ -37,6 +37,14 @@ const key = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
 
 export class TaskRunner {
   private readonly running = new Map<string, Running>();
+  /**
+   * Finished attempts whose result the master has not acknowledged yet. They
+   * hold no slot but stay in the heartbeat's `active` list: otherwise the
+   * master, seeing the attempt neither running nor reported, would take the
+   * assignment back as unconfirmed while the result is still on its way
+   * (e.g. while the gRPC link reconnects).
+   */
+  private readonly reporting = new Map<string, Assignment>();
   private readonly seen = new Set<string>();
   private readonly reports = new Set<Promise<unknown>>();
   private readonly models: ReadonlySet<string>;
@@ -68,11 +76,11 @@ export class TaskRunner {
   }
 
   active(): Array<{ taskId: string; attempt: number; lease: string }> {
-    return [...this.running.values()].map(({ assignment: a }) => ({
-      taskId: a.taskId,
-      attempt: a.attempt,
-      lease: a.lease,
-    }));
+    const attempts = [
+      ...[...this.running.values()].map((r) => r.assignment),
+      ...this.reporting.values(),
+    ];
+    return attempts.map((a) => ({ taskId: a.taskId, attempt: a.attempt, lease: a.lease }));
   }
 
   accept(assignment: Assignment): void {
@@ -214,6 +222,7 @@ export class TaskRunner {
     } finally {
       clock.clearTimeout(timer);
       this.running.delete(key(a.taskId, a.attempt));
+      this.reporting.set(key(a.taskId, a.attempt), a);
     }
     const result: TaskResult = { ...this.baseResult(a, startedAt), ...outcome };
     const level = 'error' in outcome ? 'warn' : 'info';
@@ -227,8 +236,12 @@ export class TaskRunner {
       },
       'error' in outcome ? 'task failed' : 'task finished',
     );
-    const ack = await stream.finish(result);
-    this.logAck(a, ack);
+    try {
+      const ack = await stream.finish(result);
+      this.logAck(a, ack);
+    } finally {
+      this.reporting.delete(key(a.taskId, a.attempt));
+    }
   }
 
   private describeFailure(entry: Running, error: unknown): { error: string; errorCode: string } {

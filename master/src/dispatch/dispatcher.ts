@@ -70,7 +70,6 @@ export class Dispatcher {
   };
   private readonly onOffline = (workerId: string, reason: string, lost: LostTask[]) =>
     this.revoke(workerId, reason, lost);
-
   /** A worker that comes online may serve queues nobody has submitted to since a restart. */
   private readonly onOnline = (workerId: string) => {
     const record = this.deps.registry.get(workerId);
@@ -248,6 +247,7 @@ export class Dispatcher {
       const state = await lease.job.getState();
       if (state === 'failed') {
         this.deps.vault.drop(lease.taskId);
+        this.log.warn({ taskId: lease.taskId, reason: why }, 'task failed: no attempts left');
         events.emit('failed', lease.sessionId, toTaskView(lease.job, 'failed'));
       } else {
         events.emit('retrying', lease.sessionId, {

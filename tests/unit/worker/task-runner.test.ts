@@ -101,6 +101,25 @@ describe('TaskRunner', () => {
     expect(runner.freeSlots()).toBe(1);
   });
 
+  it('keeps listing a finished attempt as active until its result is acknowledged, without its slot', async () => {
+    const { runner, reporter } = makeRunner();
+    let deliver: (ack: { accepted: boolean; reason: string }) => void = () => {};
+    const open = reporter.openStream.bind(reporter);
+    reporter.openStream = (ref) => {
+      const stream = open(ref);
+      // The master is unreachable: the final result waits for a connection.
+      return { ...stream, finish: () => new Promise((resolve) => (deliver = resolve)) };
+    };
+    const a = assignment();
+    runner.accept(a);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(runner.freeSlots()).toBe(1);
+    expect(runner.active()).toEqual([{ taskId: a.taskId, attempt: 1, lease: a.lease }]);
+    deliver({ accepted: true, reason: '' });
+    await runner.idle();
+    expect(runner.active()).toEqual([]);
+  });
+
   it('runs a duplicate delivery once', async () => {
     const { runner, reporter } = makeRunner(undefined, 2);
     const a = assignment();
