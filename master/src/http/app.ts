@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ValidationError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
+import type { WorkersResponse } from '../../../proto/src/schemas/metrics.ts';
 import {
   submitTaskFields,
   submitTaskSchema,
@@ -119,7 +120,11 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   });
 
   app.get('/api/workers', (_req, res) => {
-    res.json({ workers: deps.registry.views(), models: deps.registry.models() });
+    const body: WorkersResponse = {
+      workers: deps.registry.views(),
+      models: deps.registry.models(),
+    };
+    res.json(body);
   });
 
   app.get('/metrics', async (_req, res) => {

@@ -5,6 +5,7 @@
  * hot path carries metrics code.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { MetricsSnapshot } from '../../../proto/src/schemas/metrics.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { ResultCache } from '../cache/result-cache.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
@@ -15,15 +16,6 @@ import type { TaskService } from '../tasks/task-service.ts';
 const SECONDS_BUCKETS = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
 ];
-
-export interface MetricsSnapshot {
-  tasks: { completed: number; failed: number };
-  workers: { online: number; offline: number; slots: number; active: number };
-  queues: Record<string, Record<string, number>>;
-  resultsRejected: Record<string, number>;
-  /** Result cache lookups of queued tasks (none while CACHE_TTL_S is 0). */
-  cache: { enabled: boolean; hits: number; misses: number };
-}
 
 export interface MetricsDeps {
   events: TaskEvents;
