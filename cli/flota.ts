@@ -1,5 +1,7 @@
-/** `flota` — one CLI for every role: up (all-in-one), master, worker, submit, workers. */
+/** `flota` — one CLI for every role: up (all-in-one), master, worker, autoscale, submit, workers. */
 import { Command } from 'commander';
+import { autoscaleFlagFromNpm } from '../autoscaler/src/config.ts';
+import { runAutoscalerFromEnv } from '../autoscaler/src/main.ts';
 import { FlotaError } from '../common/errors.ts';
 import { runMasterFromEnv } from '../master/src/main.ts';
 import { runWorkerFromEnv } from '../worker/src/main.ts';
@@ -22,8 +24,22 @@ program
     'after',
     '\nConfigured by environment variables: PORT, GRPC_PORT, MQTT_PORT, WORKERS, ... (see README).',
   )
+  .option(
+    '--autoscale',
+    'size the local workers to the load, between AUTOSCALE_MIN and AUTOSCALE_MAX (see README)',
+  )
+  .action(async (options: { autoscale?: boolean }) => {
+    const autoscale = options.autoscale === true || autoscaleFlagFromNpm(process.env);
+    await runUp(process.env, { autoscale });
+  });
+
+program
+  .command('autoscale')
+  .description(
+    "run the autoscaler: AUTOSCALE_DRIVER=swarm scales a stack's worker services, local starts worker processes",
+  )
   .action(async () => {
-    await runUp();
+    await runAutoscalerFromEnv();
   });
 
 program

@@ -1,40 +1,32 @@
 /**
  * `flota up` (what `npm start` runs): a small supervisor. It starts the master
- * (embedded broker and store) and $WORKERS local workers as child processes,
- * each in its own process group, so a terminal's Ctrl-C reaches only this
- * process — which then stops the workers (they finish in-flight tasks and
- * report them), then the master (which commits them and stops PostgreSQL).
- * Every child has an IPC channel and shuts itself down if this process dies.
+ * (embedded broker and store) and local workers as child processes, each in
+ * its own process group, so a terminal's Ctrl-C reaches only this process —
+ * which then stops the workers (they finish in-flight tasks and report them),
+ * then the master (which commits them and stops PostgreSQL). Every child has
+ * an IPC channel and shuts itself down if this process dies.
+ *
+ * Workers: $WORKERS of them, or with `--autoscale` as many as the load asks
+ * for, between AUTOSCALE_MIN and AUTOSCALE_MAX (the local driver).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
-import { loadMasterConfig } from '../master/src/config.ts';
+import type { ChildProcess } from 'node:child_process';
+import {
+  type AutoscalerConfig,
+  loadAutoscalerConfig,
+  type PoolSpec,
+} from '../autoscaler/src/config.ts';
+import type { ScaleDriver } from '../autoscaler/src/drivers/driver.ts';
+import { localWorkerDriver, startAutoscaler } from '../autoscaler/src/main.ts';
+import { spawnRole, stopChild } from '../common/flota-process.ts';
+import { createLogger } from '../common/logger.ts';
+import { apiTokensOf, loadMasterConfig, type MasterConfig } from '../master/src/config.ts';
 import { type MasterReady, masterReadySchema } from '../proto/src/ipc.ts';
 
-const BIN = fileURLToPath(new URL('../bin/flota.mjs', import.meta.url));
 /** Local echo workers stream visibly by default; set ECHO_DELAY_MS=0 for raw speed. */
 const DEMO_ECHO_DELAY_MS = '25';
-/** Longer than a worker's default SHUTDOWN_GRACE_MS (10 s), so in-flight work can finish. */
-const CHILD_STOP_GRACE_MS = 15_000;
 
-function spawnRole(role: 'master' | 'worker', env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [BIN, role], {
-    env,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    detached: true,
-  });
-}
-
-const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (exited(child)) return;
-  const done = once(child, 'exit');
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_STOP_GRACE_MS);
-  await done;
-  clearTimeout(timer);
+export interface UpOptions {
+  autoscale?: boolean;
 }
 
 function waitReady(master: ChildProcess): Promise<MasterReady> {
@@ -49,17 +41,77 @@ function waitReady(master: ChildProcess): Promise<MasterReady> {
   });
 }
 
-export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+interface Fleet {
+  driver: ScaleDriver;
+  /** What the banner says about the workers. */
+  summary: string;
+  close(): Promise<void>;
+}
+
+/** A fixed pool of $WORKERS, named `local-1…` (or `$WORKER_ID-1…`). */
+async function fixedFleet(env: NodeJS.ProcessEnv, config: MasterConfig): Promise<Fleet> {
+  const { logger } = createLogger({ source: 'supervisor', level: config.LOG_LEVEL });
+  const driver = localWorkerDriver(env, logger);
+  const pool: PoolSpec = {
+    name: 'local',
+    capability: 'cpu',
+    workerPrefix: env.WORKER_ID ? `${env.WORKER_ID}-` : 'local-',
+    // Never consulted: nothing decides for a fixed pool.
+    policy: {
+      ...{ min: config.WORKERS, max: config.WORKERS, stepUp: 1, stepDown: 1 },
+      ...{ cooldownUpMs: 0, cooldownDownMs: 0, targetUtilisation: 1, slotsPerWorker: 1 },
+    },
+  };
+  await driver.scale(pool, config.WORKERS, []);
+  return {
+    driver,
+    summary: `${config.WORKERS} local workers`,
+    close: () => driver.close(),
+  };
+}
+
+/** Local workers sized by the autoscaler; its /status and /metrics are printed in the banner. */
+async function autoscaledFleet(
+  env: NodeJS.ProcessEnv,
+  config: MasterConfig,
+  scaling: AutoscalerConfig,
+): Promise<Fleet> {
+  const { logger } = createLogger({ source: 'autoscaler', level: scaling.LOG_LEVEL });
+  const driver = localWorkerDriver(env, logger);
+  for (const pool of scaling.pools) {
+    const { min, max } = pool.policy;
+    await driver.scale(pool, Math.min(max, Math.max(min, config.WORKERS)), []);
+  }
+  const handle = await startAutoscaler(scaling, { driver, log: logger });
+  const bounds = scaling.pools.map((p) => `${p.name} ${p.policy.min}–${p.policy.max}`).join(', ');
+  return {
+    driver,
+    summary: `autoscaled local workers (${bounds}) · status ${handle.statusUrl}/status`,
+    close: () => handle.close(),
+  };
+}
+
+export async function runUp(
+  env: NodeJS.ProcessEnv = process.env,
+  options: UpOptions = {},
+): Promise<void> {
   const config = loadMasterConfig(env);
+  // Checked before anything starts, so a typo in AUTOSCALE_* costs nothing.
+  const scaling = options.autoscale
+    ? loadAutoscalerConfig(
+        { ...env, AUTOSCALE_DRIVER: 'local' },
+        { AUTOSCALE_API_TOKEN: apiTokensOf(config)[0]?.token ?? '' },
+      )
+    : undefined;
   const master = spawnRole('master', env);
-  const workers: ChildProcess[] = [];
+  let fleet: Fleet | undefined;
   let stopping = false;
 
   const shutdown = async (why: string, code: number) => {
     if (stopping) return;
     stopping = true;
     console.error(`\nflota: ${why} — stopping workers, then the master…`);
-    await Promise.all(workers.map(stopChild));
+    await fleet?.close();
     await stopChild(master);
     process.exit(code);
   };
@@ -85,13 +137,16 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
     ECHO_DELAY_MS: env.ECHO_DELAY_MS ?? DEMO_ECHO_DELAY_MS,
     LOG_LEVEL: config.LOG_LEVEL,
   };
-  for (let i = 1; i <= config.WORKERS; i++) {
-    const id = env.WORKER_ID ? `${env.WORKER_ID}-${i}` : `local-${i}`;
-    const child = spawnRole('worker', { ...workerEnv, WORKER_ID: id });
-    child.on('exit', (code, signal) => {
-      if (!stopping) console.error(`flota: worker ${id} exited (code ${code}, signal ${signal})`);
-    });
-    workers.push(child);
+  try {
+    fleet = scaling
+      ? await autoscaledFleet(workerEnv, config, {
+          ...scaling,
+          AUTOSCALE_MASTER_URL: ready.httpUrl,
+        })
+      : await fixedFleet(workerEnv, config);
+  } catch (err) {
+    await shutdown(`cannot start the workers: ${(err as Error).message}`, 1);
+    return;
   }
 
   const port = new URL(ready.mqttUrl).port;
@@ -99,7 +154,7 @@ export async function runUp(env: NodeJS.ProcessEnv = process.env): Promise<void>
     [
       '',
       `  flota is running — open ${ready.httpUrl}`,
-      `  REST API  ${ready.httpUrl}/api/tasks · ${config.WORKERS} local workers`,
+      `  REST API  ${ready.httpUrl}/api/tasks · ${fleet.summary}`,
       `  MQTT      ${ready.mqttUrl}   (mosquitto_sub -h localhost -p ${port} -t '${config.MQTT_PREFIX}/logs/#' -v)`,
       `  gRPC      127.0.0.1:${ready.grpcPort}`,
       '  Ctrl-C to stop.',

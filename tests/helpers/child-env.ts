@@ -3,12 +3,15 @@
  * without any setting a flota process reads, so nothing leaks in from the
  * developer's shell. The names come from the config schemas themselves.
  */
+import { autoscalerConfigSchema } from '../../autoscaler/src/config.ts';
 import { masterConfigSchema } from '../../master/src/config.ts';
 import { WORKER_ENV_NAMES } from '../../worker/src/config.ts';
 
-/** Every environment variable the master or a worker reads (plus NODE_OPTIONS). */
+/** Every environment variable the master, a worker or the autoscaler reads (plus NODE_OPTIONS). */
 export const FLOTA_ENV_NAMES: ReadonlySet<string> = new Set([
   ...Object.keys(masterConfigSchema.shape),
+  ...Object.keys(autoscalerConfigSchema.shape),
+  'npm_config_autoscale',
   ...Object.values(WORKER_ENV_NAMES),
   'NODE_OPTIONS',
 ]);

@@ -20,12 +20,23 @@ export interface UpSystem {
   grpcPort: number;
 }
 
+export interface UpOptions {
+  /** After `up`, e.g. `--autoscale`. */
+  args?: string[];
+  /** Workers to wait for; local-1 and local-2 by default. */
+  workers?: string[];
+}
+
 /** `npm start`: `node bin/flota.mjs up` with two local workers, on free ports. */
-export async function startUp(dataDir: string, env: Record<string, string>): Promise<UpSystem> {
+export async function startUp(
+  dataDir: string,
+  env: Record<string, string>,
+  options: UpOptions = {},
+): Promise<UpSystem> {
   const [port, grpcPort, mqttPort] = [await freePort(), await freePort(), await freePort()];
   const up = spawnFlota({
     name: 'flota up',
-    args: ['up'],
+    args: ['up', ...(options.args ?? [])],
     env: {
       PORT: String(port),
       GRPC_PORT: String(grpcPort),
@@ -36,7 +47,7 @@ export async function startUp(dataDir: string, env: Record<string, string>): Pro
     },
   });
   const baseUrl = `http://127.0.0.1:${port}`;
-  await waitForSystem(baseUrl, ['local-1', 'local-2'], () => deadReason(up));
+  await waitForSystem(baseUrl, options.workers ?? ['local-1', 'local-2'], () => deadReason(up));
   return { up, baseUrl, mqttPort, grpcPort };
 }
 

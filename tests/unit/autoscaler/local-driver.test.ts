@@ -1,0 +1,77 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { LocalDriver, type WorkerProcess } from '../../../autoscaler/src/drivers/local.ts';
+import { cpuPool, worker } from './support.ts';
+
+interface Fake extends WorkerProcess {
+  id: string;
+  stopped: boolean;
+  die(): void;
+}
+
+function fakeDriver() {
+  const started: Fake[] = [];
+  const driver = new LocalDriver({
+    log: pino({ level: 'silent' }),
+    start: (id) => {
+      let exit = () => {};
+      const exited = new Promise<void>((resolve) => {
+        exit = resolve;
+      });
+      const fake: Fake = {
+        id,
+        stopped: false,
+        exited,
+        die: () => exit(),
+        stop: async () => {
+          fake.stopped = true;
+          exit();
+        },
+      };
+      started.push(fake);
+      return fake;
+    },
+  });
+  return { driver, started };
+}
+
+describe('LocalDriver', () => {
+  it('starts workers named after the pool, lowest free number first', async () => {
+    const { driver, started } = fakeDriver();
+    await driver.scale(cpuPool, 3, []);
+    expect(started.map((w) => w.id)).toEqual(['local-1', 'local-2', 'local-3']);
+    expect(await driver.replicas(cpuPool)).toBe(3);
+    started[1]?.die();
+    await started[1]?.exited;
+    await Promise.resolve();
+    expect(driver.ids(cpuPool)).toEqual(['local-1', 'local-3']);
+    await driver.scale(cpuPool, 3, []);
+    expect(started.map((w) => w.id)).toEqual(['local-1', 'local-2', 'local-3', 'local-2']);
+  });
+
+  it('stops idle workers first, then the newest', async () => {
+    const { driver, started } = fakeDriver();
+    await driver.scale(cpuPool, 4, []);
+    const views = [
+      worker('local-1', { active: 0 }),
+      worker('local-2', { active: 2 }),
+      worker('local-3', { active: 1 }),
+      worker('local-4', { active: 2 }),
+    ];
+    await driver.scale(cpuPool, 2, views);
+    expect(started.filter((w) => w.stopped).map((w) => w.id)).toEqual(['local-1', 'local-3']);
+    expect(driver.ids(cpuPool)).toEqual(['local-2', 'local-4']);
+    await driver.scale(cpuPool, 1, []);
+    expect(driver.ids(cpuPool)).toEqual(['local-2']);
+  });
+
+  it('close() stops every worker, waits for them, and starts none after', async () => {
+    const { driver, started } = fakeDriver();
+    await driver.scale(cpuPool, 2, []);
+    await driver.close();
+    expect(started.every((w) => w.stopped)).toBe(true);
+    await driver.scale(cpuPool, 5, []);
+    expect(started).toHaveLength(2);
+    await driver.close();
+  });
+});
