@@ -38,6 +38,7 @@ COPY common ./common
 COPY proto ./proto
 COPY master ./master
 COPY worker ./worker
+COPY autoscaler ./autoscaler
 COPY web ./web
 COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/flota-entrypoint
 LABEL org.opencontainers.image.title="flota" \

@@ -11,7 +11,7 @@ Usage: ./logs.sh [SERVICE] [--since DURATION] [--help]
        ./logs.sh --mqtt [SOURCE] [--help]
 
 SERVICE (default master) is one of mosquitto, redis, master, worker-cpu,
-worker-gpu: follows docker service logs of \${STACK}_SERVICE ("$STACK"),
+worker-gpu, autoscaler: follows docker service logs of \${STACK}_SERVICE ("$STACK"),
 from --since (default 10m) on.
 
 --mqtt follows flota/v1/logs/SOURCE on the stack's broker, where SOURCE is
@@ -50,8 +50,8 @@ need_swarm_manager
 if [ "$mode" = service ]; then
   service=${target:-master}
   case "$service" in
-    mosquitto | redis | master | worker-cpu | worker-gpu) ;;
-    *) die "unknown service '$service' (mosquitto, redis, master, worker-cpu, worker-gpu)" ;;
+    mosquitto | redis | master | worker-cpu | worker-gpu | autoscaler) ;;
+    *) die "unknown service '$service' (mosquitto, redis, master, worker-cpu, worker-gpu, autoscaler)" ;;
   esac
   docker service inspect "${STACK}_$service" >/dev/null 2>&1 ||
     die "no service ${STACK}_$service: is the stack deployed (./deploy.sh)?"

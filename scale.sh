@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Scales the CPU or GPU workers of a running flota stack.
+# Scales the CPU or GPU workers of a running flota stack, or pauses and
+# resumes its autoscaler.
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/deploy/lib.sh"
 
 usage() {
   cat <<USAGE
-Usage: ./scale.sh <worker-cpu|worker-gpu> <n> [--help]
+Usage: ./scale.sh <worker-cpu|worker-gpu|autoscaler> <n> [--help]
 
 Sets the number of worker-cpu or worker-gpu tasks of stack \$STACK ("$STACK")
 and waits until they run. Each worker is named after its task slot (cpu-1,
@@ -19,6 +20,9 @@ and finishes what it runs first (SHUTDOWN_GRACE_MS, 20 s in stack.yml).
 The next ./deploy.sh sets the count back to CPU_WORKERS / GPU_WORKERS (2 / 0):
 set those to keep it. worker-gpu tasks run only on nodes labelled gpu=true
 that advertise an NVIDIA-GPU resource (docs/DEPLOY.md).
+
+  autoscaler 0|1   pauses or resumes the autoscaler (deploy.sh --autoscale);
+                   while it runs, it sets the worker counts itself.
 USAGE
 }
 
@@ -30,17 +34,28 @@ esac
 service=$1
 count=$2
 case "$service" in
-  worker-cpu | worker-gpu) ;;
-  *) die "service must be worker-cpu or worker-gpu, not '$service'" ;;
+  worker-cpu | worker-gpu | autoscaler) ;;
+  *) die "service must be worker-cpu, worker-gpu or autoscaler, not '$service'" ;;
 esac
 [[ "$count" =~ ^[0-9]+$ ]] || die "count must be a whole number, not '$count'"
-max=${MQTT_WORKER_MAX:-64}
-[ "$count" -le "$max" ] ||
-  die "$count is over MQTT_WORKER_MAX ($max): raise it in stack.yml (mosquitto), redeploy, then scale"
+if [ "$service" = autoscaler ]; then
+  # Two autoscalers would fight over the same services.
+  [ "$count" -le 1 ] || die "the autoscaler runs once (1) or not at all (0), not $count times"
+else
+  max=${MQTT_WORKER_MAX:-64}
+  [ "$count" -le "$max" ] ||
+    die "$count is over MQTT_WORKER_MAX ($max): raise it in stack.yml (mosquitto), redeploy, then scale"
+fi
 
 check_stack_name
 need_swarm_manager
 docker service inspect "${STACK}_$service" >/dev/null 2>&1 ||
   die "no service ${STACK}_$service: is the stack deployed (./deploy.sh)?"
+if [ "$service" != autoscaler ]; then
+  autoscaler=$(docker service inspect --format '{{.Spec.Mode.Replicated.Replicas}}' \
+    "${STACK}_autoscaler" 2>/dev/null || echo 0)
+  [ "$autoscaler" = 0 ] ||
+    note "the autoscaler runs and will resize $service itself: ./scale.sh autoscaler 0 pauses it"
+fi
 
 docker service scale --detach=false "${STACK}_$service=$count"

@@ -33,7 +33,12 @@ check_stack_name
 need_swarm_manager
 
 if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
-  # Workers first, while the master still takes their results: each one
+  # The autoscaler first: it would bring the workers back up to its minimum.
+  if docker service inspect "${STACK}_autoscaler" >/dev/null 2>&1; then
+    note "stopping the autoscaler"
+    docker service scale --detach=false "${STACK}_autoscaler=0" >/dev/null
+  fi
+  # Then the workers, while the master still takes their results: each one
   # finishes or hands back what it runs (SHUTDOWN_GRACE_MS) before it exits.
   workers=()
   for service in worker-cpu worker-gpu; do

@@ -17,6 +17,7 @@ STACK_SECRETS=(
   redis_password
   redis_acl
   queue_url
+  autoscaler_api_token
 )
 
 die() {

@@ -17,14 +17,17 @@ $SECRETS_DIR (one value per file), generating every missing one:
   mqtt_observer_password  MQTT password of the read-only user _observer (logs.sh --mqtt)
   worker_token            gRPC token workers send the master (WORKER_TOKEN)
   api_tokens              REST/Socket.IO tokens, "tenant:token" per line (API_TOKENS_FILE);
-                          starts with one token for tenant "default"
+                          starts with one token for tenant "default" and the
+                          autoscaler's, for tenant "autoscaler"
+  autoscaler_api_token    the autoscaler's API token (AUTOSCALE_API_TOKEN)
   redis_password          Redis password
   redis_acl               Redis ACL file holding that password's SHA-256
   queue_url               QUEUE_URL with that password: redis://:<password>@redis:6379
   grafana_admin_password  Grafana's admin password (compose profile "monitoring")
 
 Existing files are kept, so running it again changes nothing. redis_acl and
-queue_url are derived from redis_password when they are missing.
+queue_url are derived from redis_password when they are missing. An
+api_tokens that lacks the autoscaler's token gets it appended.
 
 Environment: SECRETS_DIR (default deploy/secrets).
 USAGE
@@ -68,7 +71,7 @@ mkdir -p "$SECRETS_DIR"
 chmod 0700 "$SECRETS_DIR"
 
 for name in mqtt_master_password mqtt_worker_password mqtt_observer_password \
-  worker_token redis_password grafana_admin_password; do
+  worker_token redis_password grafana_admin_password autoscaler_api_token; do
   put "$name" "$(random_hex)"
 done
 
@@ -76,6 +79,16 @@ redis_password=$(cat "$SECRETS_DIR/redis_password")
 [ -n "$redis_password" ] || die "$SECRETS_DIR/redis_password is empty"
 [[ "$redis_password" =~ ^[A-Za-z0-9._~-]+$ ]] ||
   die "$SECRETS_DIR/redis_password: use only letters, digits and . _ ~ - (it goes into a URL)"
-put api_tokens "default:$(random_hex)"
+autoscaler_token=$(cat "$SECRETS_DIR/autoscaler_api_token")
+put api_tokens "default:$(random_hex)
+autoscaler:$autoscaler_token"
+# An api_tokens from before the autoscaler: the master must know its token too.
+tokens="$SECRETS_DIR/api_tokens"
+if ! grep -qxF "autoscaler:$autoscaler_token" "$tokens"; then
+  # A file without a final newline would glue the new entry to its last one.
+  [ -z "$(tail -c1 "$tokens")" ] || echo >>"$tokens"
+  printf 'autoscaler:%s\n' "$autoscaler_token" >>"$tokens"
+  note "added the autoscaler's token to $tokens (a running master needs the new file: docs/DEPLOY.md, Autoscaling)"
+fi
 put redis_acl "user default on #$(sha256_hex "$redis_password") ~* &* +@all"
 put queue_url "redis://:${redis_password}@redis:6379"

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Entrypoint of the flota-master and flota-worker images.
+# Entrypoint of the flota-master and flota-worker images (the master image
+# also runs the autoscaler: `autoscale`).
 #
 # Secrets arrive as files (Docker secrets under /run/secrets). For each
 # variable below, NAME_FILE=<path> sets NAME to that file's contents (trailing
@@ -8,7 +9,7 @@
 set -eu
 
 # Keep in step with docs/DEPLOY.md and tests/unit/deploy (they read this line).
-FILE_VARS="MQTT_PASSWORD WORKER_TOKEN QUEUE_URL GEMINI_API_KEY OPENAI_API_KEY"
+FILE_VARS="MQTT_PASSWORD WORKER_TOKEN QUEUE_URL GEMINI_API_KEY OPENAI_API_KEY AUTOSCALE_API_TOKEN"
 
 die() {
   echo "flota-entrypoint: $*" >&2

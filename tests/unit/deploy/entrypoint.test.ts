@@ -75,6 +75,13 @@ describe('image entrypoint', () => {
     expect(started.env?.WORKER_TOKEN).toBe('pa:ss word');
   });
 
+  it('starts the autoscaler with its token from a file, and no store', () => {
+    const started = start(['autoscale'], { AUTOSCALE_API_TOKEN_FILE: join(dir, 'password') });
+    expect(started.argv).toEqual(['/app/bin/flota.mjs', 'autoscale']);
+    expect(started.env?.AUTOSCALE_API_TOKEN).toBe('pa:ss word');
+    expect(started.env?.AUTOSCALE_API_TOKEN_FILE).toBeUndefined();
+  });
+
   it('refuses NAME and NAME_FILE together', () => {
     const started = start(['worker'], { MQTT_PASSWORD: 'x', MQTT_PASSWORD_FILE: join(dir, 'url') });
     expect(started.status).toBe(64);

@@ -1,13 +1,15 @@
 /**
  * Every variable stack.yml and docker-compose.yml give a flota container is
  * one its config reads, secrets arrive only as files, and the environment
- * each service ends up with passes the real config loader.
+ * each service ends up with passes the real config loader (master, worker
+ * and autoscaler).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadMasterConfig } from '../../../master/src/config.ts';
+import { loadAutoscalerConfig } from '../../../autoscaler/src/config.ts';
+import { apiTokensOf, loadMasterConfig } from '../../../master/src/config.ts';
 import { loadWorkerConfig } from '../../../worker/src/config.ts';
 import {
   type Compose,
@@ -34,7 +36,11 @@ function namesRead(load: (env: NodeJS.ProcessEnv) => unknown): Set<string> {
   return seen;
 }
 
-const KNOWN = { master: namesRead(loadMasterConfig), worker: namesRead(loadWorkerConfig) };
+const KNOWN = {
+  master: namesRead(loadMasterConfig),
+  worker: namesRead(loadWorkerConfig),
+  autoscaler: namesRead(loadAutoscalerConfig),
+};
 
 /** Variables that carry a secret: never a literal in a deployment file. */
 const SECRET_VARS = [
@@ -44,6 +50,7 @@ const SECRET_VARS = [
   'GEMINI_API_KEY',
   'OPENAI_API_KEY',
   'API_TOKENS',
+  'AUTOSCALE_API_TOKEN',
 ];
 
 let secretsDir = '';
@@ -106,10 +113,17 @@ describe('deployment environment', () => {
       const roles = flotaServices(config).map(([, role]) => role);
       expect(roles, file).toContain('master');
       expect(roles, file).toContain('worker');
+      // Compose runs on one host without Swarm: nothing there for the swarm driver to scale.
+      if (file.startsWith('stack.yml')) expect(roles, file).toContain('autoscaler');
     }
   });
 
-  it('sets only variables the master and worker configs read', () => {
+  it('knows the autoscaler apart from the master, whose image it runs', () => {
+    expect(KNOWN.autoscaler).toContain('AUTOSCALE_POOLS');
+    expect(KNOWN.autoscaler).not.toContain('QUEUE_URL');
+  });
+
+  it('sets only variables the master, worker and autoscaler configs read', () => {
     for (const [file, config] of variants) expect(variableProblems(config), file).toEqual([]);
   });
 
@@ -152,8 +166,12 @@ describe('deployment environment', () => {
           expect(master.MQTT_URL, `${file}: ${name}`).toBe('mqtt://mosquitto:1883');
           expect(master.MQTT_USERNAME, `${file}: ${name}`).toBe('_master');
           expect(master.WORKER_TOKEN, `${file}: ${name}`).toBeDefined();
-          const tokens = file.includes('API_TOKENS_FILE=') ? 0 : 1;
+          // Tenant "default" and the autoscaler's.
+          const tokens = file.includes('API_TOKENS_FILE=') ? 0 : 2;
           expect(master.API_TOKENS_FILE, `${file}: ${name}`).toHaveLength(tokens);
+        } else if (role === 'autoscaler') {
+          // Checked against the master in the next test.
+          expect(() => loadAutoscalerConfig(env), `${file}: ${name}`).not.toThrow();
         } else {
           const worker = loadWorkerConfig(env);
           // deploy/mosquitto/flota.acl grants a worker the topics named after its username.
@@ -162,6 +180,37 @@ describe('deployment environment', () => {
           expect(worker.workerToken, `${file}: ${name}`).toBeDefined();
           expect(worker.workerId, `${file}: ${name}`).toMatch(/^(cpu|gpu)-\d+$/);
         }
+      }
+    }
+  });
+
+  it('points the autoscaler at the master with a token it accepts, and at services that exist', () => {
+    for (const [file, config] of variants.filter(([f]) => f.startsWith('stack.yml'))) {
+      const services = flotaServices(config);
+      const envOf = (role: string) => {
+        const found = services.find(([, r]) => r === role);
+        if (!found) throw new Error(`${file}: no ${role}`);
+        return serviceEnv(found[2], secretsDir);
+      };
+      const autoscaler = loadAutoscalerConfig(envOf('autoscaler'));
+      expect(autoscaler.AUTOSCALE_DRIVER, file).toBe('swarm');
+      expect(autoscaler.AUTOSCALE_MASTER_URL, file).toBe('http://master:8080');
+      expect(autoscaler.AUTOSCALE_STACK, file).toBe('flota');
+      const tokens = apiTokensOf(loadMasterConfig(envOf('master')));
+      if (file.includes('API_TOKENS_FILE=')) expect(tokens, file).toEqual([]);
+      else {
+        expect(
+          tokens.map((t) => t.token),
+          file,
+        ).toContain(autoscaler.AUTOSCALE_API_TOKEN);
+      }
+      const workerMax = Number(config.services.mosquitto?.environment?.MQTT_WORKER_MAX);
+      expect(autoscaler.pools.length, file).toBeGreaterThan(0);
+      for (const pool of autoscaler.pools) {
+        const service = config.services[pool.name];
+        expect(service, `${file}: pool ${pool.name}`).toBeDefined();
+        expect(service?.environment?.WORKER_ID, file).toBe(`${pool.workerPrefix}{{.Task.Slot}}`);
+        expect(pool.policy.max, file).toBeLessThanOrEqual(workerMax);
       }
     }
   });

@@ -59,7 +59,15 @@ describe('images', () => {
   });
 
   it('copy every directory the runtime code imports from, and the build context has them', () => {
-    expect(runtimeDirs.sort()).toEqual(['bin', 'cli', 'common', 'master', 'proto', 'worker']);
+    expect(runtimeDirs.sort()).toEqual([
+      'autoscaler',
+      'bin',
+      'cli',
+      'common',
+      'master',
+      'proto',
+      'worker',
+    ]);
     for (const file of runtimeFiles) {
       for (const spec of importsOf(file).filter((s) => s.startsWith('.'))) {
         const target = relative(ROOT, resolve(dirname(join(ROOT, file)), spec));

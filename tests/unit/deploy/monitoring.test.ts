@@ -2,12 +2,14 @@
  * The Grafana dashboard asks only for metrics the master really exports: the
  * names come from a live MasterMetrics registry (master/src/metrics), not
  * from a copy of them. Grafana's provisioning points at the same datasource
- * and folder the dashboard and docker-compose.yml use.
+ * and folder the dashboard and docker-compose.yml use. Prometheus also
+ * scrapes the autoscaler when it runs.
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AutoscalerMetrics } from '../../../autoscaler/src/metrics.ts';
 import { MasterMetrics, type MetricsDeps } from '../../../master/src/metrics/master-metrics.ts';
 import { parseYaml, ROOT } from './support/tools.ts';
 
@@ -93,6 +95,31 @@ describe('monitoring', () => {
         expect(target.datasource?.uid, panel.title).toBe(source?.uid);
       }
     }
+  });
+
+  it("scrapes the autoscaler's flota_autoscaler_* metrics where stack.yml runs it", async () => {
+    const prometheus = parseYaml(
+      readFileSync(join(ROOT, 'deploy/monitoring/prometheus.yml'), 'utf8'),
+    ) as {
+      scrape_configs: Array<{
+        job_name: string;
+        metrics_path: string;
+        dns_sd_configs?: Array<{ names: string[]; type: string; port: number }>;
+      }>;
+    };
+    const job = prometheus.scrape_configs.find((c) => c.job_name === 'flota-autoscaler');
+    expect(job?.metrics_path).toBe('/metrics');
+    const [sd] = job?.dns_sd_configs ?? [];
+    // Swarm's DNS answers tasks.<service> with the service's task addresses.
+    expect(sd?.names).toEqual(['tasks.autoscaler']);
+    expect(sd?.type).toBe('A');
+    const stack = readFileSync(join(ROOT, 'stack.yml'), 'utf8');
+    expect(stack).toMatch(/^ {2}autoscaler:$/m);
+    expect(stack).toContain(`AUTOSCALE_PORT: "${sd?.port}"`);
+    const autoscaler = new AutoscalerMetrics();
+    const names = (await autoscaler.registry.getMetricsAsJSON()).map((m) => m.name);
+    expect(names).toContain('flota_autoscaler_decisions_total');
+    expect(names.every((n) => n.startsWith('flota_autoscaler_'))).toBe(true);
   });
 
   it('provisions dashboards from the directory docker-compose.yml mounts them in', () => {

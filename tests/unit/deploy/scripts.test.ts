@@ -1,10 +1,11 @@
 /**
  * The operator scripts: shellcheck-clean, strict mode, a --help that works
  * without Docker, clear refusals of bad arguments, and deploy/make-secrets.sh
- * producing consistent, stable secrets.
+ * producing consistent, stable secrets (the autoscaler's token among the
+ * master's).
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,7 +64,8 @@ describe('deployment scripts', () => {
 
   it('check their arguments before they need a swarm', () => {
     const scale = (...args: string[]) => run(join(ROOT, 'scale.sh'), args);
-    expect(scale('worker-x', '2').stderr).toMatch(/worker-cpu or worker-gpu/);
+    expect(scale('worker-x', '2').stderr).toMatch(/worker-cpu, worker-gpu or autoscaler/);
+    expect(scale('autoscaler', '2').stderr).toMatch(/runs once \(1\) or not at all \(0\)/);
     expect(scale('worker-cpu', 'two').stderr).toMatch(/whole number/);
     expect(scale('worker-cpu', '65').stderr).toMatch(/over MQTT_WORKER_MAX \(64\)/);
     expect(run(join(ROOT, 'deploy.sh'), []).stderr).toMatch(/set REGISTRY/);
@@ -95,8 +97,18 @@ describe('deployment scripts', () => {
     const sha = createHash('sha256').update(password).digest('hex');
     expect(read('redis_acl')).toBe(`user default on #${sha} ~* &* +@all`);
     expect(read('queue_url')).toBe(`redis://:${password}@redis:6379`);
-    expect(read('api_tokens')).toMatch(/^default:[0-9a-f]{64}$/);
-    const names = ['mqtt_master_password', 'mqtt_worker_password', 'worker_token', 'api_tokens'];
+    const autoscaler = read('autoscaler_api_token');
+    expect(autoscaler).toMatch(/^[0-9a-f]{64}$/);
+    expect(read('api_tokens')).toMatch(
+      new RegExp(`^default:[0-9a-f]{64}\nautoscaler:${autoscaler}$`),
+    );
+    const names = [
+      'mqtt_master_password',
+      'mqtt_worker_password',
+      'worker_token',
+      'api_tokens',
+      'autoscaler_api_token',
+    ];
     const before = names.map(read);
     expect(new Set(before).size).toBe(names.length);
 
@@ -106,5 +118,21 @@ describe('deployment scripts', () => {
     expect(again.status).toBe(0);
     expect(again.stderr).toBe('');
     expect(names.map(read)).toEqual(before);
+  });
+
+  it("make-secrets adds the autoscaler's token to an api_tokens from before it, once", () => {
+    const secrets = join(dir, 'old-secrets');
+    mkdirSync(secrets, { mode: 0o700 });
+    // Written by an older make-secrets: one tenant, no final newline.
+    writeFileSync(join(secrets, 'api_tokens'), `default:${'a'.repeat(64)}`);
+    const first = run(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secrets } });
+    expect(first.status).toBe(0);
+    expect(first.stderr).toMatch(/added the autoscaler's token to .*api_tokens/);
+    const token = readFileSync(join(secrets, 'autoscaler_api_token'), 'utf8').trim();
+    const expected = `default:${'a'.repeat(64)}\nautoscaler:${token}\n`;
+    expect(readFileSync(join(secrets, 'api_tokens'), 'utf8')).toBe(expected);
+    const again = run(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secrets } });
+    expect(again.stderr).toBe('');
+    expect(readFileSync(join(secrets, 'api_tokens'), 'utf8')).toBe(expected);
   });
 });

@@ -2,9 +2,13 @@
  * stack.yml as Docker reads it (`docker stack config` validates against the
  * compose v3 schema and interpolates, with no engine), and the choices
  * docs/DEPLOY.md promises: one master replaced stop-first, workers keyed on
- * their slot, GPU placement, secrets from deploy.sh, limits and log rotation.
+ * their slot, GPU placement, secrets from deploy.sh, limits and log rotation,
+ * and an opt-in autoscaler on a manager with the Docker socket.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Compose, ROOT, run, secretSources, stackConfig } from './support/tools.ts';
@@ -26,6 +30,7 @@ beforeAll(() => {
 describe('stack.yml', () => {
   it('is valid for docker stack config, alone and with the Gemini override', () => {
     expect(Object.keys(stack.services).sort()).toEqual([
+      'autoscaler',
       'master',
       'mosquitto',
       'redis',
@@ -148,5 +153,60 @@ describe('stack.yml', () => {
     for (const [name, service] of Object.entries(stack.services)) {
       expect(Object.keys(service.networks as object), name).toEqual(['flota']);
     }
+  });
+
+  it('runs the autoscaler only when asked, once, on a manager, with the Docker socket', () => {
+    const autoscaler = stack.services.autoscaler!;
+    expect(autoscaler.image).toBe('reg.example:5000/flota/flota-master:1.2.3-abc');
+    expect(autoscaler.command).toEqual(['autoscale']);
+    expect(autoscaler.environment).toMatchObject({
+      AUTOSCALE_DRIVER: 'swarm',
+      AUTOSCALE_STACK: 'demo',
+      DOCKER_SOCKET: '/var/run/docker.sock',
+    });
+    // Only this service runs as root: the socket is root's.
+    expect(autoscaler.user).toBe('root');
+    for (const [name, service] of Object.entries(stack.services)) {
+      if (name !== 'autoscaler') expect(service.user, name).toBeUndefined();
+    }
+    expect(autoscaler.volumes).toEqual([
+      { type: 'bind', source: '/var/run/docker.sock', target: '/var/run/docker.sock' },
+    ]);
+    const deploy = autoscaler.deploy as { replicas: number; placement: { constraints: string[] } };
+    expect(deploy.replicas).toBe(0);
+    expect(deploy.placement.constraints).toEqual(['node.role == manager']);
+    const on = stackConfig([], { AUTOSCALER_REPLICAS: '1' });
+    expect(on.services.autoscaler?.deploy?.replicas).toBe(1);
+  });
+
+  it('checks the autoscaler health on its own port, passing on 200 only', async () => {
+    const autoscaler = stack.services.autoscaler!;
+    const test = (autoscaler.healthcheck?.test ?? []) as string[];
+    expect(test.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
+    expect(autoscaler.environment?.AUTOSCALE_PORT).toBe('9465');
+    expect(autoscaler.environment?.AUTOSCALE_HOST).toBe('0.0.0.0');
+    let status = 200;
+    const server = createServer((req, res) => {
+      res.statusCode = req.url === '/healthz' ? status : 404;
+      res.end('{}');
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const port = String((server.address() as AddressInfo).port);
+    const check = () =>
+      new Promise<number | null>((done) => {
+        const child = spawn(process.execPath, test.slice(2), {
+          env: { AUTOSCALE_PORT: port },
+          stdio: 'ignore',
+        });
+        child.on('exit', (code) => done(code));
+      });
+    try {
+      expect(await check()).toBe(0);
+      status = 500;
+      expect(await check()).toBe(1);
+    } finally {
+      await new Promise((done) => server.close(done));
+    }
+    expect(await check()).toBe(1);
   });
 });

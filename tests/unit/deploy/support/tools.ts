@@ -96,15 +96,19 @@ export function secretSources(service: ComposeService): string[] {
   return (service.secrets ?? []).map((s) => (typeof s === 'string' ? s : s.source));
 }
 
-/** The services that run a flota image (master, workers), by role. */
-export function flotaServices(
-  config: Compose,
-): Array<[string, 'master' | 'worker', ComposeService]> {
-  const out: Array<[string, 'master' | 'worker', ComposeService]> = [];
+export type FlotaRole = 'master' | 'worker' | 'autoscaler';
+
+/**
+ * The services that run a flota image, by role. The autoscaler runs the
+ * master image with the command `autoscale`.
+ */
+export function flotaServices(config: Compose): Array<[string, FlotaRole, ComposeService]> {
+  const out: Array<[string, FlotaRole, ComposeService]> = [];
   for (const [name, service] of Object.entries(config.services)) {
     const image = service.image ?? '';
-    if (/flota-master:/.test(image)) out.push([name, 'master', service]);
-    else if (/flota-worker:/.test(image)) out.push([name, 'worker', service]);
+    if (/flota-master:/.test(image)) {
+      out.push([name, service.command?.[0] === 'autoscale' ? 'autoscaler' : 'master', service]);
+    } else if (/flota-worker:/.test(image)) out.push([name, 'worker', service]);
   }
   return out;
 }
