@@ -44,6 +44,17 @@ export default defineConfig({
           sequence: { groupOrder: 4 },
         },
       },
+      {
+        test: {
+          name: 'multihost',
+          include: ['tests/multihost/**/*.test.ts'],
+          // Network namespaces and a whole stack per file (root only), one file at a time.
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+          sequence: { groupOrder: 5 },
+        },
+      },
     ],
   },
 });
