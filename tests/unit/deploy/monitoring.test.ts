@@ -1,9 +1,9 @@
 /**
- * The Grafana dashboard asks only for metrics the master really exports: the
- * names come from a live MasterMetrics registry (master/src/metrics), not
- * from a copy of them. Grafana's provisioning points at the same datasource
- * and folder the dashboard and docker-compose.yml use. Prometheus also
- * scrapes the autoscaler when it runs.
+ * The Grafana dashboard asks only for metrics the master and the autoscaler
+ * really export: the names come from live MasterMetrics and AutoscalerMetrics
+ * registries, not from a copy of them. Grafana's provisioning points at the
+ * same datasource and folder the dashboard and docker-compose.yml use.
+ * Prometheus also scrapes the autoscaler when it runs.
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -38,7 +38,10 @@ beforeAll(async () => {
     results: { rejected: new Map() },
   } as unknown as MetricsDeps;
   metrics = new MasterMetrics(deps);
-  const json = await metrics.registry.getMetricsAsJSON();
+  const json = [
+    ...(await metrics.registry.getMetricsAsJSON()),
+    ...(await new AutoscalerMetrics().registry.getMetricsAsJSON()),
+  ];
   exported = new Map(json.map((m) => [m.name, String(m.type)]));
 });
 
@@ -65,7 +68,7 @@ describe('monitoring', () => {
     expect(queries.length).toBeGreaterThan(10);
     expect(unknownSeries(queries)).toEqual([]);
     const used = new Set(queries.flatMap(seriesIn).map((s) => s.replace(/_bucket$/, '')));
-    const own = [...exported.keys()].filter((n) => !n.startsWith('flota_master_'));
+    const own = [...exported.keys()].filter((n) => !/^flota_(master|autoscaler_process)_/.test(n));
     expect(own.length).toBeGreaterThanOrEqual(7);
     for (const name of own) expect(used, `${name} has no panel`).toContain(name);
   });
