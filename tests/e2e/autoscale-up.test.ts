@@ -15,7 +15,7 @@ import { waitFor } from '../helpers/wait-for.ts';
 import { getJson, listWorkers, submitTask, waitForCompleted } from './support/api.ts';
 import { SHOW_LOGS } from './support/config.ts';
 import { dumpOutput, type FlotaProcess } from './support/flota-process.ts';
-import { type ProcessInfo, processesMentioning } from './support/proc-scan.ts';
+import { leftoverProcesses } from './support/proc-scan.ts';
 import { startUp, type UpSystem } from './support/system.ts';
 
 const TASKS = 36;
@@ -110,14 +110,6 @@ describe('npm start --autoscale', () => {
     up.signalGroup('SIGINT');
     await waitFor(() => up.hasExited(), { timeoutMs: 30_000, what: 'flota up to exit' });
     await expect(up.exited).resolves.toEqual({ code: 0, signal: null });
-    let left: ProcessInfo[] = [];
-    await waitFor(
-      async () => {
-        left = await processesMentioning(dataDir);
-        return left.length === 0;
-      },
-      { timeoutMs: 10_000, intervalMs: 50, what: 'every flota process to be gone' },
-    ).catch(() => undefined);
-    expect(left).toEqual([]);
+    expect(await leftoverProcesses(dataDir)).toEqual([]);
   });
 });

@@ -18,7 +18,7 @@ import { openChat } from './support/chat-page.ts';
 import { SHOW_LOGS } from './support/config.ts';
 import { dumpOutput, type FlotaProcess, groupAlive } from './support/flota-process.ts';
 import { tapTopic } from './support/log-tap.ts';
-import { type ProcessInfo, processesMentioning } from './support/proc-scan.ts';
+import { leftoverProcesses, processesMentioning } from './support/proc-scan.ts';
 import { startUp, type UpSystem } from './support/system.ts';
 
 const LOCAL_WORKERS = ['local-1', 'local-2'];
@@ -60,15 +60,7 @@ async function pressCtrlC(up: FlotaProcess): Promise<void> {
   await waitFor(() => up.hasExited(), { timeoutMs: 30_000, what: 'flota up to exit after Ctrl-C' });
   await expect(up.exited).resolves.toEqual({ code: 0, signal: null });
 
-  let left: ProcessInfo[] = [];
-  await waitFor(
-    async () => {
-      left = await processesMentioning(dataDir);
-      return left.length === 0;
-    },
-    { timeoutMs: 10_000, intervalMs: 50, what: 'every flota process to be gone' },
-  ).catch(() => undefined);
-  expect(left).toEqual([]);
+  expect(await leftoverProcesses(dataDir)).toEqual([]);
   expect(groupAlive(up.pid)).toBe(false);
   expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
 }

@@ -75,10 +75,32 @@ export interface SpawnFlotaOptions {
   env: Record<string, string>;
 }
 
+export interface SpawnGroupOptions {
+  name: string;
+  command: string;
+  args: string[];
+  /** The whole environment (nothing is inherited). */
+  env: Record<string, string>;
+  cwd?: string;
+  /** How long stop() waits after its signal before SIGKILL. Default 20 s. */
+  graceMs?: number;
+}
+
 export function spawnFlota(opts: SpawnFlotaOptions): FlotaProcess {
-  const child = spawn(process.execPath, [FLOTA_BIN, ...opts.args], {
-    cwd: REPO_ROOT,
+  return spawnGroup({
+    name: opts.name,
+    command: process.execPath,
+    args: [FLOTA_BIN, ...opts.args],
     env: { ...baseChildEnv(), ...opts.env },
+    cwd: REPO_ROOT,
+  });
+}
+
+/** Any command as the leader of its own process group, tracked until it is gone. */
+export function spawnGroup(opts: SpawnGroupOptions): FlotaProcess {
+  const child = spawn(opts.command, opts.args, {
+    cwd: opts.cwd,
+    env: opts.env,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -112,7 +134,7 @@ export function spawnFlota(opts: SpawnFlotaOptions): FlotaProcess {
       stopping ??= (async () => {
         if (!hasExited()) killGroup(pid, signal);
         await waitFor(() => !groupAlive(pid), {
-          timeoutMs: GRACEFUL_STOP_MS,
+          timeoutMs: opts.graceMs ?? GRACEFUL_STOP_MS,
           intervalMs: 50,
           what: `${opts.name} (process group ${pid}) to stop`,
         }).catch(() => killGroup(pid, 'SIGKILL'));

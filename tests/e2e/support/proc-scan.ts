@@ -1,5 +1,6 @@
 /** Looks through /proc for processes a test started, to prove none outlived a stop. */
 import { readdir, readFile } from 'node:fs/promises';
+import { waitFor } from '../../helpers/wait-for.ts';
 
 export interface ProcessInfo {
   pid: number;
@@ -31,4 +32,23 @@ export async function processesMentioning(needle: string): Promise<ProcessInfo[]
     }
   }
   return found;
+}
+
+/**
+ * Waits (up to `timeoutMs`) for every process mentioning `needle` to be gone;
+ * returns those still there then, so a test can show them: expect([]).
+ */
+export async function leftoverProcesses(
+  needle: string,
+  timeoutMs = 10_000,
+): Promise<ProcessInfo[]> {
+  let left: ProcessInfo[] = [];
+  await waitFor(
+    async () => {
+      left = await processesMentioning(needle);
+      return left.length === 0;
+    },
+    { timeoutMs, intervalMs: 50, what: `every process mentioning ${needle} to be gone` },
+  ).catch(() => undefined);
+  return left;
 }
