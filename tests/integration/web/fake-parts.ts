@@ -1,6 +1,7 @@
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { WorkerView } from '../../../proto/src/schemas/worker.ts';
 import type { TaskEventName, TaskEventPayloads } from '../../../proto/src/socket-events.ts';
+import { workerView } from '../../helpers/worker-view.ts';
 
 /** What the page shows when `GET /api/tasks/:id` answers 404 for a task it waits for. */
 export const UNKNOWN_TASK_ERROR = 'This task is no longer known to the master.';
@@ -50,22 +51,7 @@ export function resyncEvent(taskId: string, view: TaskView): ResyncEvent {
 }
 
 export function worker(overrides: Partial<WorkerView> & Pick<WorkerView, 'id'>): WorkerView {
-  return {
-    kind: 'cpu',
-    state: 'online',
-    models: ['echo'],
-    providers: ['echo'],
-    labels: {},
-    slots: 2,
-    active: 0,
-    host: 'node-a',
-    version: '0.1.0',
-    lastSeen: Date.now(),
-    cpuPct: 12,
-    memPct: 41,
-    gpus: [],
-    ...overrides,
-  };
+  return workerView({ cpuPct: 12, memPct: 41, ...overrides });
 }
 
 export function taskView(

@@ -3,6 +3,7 @@ import { loadAutoscalerConfig, type PoolSpec } from '../../../autoscaler/src/con
 import type { FleetView } from '../../../autoscaler/src/observe.ts';
 import type { MetricsSnapshot } from '../../../proto/src/schemas/metrics.ts';
 import type { WorkerView } from '../../../proto/src/schemas/worker.ts';
+import { workerView } from '../../helpers/worker-view.ts';
 
 export const cpuPool: PoolSpec = loadAutoscalerConfig({
   AUTOSCALE_POOLS: 'local:cpu:1-6',
@@ -11,21 +12,7 @@ export const cpuPool: PoolSpec = loadAutoscalerConfig({
 }).pools[0]!;
 
 export function worker(id: string, over: Partial<WorkerView> = {}): WorkerView {
-  return {
-    id,
-    kind: 'cpu',
-    state: 'online',
-    models: ['echo'],
-    providers: ['echo'],
-    labels: {},
-    slots: 2,
-    active: 0,
-    host: 'h',
-    version: '0.1.0',
-    lastSeen: 0,
-    gpus: [],
-    ...over,
-  };
+  return workerView({ id, lastSeen: 0, ...over });
 }
 
 export function fleet(workers: WorkerView[], queues: MetricsSnapshot['queues'] = {}): FleetView {
