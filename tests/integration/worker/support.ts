@@ -61,7 +61,8 @@ export interface TestMaster {
   close(): Promise<void>;
 }
 
-export async function startMaster(): Promise<TestMaster> {
+/** A gRPC master on `port` (a free one when 0). */
+export async function startMaster(port = 0): Promise<TestMaster> {
   const { proto } = loadMasterPackage();
   const streams: ReceivedStream[] = [];
   const reports: TestMaster['reports'] = [];
@@ -88,13 +89,13 @@ export async function startMaster(): Promise<TestMaster> {
   };
   const server = new grpc.Server();
   server.addService(proto.flota.v1.Master.service, handlers);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
       err ? reject(err) : resolve(p),
     ),
   );
   return {
-    address: `127.0.0.1:${port}`,
+    address: `127.0.0.1:${bound}`,
     streams,
     reports,
     results: () => [
