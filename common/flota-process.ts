@@ -5,7 +5,6 @@
  * an IPC channel, so it shuts itself down if the parent dies.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../bin/flota.mjs', import.meta.url));
@@ -23,18 +22,51 @@ export function spawnRole(role: 'master' | 'worker', env: NodeJS.ProcessEnv): Ch
 export const hasExited = (child: ChildProcess) =>
   child.exitCode !== null || child.signalCode !== null;
 
-/** SIGTERM (a worker drains, a master commits), then SIGKILL after the grace. */
+/**
+ * SIGTERM (a worker drains, a master commits), then SIGKILL after the grace.
+ * Resolves once the child has exited — at once for one that never started —
+ * and rejects if it cannot be signalled (it is then still running).
+ */
 export async function stopChild(child: ChildProcess, graceMs = CHILD_STOP_GRACE_MS): Promise<void> {
   if (hasExited(child)) return;
-  const done = once(child, 'exit');
-  child.kill('SIGTERM');
+  const exited = childExited(child);
+  // Never started: nothing to signal, and its spawn error is on its way.
+  if (child.pid === undefined) return exited;
+  let onError: (err: NodeJS.ErrnoException) => void = () => {};
+  const refused = new Promise<never>((_, reject) => {
+    onError = (err) => {
+      if (err.syscall === 'kill' && !hasExited(child)) reject(err);
+    };
+  });
+  child.on('error', onError);
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await done;
-  clearTimeout(timer);
+  try {
+    child.kill('SIGTERM');
+    await Promise.race([exited, refused]);
+  } finally {
+    clearTimeout(timer);
+    child.off('error', onError);
+  }
 }
 
-/** Resolves once the child has exited (at once if it already has). */
+/**
+ * Resolves once the child has exited (at once if it already has), also when
+ * it never started: a failed spawn emits 'error' and no 'exit'. Never
+ * rejects. An 'error' from a running child (a failed kill or message) leaves
+ * it running, so this keeps waiting for its exit.
+ */
 export function childExited(child: ChildProcess): Promise<void> {
   if (hasExited(child)) return Promise.resolve();
-  return once(child, 'exit').then(() => undefined);
+  return new Promise((resolve) => {
+    const done = () => {
+      child.off('exit', done);
+      child.off('error', onError);
+      resolve();
+    };
+    const onError = () => {
+      if (hasExited(child) || child.pid === undefined) done();
+    };
+    child.on('exit', done);
+    child.on('error', onError);
+  });
 }

@@ -13,7 +13,10 @@ import type { ScaleDriver } from './driver.ts';
 
 /** A running worker process, as the driver needs it. */
 export interface WorkerProcess {
-  /** Resolves once the process has exited, for whatever reason. */
+  /**
+   * Resolves once the process has exited, for whatever reason. Should not
+   * reject; if it does, the worker leaves the pool with a warning.
+   */
   readonly exited: Promise<void>;
   /** Asks the worker to drain and exit; resolves once it has. */
   stop(): Promise<void>;
@@ -93,13 +96,21 @@ export class LocalDriver implements ScaleDriver {
     const member: Member = { id, index, process, stopping: false };
     members.set(id, member);
     this.options.log.info({ pool: pool.name, workerId: id }, 'worker started');
-    void process.exited.then(() => {
+    const leave = (failure?: { err: unknown }) => {
       if (members.get(id) !== member) return;
       members.delete(id);
-      if (!member.stopping) {
-        this.options.log.warn({ pool: pool.name, workerId: id }, 'worker exited on its own');
+      const facts = { pool: pool.name, workerId: id };
+      if (failure) {
+        const err = String(failure.err);
+        this.options.log.warn({ ...facts, err }, 'lost track of a worker; it leaves the pool');
+      } else if (!member.stopping) {
+        this.options.log.warn(facts, 'worker exited on its own');
       }
-    });
+    };
+    void process.exited.then(
+      () => leave(),
+      (err: unknown) => leave({ err }),
+    );
   }
 
   private stopOne(member: Member): void {

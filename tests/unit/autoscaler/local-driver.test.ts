@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { LocalDriver, type WorkerProcess } from '../../../autoscaler/src/drivers/local.ts';
 import { cpuPool, worker } from './support.ts';
 
@@ -7,6 +7,8 @@ interface Fake extends WorkerProcess {
   id: string;
   stopped: boolean;
   die(): void;
+  /** As if the process handle failed: `exited` rejects. */
+  fail(err: Error): void;
 }
 
 function fakeDriver() {
@@ -15,14 +17,17 @@ function fakeDriver() {
     log: pino({ level: 'silent' }),
     start: (id) => {
       let exit = () => {};
-      const exited = new Promise<void>((resolve) => {
+      let fail = (_: Error) => {};
+      const exited = new Promise<void>((resolve, reject) => {
         exit = resolve;
+        fail = reject;
       });
       const fake: Fake = {
         id,
         stopped: false,
         exited,
         die: () => exit(),
+        fail: (err) => fail(err),
         stop: async () => {
           fake.stopped = true;
           exit();
@@ -42,9 +47,7 @@ describe('LocalDriver', () => {
     expect(started.map((w) => w.id)).toEqual(['local-1', 'local-2', 'local-3']);
     expect(await driver.replicas(cpuPool)).toBe(3);
     started[1]?.die();
-    await started[1]?.exited;
-    await Promise.resolve();
-    expect(driver.ids(cpuPool)).toEqual(['local-1', 'local-3']);
+    await vi.waitFor(() => expect(driver.ids(cpuPool)).toEqual(['local-1', 'local-3']));
     await driver.scale(cpuPool, 3, []);
     expect(started.map((w) => w.id)).toEqual(['local-1', 'local-2', 'local-3', 'local-2']);
   });
@@ -73,5 +76,26 @@ describe('LocalDriver', () => {
     await driver.scale(cpuPool, 5, []);
     expect(started).toHaveLength(2);
     await driver.close();
+  });
+
+  it('a worker whose exited promise rejects leaves the pool, without an unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { driver, started } = fakeDriver();
+      await driver.scale(cpuPool, 2, []);
+      started[0]?.fail(new Error('spawn EAGAIN'));
+      await vi.waitFor(() => expect(driver.ids(cpuPool)).toEqual(['local-2']));
+      expect(await driver.replicas(cpuPool)).toBe(1);
+      await driver.scale(cpuPool, 2, []);
+      expect(started.map((w) => w.id)).toEqual(['local-1', 'local-2', 'local-1']);
+      await driver.close();
+      // Rejections are reported once the microtask queue drains: let it.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
