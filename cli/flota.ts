@@ -6,6 +6,7 @@ import { FlotaError } from '../common/errors.ts';
 import { runMasterFromEnv } from '../master/src/main.ts';
 import { runWorkerFromEnv } from '../worker/src/main.ts';
 import { clientCommands } from './client-commands.ts';
+import { environment } from './config.ts';
 import { runUp } from './up.ts';
 
 const program = new Command()
@@ -29,8 +30,9 @@ program
     'size the local workers to the load, between AUTOSCALE_MIN and AUTOSCALE_MAX (see README)',
   )
   .action(async (options: { autoscale?: boolean }) => {
-    const autoscale = options.autoscale === true || autoscaleFlagFromNpm(process.env);
-    await runUp(process.env, { autoscale });
+    const env = environment();
+    const autoscale = options.autoscale === true || autoscaleFlagFromNpm(env);
+    await runUp(env, { autoscale });
   });
 
 program
@@ -39,7 +41,7 @@ program
     "run the autoscaler: AUTOSCALE_DRIVER=swarm scales a stack's worker services, local starts worker processes",
   )
   .action(async () => {
-    await runAutoscalerFromEnv();
+    await runAutoscalerFromEnv(environment());
   });
 
 program

@@ -38,6 +38,8 @@ function waitReady(master: ChildProcess): Promise<MasterReady> {
     master.once('exit', (code) =>
       reject(new Error(`the master exited during start-up (code ${code})`)),
     );
+    // A failed spawn (EAGAIN, ENOENT, …) emits 'error' and no 'exit'.
+    master.once('error', (err) => reject(new Error(`cannot start the master: ${err.message}`)));
   });
 }
 
@@ -59,7 +61,8 @@ async function fixedFleet(env: NodeJS.ProcessEnv, config: MasterConfig): Promise
     // Never consulted: nothing decides for a fixed pool.
     policy: {
       ...{ min: config.WORKERS, max: config.WORKERS, stepUp: 1, stepDown: 1 },
-      ...{ cooldownUpMs: 0, cooldownDownMs: 0, targetUtilisation: 1, slotsPerWorker: 1 },
+      ...{ cooldownUpMs: 0, cooldownDownMs: 0, upAfterDownMs: 0 },
+      ...{ targetUtilisation: 1, slotsPerWorker: 1 },
     },
   };
   await driver.scale(pool, config.WORKERS, []);
@@ -91,10 +94,8 @@ async function autoscaledFleet(
   };
 }
 
-export async function runUp(
-  env: NodeJS.ProcessEnv = process.env,
-  options: UpOptions = {},
-): Promise<void> {
+/** `env` is the CLI's environment (cli/config.ts); the master and workers are started with it. */
+export async function runUp(env: NodeJS.ProcessEnv, options: UpOptions = {}): Promise<void> {
   const config = loadMasterConfig(env);
   // Checked before anything starts, so a typo in AUTOSCALE_* costs nothing.
   const scaling = options.autoscale
@@ -112,8 +113,14 @@ export async function runUp(
     stopping = true;
     console.error(`\nflota: ${why} — stopping workers, then the master…`);
     await fleet?.close();
-    await stopChild(master);
-    process.exit(code);
+    let status = code;
+    try {
+      await stopChild(master);
+    } catch (err) {
+      console.error(`flota: cannot stop the master: ${(err as Error).message}`);
+      status = 1;
+    }
+    process.exit(status);
   };
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
