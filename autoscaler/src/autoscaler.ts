@@ -7,11 +7,19 @@
  */
 import type { Clock } from '../../common/clock.ts';
 import type { Logger } from '../../common/logger.ts';
+import type { PoolStatus } from '../../proto/src/schemas/autoscaler.ts';
 import type { PoolSpec } from './config.ts';
-import { decide, type PoolMemory, type PoolObservation, type ScaleDecision } from './decide.ts';
+import { decide, type PoolMemory } from './decide.ts';
 import type { ScaleDriver } from './drivers/driver.ts';
 import type { AutoscalerMetrics } from './metrics.ts';
-import { type FleetSource, type FleetView, observePool, poolWorkers } from './observe.ts';
+import {
+  type FleetSource,
+  type FleetView,
+  observePool,
+  onlinePoolWorkers,
+  poolWorkers,
+  type Serves,
+} from './observe.ts';
 
 export interface AutoscalerDeps {
   pools: readonly PoolSpec[];
@@ -23,25 +31,13 @@ export interface AutoscalerDeps {
   intervalMs: number;
 }
 
-/** One pool as `GET /status` shows it. */
-export interface PoolStatus {
-  pool: string;
-  capability: PoolSpec['capability'];
-  min: number;
-  max: number;
-  /** When the last round looked at this pool (Unix ms). */
-  at?: number;
-  observation?: PoolObservation;
-  decision?: Omit<ScaleDecision, 'memory'>;
-  /** Why the last round decided nothing, if it did not. */
-  error?: string;
-}
-
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 export class Autoscaler {
   private readonly memory = new Map<string, PoolMemory>();
   private readonly statuses = new Map<string, PoolStatus>();
+  /** What each pool's workers served when some were last online. */
+  private readonly servers = new Map<string, Serves[]>();
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> | undefined;
   private closed = false;
@@ -99,7 +95,14 @@ export class Autoscaler {
       this.fail(pool, 'replicas', err);
       return;
     }
-    const seen = observePool(pool, fleet, replicas);
+    const online = onlinePoolWorkers(pool, fleet.workers);
+    if (online.length > 0) {
+      this.servers.set(
+        pool.name,
+        online.map(({ models, labels }) => ({ models, labels })),
+      );
+    }
+    const seen = observePool(pool, fleet, replicas, this.servers.get(pool.name));
     const now = clock.now();
     const decision = decide(pool.policy, seen, this.memory.get(pool.name) ?? {}, now);
     const { memory: _, ...shown } = decision;

@@ -50,6 +50,12 @@ export const autoscalerConfigSchema = z.object({
   AUTOSCALE_STEP_DOWN: int(1, 1000, 1),
   AUTOSCALE_COOLDOWN_UP_MS: int(0, 3_600_000, 10_000),
   AUTOSCALE_COOLDOWN_DOWN_MS: int(0, 3_600_000, 60_000),
+  /**
+   * Least time from a scale-down to the next scale-up. Default: 40 s for
+   * Swarm (a removed worker drains for up to its 35 s stop_grace_period while
+   * Swarm may hand its slot, and id, to a new one), 0 for local workers.
+   */
+  AUTOSCALE_UP_AFTER_DOWN_MS: z.coerce.number().int().min(0).max(3_600_000).optional(),
   /** Share of a pool's slots that should be busy; 0.8 leaves room for bursts. */
   AUTOSCALE_TARGET_UTILISATION: z.coerce.number().gt(0).max(1).default(0.8),
   /** Slots per worker while none of a pool is online (a worker's SLOTS default is 2). */
@@ -70,10 +76,31 @@ type Env = z.infer<typeof autoscalerConfigSchema>;
 export type AutoscalerConfig = Omit<Env, 'AUTOSCALE_POOLS'> & { pools: PoolSpec[] };
 
 const POOL_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-const DEFAULT_POOLS: Record<DriverName, string> = { local: 'local:cpu', swarm: 'worker-cpu:cpu' };
+/** `flota up --autoscale`'s pool; `flota autoscale` names its local pool after the host (see hostPoolName). */
+export const LOCAL_POOL = 'local';
+/** Longer than a Swarm worker's stop_grace_period (35 s in stack.yml); local ids are never reused while a worker drains. */
+const UP_AFTER_DOWN_MS: Record<DriverName, number> = { local: 0, swarm: 40_000 };
 
-function parsePools(env: Env, problems: string[]): PoolSpec[] {
-  const text = env.AUTOSCALE_POOLS ?? DEFAULT_POOLS[env.AUTOSCALE_DRIVER];
+/**
+ * A pool name from a host name (`GPU-Box.lan` → `gpu-box.lan`), so machines
+ * that each run `flota autoscale` for one master never start workers of the
+ * same id.
+ */
+export function hostPoolName(hostname: string): string {
+  const name = hostname
+    .toLowerCase()
+    .replace(/[^a-z0-9_.-]+/g, '-')
+    .replace(/^[^a-z0-9]+/, '')
+    .slice(0, 63);
+  return name || LOCAL_POOL;
+}
+
+function parsePools(env: Env, problems: string[], localPool: string): PoolSpec[] {
+  const defaults: Record<DriverName, string> = {
+    local: `${localPool}:cpu`,
+    swarm: 'worker-cpu:cpu',
+  };
+  const text = env.AUTOSCALE_POOLS ?? defaults[env.AUTOSCALE_DRIVER];
   const pools: PoolSpec[] = [];
   for (const [i, entry] of text.split(',').entries()) {
     const where = `AUTOSCALE_POOLS entry ${i + 1} (${entry.trim()})`;
@@ -92,6 +119,7 @@ function parsePools(env: Env, problems: string[]): PoolSpec[] {
       stepDown: env.AUTOSCALE_STEP_DOWN,
       cooldownUpMs: env.AUTOSCALE_COOLDOWN_UP_MS,
       cooldownDownMs: env.AUTOSCALE_COOLDOWN_DOWN_MS,
+      upAfterDownMs: env.AUTOSCALE_UP_AFTER_DOWN_MS ?? UP_AFTER_DOWN_MS[env.AUTOSCALE_DRIVER],
       targetUtilisation: env.AUTOSCALE_TARGET_UTILISATION,
       slotsPerWorker: env.AUTOSCALE_SLOTS_PER_WORKER,
     };
@@ -106,9 +134,14 @@ function parsePools(env: Env, problems: string[]): PoolSpec[] {
   return pools;
 }
 
+/**
+ * `defaults` fill variables the environment leaves unset; `localPool` names
+ * the local driver's pool when AUTOSCALE_POOLS is unset.
+ */
 export function loadAutoscalerConfig(
   env: NodeJS.ProcessEnv = process.env,
   defaults: Partial<Record<keyof Env, string>> = {},
+  localPool = LOCAL_POOL,
 ): AutoscalerConfig {
   const merged = { ...defaults, ...definedOnly(env, Object.keys(autoscalerConfigSchema.shape)) };
   const parsed = autoscalerConfigSchema.safeParse(merged);
@@ -118,7 +151,7 @@ export function loadAutoscalerConfig(
   }
   const problems: string[] = [];
   const { AUTOSCALE_POOLS: _, ...rest } = parsed.data;
-  const pools = parsePools(parsed.data, problems);
+  const pools = parsePools(parsed.data, problems, localPool);
   if (problems.length > 0) {
     throw new ConfigError(
       `invalid autoscaler configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,

@@ -11,6 +11,14 @@
  * backlog is users waiting), shrinking is slow (load must stay low for a
  * whole cooldown), and both move at most a step at a time.
  */
+import type {
+  PoolObservation,
+  ScaleAction,
+  ScaleDecisionView,
+  ScaleReason,
+} from '../../proto/src/schemas/autoscaler.ts';
+
+export type { PoolObservation, ScaleAction, ScaleReason };
 
 export interface PoolPolicy {
   /** Never fewer replicas (0 lets an idle pool go away entirely). */
@@ -25,24 +33,16 @@ export interface PoolPolicy {
   cooldownUpMs: number;
   /** How long load must stay low, and how long after any scaling, before a scale-down. */
   cooldownDownMs: number;
+  /**
+   * Least time from a scale-down to the next scale-up. Swarm gives a new
+   * replica the slot, and so the worker id, of one it removed while that one
+   * may still be draining; waiting out the drain keeps ids unique.
+   */
+  upAfterDownMs: number;
   /** Share of the pool's slots that should be busy, 0 < x ≤ 1. */
   targetUtilisation: number;
   /** Slots assumed per worker while none of the pool is online to tell. */
   slotsPerWorker: number;
-}
-
-/** What the pool looks like now. */
-export interface PoolObservation {
-  /** Replicas the driver runs or has been told to run. */
-  replicas: number;
-  /** Tasks waiting in the queues this pool serves (waiting, prioritised, in backoff). */
-  backlog: number;
-  /** Tasks running on the pool's online workers. */
-  active: number;
-  /** Slots of the pool's online workers. */
-  slots: number;
-  /** The pool's online workers. */
-  online: number;
 }
 
 /** What the function remembers between calls, per pool. */
@@ -53,32 +53,8 @@ export interface PoolMemory {
   lowSince?: number;
 }
 
-export type ScaleAction = 'up' | 'down' | 'hold';
-
-export type ScaleReason =
-  | 'below-min'
-  | 'above-max'
-  | 'backlog'
-  | 'busy'
-  | 'idle'
-  | 'steady'
-  | 'cooldown'
-  | 'stabilising'
-  | 'tasks-waiting';
-
-export interface ScaleDecision {
-  action: ScaleAction;
-  reason: ScaleReason;
-  /** Replicas before the decision. */
-  from: number;
-  /** Replicas after it (= from when holding). */
-  replicas: number;
-  /** What the load alone asks for, within min and max, before cooldowns and steps. */
-  wanted: number;
-  /** Busy share of the pool's slots (1 when work waits and there are no slots). */
-  utilisation: number;
-  memory: PoolMemory;
-}
+/** The decision, and the memory to pass to the next call. */
+export type ScaleDecision = ScaleDecisionView & { memory: PoolMemory };
 
 const clamp = (n: number, low: number, high: number) => Math.min(high, Math.max(low, n));
 
@@ -108,21 +84,31 @@ export function decide(
   ): ScaleDecision => ({ action, reason, from, replicas, wanted, utilisation, memory: next });
   const calm = { ...memory, lowSince: undefined };
 
-  // Bounds first, and without waiting: they are the operator's word.
-  if (from < policy.min) return result('up', 'below-min', policy.min, { ...calm, lastUpAt: now });
+  const since = (at: number | undefined) => (at === undefined ? Infinity : now - at);
+  const upHeld = (): ScaleDecision | undefined => {
+    if (since(memory.lastUpAt) < policy.cooldownUpMs) return result('hold', 'cooldown', from, calm);
+    if (since(memory.lastDownAt) < policy.upAfterDownMs) {
+      return result('hold', 'draining', from, calm);
+    }
+    return undefined;
+  };
+
+  // Bounds first: they are the operator's word. Only a replica that went away
+  // on its own brings a pool below its minimum once it ran; replacing it waits
+  // out cooldownUp, so a worker that crashes at start is not restarted in a
+  // tight loop.
+  if (from < policy.min) {
+    const replicas = Math.max(policy.min, Math.min(wanted, from + policy.stepUp));
+    return upHeld() ?? result('up', 'below-min', replicas, { ...calm, lastUpAt: now });
+  }
   if (from > policy.max) {
     return result('down', 'above-max', policy.max, { ...calm, lastDownAt: now });
   }
 
   if (wanted > from) {
-    if (memory.lastUpAt !== undefined && now - memory.lastUpAt < policy.cooldownUpMs) {
-      return result('hold', 'cooldown', from, calm);
-    }
     const replicas = Math.min(wanted, from + policy.stepUp);
-    return result('up', seen.backlog > 0 ? 'backlog' : 'busy', replicas, {
-      ...calm,
-      lastUpAt: now,
-    });
+    const reason = seen.backlog > 0 ? 'backlog' : 'busy';
+    return upHeld() ?? result('up', reason, replicas, { ...calm, lastUpAt: now });
   }
 
   if (wanted < from) {

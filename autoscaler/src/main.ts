@@ -3,11 +3,12 @@
  * service next to the managers) and `flota up --autoscale` (inside the
  * supervisor, with the local driver) both start it here.
  */
+import { hostname } from 'node:os';
 import { type Clock, systemClock } from '../../common/clock.ts';
 import { childExited, spawnRole, stopChild } from '../../common/flota-process.ts';
 import { createLogger, type Logger } from '../../common/logger.ts';
 import { Autoscaler } from './autoscaler.ts';
-import { type AutoscalerConfig, loadAutoscalerConfig } from './config.ts';
+import { type AutoscalerConfig, hostPoolName, loadAutoscalerConfig } from './config.ts';
 import type { ScaleDriver } from './drivers/driver.ts';
 import { LocalDriver } from './drivers/local.ts';
 import { AutoscalerMetrics } from './metrics.ts';
@@ -96,9 +97,12 @@ async function swarmDriver(config: AutoscalerConfig, log: Logger): Promise<Scale
   });
 }
 
-/** `flota autoscale`: runs until SIGINT or SIGTERM. */
-export async function runAutoscalerFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const config = loadAutoscalerConfig(env);
+/**
+ * `flota autoscale`: runs until SIGINT or SIGTERM. `env` is the CLI's
+ * environment (cli/config.ts); local workers are started with it too.
+ */
+export async function runAutoscalerFromEnv(env: NodeJS.ProcessEnv): Promise<void> {
+  const config = loadAutoscalerConfig(env, {}, hostPoolName(hostname()));
   const { logger: log } = createLogger({ source: 'autoscaler', level: config.LOG_LEVEL });
   const driver =
     config.AUTOSCALE_DRIVER === 'swarm'

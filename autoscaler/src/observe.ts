@@ -53,8 +53,15 @@ export function masterSource(baseUrl: string, token?: string, timeoutMs = 4_000)
     } catch (err) {
       throw new ObserveError(`the master at ${baseUrl} did not answer ${path}`, { cause: err });
     }
-    if (!res.ok) throw new ObserveError(`the master answered ${path} with HTTP ${res.status}`);
-    return res.json();
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new ObserveError(`the master answered ${path} with HTTP ${res.status}`);
+    }
+    try {
+      return await res.json();
+    } catch (err) {
+      throw new ObserveError(`the master's answer to ${path} is not JSON`, { cause: err });
+    }
   };
   return {
     async read() {
@@ -72,39 +79,56 @@ export function poolWorkers(pool: PoolSpec, workers: readonly WorkerView[]): Wor
   return workers.filter((w) => w.kind === pool.capability && w.id.startsWith(pool.workerPrefix));
 }
 
+export function onlinePoolWorkers(pool: PoolSpec, workers: readonly WorkerView[]): WorkerView[] {
+  return poolWorkers(pool, workers).filter((w) => w.state === 'online');
+}
+
+/** What a pool's workers serve, enough to tell which queues they drain. */
+export type Serves = Pick<WorkerView, 'models' | 'labels'>;
+
 /**
  * Tasks waiting that a new replica of the pool could run: queues of the
- * pool's class (see CLASS_OF_POOL) whose model (and labels) its online workers serve. With none
- * of the pool online there is nothing to compare with, so every queue of the
- * class counts — that is how a pool scaled to zero wakes up.
+ * pool's class (see CLASS_OF_POOL) whose model and labels one of `servers`
+ * serves. `servers` are the pool's online workers, or, while none is online,
+ * the ones last seen (a new replica is configured like them). A pool never
+ * seen online has nothing to compare with, so every queue of its class counts:
+ * that is how a pool that starts at zero wakes up. A queue whose labels are
+ * only a digest (a long label set) cannot be matched and counts only then.
  */
 export function poolBacklog(
   pool: PoolSpec,
   metrics: MetricsSnapshot,
-  online: readonly WorkerView[],
+  servers: readonly Serves[] | undefined,
 ): number {
   let backlog = 0;
   for (const [name, counts] of Object.entries(metrics.queues)) {
     const key = parseQueueName(name);
     if (!key || key.capability !== CLASS_OF_POOL[pool.capability]) continue;
     const served =
-      online.length === 0 ||
-      online.some(
-        (w) =>
-          w.models.includes(key.model) &&
-          Object.entries(key.labels ?? {}).every(([k, v]) => w.labels[k] === v),
-      );
+      servers === undefined ||
+      (key.labelsDigest === undefined &&
+        servers.some(
+          (w) =>
+            w.models.includes(key.model) &&
+            Object.entries(key.labels ?? {}).every(([k, v]) => w.labels[k] === v),
+        ));
     if (!served) continue;
     for (const state of WAITING_STATES) backlog += counts[state] ?? 0;
   }
   return backlog;
 }
 
-export function observePool(pool: PoolSpec, fleet: FleetView, replicas: number): PoolObservation {
-  const online = poolWorkers(pool, fleet.workers).filter((w) => w.state === 'online');
+/** `lastServers`: what the pool's workers served when some were last online. */
+export function observePool(
+  pool: PoolSpec,
+  fleet: FleetView,
+  replicas: number,
+  lastServers?: readonly Serves[],
+): PoolObservation {
+  const online = onlinePoolWorkers(pool, fleet.workers);
   return {
     replicas,
-    backlog: poolBacklog(pool, fleet.metrics, online),
+    backlog: poolBacklog(pool, fleet.metrics, online.length > 0 ? online : lastServers),
     active: online.reduce((sum, w) => sum + w.active, 0),
     slots: online.reduce((sum, w) => sum + w.slots, 0),
     online: online.length,

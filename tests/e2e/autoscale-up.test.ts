@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { autoscalerStatusSchema } from '../../proto/src/schemas/autoscaler.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { getJson, listWorkers, submitTask, waitForCompleted } from './support/api.ts';
@@ -59,10 +60,6 @@ const online = async () =>
     .map((w) => w.id)
     .sort();
 
-interface PoolStatus {
-  decision?: { action: string; reason: string; replicas: number };
-}
-
 describe('npm start --autoscale', () => {
   it('grows under a backlog, serves on every new worker, then drains back to the minimum', async () => {
     try {
@@ -92,7 +89,7 @@ describe('npm start --autoscale', () => {
         what: 'the idle pool to drain back to 1 worker',
       });
       const { body } = await getJson(`${statusUrl}/status`);
-      const pool = (body as { pools: PoolStatus[] }).pools[0];
+      const pool = autoscalerStatusSchema.parse(body).pools[0];
       expect(pool?.decision).toMatchObject({ replicas: 1 });
       const after = await fetch(`${statusUrl}/metrics`).then((r) => r.text());
       expect(after).toMatch(

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { masterSource, ObserveError } from '../../../autoscaler/src/observe.ts';
 import type { MasterHandle } from '../../../master/src/main.ts';
+import { autoscalerStatusSchema } from '../../../proto/src/schemas/autoscaler.ts';
 import { type FlotaProcess, spawnFlota } from '../../e2e/support/flota-process.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
@@ -91,9 +92,7 @@ describe('flota autoscale (local driver)', () => {
 
   it('answers /healthz, /status and /metrics, and nothing else', async () => {
     expect((await fetch(`${statusUrl}/healthz`)).status).toBe(200);
-    const status = (await (await fetch(`${statusUrl}/status`)).json()) as {
-      pools: Array<{ pool: string; capability: string; min: number; max: number }>;
-    };
+    const status = autoscalerStatusSchema.parse(await (await fetch(`${statusUrl}/status`)).json());
     expect(status.pools).toEqual([
       expect.objectContaining({ pool: 'edge', capability: 'cpu', min: 1, max: 2 }),
     ]);

@@ -33,6 +33,7 @@ const pool = (name: string): PoolSpec => ({
     stepDown: 1,
     cooldownUpMs: 0,
     cooldownDownMs: 0,
+    upAfterDownMs: 0,
     targetUtilisation: 0.8,
     slotsPerWorker: 2,
   },

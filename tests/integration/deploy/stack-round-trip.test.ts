@@ -12,6 +12,7 @@ import { loadAutoscalerConfig } from '../../../autoscaler/src/config.ts';
 import { createSwarmDriver } from '../../../autoscaler/src/drivers/swarm.ts';
 import { type AutoscalerHandle, startAutoscaler } from '../../../autoscaler/src/main.ts';
 import type { MasterHandle } from '../../../master/src/main.ts';
+import { autoscalerStatusSchema } from '../../../proto/src/schemas/autoscaler.ts';
 import { createTopics } from '../../../proto/src/topics.ts';
 import type { WorkerHandle } from '../../../worker/src/main.ts';
 import { startFakeDockerEngine } from '../../helpers/fake-docker-engine.ts';
@@ -149,9 +150,7 @@ describe('stack.yml environment, end to end', () => {
       const status = await waitFor(
         async () => {
           const res = await fetch(`${autoscaler!.statusUrl}/status`);
-          const body = (await res.json()) as {
-            pools: Array<{ pool: string; error?: string; observation?: { online: number } }>;
-          };
+          const body = autoscalerStatusSchema.parse(await res.json());
           return body.pools.find((p) => p.observation?.online === 1);
         },
         { what: 'a round that saw cpu-1 online' },

@@ -82,6 +82,24 @@ describe('Autoscaler', () => {
     );
   });
 
+  it("remembers what a pool's workers served: a pool gone to zero wakes only for its own models", async () => {
+    const llama = queueName({ capability: 'any', model: 'llama3' });
+    let view = fleet([worker('local-1')], {});
+    const { driver, autoscaler, at } = setup(() => view, 1);
+    await autoscaler.tick();
+    // Its worker went away (restarting, say); tasks wait for a model it never served.
+    view = fleet([], { [llama]: { waiting: 3 } });
+    at(20_000);
+    await autoscaler.tick();
+    expect(autoscaler.status()[0]?.observation).toMatchObject({ online: 0, backlog: 0 });
+    expect(driver.calls).toEqual([]);
+    view = fleet([], { [llama]: { waiting: 3 }, [echo]: { waiting: 2 } });
+    at(40_000);
+    await autoscaler.tick();
+    expect(autoscaler.status()[0]?.observation).toMatchObject({ online: 0, backlog: 2 });
+    expect(driver.calls).toEqual([2]);
+  });
+
   it('decides nothing while it cannot see the fleet', async () => {
     const { driver, metrics, autoscaler } = setup(() => {
       throw new Error('master down');

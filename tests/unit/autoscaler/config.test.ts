@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { autoscaleFlagFromNpm, loadAutoscalerConfig } from '../../../autoscaler/src/config.ts';
+import {
+  autoscaleFlagFromNpm,
+  hostPoolName,
+  loadAutoscalerConfig,
+} from '../../../autoscaler/src/config.ts';
 import { ConfigError } from '../../../common/errors.ts';
 
 describe('loadAutoscalerConfig', () => {
@@ -19,6 +23,7 @@ describe('loadAutoscalerConfig', () => {
           stepDown: 1,
           cooldownUpMs: 10_000,
           cooldownDownMs: 60_000,
+          upAfterDownMs: 0,
           targetUtilisation: 0.8,
           slotsPerWorker: 2,
         },
@@ -45,6 +50,16 @@ describe('loadAutoscalerConfig', () => {
       ['worker-cpu', 'cpu', 'cpu-', 2, 10, 3],
       ['worker-gpu', 'gpu', 'gpu-', 0, 2, 3],
     ]);
+  });
+
+  it("names flota autoscale's local pool after the host, so two machines never share worker ids", () => {
+    expect(hostPoolName('GPU-Box.lan')).toBe('gpu-box.lan');
+    expect(hostPoolName('_weird host!')).toBe('weird-host-');
+    expect(hostPoolName('---')).toBe('local');
+    const config = loadAutoscalerConfig({}, {}, hostPoolName('Node-7'));
+    expect(config.pools.map((p) => [p.name, p.workerPrefix])).toEqual([['node-7', 'node-7-']]);
+    const swarm = loadAutoscalerConfig({ AUTOSCALE_DRIVER: 'swarm' }, {}, 'node-7');
+    expect(swarm.pools.map((p) => p.name)).toEqual(['worker-cpu']);
   });
 
   it('lets the environment win over the defaults a caller passes', () => {

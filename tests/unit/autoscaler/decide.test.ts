@@ -15,6 +15,7 @@ const policy: PoolPolicy = {
   stepDown: 1,
   cooldownUpMs: 10_000,
   cooldownDownMs: 60_000,
+  upAfterDownMs: 0,
   targetUtilisation: 0.8,
   slotsPerWorker: 2,
 };
@@ -47,9 +48,33 @@ describe('wantedReplicas', () => {
 });
 
 describe('decide', () => {
-  it('comes up to min at once, cooldown or not', () => {
-    const d = decide(policy, pool(0, 0, 0), { lastUpAt: 0 }, 1_000);
+  it('comes up to min at once on a fresh start', () => {
+    const d = decide(policy, pool(0, 0, 0), {}, 1_000);
     expect(d).toMatchObject({ action: 'up', reason: 'below-min', from: 0, replicas: 1 });
+  });
+
+  it('comes up past min, a step at a time, when work is already waiting', () => {
+    const d = decide({ ...policy, min: 2 }, pool(0, 0, 20), {}, 0);
+    expect(d).toMatchObject({ action: 'up', reason: 'below-min', replicas: 2, wanted: 8 });
+    const far = decide({ ...policy, min: 5 }, pool(0, 0, 0), {}, 0);
+    expect(far).toMatchObject({ action: 'up', reason: 'below-min', replicas: 5 });
+  });
+
+  it('replaces a replica that went away only after the up cooldown (no crash loop)', () => {
+    const started = decide(policy, pool(0, 0, 0), {}, 0);
+    const crashed = decide(policy, pool(0, 0, 0), started.memory, 5_000);
+    expect(crashed).toMatchObject({ action: 'hold', reason: 'cooldown', replicas: 0 });
+    const later = decide(policy, pool(0, 0, 0), crashed.memory, 10_000);
+    expect(later).toMatchObject({ action: 'up', reason: 'below-min', replicas: 1 });
+  });
+
+  it('waits upAfterDownMs after a scale-down before growing again (Swarm reuses slots)', () => {
+    const swarm = { ...policy, upAfterDownMs: 40_000 };
+    const memory: PoolMemory = { lastDownAt: 100_000, lastUpAt: 0 };
+    const burst = decide(swarm, pool(3, 6, 10), memory, 139_999);
+    expect(burst).toMatchObject({ action: 'hold', reason: 'draining', replicas: 3 });
+    const after = decide(swarm, pool(3, 6, 10), burst.memory, 140_000);
+    expect(after).toMatchObject({ action: 'up', reason: 'backlog', replicas: 5 });
   });
 
   it('comes down to max at once', () => {
@@ -133,6 +158,7 @@ describe('decide', () => {
       seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
       return seed / 2 ** 31;
     };
+    const swarm = { ...policy, upAfterDownMs: 30_000 };
     let replicas = 1;
     let memory: PoolMemory = {};
     let moves = 0;
@@ -145,13 +171,16 @@ describe('decide', () => {
         slots: online * 2,
         online,
       };
-      const d = decide(policy, seen, memory, now);
+      const d = decide(swarm, seen, memory, now);
       expect(d.replicas).toBeGreaterThanOrEqual(policy.min);
       expect(d.replicas).toBeLessThanOrEqual(policy.max);
       expect(d.replicas - replicas).toBeLessThanOrEqual(policy.stepUp);
       expect(replicas - d.replicas).toBeLessThanOrEqual(policy.stepDown);
       if (d.action === 'up' && memory.lastUpAt !== undefined) {
         expect(now - memory.lastUpAt).toBeGreaterThanOrEqual(policy.cooldownUpMs);
+      }
+      if (d.action === 'up' && memory.lastDownAt !== undefined) {
+        expect(now - memory.lastDownAt).toBeGreaterThanOrEqual(swarm.upAfterDownMs);
       }
       if (d.replicas !== replicas) moves++;
       replicas = d.replicas;

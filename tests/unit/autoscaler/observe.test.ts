@@ -55,10 +55,30 @@ describe('observePool', () => {
     expect(poolBacklog(gpuPool, fleet(gpus, queues).metrics, gpus)).toBe(1_000);
   });
 
-  it('with none of the pool online, counts every queue of its class (so it can wake from zero)', () => {
+  it('with none of the pool ever seen, counts every queue of its class (so it can wake from zero)', () => {
     const queues = { [echo]: { waiting: 1 }, [llama]: { waiting: 2 }, [gpuEcho]: { waiting: 4 } };
-    expect(poolBacklog(cpuPool, fleet([], queues).metrics, [])).toBe(3);
-    expect(poolBacklog(gpuPool, fleet([], queues).metrics, [])).toBe(4);
+    expect(poolBacklog(cpuPool, fleet([], queues).metrics, undefined)).toBe(3);
+    expect(poolBacklog(gpuPool, fleet([], queues).metrics, undefined)).toBe(4);
+    expect(observePool(cpuPool, fleet([], queues), 0).backlog).toBe(3);
+  });
+
+  it('with none of the pool online now, judges by what its workers served when last seen', () => {
+    // A pool at zero must not wake for a model it never served, then shrink, then wake again.
+    const queues = { [echo]: { waiting: 1 }, [llama]: { waiting: 2 } };
+    const last = [{ models: ['echo'], labels: {} }];
+    expect(observePool(cpuPool, fleet([], queues), 0, last).backlog).toBe(1);
+    const online = [worker('local-1', { models: ['llama3'] })];
+    expect(observePool(cpuPool, fleet(online, queues), 1, last).backlog).toBe(2);
+  });
+
+  it('counts a queue named by a label digest only while nothing is known of the pool', () => {
+    const long = { region: 'europe-west-4', tier: 'gold-dedicated', rack: 'r12' };
+    const digest = queueName({ capability: 'any', model: 'echo', labels: long });
+    expect(digest).toContain('@=');
+    const queues = { [digest]: { waiting: 5 } };
+    const carrying = [worker('local-1', { labels: long })];
+    expect(poolBacklog(cpuPool, fleet(carrying, queues).metrics, carrying)).toBe(0);
+    expect(poolBacklog(cpuPool, fleet([], queues).metrics, undefined)).toBe(5);
   });
 
   it('ignores names that are not task queues', () => {
