@@ -18,11 +18,15 @@ and finishes what it runs first (SHUTDOWN_GRACE_MS, 20 s in stack.yml).
         MQTT_WORKER_MAX (64 in stack.yml); raise it there to go further.
 
 The next ./deploy.sh sets the count back to CPU_WORKERS / GPU_WORKERS (2 / 0):
-set those to keep it. worker-gpu tasks run only on nodes labelled gpu=true
-that advertise an NVIDIA-GPU resource (docs/DEPLOY.md).
+set those to keep it. ./deploy.sh --autoscale keeps the running counts
+instead (unless CPU_WORKERS / GPU_WORKERS are set) and starts the autoscaler,
+which then resizes the workers. worker-gpu tasks run only on nodes labelled
+gpu=true that advertise an NVIDIA-GPU resource (docs/DEPLOY.md).
 
   autoscaler 0|1   pauses or resumes the autoscaler (deploy.sh --autoscale);
-                   while it runs, it sets the worker counts itself.
+                   while it runs, it sets the worker counts itself. The next
+                   ./deploy.sh --autoscale starts it again; ./deploy.sh
+                   without it stops it.
 USAGE
 }
 
