@@ -50,7 +50,7 @@ export class Adopter {
         lease.confirmed = true;
       } else if (lease) {
         this.stop(workerId, item);
-      } else if (item.lease) {
+      } else if (item.lease && !this.deps.leases.wasSettled(item.taskId, item.attempt)) {
         void this.adopt(workerId, { ...item, lease: item.lease });
       }
     }

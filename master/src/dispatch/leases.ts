@@ -20,10 +20,15 @@ export interface Lease {
   confirmed: boolean;
 }
 
+/** Settled attempts remembered, so a heartbeat racing an attempt's ack is recognised (about a minute at 150 tasks/s). */
+const SETTLED_MEMORY = 10_000;
+
 export class LeaseTable {
   private readonly byTask = new Map<string, Lease>();
   /** Attempts whose outcome is being written to the store right now: taskId → lease token. */
   private readonly settling = new Map<string, string>();
+  /** `taskId#attempt` of attempts whose outcome this master stored lately, oldest first. */
+  private readonly settled = new Set<string>();
 
   set(lease: Lease): void {
     this.byTask.set(lease.taskId, lease);
@@ -53,6 +58,21 @@ export class LeaseTable {
   unsettle(lease: Lease, restore: boolean): void {
     if (this.settling.get(lease.taskId) === lease.token) this.settling.delete(lease.taskId);
     if (restore && !this.byTask.has(lease.taskId)) this.byTask.set(lease.taskId, lease);
+    if (!restore) {
+      this.settled.add(`${lease.taskId}#${lease.attempt}`);
+      if (this.settled.size > SETTLED_MEMORY) {
+        this.settled.delete(this.settled.values().next().value as string);
+      }
+    }
+  }
+
+  /**
+   * This master stored the outcome of this attempt lately. A worker lists a
+   * finished attempt in its heartbeats until the master's ack reaches it, so
+   * such an entry is a report in flight, not a stale attempt to stop.
+   */
+  wasSettled(taskId: string, attempt: number): boolean {
+    return this.settled.has(`${taskId}#${attempt}`);
   }
 
   isSettling(taskId: string): boolean {

@@ -32,4 +32,17 @@ describe('LeaseTable settling', () => {
     table.unsettle(a, true);
     expect(table.get('t1')).toBe(b);
   });
+
+  it('remembers the attempts whose outcome it stored, not those put back', () => {
+    const table = new LeaseTable();
+    const a = lease('A');
+    table.set(a);
+    table.settle(a);
+    table.unsettle(a, true);
+    expect(table.wasSettled('t1', 1)).toBe(false);
+    table.settle(a);
+    table.unsettle(a, false);
+    expect(table.wasSettled('t1', 1)).toBe(true);
+    expect(table.wasSettled('t1', 2)).toBe(false);
+  });
 });
