@@ -15,9 +15,12 @@ them to \$REGISTRY:
   \$REGISTRY/flota-worker:<version>-<sha>
 
 <version> is package.json's version; <sha> is the git commit (12 digits),
-with "-dirty" when tracked files have uncommitted changes. A clean commit's
-build is also tagged :<version>. deploy.sh deploys
-the <version>-<sha> tag of the current commit unless TAG says otherwise.
+with "-dirty" when the image's inputs differ from that commit: the
+Dockerfile, .dockerignore and the paths .dockerignore lets into the build
+(changed or untracked files there). Changes elsewhere (stack.yml, docs,
+tests) leave the tag alone. A clean build is also tagged :<version>.
+deploy.sh deploys the <version>-<sha> tag of the current checkout unless TAG
+says otherwise, and first checks that the registry has it.
 
 Options:
   --no-push     build and tag only (REGISTRY may then be unset: local names)
@@ -43,6 +46,21 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+# Git pathspecs of what the images are built from: the Dockerfile,
+# .dockerignore, and what .dockerignore lets in ("!path"), minus what it
+# then leaves out again (e.g. **/*.test.ts).
+image_inputs() {
+  local line
+  printf '%s\n' Dockerfile .dockerignore
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in
+      '' | '#'* | '*') ;;
+      '!'*) printf '%s\n' "${line#!}" ;;
+      *) printf ':(exclude,glob)%s\n' "$line" ;;
+    esac
+  done <"$ROOT/.dockerignore"
+}
+
 moving_tag=""
 version=$(sed -n 's/^  "version": "\([^"]*\)",$/\1/p' "$ROOT/package.json")
 [ -n "$version" ] || die "cannot read the version from $ROOT/package.json"
@@ -50,7 +68,11 @@ if [ -z "${TAG:-}" ]; then
   need git
   sha=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null) ||
     die "not a git checkout: set TAG to name the images"
-  if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  inputs=()
+  while IFS= read -r input; do inputs+=("$input"); done < <(image_inputs)
+  changes=$(git -C "$ROOT" status --porcelain --untracked-files=normal -- "${inputs[@]}") ||
+    die "git status failed in $ROOT"
+  if [ -n "$changes" ]; then
     sha="$sha-dirty"
   else
     # The plain version tag moves only with builds of a clean commit.

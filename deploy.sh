@@ -6,18 +6,21 @@ source "$(dirname "${BASH_SOURCE[0]}")/deploy/lib.sh"
 
 usage() {
   cat <<USAGE
-Usage: ./deploy.sh [-c extra.yml]... [--autoscale] [--help]
+Usage: ./deploy.sh [-c extra.yml]... [--autoscale] [--skip-image-check] [--help]
 
 Deploys stack.yml as stack \$STACK ("$STACK") on the swarm this docker talks
 to (run it on a manager):
 
-  1. writes missing secrets into deploy/secrets/ (deploy/make-secrets.sh) and
+  1. checks that the registry has both images of TAG (docker manifest
+     inspect): a tag build.sh never pushed would leave every task pulling;
+  2. writes missing secrets into deploy/secrets/ (deploy/make-secrets.sh) and
      creates every missing swarm secret \${STACK}_<name> from them; existing
      swarm secrets are left alone (stop.sh keeps them too);
-  2. checks that a node is labelled flota.data=true (Redis and Mosquitto keep
-     their volumes there); on a one-node swarm it labels that node;
-  3. runs docker stack deploy -c stack.yml [-c extra.yml]... \$STACK and waits
-     for the services to converge.
+  3. checks that a node is labelled flota.data=true (Redis and Mosquitto keep
+     their volumes there); on a one-node swarm it labels that node; with
+     GPU_WORKERS above 0, that gpu=true nodes advertise enough GPUs;
+  4. runs docker stack deploy -c stack.yml [-c extra.yml]... \$STACK and waits
+     for the services to converge, at most DEPLOY_TIMEOUT seconds.
 
 Running it again is an update: changed images roll out one task at a time.
 
@@ -27,29 +30,41 @@ Options:
   --autoscale  also run the autoscaler, which sizes the worker services from
                the queues (AUTOSCALE_POOLS, docs/DEPLOY.md "Autoscaling");
                a deploy without it stops the autoscaler again
+  --skip-image-check
+               do not ask the registry for the images first (a registry this
+               machine cannot reach, or one only the nodes can)
   -h, --help   this text
 
 Environment:
   STACK        stack name (default flota)
   REGISTRY     where build.sh pushed the images (required)
-  TAG          image tag (default: ./build.sh --print-tag, this commit's tag)
+  TAG          image tag (default: ./build.sh --print-tag, this checkout's tag)
+  DEPLOY_TIMEOUT
+               seconds to wait for the services to converge (600; 0: no limit)
   CPU_WORKERS, GPU_WORKERS, CPU_SLOTS, GPU_SLOTS, CPU_PROVIDER, CPU_MODELS,
-  GPU_MODELS, HTTP_PORT, LOG_LEVEL, DISPATCH_POLICY, AUTOSCALE_POOLS
+  GPU_MODELS, GPU_OPENAI_BASE_URL, HTTP_PORT, LOG_LEVEL, DISPATCH_POLICY,
+  AUTOSCALE_POOLS
                see stack.yml
 USAGE
 }
 
 files=(-c "$ROOT/stack.yml")
 AUTOSCALER_REPLICAS=0
+check_images=1
 while [ $# -gt 0 ]; do
   case "$1" in
     -c)
       [ $# -ge 2 ] || die "-c needs a file"
       [ -r "$2" ] || die "cannot read '$2'"
-      files+=(-c "$2")
+      # Absolute: docker stack deploy runs from $ROOT (below).
+      case "$2" in
+        /*) files+=(-c "$2") ;;
+        *) files+=(-c "$PWD/$2") ;;
+      esac
       shift
       ;;
     --autoscale) AUTOSCALER_REPLICAS=1 ;;
+    --skip-image-check) check_images=0 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument '$1'" ;;
   esac
@@ -57,13 +72,31 @@ while [ $# -gt 0 ]; do
 done
 
 check_stack_name
+check_deploy_timeout
 [ -n "${REGISTRY:-}" ] || die "set REGISTRY to where build.sh pushed the images"
 need_swarm_manager
 
+REGISTRY=${REGISTRY%/}
 TAG=${TAG:-$("$ROOT/build.sh" --print-tag)}
 export STACK REGISTRY TAG AUTOSCALER_REPLICAS
 
-# 1. Secrets.
+# 1. The images, before anything changes: every node pulls them from the
+# registry, and a tag it lacks would leave every task stuck pulling.
+if [ "$check_images" = 1 ]; then
+  manifest=(manifest inspect)
+  # A registry on this machine is plain HTTP (docs/DEPLOY.md, "A registry").
+  case "$REGISTRY" in
+    localhost | localhost[:/]* | 127.*) manifest+=(--insecure) ;;
+  esac
+  for role in master worker; do
+    image="$REGISTRY/flota-$role:$TAG"
+    if ! answer=$(docker "${manifest[@]}" "$image" 2>&1 >/dev/null); then
+      die "cannot find $image in the registry (docker manifest inspect: ${answer:-no answer}): build and push it with REGISTRY=$REGISTRY ./build.sh, or set TAG to a tag build.sh pushed. --skip-image-check deploys without asking the registry."
+    fi
+  done
+fi
+
+# 2. Secrets.
 missing=()
 for name in "${STACK_SECRETS[@]}"; do
   docker secret inspect "${STACK}_$name" >/dev/null 2>&1 || missing+=("$name")
@@ -90,7 +123,7 @@ if [ "$AUTOSCALER_REPLICAS" != 0 ] && [ -n "${API_TOKENS_FILE-on}" ]; then
     die "secret ${STACK}_api_tokens predates the autoscaler and lacks its token: replace it (docs/DEPLOY.md, Autoscaling), then deploy again"
 fi
 
-# 2. The node that keeps Redis's and Mosquitto's volumes.
+# 3. The node that keeps Redis's and Mosquitto's volumes.
 labelled=$(docker node ls -q --filter node.label=flota.data=true | wc -l)
 if [ "$labelled" -eq 0 ]; then
   nodes=$(docker node ls -q)
@@ -104,7 +137,7 @@ elif [ "$labelled" -gt 1 ]; then
   die "$labelled nodes carry flota.data=true; keep it on one (their volumes are local)"
 fi
 
-# 3. Swarm configs are immutable: name each after its content.
+# 4. Swarm configs are immutable: name each after its content.
 content_hash() {
   if command -v sha256sum >/dev/null 2>&1; then
     sha256sum "$1" | cut -c1-12
@@ -132,9 +165,14 @@ if [ "$AUTOSCALER_REPLICAS" != 0 ]; then
   keep_replicas CPU_WORKERS worker-cpu
   keep_replicas GPU_WORKERS worker-gpu
 fi
+# GPU workers without GPUs to run on would keep the deploy waiting.
+[[ "${GPU_WORKERS:-0}" =~ ^[0-9]+$ ]] || die "GPU_WORKERS must be a whole number, not '$GPU_WORKERS'"
+[ "${GPU_WORKERS:-0}" -eq 0 ] || need_gpus "$GPU_WORKERS"
 
 note "deploying $REGISTRY/flota-{master,worker}:$TAG as stack $STACK"
 [ "$AUTOSCALER_REPLICAS" = 0 ] || note "with the autoscaler (pools ${AUTOSCALE_POOLS:-worker-cpu:cpu:2-8})"
 cd "$ROOT"
-docker stack deploy --with-registry-auth --detach=false "${files[@]}" "$STACK"
+converge_within "stack $STACK to converge" \
+  "docker stack services $STACK (which service lags), docker service ps --no-trunc ${STACK}_<service> (why: e.g. no node meets the placement constraints or has a free GPU, no node can pull the image, or a task keeps failing its health check)" \
+  docker stack deploy --with-registry-auth --detach=false "${files[@]}" "$STACK"
 note "done: ./verify.sh checks it end to end"

@@ -20,6 +20,11 @@ mosquitto_sub in a throw-away container on the stack's network as the
 read-only user _observer, with the password from
 deploy/secrets/mqtt_observer_password (never on a command line).
 Every line is one JSON log record, prefixed with its topic.
+
+Run --mqtt on a manager node, against its own Docker engine: the password
+reaches the container through a bind-mounted temporary directory of this
+machine, which a remote engine (DOCKER_HOST, a docker context pointing
+elsewhere) cannot see.
 USAGE
 }
 

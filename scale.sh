@@ -10,9 +10,10 @@ usage() {
 Usage: ./scale.sh <worker-cpu|worker-gpu|autoscaler> <n> [--help]
 
 Sets the number of worker-cpu or worker-gpu tasks of stack \$STACK ("$STACK")
-and waits until they run. Each worker is named after its task slot (cpu-1,
-cpu-2, ..., gpu-1, ...). A worker stopped by a scale-down takes no new work
-and finishes what it runs first (SHUTDOWN_GRACE_MS, 20 s in stack.yml).
+and waits until they run, at most DEPLOY_TIMEOUT seconds (600; 0: no limit).
+Each worker is named after its task slot (cpu-1, cpu-2, ..., gpu-1, ...). A
+worker stopped by a scale-down takes no new work and finishes what it runs
+first (SHUTDOWN_GRACE_MS, 20 s in stack.yml).
 
   <n>   0..${MQTT_WORKER_MAX:-64}: Mosquitto knows the worker users up to
         MQTT_WORKER_MAX (64 in stack.yml); raise it there to go further.
@@ -21,7 +22,8 @@ The next ./deploy.sh sets the count back to CPU_WORKERS / GPU_WORKERS (2 / 0):
 set those to keep it. ./deploy.sh --autoscale keeps the running counts
 instead (unless CPU_WORKERS / GPU_WORKERS are set) and starts the autoscaler,
 which then resizes the workers. worker-gpu tasks run only on nodes labelled
-gpu=true that advertise an NVIDIA-GPU resource (docs/DEPLOY.md).
+gpu=true that advertise a GPU generic resource, one task per GPU
+(docs/DEPLOY.md); scale.sh refuses more than those nodes advertise.
 
   autoscaler 0|1   pauses or resumes the autoscaler (deploy.sh --autoscale);
                    while it runs, it sets the worker counts itself. The next
@@ -52,6 +54,7 @@ else
 fi
 
 check_stack_name
+check_deploy_timeout
 need_swarm_manager
 docker service inspect "${STACK}_$service" >/dev/null 2>&1 ||
   die "no service ${STACK}_$service: is the stack deployed (./deploy.sh)?"
@@ -62,4 +65,9 @@ if [ "$service" != autoscaler ]; then
     note "the autoscaler runs and will resize $service itself: ./scale.sh autoscaler 0 pauses it"
 fi
 
-docker service scale --detach=false "${STACK}_$service=$count"
+# A GPU worker with no GPU to run on would wait for one for ever.
+[ "$service" != worker-gpu ] || [ "$count" -eq 0 ] || need_gpus "$count"
+
+converge_within "${STACK}_$service to run $count task(s)" \
+  "docker service ps --no-trunc ${STACK}_$service (why: e.g. no node meets the placement constraints or has a free GPU, no node can pull the image, or a task keeps failing its health check)" \
+  docker service scale --detach=false "${STACK}_$service=$count"

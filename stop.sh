@@ -16,6 +16,8 @@ Kept: the volumes (Redis's queue, Mosquitto's sessions) on the flota.data
 node, and the swarm secrets \${STACK}_*, so ./deploy.sh brings the same stack
 back with its data. --purge-secrets also removes the secrets that deploy.sh
 created (deploy/secrets/ on this machine is left as it is).
+
+Each step waits at most DEPLOY_TIMEOUT seconds (600; 0: no limit).
 USAGE
 }
 
@@ -30,13 +32,15 @@ while [ $# -gt 0 ]; do
 done
 
 check_stack_name
+check_deploy_timeout
 need_swarm_manager
 
 if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
   # The autoscaler first: it would bring the workers back up to its minimum.
   if docker service inspect "${STACK}_autoscaler" >/dev/null 2>&1; then
     note "stopping the autoscaler"
-    docker service scale --detach=false "${STACK}_autoscaler=0" >/dev/null
+    converge_within "the autoscaler to stop" "docker service ps --no-trunc ${STACK}_autoscaler" \
+      docker service scale --detach=false "${STACK}_autoscaler=0" >/dev/null
   fi
   # Then the workers, while the master still takes their results: each one
   # finishes or hands back what it runs (SHUTDOWN_GRACE_MS) before it exits.
@@ -48,11 +52,13 @@ if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
   done
   if [ ${#workers[@]} -gt 0 ]; then
     note "stopping the workers"
-    docker service scale --detach=false "${workers[@]}" >/dev/null
+    converge_within "the workers to stop" "docker service ps --no-trunc ${STACK}_worker-cpu ${STACK}_worker-gpu" \
+      docker service scale --detach=false "${workers[@]}" >/dev/null
   fi
   note "removing stack $STACK"
   # --detach=false waits until every task has stopped and the network is gone.
-  docker stack rm --detach=false "$STACK"
+  converge_within "stack $STACK to be removed" "docker stack ps --no-trunc $STACK" \
+    docker stack rm --detach=false "$STACK"
   note "stack $STACK removed"
 else
   note "no stack $STACK running"

@@ -46,6 +46,63 @@ need_swarm_manager() {
     die "this Docker engine is not a swarm manager: run 'docker swarm init' (docs/DEPLOY.md)"
 }
 
+# Seconds deploy.sh, scale.sh and stop.sh wait for the swarm to converge
+# (0: no limit). Tasks that cannot be placed would otherwise keep them
+# waiting for ever.
+DEPLOY_TIMEOUT=${DEPLOY_TIMEOUT:-600}
+
+check_deploy_timeout() {
+  [[ "$DEPLOY_TIMEOUT" =~ ^[0-9]+$ ]] ||
+    die "DEPLOY_TIMEOUT must be a whole number of seconds (0: no limit), not '$DEPLOY_TIMEOUT'"
+}
+
+# Runs "$@", a docker command that waits for the swarm to converge, for at
+# most $DEPLOY_TIMEOUT seconds. $1 says what it waits for, $2 how to see why
+# it takes so long. On expiry it dies; Swarm itself keeps at it.
+converge_within() {
+  local what=$1 look=$2 timer status=0
+  shift 2
+  timer=$(command -v timeout || command -v gtimeout || true)
+  if [ -z "$timer" ]; then
+    note "no timeout(1) on PATH: waiting for $what without a limit"
+    "$@"
+    return
+  fi
+  # --foreground keeps docker in the terminal's process group: Ctrl-C reaches it.
+  "$timer" --foreground --kill-after=10 "$DEPLOY_TIMEOUT" "$@" || status=$?
+  case "$status" in
+    # Stopped at the deadline, or killed 10 s later as it did not stop.
+    124 | 137)
+      die "gave up after ${DEPLOY_TIMEOUT}s (DEPLOY_TIMEOUT) waiting for $what; Swarm keeps at it. See why: $look"
+      ;;
+  esac
+  return "$status"
+}
+
+# Exits unless nodes labelled gpu=true advertise at least $1 GPUs (generic
+# resource kind GPU, docs/DEPLOY.md): worker-gpu tasks beyond that would
+# never be placed.
+need_gpus() {
+  local want=$1 nodes resources match gpus=0
+  nodes=$(docker node ls -q --filter node.label=gpu=true)
+  [ -n "$nodes" ] ||
+    die "$want worker-gpu task(s) asked for, but no node is labelled gpu=true: label each GPU node (docker node update --label-add gpu=true <node>, docs/DEPLOY.md), or keep worker-gpu at 0"
+  # One JSON array per node, e.g. [{"NamedResourceSpec":{"Kind":"GPU","Value":"GPU-…"}}].
+  # shellcheck disable=SC2086 # one node id per word
+  resources=$(docker node inspect --format '{{json .Description.Resources.GenericResources}}' $nodes)
+  while read -r match; do
+    case "$match" in
+      *NamedResourceSpec*) gpus=$((gpus + 1)) ;;
+      *) gpus=$((gpus + ${match##*:})) ;;
+    esac
+  done < <(grep -oE '"(NamedResourceSpec":\{"Kind":"GPU",|DiscreteResourceSpec":\{"Kind":"GPU","Value":[0-9]+)' \
+    <<<"$resources" || true)
+  [ "$gpus" -gt 0 ] ||
+    die "the nodes labelled gpu=true advertise no GPU to Swarm: add \"node-generic-resources\": [\"GPU=<uuid>\"] to their /etc/docker/daemon.json and restart Docker (docs/DEPLOY.md)"
+  [ "$want" -le "$gpus" ] ||
+    die "$want worker-gpu task(s) asked for, but the nodes labelled gpu=true advertise $gpus GPU(s), one per task"
+}
+
 # STACK becomes part of service, secret and config names.
 check_stack_name() {
   [[ "$STACK" =~ ^[a-z0-9][a-z0-9_-]{0,30}$ ]] ||

@@ -1,93 +1,38 @@
 /**
- * deploy.sh's decisions, with a stand-in `docker` on PATH that keeps its
- * swarm (secrets with their labels, service replica counts) in a directory
- * and records what `docker stack deploy` was run with: --autoscale turns the
- * autoscaler on and keeps the worker counts it chose, and an api_tokens
- * secret from before the autoscaler is refused with what to do.
+ * deploy.sh's decisions, against a stand-in `docker` (support/fake-docker.ts):
+ * --autoscale turns the autoscaler on and keeps the worker counts it chose,
+ * an api_tokens secret from before the autoscaler is refused with what to do,
+ * a tag the registry lacks is refused before anything changes, GPU workers
+ * need GPUs to run on, -c files work from any directory, and the wait for the
+ * swarm ends after DEPLOY_TIMEOUT.
  */
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ROOT, run } from './support/tools.ts';
+import { createFakeSwarm, type FakeSwarm } from './support/fake-docker.ts';
+import { ROOT } from './support/tools.ts';
 
-const FAKE_DOCKER = `#!/bin/sh
-# A swarm in $FAKE_SWARM: secrets/<name> holds a secret's labels, services/<name> its replicas.
-set -eu
-for last in "$@"; do :; done
-case "$1 $2" in
-  "info --format") echo true ;;
-  "node ls") echo node-1 ;;
-  "node update") ;;
-  "secret inspect")
-    [ -f "$FAKE_SWARM/secrets/$last" ] || exit 1
-    case "$*" in
-      *flota.autoscaler-token*) sed -n 's/^flota.autoscaler-token=//p' "$FAKE_SWARM/secrets/$last" ;;
-    esac ;;
-  "secret create")
-    shift 2
-    labels=""
-    while [ "$1" = --label ]; do labels="$labels$2
-"; shift 2; done
-    printf '%s' "$labels" >"$FAKE_SWARM/secrets/$1" ;;
-  "service inspect")
-    [ -f "$FAKE_SWARM/services/$last" ] || exit 1
-    cat "$FAKE_SWARM/services/$last" ;;
-  "stack deploy")
-    env | grep -E '^(AUTOSCALER_REPLICAS|CPU_WORKERS|GPU_WORKERS|STACK)=' | sort >"$FAKE_SWARM/deployed" ;;
-  *) echo "fake docker: unexpected $*" >&2; exit 2 ;;
-esac
-`;
-
-let dir = '';
-let swarm = '';
+let swarm: FakeSwarm;
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'flota-deploy-sh-'));
-  swarm = join(dir, 'swarm');
-  mkdirSync(join(swarm, 'secrets'), { recursive: true });
-  mkdirSync(join(swarm, 'services'));
-  mkdirSync(join(dir, 'bin'));
-  writeFileSync(join(dir, 'bin', 'docker'), FAKE_DOCKER);
-  chmodSync(join(dir, 'bin', 'docker'), 0o755);
+  swarm = createFakeSwarm();
+  swarm.addNode('node-1', ['flota.data=true']);
+  for (const role of ['master', 'worker']) swarm.push(`reg.example:5000/flota-${role}:1.0.0`);
 });
 
-afterEach(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => swarm.remove());
 
-function deploy(args: string[], env: Record<string, string> = {}) {
-  const result = run(join(ROOT, 'deploy.sh'), args, {
-    env: {
-      PATH: `${join(dir, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-      FAKE_SWARM: swarm,
-      SECRETS_DIR: join(dir, 'secrets'),
-      REGISTRY: 'reg.example:5000',
-      TAG: '1.0.0',
-      ...env,
-    },
-  });
-  const file = join(swarm, 'deployed');
-  const deployed = existsSync(file)
-    ? Object.fromEntries(
-        readFileSync(file, 'utf8')
-          .trim()
-          .split('\n')
-          .map((line) => line.split('=')),
-      )
-    : undefined;
-  return { ...result, deployed };
+function deploy(args: string[], env: Record<string, string> = {}, cwd?: string) {
+  const result = swarm.run(
+    'deploy.sh',
+    args,
+    { REGISTRY: 'reg.example:5000', TAG: '1.0.0', ...env },
+    cwd,
+  );
+  return { ...result, deployed: swarm.deployed() };
 }
 
-const labels = (secret: string) => readFileSync(join(swarm, 'secrets', secret), 'utf8');
+const GPU = (uuid: string) => ({ NamedResourceSpec: { Kind: 'GPU', Value: uuid } });
 
 describe('deploy.sh', () => {
   it('deploys the autoscaler only with --autoscale', () => {
@@ -103,13 +48,16 @@ describe('deploy.sh', () => {
 
   it("creates the autoscaler's token and marks the token list that holds it", () => {
     expect(deploy(['--autoscale']).status).toBe(0);
-    expect(labels('flota_autoscaler_api_token')).toBe('flota.stack=flota\n');
-    expect(labels('flota_api_tokens')).toBe('flota.stack=flota\nflota.autoscaler-token=listed\n');
+    expect(swarm.secretLabels('flota_autoscaler_api_token')).toBe('flota.stack=flota\n');
+    expect(swarm.secretLabels('flota_api_tokens')).toBe(
+      'flota.stack=flota\nflota.autoscaler-token=listed\n',
+    );
   });
 
   it('keeps the worker counts the autoscaler chose, unless they are set', () => {
-    writeFileSync(join(swarm, 'services', 'flota_worker-cpu'), '6\n');
-    writeFileSync(join(swarm, 'services', 'flota_worker-gpu'), '1\n');
+    swarm.addNode('gpu-1', ['gpu=true'], [GPU('GPU-a')]);
+    swarm.setService('flota_worker-cpu', 6);
+    swarm.setService('flota_worker-gpu', 1);
     expect(deploy(['--autoscale']).deployed).toMatchObject({ CPU_WORKERS: '6', GPU_WORKERS: '1' });
     expect(deploy(['--autoscale'], { CPU_WORKERS: '3' }).deployed).toMatchObject({
       CPU_WORKERS: '3',
@@ -121,7 +69,7 @@ describe('deploy.sh', () => {
   it('refuses --autoscale while the api_tokens secret predates the autoscaler', () => {
     // A stack deployed before the autoscaler existed: every secret but its token, unlabelled.
     for (const name of ['api_tokens', 'queue_url', 'worker_token']) {
-      writeFileSync(join(swarm, 'secrets', `flota_${name}`), 'flota.stack=flota\n');
+      swarm.setSecret(`flota_${name}`, ['flota.stack=flota']);
     }
     const refused = deploy(['--autoscale']);
     expect(refused.status).not.toBe(0);
@@ -132,5 +80,80 @@ describe('deploy.sh', () => {
     expect(deploy([]).status).toBe(0);
     // With API tokens off the master asks the autoscaler for none.
     expect(deploy(['--autoscale'], { API_TOKENS_FILE: '' }).status).toBe(0);
+  });
+
+  it('refuses a tag the registry lacks, naming build.sh, before it changes anything', () => {
+    const refused = deploy([], { TAG: '1.0.0-abc-dirty' });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(
+      /cannot find reg\.example:5000\/flota-master:1\.0\.0-abc-dirty in the registry \(docker manifest inspect: no such manifest: .*\): build and push it with REGISTRY=reg\.example:5000 \.\/build\.sh/,
+    );
+    expect(refused.stderr).toMatch(/--skip-image-check/);
+    expect(refused.deployed).toBeUndefined();
+    expect(() => swarm.secretLabels('flota_api_tokens')).toThrow();
+
+    const skipped = deploy(['--skip-image-check'], { TAG: '1.0.0-abc-dirty' });
+    expect(skipped.status).toBe(0);
+    expect(skipped.deployed).toMatchObject({ STACK: 'flota' });
+  });
+
+  it('asks for both images, over plain HTTP only for a registry on this machine', () => {
+    expect(deploy([]).status).toBe(0);
+    expect(swarm.calls()).toEqual([
+      'manifest inspect reg.example:5000/flota-master:1.0.0',
+      'manifest inspect reg.example:5000/flota-worker:1.0.0',
+    ]);
+    for (const role of ['master', 'worker']) swarm.push(`localhost:5000/flota-${role}:1.0.0`);
+    expect(deploy([], { REGISTRY: 'localhost:5000/' }).status).toBe(0);
+    expect(swarm.calls().slice(2)).toEqual([
+      'manifest inspect --insecure localhost:5000/flota-master:1.0.0',
+      'manifest inspect --insecure localhost:5000/flota-worker:1.0.0',
+    ]);
+  });
+
+  it('passes -c files with absolute paths, whatever directory it runs from', () => {
+    const elsewhere = join(swarm.dir, 'ops');
+    mkdirSync(elsewhere);
+    writeFileSync(join(elsewhere, 'extra.yml'), 'services: {}\n');
+    const result = deploy(
+      ['-c', 'extra.yml', '-c', join(ROOT, 'deploy/stack.gemini.yml')],
+      {},
+      elsewhere,
+    );
+    expect(result.stderr).not.toMatch(/cannot read/);
+    expect(result.status).toBe(0);
+    expect(swarm.composeFiles()).toEqual([
+      join(ROOT, 'stack.yml'),
+      join(elsewhere, 'extra.yml'),
+      join(ROOT, 'deploy/stack.gemini.yml'),
+    ]);
+  });
+
+  it('refuses GPU workers that no gpu=true node has GPUs for', () => {
+    const none = deploy([], { GPU_WORKERS: '1' });
+    expect(none.status).not.toBe(0);
+    expect(none.stderr).toMatch(/no node is labelled gpu=true: label each GPU node/);
+    expect(none.deployed).toBeUndefined();
+
+    swarm.addNode('gpu-1', ['gpu=true']);
+    expect(deploy([], { GPU_WORKERS: '1' }).stderr).toMatch(/advertise no GPU to Swarm/);
+
+    swarm.addNode('gpu-1', ['gpu=true'], [GPU('GPU-a'), GPU('GPU-b')]);
+    expect(deploy([], { GPU_WORKERS: '3' }).stderr).toMatch(/advertise 2 GPU\(s\), one per task/);
+    const two = deploy([], { GPU_WORKERS: '2' });
+    expect(two.status).toBe(0);
+    expect(two.deployed).toMatchObject({ GPU_WORKERS: '2' });
+    expect(deploy([], { GPU_WORKERS: 'two' }).stderr).toMatch(/GPU_WORKERS must be a whole number/);
+  });
+
+  it('stops waiting for a stack that does not converge after DEPLOY_TIMEOUT', () => {
+    const hung = deploy([], { DEPLOY_TIMEOUT: '1', FAKE_HANG: '1' });
+    expect(hung.status).not.toBe(0);
+    expect(hung.stderr).toMatch(
+      /gave up after 1s \(DEPLOY_TIMEOUT\) waiting for stack flota to converge; Swarm keeps at it\. See why: docker stack services flota .*docker service ps --no-trunc flota_<service>/,
+    );
+    expect(deploy([], { DEPLOY_TIMEOUT: 'soon' }).stderr).toMatch(
+      /DEPLOY_TIMEOUT must be a whole number of seconds/,
+    );
   });
 });

@@ -42,6 +42,17 @@ const KNOWN = {
   autoscaler: namesRead(loadAutoscalerConfig),
 };
 
+/**
+ * Variables a container runtime reads, not flota: allowed on that role only,
+ * by exact name. The NVIDIA runtime mounts the driver libraries and
+ * nvidia-smi that NVIDIA_DRIVER_CAPABILITIES asks for (worker-gpu).
+ */
+const RUNTIME_VARS: Record<keyof typeof KNOWN, ReadonlySet<string>> = {
+  master: new Set(),
+  worker: new Set(['NVIDIA_DRIVER_CAPABILITIES']),
+  autoscaler: new Set(),
+};
+
 /** Variables that carry a secret: never a literal in a deployment file. */
 const SECRET_VARS = [
   'MQTT_PASSWORD',
@@ -75,7 +86,7 @@ function variableProblems(config: Compose): string[] {
   const problems: string[] = [];
   for (const [name, role, service] of flotaServices(config)) {
     for (const key of Object.keys(service.environment ?? {})) {
-      if (KNOWN[role].has(key)) continue;
+      if (KNOWN[role].has(key) || RUNTIME_VARS[role].has(key)) continue;
       const base = key.endsWith('_FILE') ? key.slice(0, -'_FILE'.length) : undefined;
       if (base === undefined) problems.push(`${name}: ${key} is not a ${role} variable`);
       else if (!ENTRYPOINT_FILE_VARS.has(base)) {
@@ -136,7 +147,12 @@ describe('deployment environment', () => {
       services: {
         master: {
           image: 'r/flota-master:1',
-          environment: { PORTT: '8080', QUEUE_URL: 'redis://:pw@redis:6379' },
+          environment: {
+            PORTT: '8080',
+            QUEUE_URL: 'redis://:pw@redis:6379',
+            // A runtime variable of the workers' only.
+            NVIDIA_DRIVER_CAPABILITIES: 'all',
+          },
         },
         worker: {
           image: 'r/flota-worker:1',
@@ -147,6 +163,7 @@ describe('deployment environment', () => {
     };
     expect(variableProblems(bad)).toEqual([
       'master: PORTT is not a master variable',
+      'master: NVIDIA_DRIVER_CAPABILITIES is not a master variable',
       'worker: the entrypoint reads no SLOTS_FILE',
     ]);
     expect(secretProblems(bad)).toEqual([

@@ -92,15 +92,49 @@ describe('stack.yml', () => {
     expect(stack.services['worker-cpu']?.deploy?.replicas).toBeGreaterThanOrEqual(2);
   });
 
-  it('places GPU workers on gpu=true nodes, one NVIDIA GPU each', () => {
+  it('places GPU workers on gpu=true nodes, one GPU each', () => {
     const deploy = stack.services['worker-gpu']!.deploy as {
       placement: { constraints: string[] };
       resources: { reservations: { generic_resources: unknown[] } };
     };
     expect(deploy.placement.constraints).toContain('node.labels.gpu == true');
     expect(deploy.resources.reservations.generic_resources).toEqual([
-      { discrete_resource_spec: { kind: 'NVIDIA-GPU', value: 1 } },
+      { discrete_resource_spec: { kind: 'GPU', value: 1 } },
     ]);
+  });
+
+  it('agrees with docs/DEPLOY.md on the GPU kind, its variable and the NVIDIA runtime', () => {
+    const spec = (
+      stack.services['worker-gpu']!.deploy as {
+        resources: {
+          reservations: { generic_resources: [{ discrete_resource_spec: { kind: string } }] };
+        };
+      }
+    ).resources.reservations.generic_resources[0].discrete_resource_spec;
+    const docs = readFileSync(join(ROOT, 'docs/DEPLOY.md'), 'utf8');
+    // Swarm exports DOCKER_RESOURCE_<kind, upper-cased>; swarm-resource must name it.
+    const variable = /swarm-resource = "([^"]+)"/.exec(docs)?.[1];
+    expect(variable).toBe(`DOCKER_RESOURCE_${spec.kind.toUpperCase()}`);
+    const daemonJson = /```json\n([\s\S]*?)```/.exec(docs)?.[1] ?? '';
+    const daemon = JSON.parse(daemonJson) as Record<string, unknown>;
+    expect(daemon['default-runtime']).toBe('nvidia');
+    const advertised = daemon['node-generic-resources'] as string[];
+    expect(advertised.length).toBeGreaterThan(0);
+    for (const entry of advertised) expect(entry.split('=')[0]).toBe(spec.kind);
+    const capabilities = stack.services['worker-gpu']?.environment?.NVIDIA_DRIVER_CAPABILITIES;
+    expect(capabilities?.split(',').sort()).toEqual(['compute', 'utility']);
+  });
+
+  it("points GPU workers at their own node's model server, unless told otherwise", () => {
+    const gpu = stack.services['worker-gpu']!;
+    expect(gpu.extra_hosts).toEqual(['host.docker.internal:host-gateway']);
+    expect(gpu.environment?.OPENAI_BASE_URL).toBe('http://host.docker.internal:11434/v1');
+    const elsewhere = stackConfig([], { GPU_OPENAI_BASE_URL: 'http://10.0.0.7:8000/v1' });
+    expect(elsewhere.services['worker-gpu']?.environment?.OPENAI_BASE_URL).toBe(
+      'http://10.0.0.7:8000/v1',
+    );
+    // Docker's DNS answers service names, not node hostnames.
+    expect(JSON.stringify(gpu.environment)).not.toMatch(/\/\/\{\{\.Node\.Hostname\}\}/);
   });
 
   it('keeps Redis and Mosquitto with their volumes on the flota.data node', () => {
