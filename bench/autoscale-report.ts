@@ -3,12 +3,10 @@
  * ratios of the autoscaled run to the fixed ones, measured in the same
  * invocation) and a table with one column per run.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
 import type { AutoscaleParams, RunKind, RunResult } from './autoscale-run.ts';
 import { round2 } from './drive.ts';
-import { gitCommit } from './report.ts';
+import { alignColumns, gitCommit, writeJsonReport } from './report.ts';
 
 const ratio = (a: number, b: number) => (b > 0 ? round2(a / b) : null);
 
@@ -45,16 +43,7 @@ export function writeAutoscaleReport(
   dir: string,
   extra?: string,
 ): string[] {
-  mkdirSync(dir, { recursive: true });
-  const stamp = report.at.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const text = `${JSON.stringify(report, null, 2)}\n`;
-  const files = [join(dir, `autoscale-${stamp}.json`), join(dir, 'autoscale-latest.json')];
-  if (extra) {
-    mkdirSync(dirname(extra), { recursive: true });
-    files.push(extra);
-  }
-  for (const file of files) writeFileSync(file, text);
-  return files;
+  return writeJsonReport(report, dir, { prefix: 'autoscale-' }, extra);
 }
 
 const fmt = (n: number | null | undefined, digits = 1) =>
@@ -83,23 +72,13 @@ export function formatAutoscaleTable(report: AutoscaleReport): string {
   ];
   const header = ['', ...runs.map((r) => r.run)];
   const body = rows.map(([label, cell]) => [label, ...runs.map(cell)]);
-  const widths = header.map((_, i) =>
-    Math.max(...[header, ...body].map((row) => (row[i] ?? '').length)),
-  );
-  const line = (row: string[]) =>
-    row
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-      .join('  ');
-  const rule = widths.map((w) => '─'.repeat(w)).join('  ');
   const { ratios } = report;
   const dirty = report.dirty ? ' (uncommitted changes)' : '';
   return [
     `flota autoscaling bench — commit ${report.commit}${dirty}, ${report.host.cpus} cores, node ${report.host.node}`,
     `${p.tasks} echo tasks of ${p.taskMs} ms at once, ${p.slots} slots per worker, pool ${p.min}–${p.max}, ` +
       `interval ${p.intervalMs} ms, cooldown up/down ${p.cooldownUpMs}/${p.cooldownDownMs} ms`,
-    line(header),
-    rule,
-    ...body.map(line),
+    ...alignColumns(header, body),
     '',
     `autoscaled ÷ fixed-min makespan        ${fmt(ratios.makespanVsFixedMin, 2)}`,
     `autoscaled ÷ fixed-max makespan        ${fmt(ratios.makespanVsFixedMax, 2)}`,

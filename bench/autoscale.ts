@@ -23,6 +23,7 @@ import {
   runOnce,
 } from './autoscale-run.ts';
 import { Cleanup } from './cleanup.ts';
+import { parseFlags } from './flags.ts';
 import { Progress } from './progress.ts';
 import { startRedisServer } from './system.ts';
 
@@ -84,13 +85,7 @@ const program = new Command()
   .option('--quiet', 'no progress output', false)
   .showHelpAfterError();
 
-const parsed = optionsSchema.safeParse(program.parse().opts());
-if (!parsed.success) {
-  for (const issue of parsed.error.issues)
-    console.error(`--${issue.path.join('.')}: ${issue.message}`);
-  process.exit(2);
-}
-const { json, resultsDir, quiet, ...params } = parsed.data;
+const { json, resultsDir, quiet, ...params } = parseFlags(program, optionsSchema);
 const benchParams: AutoscaleParams = params;
 
 const startedAt = new Date();

@@ -80,18 +80,45 @@ export function buildReport(
 }
 export type BenchReport = ReturnType<typeof buildReport>;
 
-/** Writes `<dir>/<timestamp>-<commit>.json` and `<dir>/latest.json` (and `extra`, if given). */
-export function writeReport(report: BenchReport, dir: string, extra?: string): string[] {
+/**
+ * Writes `report` as `<dir>/<prefix><timestamp><suffix>.json` and
+ * `<dir>/<prefix>latest.json` (and `extra`, if given); returns the paths.
+ */
+export function writeJsonReport(
+  report: { at: string },
+  dir: string,
+  name: { prefix?: string; suffix?: string },
+  extra?: string,
+): string[] {
   mkdirSync(dir, { recursive: true });
   const stamp = report.at.replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const text = `${JSON.stringify(report, null, 2)}\n`;
-  const files = [join(dir, `${stamp}-${report.commit}.json`), join(dir, 'latest.json')];
+  const { prefix = '', suffix = '' } = name;
+  const files = [join(dir, `${prefix}${stamp}${suffix}.json`), join(dir, `${prefix}latest.json`)];
   if (extra) {
     mkdirSync(dirname(extra), { recursive: true });
     files.push(extra);
   }
   for (const file of files) writeFileSync(file, text);
   return files;
+}
+
+/** Writes `<dir>/<timestamp>-<commit>.json` and `<dir>/latest.json` (and `extra`, if given). */
+export function writeReport(report: BenchReport, dir: string, extra?: string): string[] {
+  return writeJsonReport(report, dir, { suffix: `-${report.commit}` }, extra);
+}
+
+/** Rows under a header, first column left-aligned, the rest right-aligned, with a rule below the header. */
+export function alignColumns(header: string[], body: string[][]): string[] {
+  const widths = header.map((_, i) =>
+    Math.max(...[header, ...body].map((row) => (row[i] ?? '').length)),
+  );
+  const line = (row: string[]) =>
+    row
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join('  ');
+  const rule = widths.map((w) => '─'.repeat(w)).join('  ');
+  return [line(header), rule, ...body.map(line)];
 }
 
 const fmt = (n: number | undefined, digits = 1) =>
@@ -143,19 +170,9 @@ export function formatTable(report: BenchReport): string {
   ];
   const header = ['', ...runs.map((r) => `Redis + ${r.broker}`), 'target'];
   const body = rows.map(([label, cell, target]) => [label, ...runs.map(cell), target]);
-  const widths = header.map((_, i) =>
-    Math.max(...[header, ...body].map((row) => (row[i] ?? '').length)),
-  );
-  const line = (row: string[]) =>
-    row
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
-      .join('  ');
-  const rule = widths.map((w) => '─'.repeat(w)).join('  ');
   const dirty = report.dirty ? ' (uncommitted changes)' : '';
   return [
     `flota bench — commit ${report.commit}${dirty}, ${report.host.cpus} cores, node ${report.host.node}`,
-    line(header),
-    rule,
-    ...body.map(line),
+    ...alignColumns(header, body),
   ].join('\n');
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { Cleanup } from './cleanup.ts';
+import { parseFlags } from './flags.ts';
 import { Progress } from './progress.ts';
 import { runRawBullmq } from './raw-bullmq.ts';
 import { buildReport, formatTable, writeReport } from './report.ts';
@@ -89,13 +90,7 @@ const program = new Command()
   .option('--quiet', 'no progress output', false)
   .showHelpAfterError();
 
-const parsed = optionsSchema.safeParse(program.parse().opts());
-if (!parsed.success) {
-  for (const issue of parsed.error.issues)
-    console.error(`--${issue.path.join('.')}: ${issue.message}`);
-  process.exit(2);
-}
-const opts = parsed.data;
+const opts = parseFlags(program, optionsSchema);
 const brokers = opts.broker === 'both' ? (['mosquitto', 'embedded'] as const) : [opts.broker];
 const params: BenchParams & { brokers: string[] } = {
   tasks: opts.tasks,

@@ -24,7 +24,9 @@ export async function tempDir(cleanup: Cleanup, prefix: string): Promise<string>
 }
 
 export async function startRedisServer(cleanup: Cleanup): Promise<{ url: string }> {
-  const redis = await startRedis();
+  // Its working directory: a smoke test finds the benchmark's own Redis by it.
+  const dir = await tempDir(cleanup, 'flota-bench-redis-');
+  const redis = await startRedis({ dir });
   cleanup.add('redis-server', () => redis.stop());
   return redis;
 }

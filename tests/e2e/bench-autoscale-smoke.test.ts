@@ -4,14 +4,14 @@
  * JSON report with its three runs, every task completed, an autoscaled pool
  * that grew to max and shrank back to min, and no process left behind.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { waitFor } from '../helpers/wait-for.ts';
+import { type BenchRun, runBenchScript, stopBench } from './support/bench.ts';
 import { REPO_ROOT } from './support/flota-process.ts';
 import { leftoverProcesses, type ProcessInfo, processesMentioning } from './support/proc-scan.ts';
 
@@ -62,19 +62,28 @@ const reportSchema = z.object({
 });
 
 let dir: string;
-let bench: ChildProcess | undefined;
-/** redis-server rewrites its environment for its process title, so it is found by pid instead. */
-let redisBefore: Set<number>;
+let bench: BenchRun | undefined;
 
-const redisServers = async () =>
-  (await processesMentioning('redis-server')).filter((p) => p.cmdline.startsWith('redis-server'));
-
-/** redis-servers started since the test began that are still running (after up to 5 s). */
-async function newRedisServers(): Promise<ProcessInfo[]> {
+/**
+ * The benchmark's master and workers inherit BENCH_SMOKE_DIR (bench/config.ts
+ * keeps variables flota does not read), so a scan of /proc finds any left
+ * behind. redis-server rewrites its environment for its process title; it is
+ * found by its working directory instead, a temporary directory of the
+ * benchmark's (TMPDIR points into `dir`).
+ */
+async function leftoverRedis(): Promise<ProcessInfo[]> {
+  const ours = async () => {
+    const found: ProcessInfo[] = [];
+    for (const p of await processesMentioning('redis-server')) {
+      const cwd = await readlink(`/proc/${p.pid}/cwd`).catch(() => '');
+      if (p.cmdline.startsWith('redis-server') && cwd.startsWith(dir)) found.push(p);
+    }
+    return found;
+  };
   let left: ProcessInfo[] = [];
   await waitFor(
     async () => {
-      left = (await redisServers()).filter((p) => !redisBefore.has(p.pid));
+      left = await ours();
       return left.length === 0;
     },
     { timeoutMs: 5_000, intervalMs: 50, what: "the benchmark's redis-server to be gone" },
@@ -84,40 +93,12 @@ async function newRedisServers(): Promise<ProcessInfo[]> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flota-bench-autoscale-smoke-'));
-  redisBefore = new Set((await redisServers()).map((p) => p.pid));
 });
 
 afterAll(async () => {
-  if (bench && bench.exitCode === null && bench.signalCode === null) bench.kill('SIGTERM');
+  stopBench(bench);
   await rm(dir, { recursive: true, force: true });
 });
-
-/**
- * The benchmark's master and workers inherit BENCH_SMOKE_DIR (bench/config.ts keeps
- * variables flota does not read), so a scan of /proc finds any left behind.
- */
-function runBench(
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/autoscale.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, BENCH_SMOKE_DIR: dir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    bench = child;
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('npm run bench:autoscale', () => {
   it('is the package script', async () => {
@@ -130,20 +111,25 @@ describe('npm run bench:autoscale', () => {
   it('runs with tiny parameters, grows and shrinks the pool, and leaves nothing behind', async () => {
     const jsonPath = join(dir, 'out', 'report.json');
     const resultsDir = join(dir, 'results');
-    const result = await runBench([
-      `--tasks=${TASKS}`,
-      '--task-ms=300',
-      '--slots=2',
-      '--min=1',
-      '--max=2',
-      '--interval-ms=200',
-      '--cooldown-up-ms=500',
-      '--cooldown-down-ms=1000',
-      '--scale-down-timeout-ms=15000',
-      '--stall-ms=15000',
-      `--results-dir=${resultsDir}`,
-      `--json=${jsonPath}`,
-    ]);
+    bench = runBenchScript(
+      'bench/autoscale.ts',
+      [
+        `--tasks=${TASKS}`,
+        '--task-ms=300',
+        '--slots=2',
+        '--min=1',
+        '--max=2',
+        '--interval-ms=200',
+        '--cooldown-up-ms=500',
+        '--cooldown-down-ms=1000',
+        '--scale-down-timeout-ms=15000',
+        '--stall-ms=15000',
+        `--results-dir=${resultsDir}`,
+        `--json=${jsonPath}`,
+      ],
+      { ...process.env, BENCH_SMOKE_DIR: dir, TMPDIR: dir },
+    );
+    const result = await bench.done;
     expect(result.code, `${result.stderr}\n${result.stdout}`).toBe(0);
     expect(result.stdout).toContain('makespan, first submit → last result (s)');
     expect(result.stdout).toContain('autoscaled ÷ fixed-max worker-seconds');
@@ -159,6 +145,6 @@ describe('npm run bench:autoscale', () => {
     );
     expect(existsSync(join(resultsDir, 'autoscale-latest.json'))).toBe(true);
     expect(await leftoverProcesses(dir)).toEqual([]);
-    expect(await newRedisServers()).toEqual([]);
+    expect(await leftoverRedis()).toEqual([]);
   }, 60_000);
 });

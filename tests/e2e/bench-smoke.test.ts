@@ -3,14 +3,13 @@
  * with tiny parameters (Redis + Mosquitto only, 10 simulated workers), and a
  * JSON report with every key dashboards read, holding sane numbers.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { REPO_ROOT } from './support/flota-process.ts';
+import { type BenchRun, runBenchScript, stopBench } from './support/bench.ts';
 
 const positive = z.number().positive();
 const reportSchema = z.object({
@@ -33,44 +32,22 @@ const reportSchema = z.object({
 });
 
 let dir: string;
-let bench: ChildProcess | undefined;
+let bench: BenchRun | undefined;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'flota-bench-smoke-'));
 });
 
 afterAll(async () => {
-  if (bench && bench.exitCode === null && bench.signalCode === null) bench.kill('SIGTERM');
+  stopBench(bench);
   await rm(dir, { recursive: true, force: true });
 });
-
-function runBench(
-  args: string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    bench = child;
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('npm run bench', () => {
   it('runs with tiny parameters and writes a complete JSON report', async () => {
     const jsonPath = join(dir, 'out', 'report.json');
     const resultsDir = join(dir, 'results');
-    const run = await runBench([
+    bench = runBenchScript('bench/run.ts', [
       '--broker=mosquitto',
       '--tasks=50',
       '--latency-tasks=20',
@@ -87,6 +64,7 @@ describe('npm run bench', () => {
       `--results-dir=${resultsDir}`,
       `--json=${jsonPath}`,
     ]);
+    const run = await bench.done;
     expect(run.code, `${run.stderr}\n${run.stdout}`).toBe(0);
     expect(run.stdout).toContain('throughput (tasks/s)');
     expect(run.stderr).toContain('written:');

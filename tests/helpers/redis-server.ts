@@ -31,11 +31,14 @@ export function answersPing(port: number, anyAnswer = false): Promise<boolean> {
  * persistence, and resolves once it answers PING. Call `stop()` in afterAll;
  * the child is also killed when the test process exits.
  *
+ * `dir` becomes its working directory (`--dir`), where it would keep files:
+ * a process scan can then tell it apart from other redis-servers.
+ *
  * @example
  * const redis = await startRedis();
  * const store = await openQueueStore({ url: redis.url, dataDir, log });
  */
-export function startRedis(): Promise<RedisServer> {
+export function startRedis(options: { dir?: string } = {}): Promise<RedisServer> {
   return startManagedServer({
     what: 'redis-server',
     command: 'redis-server',
@@ -50,6 +53,7 @@ export function startRedis(): Promise<RedisServer> {
       'no',
       '--protected-mode',
       'yes',
+      ...(options.dir ? ['--dir', options.dir] : []),
     ],
     ready: answersPing,
     url: (port) => `redis://127.0.0.1:${port}`,
