@@ -9,33 +9,17 @@ import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ManagedServer, startManagedServer } from '../../helpers/managed-server.ts';
-import { answersPing } from '../../helpers/redis-server.ts';
+import type { ManagedServer } from '../../helpers/managed-server.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { ROOT, run, runOk, stackConfig } from '../../unit/deploy/support/tools.ts';
+import { startStackRedis } from './support.ts';
 
 let dir = '';
 let secrets = '';
-let args: string[] = [];
 const started: ManagedServer[] = [];
 
-/** redis-server with stack.yml's arguments, its data in `data`. */
 async function startRedis(data: string): Promise<ManagedServer> {
-  const redis = await startManagedServer({
-    what: 'redis-server (stack.yml command)',
-    command: 'redis-server',
-    prepare: async (port) => [
-      ...args,
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      data,
-    ],
-    ready: (port) => answersPing(port, true),
-    url: (port) => `redis://127.0.0.1:${port}`,
-  });
+  const redis = await startStackRedis(secrets, data);
   started.push(redis);
   return redis;
 }
@@ -52,9 +36,6 @@ beforeAll(() => {
   runOk(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secrets } });
   const command = stackConfig().services.redis?.command ?? [];
   expect(command.slice(0, 3)).toEqual(['redis-server', '--appendonly', 'yes']);
-  args = command
-    .slice(1)
-    .map((arg) => (arg === '/run/secrets/redis_acl' ? join(secrets, 'redis_acl') : arg));
 }, 60_000);
 
 afterAll(async () => {

@@ -29,7 +29,6 @@ export interface DeployFixture {
 export const TEST_WORKER_MAX = 3;
 
 /** True once anything answers a RESP PING, including NOAUTH: the server is up. */
-const answersResp = (port: number) => answersPing(port, true);
 
 export async function startDeployFixture(): Promise<DeployFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'flota-deploy-'));
@@ -60,25 +59,7 @@ export async function startDeployFixture(): Promise<DeployFixture> {
     const mosquitto = await startMosquitto({ extraConfig: conf });
     started.push(mosquitto);
 
-    const command = stackConfig().services.redis?.command ?? [];
-    const args = command
-      .slice(1)
-      .map((arg) => (arg === '/run/secrets/redis_acl' ? join(secrets, 'redis_acl') : arg));
-    const redis = await startManagedServer({
-      what: 'redis-server (stack.yml command)',
-      command: 'redis-server',
-      prepare: async (port) => [
-        ...args,
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        data,
-      ],
-      ready: answersResp,
-      url: (port) => `redis://127.0.0.1:${port}`,
-    });
+    const redis = await startStackRedis(secrets, data);
     started.push(redis);
     const queueUrl = secret('queue_url').replace('@redis:6379', `@127.0.0.1:${redis.port}`);
     return {
@@ -97,4 +78,31 @@ export async function startDeployFixture(): Promise<DeployFixture> {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * redis-server with stack.yml's command line (AOF on, its ACL file from
+ * `secrets` as deploy/make-secrets.sh writes them), its data in `data`, on a
+ * free loopback port.
+ */
+export function startStackRedis(secrets: string, data: string): Promise<ManagedServer> {
+  const command = stackConfig().services.redis?.command ?? [];
+  const args = command
+    .slice(1)
+    .map((arg) => (arg === '/run/secrets/redis_acl' ? join(secrets, 'redis_acl') : arg));
+  return startManagedServer({
+    what: 'redis-server (stack.yml command)',
+    command: 'redis-server',
+    prepare: async (port) => [
+      ...args,
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      data,
+    ],
+    ready: (port) => answersPing(port, true),
+    url: (port) => `redis://127.0.0.1:${port}`,
+  });
 }
