@@ -3,10 +3,9 @@
  * ratios of the autoscaled run to the fixed ones, measured in the same
  * invocation) and a table with one column per run.
  */
-import { cpus } from 'node:os';
 import type { AutoscaleParams, RunKind, RunResult } from './autoscale-run.ts';
 import { round2 } from './drive.ts';
-import { alignColumns, gitCommit, writeJsonReport } from './report.ts';
+import { alignColumns, reportHeader, writeJsonReport } from './report.ts';
 
 const ratio = (a: number, b: number) => (b > 0 ? round2(a / b) : null);
 
@@ -15,14 +14,9 @@ export function buildAutoscaleReport(
   runs: Record<RunKind, RunResult>,
   startedAt: Date,
 ) {
-  const { commit, dirty } = gitCommit();
   const auto = runs.autoscaled;
   return {
-    commit,
-    dirty,
-    at: startedAt.toISOString(),
-    durationSec: round2((Date.now() - startedAt.getTime()) / 1000),
-    host: { cpus: cpus().length, node: process.version },
+    ...reportHeader(startedAt),
     parameters: { ...params, store: 'redis', broker: 'embedded' },
     ratios: {
       /** < 1: autoscaling finished the burst sooner than the minimum fleet. */

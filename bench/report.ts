@@ -46,13 +46,8 @@ export function buildReport(
   const head = runs[0];
   if (!head) throw new Error('no broker run to report');
   const ratio = (r: BrokerResult) => round2(r.throughputTasksPerSec / raw.jobsPerSec);
-  const { commit, dirty } = gitCommit();
   return {
-    commit,
-    dirty,
-    at: startedAt.toISOString(),
-    durationSec: round2((Date.now() - startedAt.getTime()) / 1000),
-    host: { cpus: cpus().length, node: process.version },
+    ...reportHeader(startedAt),
     parameters: { ...params, store: 'redis' },
     broker: head.broker,
     throughputTasksPerSec: head.throughputTasksPerSec,
@@ -79,6 +74,18 @@ export function buildReport(
   };
 }
 export type BenchReport = ReturnType<typeof buildReport>;
+
+/** What every report starts with: what was measured (commit), when, for how long, on what. */
+export function reportHeader(startedAt: Date) {
+  const { commit, dirty } = gitCommit();
+  return {
+    commit,
+    dirty,
+    at: startedAt.toISOString(),
+    durationSec: round2((Date.now() - startedAt.getTime()) / 1000),
+    host: { cpus: cpus().length, node: process.version },
+  };
+}
 
 /**
  * Writes `report` as `<dir>/<prefix><timestamp><suffix>.json` and
