@@ -17,7 +17,7 @@ import {
 } from './autoscale-fleet.ts';
 import { FleetSampler, firstSample, type Sample, workerSeconds } from './autoscale-sample.ts';
 import type { Cleanup } from './cleanup.ts';
-import { type Percentiles, percentiles, round2 } from './drive.ts';
+import { guarded, type Percentiles, percentiles, round2 } from './drive.ts';
 import { LoadClient, type Outcome } from './load.ts';
 import type { Progress } from './progress.ts';
 import { type MasterProcess, startMasterProcess, tempDir } from './system.ts';
@@ -82,28 +82,6 @@ type Done = Outcome & { doneAt: number };
 
 const idPart = () => randomBytes(4).toString('hex');
 
-/** Rejects when no task finished for `stallMs`; otherwise settles with `work`. */
-async function unstalled<T>(work: Promise<T>, done: () => number, stallMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const stalled = new Promise<never>((_, reject) => {
-    let last = done();
-    let since = performance.now();
-    timer = setInterval(() => {
-      if (done() !== last) {
-        last = done();
-        since = performance.now();
-      } else if (performance.now() - since > stallMs) {
-        reject(new Error(`no task finished for ${stallMs} ms (${last} so far)`));
-      }
-    }, 250);
-  });
-  try {
-    return await Promise.race([work, stalled]);
-  } finally {
-    clearInterval(timer);
-  }
-}
-
 /** Every task submitted at once; resolves when all have finished. */
 async function burst(
   client: LoadClient,
@@ -119,7 +97,7 @@ async function burst(
       return { ...outcome, doneAt: performance.now() };
     }),
   );
-  return unstalled(Promise.all(all), () => done, params.stallMs);
+  return guarded(Promise.all(all), () => done, params.stallMs);
 }
 
 function startFleet(

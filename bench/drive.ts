@@ -51,7 +51,11 @@ export const round2 = (n: number) => Math.round(n * 100) / 100;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Rejects when `progress()` has not moved for `stallMs`; otherwise settles with `work`. */
-async function guarded<T>(work: Promise<T>, progress: () => number, stallMs: number): Promise<T> {
+export async function guarded<T>(
+  work: Promise<T>,
+  progress: () => number,
+  stallMs: number,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const stalled = new Promise<never>((_, reject) => {
     let last = progress();
