@@ -3,9 +3,10 @@
  * hands each its dependencies. Shutdown runs in a fixed order.
  */
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { type Clock, systemClock } from '../../common/clock.ts';
@@ -13,18 +14,20 @@ import { createLogger, type FlotaLogger } from '../../common/logger.ts';
 import { connectMqtt, waitConnected } from '../../common/mqtt.ts';
 import type { MasterReady } from '../../proto/src/ipc.ts';
 import { queueKeyOfTaskId } from '../../proto/src/queues.ts';
-import { createTopics } from '../../proto/src/topics.ts';
+import { createTopics, MASTER_MQTT_USERNAME } from '../../proto/src/topics.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded-broker.ts';
 import { clientPublisher, type Publisher } from './broker/publisher.ts';
 import { ResultCache } from './cache/result-cache.ts';
-import { apiTokensOf, loadMasterConfig, type MasterConfig } from './config.ts';
+import { apiTokensOf, configuredSecret, loadMasterConfig, type MasterConfig } from './config.ts';
 import { Adopter } from './dispatch/adoption.ts';
 import { DeadlineSweeper } from './dispatch/deadlines.ts';
 import { Dispatcher, LOCK_DURATION_MS } from './dispatch/dispatcher.ts';
 import { LeaseTable } from './dispatch/leases.ts';
 import { createPolicy } from './dispatch/policies/index.ts';
 import { Stopper } from './dispatch/stopper.ts';
+import { startDynsecProvisioner } from './broker/dynsec.ts';
 import { startGrpcServer } from './grpc/server.ts';
+import { createRateLimiter } from './http/rate-limit.ts';
 import { createHttpApp } from './http/app.ts';
 import { ApiAuth } from './http/auth.ts';
 import { MasterMetrics } from './metrics/master-metrics.ts';
@@ -33,6 +36,9 @@ import { attachSocketServer } from './realtime/socket-server.ts';
 import { WorkerRegistry } from './registry/registry.ts';
 import { ResultHandler } from './results/result-handler.ts';
 import { openQueueStore } from './store/index.ts';
+import { prepareExposure } from './security/exposure.ts';
+import { WorkerCredentials } from './security/worker-credentials.ts';
+import type { TlsMaterial } from './security/tls.ts';
 import { SecretVault } from './tasks/secret-vault.ts';
 import { SubmissionKeys } from './tasks/submission-keys.ts';
 import { TaskEvents } from './tasks/task-events.ts';
@@ -45,12 +51,18 @@ export interface MasterHandle {
   grpcPort: number;
   /** The broker workers should use (the embedded one, or MQTT_URL). */
   mqttUrl: string;
+  /** A fresh credential for a worker id (as `flota token worker` prints), provisioned on the broker. */
+  issueWorkerCredential(workerId: string): Promise<string>;
+  /** The admin token when this master generated one (non-loopback HOST without API_TOKENS). */
+  adminToken?: string;
   close(): Promise<void>;
 }
 
 export interface MasterDeps {
   logger?: FlotaLogger;
   clock?: Clock;
+  /** Where a one-time notice for the operator goes (a generated admin token); stderr by default. */
+  notice?: (text: string) => void;
 }
 
 /** Longest wait for one shutdown step (closing the store, the broker link, …). */
@@ -86,6 +98,43 @@ export async function startMaster(
   };
 
   try {
+    const dataDir = resolve(config.FLOTA_DATA_DIR);
+    const credentials = await WorkerCredentials.open({
+      dataDir,
+      secret: configuredSecret(config),
+      clock,
+    });
+    const tls: TlsMaterial | undefined =
+      config.TLS_CERT && config.TLS_KEY
+        ? {
+            cert: config.TLS_CERT.pem,
+            key: config.TLS_KEY.pem,
+            ca: config.TLS_CA?.pem,
+            requireClientCert: config.TLS_CLIENT_AUTH,
+          }
+        : undefined;
+    const exposure = await prepareExposure({
+      host: config.HOST,
+      dataDir,
+      tokens: apiTokensOf(config),
+      tls: tls !== undefined,
+    });
+    for (const warning of exposure.warnings) log.warn(warning);
+    if (exposure.generatedToken) {
+      // Never logged: log lines reach the MQTT log topic.
+      (deps.notice ?? ((text: string) => process.stderr.write(`${text}\n`)))(
+        [
+          `flota: HOST=${config.HOST} is reachable from the network and API_TOKENS is not set.`,
+          `flota: generated an admin API token (shown once, kept in ${exposure.tokensFile}):`,
+          `flota:   ${exposure.generatedToken}`,
+        ].join('\n'),
+      );
+    }
+
+    // The master's own broker login: on the embedded broker a password made for this run.
+    const masterMqtt = config.MQTT_URL
+      ? { username: config.MQTT_USERNAME, password: config.MQTT_PASSWORD }
+      : { username: MASTER_MQTT_USERNAME, password: randomBytes(24).toString('base64url') };
     let broker: EmbeddedBroker | undefined;
     if (!config.MQTT_URL) {
       broker = await startEmbeddedBroker({
@@ -93,14 +142,22 @@ export async function startMaster(
         host: config.HOST,
         topics,
         log,
+        credentials,
+        master: { username: MASTER_MQTT_USERNAME, password: masterMqtt.password as string },
+        tls,
+        maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
+        maxRetained: config.MQTT_MAX_RETAINED,
       });
       closers.push(() => broker?.close());
     }
     const mqttUrl = config.MQTT_URL ?? (broker as EmbeddedBroker).url;
     const mqtt = connectMqtt(mqttUrl, {
       clientId: `flota-master-${randomUUID().slice(0, 8)}`,
-      username: config.MQTT_USERNAME,
-      password: config.MQTT_PASSWORD,
+      username: masterMqtt.username,
+      password: masterMqtt.password,
+      ca: config.TLS_CA?.pem,
+      // The embedded broker's certificate names the HOST, not the loopback address dialled.
+      rejectUnauthorized: config.MQTT_URL !== undefined,
     });
     closers.push(() => mqtt.endAsync());
     mqtt.on('error', (err) => log.warn({ err: err.message }, 'mqtt error'));
@@ -112,9 +169,20 @@ export async function startMaster(
     );
     closers.push(() => flotaLogger.attachPublisher(undefined));
 
+    // On a Mosquitto with dynamic security, each issued credential becomes a broker login.
+    const dynsec = config.MQTT_DYNSEC
+      ? await startDynsecProvisioner({ mqtt, topics, credentials, log })
+      : undefined;
+    closers.push(() => dynsec?.close());
+    const issueWorkerCredential = async (workerId: string) => {
+      const credential = credentials.issue(workerId);
+      await dynsec?.provision(workerId, credential);
+      return credential;
+    };
+
     const store = await openQueueStore({
       url: config.QUEUE_URL,
-      dataDir: resolve(config.FLOTA_DATA_DIR),
+      dataDir,
       namespace: config.QUEUE_NAMESPACE,
       log,
     });
@@ -183,28 +251,45 @@ export async function startMaster(
       port: config.GRPC_PORT,
       results,
       log,
-      workerToken: config.WORKER_TOKEN,
+      credentials,
+      tls,
+      enroll: { issue: issueWorkerCredential, isOnline: (id) => registry.isOnline(id) },
     });
     closers.push(() => grpcServer.close());
 
     const metrics = new MasterMetrics({ events, registry, tasks, results, cache });
-    const auth = new ApiAuth(apiTokensOf(config));
+    const auth = new ApiAuth(exposure.tokens);
     closers.push(() => metrics.close());
+    const limiter = createRateLimiter({
+      rpm: config.RATE_LIMIT_RPM,
+      backend: store.limiterBackend(),
+      namespace: config.QUEUE_NAMESPACE,
+    });
+    closers.push(() => limiter.close());
     const app = createHttpApp({
       auth,
       tasks,
       registry,
       metrics,
       log,
+      limiter,
+      corsOrigins: config.CORS_ORIGINS,
+      fleet: {
+        issueCredential: issueWorkerCredential,
+        issueJoinToken: (prefix) => credentials.issueJoin(prefix),
+        revoke: (workerId) => credentials.revoke(workerId),
+      },
       readiness: async () => ({
         store: await store.ping(),
         broker: mqtt.connected,
         grpc: grpcServer.serving(),
       }),
     });
-    const httpServer = createServer(app);
+    const httpServer = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, app) : createServer(app);
     const realtime = attachSocketServer({
       auth,
+      limiter,
+      corsOrigins: config.CORS_ORIGINS,
       httpServer,
       tasks,
       events,
@@ -225,7 +310,7 @@ export async function startMaster(
     // Stop intake first: closing Socket.IO also closes the HTTP server.
     closers.push(() => realtime.close());
     const httpPort = (httpServer.address() as AddressInfo).port;
-    const httpUrl = `http://${localHost(config.HOST)}:${httpPort}`;
+    const httpUrl = `${tls ? 'https' : 'http'}://${localHost(config.HOST)}:${httpPort}`;
     log.info(
       { httpUrl, grpcPort: grpcServer.port, mqttUrl, store: store.describe() },
       'master ready',
@@ -236,6 +321,8 @@ export async function startMaster(
       httpUrl,
       grpcPort: grpcServer.port,
       mqttUrl,
+      issueWorkerCredential,
+      adminToken: exposure.tokens.find((t) => t.role === 'admin')?.token,
       close: () => {
         closing ??= close().then(() => log.info('master stopped'));
         return closing;
@@ -265,6 +352,7 @@ export async function runMasterFromEnv(): Promise<MasterHandle> {
       httpUrl: master.httpUrl,
       grpcPort: master.grpcPort,
       mqttUrl: master.mqttUrl,
+      adminToken: master.adminToken,
     };
     process.send(ready);
   }

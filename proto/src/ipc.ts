@@ -9,5 +9,7 @@ export const masterReadySchema = z.object({
   httpUrl: z.string(),
   grpcPort: z.number().int(),
   mqttUrl: z.string(),
+  /** An admin API token the supervisor may use (to issue its local workers' credentials). */
+  adminToken: z.string().optional(),
 });
 export type MasterReady = z.infer<typeof masterReadySchema>;

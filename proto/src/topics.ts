@@ -63,6 +63,14 @@ export function createTopics(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
 }
 
 /**
+ * MQTT usernames. A worker logs in with its worker id as username and its
+ * worker credential as password; the master as `_master`; an observer (logs
+ * only) anonymously or as `_observer`.
+ */
+export const MASTER_MQTT_USERNAME = '_master';
+export const OBSERVER_MQTT_USERNAME = '_observer';
+
+/**
  * The MQTT client id a worker connects with. Stable per worker id, so its
  * persistent session (clean: false) and the embedded broker's delivery rule
  * (a worker's tasks reach only that worker's client) both key on it.
