@@ -37,9 +37,29 @@ function signed(dir: string, name: string, subject: string, extensions: string):
   const cert = join(dir, `${name}.crt`);
   const ext = join(dir, `${name}.ext`);
   execFileSync('sh', ['-c', `printf '%s\\n' "$1" > "$2"`, 'sh', extensions, ext]);
-  openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', subject], dir);
   openssl(
-    ['x509', '-req', '-in', csr, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', cert, '-days', '2', '-sha256', '-extfile', ext],
+    ['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', subject],
+    dir,
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-sha256',
+      '-extfile',
+      ext,
+    ],
     dir,
   );
   return { cert, key };
@@ -48,7 +68,21 @@ function signed(dir: string, name: string, subject: string, extensions: string):
 export async function createTestCa(): Promise<TestCa> {
   const dir = await mkdtemp(join(tmpdir(), 'flota-ca-'));
   openssl(
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=flota test CA'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=flota test CA',
+    ],
     dir,
   );
   const server = signed(
@@ -62,7 +96,12 @@ export async function createTestCa(): Promise<TestCa> {
     caCert: join(dir, 'ca.crt'),
     server,
     client: (commonName) =>
-      signed(dir, `client-${commonName.replace(/[^A-Za-z0-9._-]/g, '_')}`, `/CN=${commonName}`, 'extendedKeyUsage=clientAuth'),
+      signed(
+        dir,
+        `client-${commonName.replace(/[^A-Za-z0-9._-]/g, '_')}`,
+        `/CN=${commonName}`,
+        'extendedKeyUsage=clientAuth',
+      ),
     read: (path) => readFile(path, 'utf8'),
     remove: () => rm(dir, { recursive: true, force: true }),
   };

@@ -35,7 +35,9 @@ const JOIN_PREFIX = /^[A-Za-z0-9._:-]{0,64}$/;
 
 export type CredentialRefusal = 'malformed' | 'bad_signature' | 'revoked' | 'wrong_worker';
 export type WorkerCheck = { ok: true; workerId: string } | { ok: false; reason: CredentialRefusal };
-export type JoinCheck = { ok: true; prefix: string } | { ok: false; reason: 'malformed' | 'bad_signature' };
+export type JoinCheck =
+  | { ok: true; prefix: string }
+  | { ok: false; reason: 'malformed' | 'bad_signature' };
 
 /** Human text for a refusal, safe to send to the caller (it never quotes the credential). */
 export const REFUSAL_TEXT: Record<CredentialRefusal, string> = {
@@ -173,7 +175,8 @@ export class WorkerCredentials extends EventEmitter<WorkerCredentialsEvents> {
     const { subject, issued, body, mac } = parts;
     if (!TOPIC_ID_PATTERN.test(subject)) return { ok: false, reason: 'malformed' };
     if (!sameText(mac, this.mac(body))) return { ok: false, reason: 'bad_signature' };
-    if (workerId !== undefined && workerId !== subject) return { ok: false, reason: 'wrong_worker' };
+    if (workerId !== undefined && workerId !== subject)
+      return { ok: false, reason: 'wrong_worker' };
     const revoked = this.revokedAt.get(subject);
     if (revoked !== undefined && issued <= revoked) return { ok: false, reason: 'revoked' };
     return { ok: true, workerId: subject };
