@@ -111,9 +111,10 @@ export async function startEmbeddedPostgres(
         'listen_addresses=127.0.0.1',
         '-c',
         'unix_socket_directories=',
-        // Each BullMQ queue and worker owns a pool (up to 10) plus a LISTEN client.
+        // The store holds one bounded pool (postgres-store.ts): room for it, a
+        // master still closing during a restart, and an operator's psql.
         '-c',
-        'max_connections=300',
+        'max_connections=100',
       ],
       onLog: (message) => {
         remember(message);

@@ -49,6 +49,7 @@ async function openBinding(
       const binding = createPostgresBinding({
         connectionString: url,
         schema: namespace,
+        poolSize: options.poolSize,
         log,
         clock,
       });
@@ -59,6 +60,7 @@ async function openBinding(
       const binding = createPostgresBinding({
         connectionString: server.connectionString,
         schema: namespace,
+        poolSize: options.poolSize,
         log,
         clock,
       });
@@ -86,12 +88,18 @@ export async function openQueueStore(options: OpenQueueStoreOptions): Promise<Qu
   const { binding, description, server } = await openBinding(options, namespace, log, clock);
 
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-  if (!(await untilReachable(binding, timeoutMs, clock))) {
+  const giveUp = async (why: string, cause?: unknown): Promise<never> => {
     await binding.closeConnections().catch(() => undefined);
     await server?.stop();
-    throw new UnavailableError(
-      `the ${kind} queue store at ${description} did not answer within ${timeoutMs} ms`,
-    );
+    throw new UnavailableError(`the ${kind} queue store at ${description} ${why}`, { cause });
+  };
+  if (!(await untilReachable(binding, timeoutMs, clock))) {
+    await giveUp(`did not answer within ${timeoutMs} ms`);
+  }
+  try {
+    await binding.ready?.();
+  } catch (err) {
+    await giveUp(`could not be prepared: ${(err as Error).message}`, err);
   }
   log.info({ store: kind, url: description, namespace }, 'queue store open');
   return createTrackedStore({

@@ -2,10 +2,12 @@
  * StoreKv on PostgreSQL: one table in the store's schema,
  * `flota_kv(key text primary key, value jsonb, expires_at bigint)` (Unix ms).
  * The table is created on first use; expired rows are never returned, are
- * deleted when a read meets them, and by a sweep every KV_SWEEP_MS.
+ * deleted when a read meets them, and by a sweep every KV_SWEEP_MS. Queries
+ * run on the store's one pool (postgres-store.ts), each bounded by
+ * QUERY_TIMEOUT_MS so a caller gets an answer while the server is away.
  */
 import { MIGRATION_ADVISORY_LOCK_KEY, quoteSchemaName } from 'bullmq';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { checkKvKey, encodeKvEntry } from './kv.ts';
@@ -17,7 +19,8 @@ export const KV_SWEEP_MS = 60_000;
 const QUERY_TIMEOUT_MS = 5_000;
 
 export interface PostgresKvOptions {
-  connectionString: string;
+  /** The store's pool; the kv borrows it and never ends it. */
+  pool: pg.Pool;
   schema: string;
   clock: Clock;
   log: Logger;
@@ -26,23 +29,22 @@ export interface PostgresKvOptions {
 export interface PostgresKv extends StoreKv {
   /** Deletes every expired row now; resolves with how many went. */
   sweep(): Promise<number>;
-  close(): Promise<void>;
+  /** Stops the sweep (the pool is the store's to end). */
+  close(): void;
 }
 
 export function createPostgresKv(options: PostgresKvOptions): PostgresKv {
-  const { clock, log, schema } = options;
+  const { pool, clock, log, schema } = options;
   const table = `${quoteSchemaName(schema)}.${KV_TABLE}`;
-  const pool = new pg.Pool({
-    connectionString: options.connectionString,
-    max: 2,
-    connectionTimeoutMillis: QUERY_TIMEOUT_MS,
-    query_timeout: QUERY_TIMEOUT_MS,
-    idleTimeoutMillis: 10_000,
-    allowExitOnIdle: true,
-  });
-  pool.on('error', (err) =>
-    log.debug({ err: { message: err.message } }, 'PostgreSQL kv connection dropped'),
-  );
+  const query = <R extends pg.QueryResultRow>(text: string, values: unknown[]) => {
+    // pg honours a per-query query_timeout; its typings only know the pool-wide one.
+    const config: pg.QueryConfig & { query_timeout: number } = {
+      text,
+      values,
+      query_timeout: QUERY_TIMEOUT_MS,
+    };
+    return pool.query<R>(config);
+  };
 
   /**
    * BullMQ's migrations create the same schema under this advisory lock; taking
@@ -80,7 +82,7 @@ export function createPostgresKv(options: PostgresKvOptions): PostgresKv {
   const sweep = async () => {
     if (!ready) return 0;
     await ensureTable();
-    const res = await pool.query(`DELETE FROM ${table} WHERE expires_at <= $1`, [clock.now()]);
+    const res = await query(`DELETE FROM ${table} WHERE expires_at <= $1`, [clock.now()]);
     return res.rowCount ?? 0;
   };
   const timer = clock.setInterval(() => {
@@ -96,31 +98,30 @@ export function createPostgresKv(options: PostgresKvOptions): PostgresKv {
       checkKvKey(key);
       await ensureTable();
       const now = clock.now();
-      const res = await pool.query<{ value: unknown; expires_at: string }>(
+      const res = await query<{ value: unknown; expires_at: string }>(
         `SELECT value, expires_at FROM ${table} WHERE key = $1`,
         [key],
       );
       const row = res.rows[0];
       if (!row) return undefined;
       if (Number(row.expires_at) > now) return row.value;
-      await pool
-        .query(`DELETE FROM ${table} WHERE key = $1 AND expires_at <= $2`, [key, now])
-        .catch(() => undefined);
+      await query(`DELETE FROM ${table} WHERE key = $1 AND expires_at <= $2`, [key, now]).catch(
+        () => undefined,
+      );
       return undefined;
     },
     async set(key, value, ttlMs) {
       const json = encodeKvEntry(key, value, ttlMs);
       await ensureTable();
-      await pool.query(
+      await query(
         `INSERT INTO ${table} (key, value, expires_at) VALUES ($1, $2::jsonb, $3)
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`,
         [key, json, clock.now() + ttlMs],
       );
     },
     sweep,
-    async close() {
+    close() {
       clock.clearInterval(timer);
-      await pool.end();
     },
   };
 }

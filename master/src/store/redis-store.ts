@@ -1,4 +1,9 @@
-import { Queue, Worker } from 'bullmq';
+import {
+  type BackendFactory,
+  createRedisBackend,
+  type RedisQueueBackend,
+  withBackend,
+} from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
@@ -19,9 +24,20 @@ export interface RedisBindingOptions {
 }
 
 /**
- * BullMQ on Redis. One shared ioredis connection serves every queue and the
- * non-blocking side of every worker (BullMQ duplicates it for each worker's
- * blocking connection); `maxRetriesPerRequest: null` as BullMQ workers require.
+ * BullMQ's own factory, minus the blocking connection it duplicates for each
+ * worker: the master takes jobs by hand without blocking
+ * (`getNextJob(token, { block: false })`), so a worker needs no connection of
+ * its own. (A blocking fetch would fail at once rather than stall the shared
+ * connection.)
+ */
+const nonBlockingBackend: BackendFactory<RedisQueueBackend> = (name, opts, factoryOpts) =>
+  createRedisBackend(name, opts, { ...factoryOpts, withBlockingConnection: false });
+const { Queue, Worker } = withBackend(nonBlockingBackend);
+
+/**
+ * BullMQ on Redis over ONE ioredis connection: every queue and worker, the kv
+ * entries, ping and the rate limiter share it (BullMQ leaves a caller's client
+ * open when a queue closes); `maxRetriesPerRequest: null` as BullMQ requires.
  */
 export function createRedisBinding(options: RedisBindingOptions): StoreBinding {
   const { prefix, log, clock } = options;
@@ -89,6 +105,7 @@ export function createRedisBinding(options: RedisBindingOptions): StoreBinding {
 
   return {
     kv,
+    limiter: { kind: 'redis', client },
     listQueues,
     newQueue: (name, opts) =>
       new Queue(name, { ...opts, connection: client, prefix }) as unknown as StoreQueue,

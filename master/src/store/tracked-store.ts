@@ -5,6 +5,7 @@
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type {
+  LimiterBackend,
   QueueStore,
   QueueStoreKind,
   StoreKv,
@@ -18,6 +19,13 @@ import type {
 export interface StoreBinding {
   /** Expiring entries on the same server; the binding closes what it needs in closeConnections(). */
   kv: StoreKv;
+  /** The connection the rate limiter may share (the binding's own; closed in closeConnections()). */
+  limiter: LimiterBackend;
+  /**
+   * Work the server must have done before the first queue opens (e.g. schema
+   * migrations), run once it answers ping(); rejects when it cannot be done.
+   */
+  ready?(): Promise<void>;
   newQueue(name: string, opts: StoreQueueOptions): StoreQueue;
   newWorker(name: string, opts: StoreWorkerOptions): StoreWorker;
   ping(): Promise<boolean>;
@@ -118,6 +126,7 @@ export function createTrackedStore(options: TrackedStoreOptions): QueueStore {
       workers.add(worker);
       return worker as unknown as StoreWorker<D, R>;
     },
+    limiterBackend: () => binding.limiter,
     ping: () => binding.ping().catch(() => false),
     listQueues: (prefix) => binding.listQueues(prefix),
     describe: () => options.description,

@@ -6,6 +6,8 @@ import type {
   Worker,
   WorkerOptions,
 } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 
@@ -40,6 +42,16 @@ export type StoreQueueOptions = Omit<QueueOptions<unknown>, 'connection' | 'pref
 /** Worker options minus what the store decides (connection, prefix/namespace). */
 export type StoreWorkerOptions = Omit<WorkerOptions<unknown>, 'connection' | 'prefix'>;
 
+/**
+ * A connection of the store that the HTTP rate limiter may use for its
+ * counters (they live with the queues, so several masters share them). The
+ * store owns it: the limiter never closes it, and it is closed with the store.
+ */
+export type LimiterBackend =
+  | { kind: 'redis'; client: Redis }
+  | { kind: 'postgres'; pool: pg.Pool }
+  | { kind: 'memory' };
+
 export interface OpenQueueStoreOptions {
   /**
    * `redis://` / `rediss://` → Redis; `postgres://` / `postgresql://` → an
@@ -59,6 +71,12 @@ export interface OpenQueueStoreOptions {
   connectTimeoutMs?: number;
   /** Default: the system clock. */
   clock?: Clock;
+  /**
+   * PostgreSQL only: the most connections the store holds in its one pool,
+   * shared by every queue, worker, kv entry and ping (plus one LISTEN
+   * connection if anything ever blocks waiting for a job). Default 10.
+   */
+  poolSize?: number;
 }
 
 /** Longest key StoreKv accepts. */
@@ -101,6 +119,8 @@ export interface QueueStore {
    * (a restarted master opens a lane for each, so no stored job is forgotten).
    */
   listQueues(prefix: string): Promise<string[]>;
+  /** The store's own client/pool for the rate limiter's counters; closed by close(). */
+  limiterBackend(): LimiterBackend;
   /** Cheap liveness check for /readyz: false (never throws) when the server is down. */
   ping(): Promise<boolean>;
   /** The store's URL with any password replaced by `***`, for logs and /readyz. */

@@ -37,7 +37,8 @@ describe('PostgreSQL kv table', () => {
     let now = 1_000_000;
     const clock: Clock = { ...systemClock, now: () => now };
     const schema = randomName('kv');
-    const kv = createPostgresKv({ connectionString: server.connectionString, schema, clock, log });
+    const pool = new pg.Pool({ connectionString: server.connectionString, max: 2 });
+    const kv = createPostgresKv({ pool, schema, clock, log });
     const db = new pg.Client({ connectionString: server.connectionString });
     await db.connect();
     const keys = async () =>
@@ -57,7 +58,8 @@ describe('PostgreSQL kv table', () => {
       expect(await kv.get('c')).toEqual({ n: 3 });
     } finally {
       await db.end();
-      await kv.close();
+      kv.close();
+      await pool.end();
     }
   });
 });
