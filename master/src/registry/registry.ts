@@ -214,6 +214,15 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       return;
     }
     const record = this.workers.get(workerId);
+    if (record && heartbeat.active.length > record.status.slots) {
+      // No worker runs more attempts than it has slots: such a list is forged or broken,
+      // and each entry would cost the adopter a store look-up (or a cancel).
+      this.log.warn(
+        { workerId, listed: heartbeat.active.length, slots: record.status.slots },
+        'heartbeat dropped: lists more attempts than the worker has slots',
+      );
+      return;
+    }
     if (record?.state === 'offline' && record.offlineReason === 'missed_heartbeats') {
       // It was only silent (paused, cut off): same process, so it comes back. The attempts it
       // held were revoked; the heartbeat's list below gets them stopped.
