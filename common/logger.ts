@@ -1,28 +1,82 @@
 /**
  * pino JSON logs to stdout, also republished on the MQTT topic `logs/{source}`
  * so `mosquitto_sub -t 'flota/v1/logs/#'` shows what every process does.
+ * Anonymous clients may read that topic, so no line carries a secret: secret
+ * keys are censored (at any depth on the MQTT copy), session ids hashed, and
+ * passwords inside URLs masked.
  */
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
+import { hashId, redactUrlsIn } from './redact.ts';
 
 export type { Logger };
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
-/** Keys whose values never reach a log line. */
-export const REDACT_PATHS = [
+/**
+ * Keys whose values never reach a log line: keys and tokens, worker
+ * credentials and join tokens, leases (they let a holder report a task), and
+ * what users wrote or got back (prompts, messages, answers).
+ */
+export const SECRET_KEYS = [
   'apiKey',
-  '*.apiKey',
   'key',
-  '*.key',
   'token',
-  '*.token',
   'password',
-  '*.password',
+  'secret',
   'authorization',
-  '*.authorization',
-  'headers.authorization',
+  'credential',
+  'joinToken',
+  'lease',
+  'prompt',
+  'messages',
+  'text',
+  'answer',
+  'result',
+] as const;
+
+/** Keys whose values are logged as a short hash (hashId): relatable, but useless to anyone else. */
+export const HASHED_KEYS = ['sessionId'] as const;
+
+/** pino redact paths: each key at the top level and one level down (e.g. inside `err`). */
+export const REDACT_PATHS = [
+  ...[...SECRET_KEYS, ...HASHED_KEYS].flatMap((k) => [k, `*.${k}`]),
   'headers["x-goog-api-key"]',
 ];
+
+const REDACTED = '[redacted]';
+const secretKeys = new Set<string>(SECRET_KEYS);
+const hashedKeys = new Set<string>(HASHED_KEYS);
+
+const censor = (value: unknown, path: string[]): unknown =>
+  hashedKeys.has(path[path.length - 1] ?? '') && typeof value === 'string'
+    ? hashId(value)
+    : REDACTED;
+
+/** Censors secret keys at any depth (pino's paths reach two levels). */
+function scrub(value: unknown, depth = 0): unknown {
+  if (depth > 32 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => scrub(item, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (secretKeys.has(key)) out[key] = REDACTED;
+    else if (hashedKeys.has(key) && typeof item === 'string') out[key] = hashId(item);
+    else out[key] = scrub(item, depth + 1);
+  }
+  return out;
+}
+
+/**
+ * The copy of a log line that goes on the MQTT log topic, which anyone who
+ * may subscribe reads: secret keys censored at any depth. A line that is not
+ * JSON is not published at all.
+ */
+export function lineForMqtt(line: string): string | undefined {
+  try {
+    return JSON.stringify(scrub(JSON.parse(line)));
+  } catch {
+    return undefined;
+  }
+}
 
 /** Publishes what it is given; the logger buffers until one is attached. */
 export type LogPublisher = (line: string) => void;
@@ -42,7 +96,11 @@ class MqttLogSink extends Writable {
   }
 
   override _write(chunk: Buffer | string, _enc: BufferEncoding, done: (err?: Error) => void): void {
-    const line = chunk.toString().trimEnd();
+    const line = lineForMqtt(chunk.toString().trimEnd());
+    if (line === undefined) {
+      done();
+      return;
+    }
     if (this.publisher) {
       try {
         this.publisher(line);
@@ -82,7 +140,9 @@ export function createLogger(options: LoggerOptions): FlotaLogger {
       messageKey: 'msg',
       timestamp: () => `,"ts":${Date.now()}`,
       formatters: { level: (label) => ({ level: label }) },
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      redact: { paths: REDACT_PATHS, censor },
+      // A password inside a URL (MQTT_URL, QUEUE_URL, an error message) never leaves the process.
+      hooks: { streamWrite: redactUrlsIn },
     },
     streams,
   );

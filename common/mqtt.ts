@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { z } from 'zod';
 import type { Logger } from './logger.ts';
+import { redactUrl } from './redact.ts';
 import { formatZodError } from './zod-error.ts';
 
 /**
@@ -74,7 +75,9 @@ export function waitConnected(client: MqttClient, url: string, timeoutMs = 15_00
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       client.off('connect', onConnect);
-      reject(new Error(`cannot reach the MQTT broker at ${url} (waited ${timeoutMs} ms)`));
+      reject(
+        new Error(`cannot reach the MQTT broker at ${redactUrl(url)} (waited ${timeoutMs} ms)`),
+      );
     }, timeoutMs);
     const onConnect = () => {
       clearTimeout(timer);

@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import { type Clock, systemClock } from '../../common/clock.ts';
 import { createLogger, type FlotaLogger } from '../../common/logger.ts';
 import { connectMqtt, waitConnected } from '../../common/mqtt.ts';
+import { redactUrl, urlWithoutCredentials } from '../../common/redact.ts';
 import type { MasterReady } from '../../proto/src/ipc.ts';
 import { queueKeyOfTaskId } from '../../proto/src/queues.ts';
 import { createTopics, MASTER_MQTT_USERNAME } from '../../proto/src/topics.ts';
@@ -312,7 +313,7 @@ export async function startMaster(
     const httpPort = (httpServer.address() as AddressInfo).port;
     const httpUrl = `${tls ? 'https' : 'http'}://${localHost(config.HOST)}:${httpPort}`;
     log.info(
-      { httpUrl, grpcPort: grpcServer.port, mqttUrl, store: store.describe() },
+      { httpUrl, grpcPort: grpcServer.port, mqttUrl: redactUrl(mqttUrl), store: store.describe() },
       'master ready',
     );
 
@@ -351,7 +352,8 @@ export async function runMasterFromEnv(): Promise<MasterHandle> {
       type: 'flota:master-ready',
       httpUrl: master.httpUrl,
       grpcPort: master.grpcPort,
-      mqttUrl: master.mqttUrl,
+      // Its workers log in with their own credentials, never with the master's.
+      mqttUrl: urlWithoutCredentials(master.mqttUrl),
       adminToken: master.adminToken,
     };
     process.send(ready);

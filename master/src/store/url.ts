@@ -1,5 +1,8 @@
 import { ConfigError } from '../../../common/errors.ts';
+import { redactUrl } from '../../../common/redact.ts';
 import type { QueueStoreKind } from './types.ts';
+
+export { redactUrl };
 
 /** The store a queue URL selects; undefined/empty → the embedded PostgreSQL. */
 export function storeKindForUrl(url: string | undefined): QueueStoreKind {
@@ -17,21 +20,6 @@ export function storeKindForUrl(url: string | undefined): QueueStoreKind {
         `QUEUE_URL "${redactUrl(url)}" is not supported: use redis://, rediss://, postgres:// ` +
           'or postgresql://, or leave it unset for the embedded PostgreSQL',
       );
-  }
-}
-
-/**
- * The URL with its password replaced by `***` (user name kept), safe for logs.
- * Text that is not a URL is returned with anything between `:` and `@` masked.
- */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password === '') return url;
-    parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
   }
 }
 
