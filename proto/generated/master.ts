@@ -1,6 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { EnrollReply as _flota_v1_EnrollReply, EnrollReply__Output as _flota_v1_EnrollReply__Output } from './flota/v1/EnrollReply.ts';
+import type { EnrollRequest as _flota_v1_EnrollRequest, EnrollRequest__Output as _flota_v1_EnrollRequest__Output } from './flota/v1/EnrollRequest.ts';
 import type { MasterClient as _flota_v1_MasterClient, MasterDefinition as _flota_v1_MasterDefinition } from './flota/v1/Master.ts';
 import type { TaskAck as _flota_v1_TaskAck, TaskAck__Output as _flota_v1_TaskAck__Output } from './flota/v1/TaskAck.ts';
 import type { TaskChunk as _flota_v1_TaskChunk, TaskChunk__Output as _flota_v1_TaskChunk__Output } from './flota/v1/TaskChunk.ts';
@@ -14,6 +16,8 @@ type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> 
 export interface ProtoGrpcType {
   flota: {
     v1: {
+      EnrollReply: MessageTypeDefinition<_flota_v1_EnrollReply, _flota_v1_EnrollReply__Output>
+      EnrollRequest: MessageTypeDefinition<_flota_v1_EnrollRequest, _flota_v1_EnrollRequest__Output>
       Master: SubtypeConstructor<typeof grpc.Client, _flota_v1_MasterClient> & { service: _flota_v1_MasterDefinition }
       TaskAck: MessageTypeDefinition<_flota_v1_TaskAck, _flota_v1_TaskAck__Output>
       TaskChunk: MessageTypeDefinition<_flota_v1_TaskChunk, _flota_v1_TaskChunk__Output>

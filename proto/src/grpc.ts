@@ -12,6 +12,18 @@ export const MASTER_SERVICE_NAME = 'flota.v1.Master';
 /** Metadata keys every worker call carries. */
 export const METADATA_WORKER_ID = 'x-flota-worker-id';
 export const METADATA_AUTHORIZATION = 'authorization';
+/** `authorization: Bearer <worker credential or join token>`. */
+export const BEARER_SCHEME = 'Bearer';
+
+/** The `authorization` value carrying `credential`. */
+export const bearer = (credential: string) => `${BEARER_SCHEME} ${credential}`;
+
+/** The credential in an `authorization` value, or undefined when it is not `Bearer <credential>`. */
+export function parseBearer(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
+  return match?.[1];
+}
 
 export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
   keepCase: false,
@@ -30,7 +42,13 @@ export function loadMasterPackage(): {
   return { proto, definition };
 }
 
-export type { MasterClient, MasterHandlers } from '../generated/flota/v1/Master.ts';
+export type { EnrollReply, EnrollReply__Output } from '../generated/flota/v1/EnrollReply.ts';
+export type { EnrollRequest, EnrollRequest__Output } from '../generated/flota/v1/EnrollRequest.ts';
+export type {
+  MasterClient,
+  MasterDefinition,
+  MasterHandlers,
+} from '../generated/flota/v1/Master.ts';
 export type { TaskAck, TaskAck__Output } from '../generated/flota/v1/TaskAck.ts';
 export type { TaskChunk, TaskChunk__Output } from '../generated/flota/v1/TaskChunk.ts';
 export type { TaskResult, TaskResult__Output } from '../generated/flota/v1/TaskResult.ts';

@@ -14,7 +14,9 @@ import {
 } from '../../proto/src/schemas/task.ts';
 import type { WorkerOnline } from '../../proto/src/schemas/worker.ts';
 import { createTopics } from '../../proto/src/topics.ts';
-import type { WorkerConfig } from './config.ts';
+import { requireCredential, type WorkerConfig } from './config.ts';
+import { enrollWorker } from './enroll.ts';
+import { grpcChannelCredentials } from './grpc-credentials.ts';
 import { createResultReporter } from './grpc-link.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { createGpuSampler } from './metrics/gpu.ts';
@@ -29,6 +31,8 @@ export interface WorkerDeps {
   clock?: Clock;
   /** Replaces the provider the configuration names (tests, embedding). */
   provider?: Provider;
+  /** How long enrollment (WORKER_JOIN_TOKEN) waits for a master that is away; default 120 s. */
+  enrollWaitMs?: number;
 }
 
 export interface WorkerHandle {
@@ -74,16 +78,31 @@ export async function startWorkerAgent(
   deps: WorkerDeps = {},
 ): Promise<WorkerHandle> {
   const id = config.workerId;
+  const source = requireCredential(config);
   const flotaLogger = deps.logger ?? createLogger({ source: id, level: config.logLevel });
   const log: Logger = flotaLogger.logger.child({ workerId: id });
   const topics = createTopics(config.mqttPrefix);
   const provider = deps.provider ?? createProvider(config, clock);
   const startedAt = clock.now();
 
+  const channelCredentials = grpcChannelCredentials(config);
+  const credential =
+    source.kind === 'credential'
+      ? source.token
+      : await enrollWorker({
+          address: config.masterGrpc,
+          workerId: id,
+          joinToken: source.token,
+          channelCredentials,
+          clock,
+          log,
+          waitMs: deps.enrollWaitMs,
+        });
   const reporter = createResultReporter({
     address: config.masterGrpc,
     workerId: id,
-    token: config.workerToken,
+    credential,
+    channelCredentials,
     clock,
     log,
   });
@@ -137,8 +156,10 @@ export async function startWorkerAgent(
 
   const link = openMqttLink({
     url: config.mqttUrl,
-    username: config.mqttUsername,
-    password: config.mqttPassword,
+    // The broker lets a worker act only as the id it logs in with.
+    username: config.mqttUsername ?? id,
+    password: config.mqttPassword ?? credential,
+    tls: { ca: config.tlsCa, cert: config.tlsCert, key: config.tlsKey },
     workerId: id,
     topics,
     onlineRecord,

@@ -3,6 +3,7 @@
  * Every problem is reported at the same time, one line each, named by its
  * environment variable, so a misconfigured worker can be fixed in one pass.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from '../../common/errors.ts';
@@ -12,6 +13,9 @@ import {
   workerKindSchema,
 } from '../../proto/src/schemas/worker.ts';
 import { DEFAULT_TOPIC_PREFIX } from '../../proto/src/topics.ts';
+
+/** The text of a PEM file (the loader reads the path the variable names). */
+const pemText = z.string().includes('-----BEGIN ', { message: 'not a PEM file' });
 
 const logLevelSchema = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
 const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
@@ -26,8 +30,21 @@ export const workerConfigSchema = z
     mqttPrefix: z.string().min(1).max(200),
     /** The master's gRPC address, host:port; default 127.0.0.1:50051. */
     masterGrpc: z.string().regex(HOST_PORT, 'expected host:port'),
-    /** Sent as `authorization: Bearer <token>` on every gRPC call when set. */
+    /**
+     * This worker's own credential (`flota token worker ID` prints one): its
+     * MQTT password and its gRPC bearer. One of workerToken / joinToken is
+     * needed to start (requireCredential).
+     */
     workerToken: z.string().min(1).optional(),
+    /** A join token (fjt1...): at start the worker enrolls over gRPC for its own credential. */
+    joinToken: z.string().min(1).optional(),
+    /** PEM CA bundle (read from the TLS_CA path) the master's certificate must chain to, on gRPC and mqtts. */
+    tlsCa: pemText.optional(),
+    /** PEM client certificate and key (TLS_CERT / TLS_KEY paths), for mutual TLS. */
+    tlsCert: pemText.optional(),
+    tlsKey: pemText.optional(),
+    /** TLS on gRPC; default: on when TLS_CA is set. */
+    grpcTls: z.boolean(),
     workerId: workerIdSchema,
     kind: workerKindSchema,
     /** Tasks run at once; default 2. */
@@ -57,6 +74,13 @@ export const workerConfigSchema = z
     logLevel: logLevelSchema,
   })
   .superRefine((config, ctx) => {
+    if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [config.tlsCert === undefined ? 'tlsCert' : 'tlsKey'],
+        message: 'TLS_CERT and TLS_KEY go together (the client certificate and its key)',
+      });
+    }
     if (config.provider === 'openai' && !config.openaiBaseUrl) {
       ctx.addIssue({
         code: 'custom',
@@ -76,6 +100,11 @@ export const WORKER_ENV_NAMES: Record<keyof WorkerConfig, string> = {
   mqttPrefix: 'MQTT_PREFIX',
   masterGrpc: 'MASTER_GRPC',
   workerToken: 'WORKER_TOKEN',
+  joinToken: 'WORKER_JOIN_TOKEN',
+  tlsCa: 'TLS_CA',
+  tlsCert: 'TLS_CERT',
+  tlsKey: 'TLS_KEY',
+  grpcTls: 'GRPC_TLS',
   workerId: 'WORKER_ID',
   kind: 'WORKER_KIND',
   slots: 'SLOTS',
@@ -135,6 +164,59 @@ export function parseLabels(value: string | undefined, problems: string[]): Reco
   return labels;
 }
 
+/** The text of the file a variable names; an unreadable file is a problem named by the variable. */
+function readPemFile(env: NodeJS.ProcessEnv, name: string, problems: string[]): string | undefined {
+  const path = read(env, name);
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    problems.push(
+      `${name}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+    return undefined;
+  }
+}
+
+/** The usual spellings of on/off; anything else is a problem named by the variable. */
+function readFlag(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: boolean,
+  problems: string[],
+): boolean {
+  const value = read(env, name);
+  if (value === undefined) return fallback;
+  if (/^(1|true|yes|on)$/i.test(value)) return true;
+  if (/^(0|false|no|off)$/i.test(value)) return false;
+  problems.push(
+    `${name}: expected 1/0, true/false, yes/no or on/off, got ${JSON.stringify(value)}`,
+  );
+  return fallback;
+}
+
+/** How the worker proves who it is: its own credential, or a join token to trade for one at start. */
+export type CredentialSource =
+  | { kind: 'credential'; token: string }
+  | { kind: 'join'; token: string };
+
+/**
+ * Checked at start rather than in loadWorkerConfig, so tools that only read
+ * the configuration (and tests of other settings) need neither.
+ */
+export function requireCredential(config: WorkerConfig): CredentialSource {
+  if (config.workerToken) return { kind: 'credential', token: config.workerToken };
+  if (config.joinToken) return { kind: 'join', token: config.joinToken };
+  throw new ConfigError(
+    [
+      'invalid worker configuration:',
+      'WORKER_TOKEN or WORKER_JOIN_TOKEN: required (the master refuses a worker without a credential).',
+      "  WORKER_TOKEN: this worker's credential, printed on the master by `flota token worker <WORKER_ID>`;",
+      '  WORKER_JOIN_TOKEN: a join token for an id prefix, for workers whose id is known only at start (it enrolls for a credential).',
+    ].join('\n'),
+  );
+}
+
 /** kind + hostname + pid, squeezed into the characters a topic id allows. */
 export function defaultWorkerId(kind: string, hostname: string, pid: number): string {
   const host = hostname.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
@@ -152,6 +234,11 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     mqttPrefix: read(env, 'MQTT_PREFIX') ?? DEFAULT_TOPIC_PREFIX,
     masterGrpc: read(env, 'MASTER_GRPC') ?? '127.0.0.1:50051',
     workerToken: read(env, 'WORKER_TOKEN'),
+    joinToken: read(env, 'WORKER_JOIN_TOKEN'),
+    tlsCa: readPemFile(env, 'TLS_CA', problems),
+    tlsCert: readPemFile(env, 'TLS_CERT', problems),
+    tlsKey: readPemFile(env, 'TLS_KEY', problems),
+    grpcTls: readFlag(env, 'GRPC_TLS', read(env, 'TLS_CA') !== undefined, problems),
     workerId: read(env, 'WORKER_ID') ?? defaultWorkerId(kind, os.hostname(), process.pid),
     kind,
     slots: toInt(read(env, 'SLOTS'), 2),

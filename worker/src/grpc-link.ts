@@ -8,6 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../../common/clock.ts';
 import type { Logger } from '../../common/logger.ts';
 import {
+  bearer,
   loadMasterPackage,
   type MasterClient,
   METADATA_AUTHORIZATION,
@@ -29,8 +30,21 @@ const RETRY_DELAYS_MS = [200, 500, 1_000, 2_000];
 const RESEND_REASON = 'store_unavailable';
 const shouldResend = (ack: TaskAck__Output | undefined) =>
   ack?.accepted === false && ack.reason === RESEND_REASON;
+/**
+ * Refusals no resend can change: the master does not accept this worker's
+ * credential (revoked, another installation's) or the call itself.
+ */
+const REFUSED = new Set<grpc.status>([
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.PERMISSION_DENIED,
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.UNIMPLEMENTED,
+]);
+const refused = (outcome: CallOutcome) =>
+  outcome.error !== undefined && REFUSED.has(outcome.error.code);
 /** The master is unreachable (e.g. restarting) or asked for a resend: try again. */
-const worthRetry = (outcome: CallOutcome) => !outcome.ack || shouldResend(outcome.ack);
+const worthRetry = (outcome: CallOutcome) =>
+  (!outcome.ack && !refused(outcome)) || shouldResend(outcome.ack);
 
 export interface AttemptRef {
   taskId: string;
@@ -58,7 +72,10 @@ export interface ResultReporter {
 export interface GrpcLinkOptions {
   address: string;
   workerId: string;
-  token?: string;
+  /** This worker's own credential, sent as `authorization: Bearer <credential>` on every call. */
+  credential: string;
+  /** Plaintext or TLS (grpcChannelCredentials). */
+  channelCredentials: grpc.ChannelCredentials;
   clock: Clock;
   log: Logger;
 }
@@ -86,7 +103,7 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
   const { proto } = loadMasterPackage();
   const client: MasterClient = new proto.flota.v1.Master(
     options.address,
-    grpc.credentials.createInsecure(),
+    options.channelCredentials,
     GRPC_CHANNEL_OPTIONS,
   );
   const log = options.log.child({ component: 'grpc-link' });
@@ -95,7 +112,7 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
   const metadata = () => {
     const md = new grpc.Metadata();
     md.set(METADATA_WORKER_ID, options.workerId);
-    if (options.token) md.set(METADATA_AUTHORIZATION, `Bearer ${options.token}`);
+    md.set(METADATA_AUTHORIZATION, bearer(options.credential));
     return md;
   };
   const callDeadline = (deadline: number) =>
@@ -113,6 +130,13 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
     const stopAt = deadline + REPORT_GRACE_MS;
     for (let attempt = 0; ; attempt += 1) {
       const outcome = await reportOnce(result, deadline);
+      if (refused(outcome)) {
+        // Loud: without a credential the master takes, no result of this worker counts.
+        log.error(
+          { taskId: result.taskId, attempt: result.attempt, err: outcome.error?.details },
+          "the master refused this worker's result call: check WORKER_TOKEN",
+        );
+      }
       if (outcome.ack?.accepted || !worthRetry(outcome)) return outcome.ack;
       const delay = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)] as number;
       const ref = { taskId: result.taskId, attempt: result.attempt };

@@ -10,10 +10,20 @@ import { connectMqtt } from '../../common/mqtt.ts';
 import type { Heartbeat, WorkerOffline, WorkerOnline } from '../../proto/src/schemas/worker.ts';
 import { type Topics, workerClientId } from '../../proto/src/topics.ts';
 
+/** PEM texts for mqtts: the CA the broker's certificate chains to; a client certificate for mutual TLS. */
+export interface MqttTlsOptions {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
 export interface MqttLinkOptions {
   url: string;
-  username?: string;
-  password?: string;
+  /** The broker login: the worker id and its credential, unless MQTT_USERNAME / MQTT_PASSWORD say otherwise. */
+  username: string;
+  password: string;
+  /** Used by mqtts:// and wss:// URLs only. */
+  tls?: MqttTlsOptions;
   workerId: string;
   topics: Topics;
   /** The retained online record, built fresh on every connect. */
@@ -48,6 +58,7 @@ export function openMqttLink(options: MqttLinkOptions): MqttLink {
     clean: false,
     username: options.username,
     password: options.password,
+    ...options.tls,
     will: { topic: statusTopic, payload: Buffer.from(json(lastWill)), qos: 1, retain: true },
   });
 

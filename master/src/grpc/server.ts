@@ -1,8 +1,10 @@
 /**
  * The gRPC callback server workers stream results to, with the standard
  * health service and server reflection (so `grpcurl` and probes work).
+ * Who may call what is decided once, in the auth interceptor; with TLS
+ * material it listens with TLS (and mutual TLS when client certificates are
+ * required).
  */
-import { timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -13,8 +15,6 @@ import {
   loadMasterPackage,
   MASTER_SERVICE_NAME,
   type MasterHandlers,
-  METADATA_AUTHORIZATION,
-  METADATA_WORKER_ID,
   PROTO_LOADER_OPTIONS,
   type TaskAck,
   type TaskChunk__Output,
@@ -24,14 +24,21 @@ import {
   taskResultMessageSchema,
 } from '../../../proto/src/schemas/grpc.ts';
 import type { ResultHandler, Verdict } from '../results/result-handler.ts';
+import type { TlsMaterial } from '../security/tls.ts';
+import type { WorkerCredentials } from '../security/worker-credentials.ts';
+import { createAuthInterceptor, verifiedWorkerId } from './auth-interceptor.ts';
+import { createEnrollHandler, type Enrollment } from './enroll.ts';
 
 export interface GrpcServerOptions {
   host: string;
   port: number;
   results: ResultHandler;
   log: Logger;
-  /** When set, calls must carry `authorization: Bearer <token>`. */
-  workerToken?: string;
+  /** Checks every worker credential and join token presented. */
+  credentials: WorkerCredentials;
+  /** TLS on the listener; without it the server speaks plaintext (loopback, or a private network). */
+  tls?: TlsMaterial;
+  enroll: Enrollment;
 }
 
 export interface MasterGrpcServer {
@@ -57,44 +64,31 @@ const sameAttempt = (a: AttemptKey, b: AttemptKey) =>
 const toAck = (verdict: Verdict): TaskAck =>
   verdict.accepted ? { accepted: true, reason: '' } : { accepted: false, reason: verdict.reason };
 
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
+function serverCredentials(tls: TlsMaterial | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(
+    tls.ca ? Buffer.from(tls.ca) : null,
+    [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }],
+    tls.requireClientCert,
+  );
 }
 
 export async function startGrpcServer(options: GrpcServerOptions): Promise<MasterGrpcServer> {
   const log = options.log.child({ component: 'grpc' });
   const { proto, definition } = loadMasterPackage();
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
-
-  /** The caller's worker id, or a status error to end the call with. */
-  function authenticate(metadata: grpc.Metadata): string | grpc.ServiceError {
-    const workerId = String(metadata.get(METADATA_WORKER_ID)[0] ?? '');
-    if (options.workerToken) {
-      const header = String(metadata.get(METADATA_AUTHORIZATION)[0] ?? '');
-      if (!sameSecret(header, `Bearer ${options.workerToken}`)) {
-        return Object.assign(new Error('missing or wrong worker token'), {
-          code: grpc.status.UNAUTHENTICATED,
-          details: 'missing or wrong worker token',
-          metadata: new grpc.Metadata(),
-        });
-      }
-    }
-    if (!workerId) {
-      return Object.assign(new Error(`metadata ${METADATA_WORKER_ID} is required`), {
-        code: grpc.status.INVALID_ARGUMENT,
-        details: `metadata ${METADATA_WORKER_ID} is required`,
-        metadata: new grpc.Metadata(),
-      });
-    }
-    return workerId;
-  }
+  const auth = createAuthInterceptor({
+    credentials: options.credentials,
+    service: proto.flota.v1.Master.service,
+    log,
+  });
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 8 * 1024 * 1024,
+    interceptors: [auth.interceptor],
+  });
 
   const handlers: MasterHandlers = {
     ReportResult(call, callback) {
-      const workerId = authenticate(call.metadata);
-      if (typeof workerId !== 'string') return callback(workerId);
+      const workerId = verifiedWorkerId(call.metadata);
       const parsed = taskResultMessageSchema.safeParse(call.request);
       if (!parsed.success) {
         log.warn({ workerId, reason: formatZodError(parsed.error) }, 'result dropped: invalid');
@@ -113,8 +107,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Maste
     },
 
     StreamTask(call, callback) {
-      const workerId = authenticate(call.metadata);
-      if (typeof workerId !== 'string') return callback(workerId);
+      const workerId = verifiedWorkerId(call.metadata);
       let answered = false;
       let attempt: AttemptKey | undefined;
       let finalVerdict: Promise<Verdict> | undefined;
@@ -206,6 +199,12 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Maste
       });
       call.on('error', (err) => log.warn({ workerId, err: err.message }, 'result stream broke'));
     },
+
+    Enroll: createEnrollHandler({
+      credentials: options.credentials,
+      enroll: options.enroll,
+      log,
+    }),
   };
 
   server.addService(proto.flota.v1.Master.service, handlers);
@@ -218,7 +217,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Maste
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${options.host}:${options.port}`,
-      grpc.ServerCredentials.createInsecure(),
+      serverCredentials(options.tls),
       (err, bound) =>
         err
           ? reject(
@@ -227,7 +226,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Maste
           : resolve(bound),
     );
   });
-  log.info({ port }, 'gRPC server listening');
+  log.info(
+    { port, tls: options.tls !== undefined, clientCerts: options.tls?.requireClientCert ?? false },
+    'gRPC server listening',
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -236,6 +238,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Maste
     close() {
       closing ??= new Promise<void>((resolve) => {
         health.setStatus('', 'NOT_SERVING');
+        auth.close();
         const force = setTimeout(() => server.forceShutdown(), 2_000);
         server.tryShutdown(() => {
           clearTimeout(force);

@@ -111,6 +111,11 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     return this.workers.get(workerId);
   }
 
+  /** True while a worker with this id is online (enrollment must not hand its identity to another). */
+  isOnline(workerId: string): boolean {
+    return this.workers.get(workerId)?.state === 'online';
+  }
+
   list(): WorkerRecord[] {
     return this.workers.sorted();
   }

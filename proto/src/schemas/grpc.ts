@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_PROMPT_CHARS } from './task.ts';
+import { workerIdSchema } from './worker.ts';
 
 /** Largest text one chunk may carry. */
 export const MAX_CHUNK_CHARS = 64 * 1024;
@@ -33,5 +34,19 @@ export const taskChunkMessageSchema = z
     ...fencing,
     seq: z.number().int().nonnegative(),
     text: z.string().max(MAX_CHUNK_CHARS),
+  })
+  .passthrough();
+
+/** Checks a decoded `EnrollRequest`: the id the worker asks a credential for. */
+export const enrollRequestMessageSchema = z
+  .object({
+    workerId: workerIdSchema,
+  })
+  .passthrough();
+
+/** Checks a decoded `EnrollReply` on the worker (the credential becomes its MQTT password). */
+export const enrollReplyMessageSchema = z
+  .object({
+    credential: z.string().min(1).max(512),
   })
   .passthrough();

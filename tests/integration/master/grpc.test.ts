@@ -9,7 +9,9 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import {
+  bearer,
   type MasterClient,
+  METADATA_AUTHORIZATION,
   METADATA_WORKER_ID,
   type TaskAck__Output,
   type TaskResult,
@@ -26,7 +28,7 @@ const WORKER = 'raw-1';
 
 function meta(workerId = WORKER): grpc.Metadata {
   const m = new grpc.Metadata();
-  if (workerId) m.set(METADATA_WORKER_ID, workerId);
+  m.set(METADATA_WORKER_ID, workerId);
   return m;
 }
 
@@ -37,6 +39,7 @@ describe('gRPC callback server', () => {
   let master: MasterHandle;
   let worker: MqttClient;
   let client: MasterClient;
+  let credential: string;
   const assignments: Assignment[] = [];
 
   const report = (result: TaskResult, workerId = WORKER) =>
@@ -56,8 +59,11 @@ describe('gRPC callback server', () => {
   beforeAll(async () => {
     redis = await startRedis();
     master = await startTestMaster({ queueUrl: redis.url });
+    credential = await master.issueWorkerCredential(WORKER);
     worker = await mqtt.connectAsync(master.mqttUrl, {
       clientId: workerClientId(WORKER),
+      username: WORKER,
+      password: credential,
       will: {
         topic: topics.status(WORKER),
         payload: Buffer.from(JSON.stringify({ state: 'offline', id: WORKER })),
@@ -83,7 +89,7 @@ describe('gRPC callback server', () => {
       }),
       { retain: true, qos: 1 },
     );
-    client = masterGrpcClient(master);
+    client = masterGrpcClient(master, { workerId: WORKER, credential });
   });
 
   afterAll(async () => {
@@ -179,10 +185,9 @@ describe('gRPC callback server', () => {
       accepted: false,
       reason: 'stale_lease',
     });
-    expect(await report(base, 'someone-else')).toMatchObject({
-      accepted: false,
-      reason: 'not_lease_owner',
-    });
+    // Its credential names raw-1: it cannot speak as another worker.
+    const impostor = await report(base, 'someone-else').catch((e: grpc.ServiceError) => e);
+    expect((impostor as grpc.ServiceError).code).toBe(grpc.status.PERMISSION_DENIED);
     expect(await report({ ...base, lease: '' })).toMatchObject({
       accepted: false,
       reason: expect.stringMatching(/^bad_request/),
@@ -194,11 +199,18 @@ describe('gRPC callback server', () => {
     expect(body).toMatchObject({ state: 'completed', result: 'answer', workerId: WORKER });
   });
 
-  it('rejects a call without a worker id', async () => {
-    const err = await report({ taskId: 'x', attempt: 1, lease: 'l' }, '').catch(
-      (e: grpc.ServiceError) => e,
+  it('rejects a call without a worker id, even with a valid credential', async () => {
+    const bare = masterGrpcClient(master);
+    const m = new grpc.Metadata();
+    m.set(METADATA_AUTHORIZATION, bearer(credential));
+    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+      bare.ReportResult({ taskId: 'x', attempt: 1, lease: 'l' }, m, { deadline: deadline() }, (e) =>
+        resolve(e),
+      ),
     );
-    expect((err as grpc.ServiceError).code).toBe(grpc.status.INVALID_ARGUMENT);
+    bare.close();
+    expect(err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(err?.details).toMatch(/x-flota-worker-id/);
   });
 
   it('takes a streamed answer, drops resent chunks, and survives a stream cut in the middle', async () => {

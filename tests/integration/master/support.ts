@@ -4,7 +4,13 @@ import * as grpc from '@grpc/grpc-js';
 import { createLogger, type FlotaLogger } from '../../../common/logger.ts';
 import { loadMasterConfig, type MasterConfig } from '../../../master/src/config.ts';
 import { type MasterHandle, startMaster } from '../../../master/src/main.ts';
-import { loadMasterPackage, type MasterClient } from '../../../proto/src/grpc.ts';
+import {
+  bearer,
+  loadMasterPackage,
+  type MasterClient,
+  METADATA_AUTHORIZATION,
+  METADATA_WORKER_ID,
+} from '../../../proto/src/grpc.ts';
 import { loadWorkerConfig, startWorker, type WorkerHandle } from '../../../worker/src/main.ts';
 import { randomName } from '../../helpers/random-name.ts';
 
@@ -48,16 +54,20 @@ export async function startTestMaster(
   return Object.assign(master, { config });
 }
 
-export function startTestWorker(
+/** A worker with its own credential from the master (unless `env` brings a WORKER_TOKEN). */
+export async function startTestWorker(
   master: MasterHandle,
   env: Record<string, string>,
 ): Promise<WorkerHandle> {
-  const config = loadWorkerConfig({
+  const base = {
     MQTT_URL: master.mqttUrl,
     MASTER_GRPC: `127.0.0.1:${master.grpcPort}`,
     HEARTBEAT_MS: '500',
     ...env,
-  });
+  };
+  const { workerId } = loadWorkerConfig(base);
+  const token = env.WORKER_TOKEN ?? (await master.issueWorkerCredential(workerId));
+  const config = loadWorkerConfig({ ...base, WORKER_ID: workerId, WORKER_TOKEN: token });
   return startWorker(config, { logger: testLogger(config.workerId) });
 }
 
@@ -79,11 +89,31 @@ export async function api<T = unknown>(
   return { status: res.status, body: (await res.json()) as T };
 }
 
-/** A gRPC client for the master's callback service, as a hand-written worker would use. */
-export function masterGrpcClient(master: MasterHandle): MasterClient {
+/**
+ * A gRPC client for the master's callback service, as a hand-written worker
+ * would use. With `as`, every call carries that worker's id and credential
+ * unless the call's own metadata sets them.
+ */
+export function masterGrpcClient(
+  master: MasterHandle,
+  as?: { workerId: string; credential: string },
+): MasterClient {
   const { proto } = loadMasterPackage();
+  const identify: grpc.Interceptor = (options, next) =>
+    new grpc.InterceptingCall(next(options), {
+      start(metadata, listener, start) {
+        if (as && metadata.get(METADATA_WORKER_ID).length === 0) {
+          metadata.set(METADATA_WORKER_ID, as.workerId);
+        }
+        if (as && metadata.get(METADATA_AUTHORIZATION).length === 0) {
+          metadata.set(METADATA_AUTHORIZATION, bearer(as.credential));
+        }
+        start(metadata, listener);
+      },
+    });
   return new proto.flota.v1.Master(
     `127.0.0.1:${master.grpcPort}`,
     grpc.credentials.createInsecure(),
+    { interceptors: [identify] },
   );
 }

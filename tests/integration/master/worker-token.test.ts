@@ -1,8 +1,13 @@
-/** WORKER_TOKEN: the master refuses gRPC calls without it; a worker configured with it works. */
+/**
+ * Per-worker credentials on the real master: gRPC calls need the caller's own
+ * credential (WORKER_TOKEN) for the id they name; a worker configured with
+ * its credential runs tasks.
+ */
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import {
+  bearer,
   type MasterClient,
   METADATA_AUTHORIZATION,
   METADATA_WORKER_ID,
@@ -13,9 +18,7 @@ import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { api, masterGrpcClient, startTestMaster, startTestWorker } from './support.ts';
 
-const TOKEN = 'a-long-worker-token';
-
-describe('worker token', () => {
+describe('worker credentials', () => {
   let redis: RedisServer;
   let master: MasterHandle;
   let worker: WorkerHandle;
@@ -23,8 +26,9 @@ describe('worker token', () => {
 
   beforeAll(async () => {
     redis = await startRedis();
-    master = await startTestMaster({ queueUrl: redis.url, env: { WORKER_TOKEN: TOKEN } });
-    worker = await startTestWorker(master, { WORKER_ID: 'tok-1', WORKER_TOKEN: TOKEN });
+    master = await startTestMaster({ queueUrl: redis.url });
+    // startTestWorker issues tok-1 its own credential (as `flota token worker tok-1` would).
+    worker = await startTestWorker(master, { WORKER_ID: 'tok-1' });
     client = masterGrpcClient(master);
   });
   afterAll(async () => {
@@ -34,10 +38,10 @@ describe('worker token', () => {
     await redis?.stop();
   });
 
-  const call = (authorization?: string) =>
+  const call = (workerId: string, authorization?: string) =>
     new Promise<grpc.ServiceError | null>((resolve) => {
       const md = new grpc.Metadata();
-      md.set(METADATA_WORKER_ID, 'intruder');
+      md.set(METADATA_WORKER_ID, workerId);
       if (authorization) md.set(METADATA_AUTHORIZATION, authorization);
       client.ReportResult(
         { taskId: 't', attempt: 1, lease: 'l' },
@@ -47,13 +51,28 @@ describe('worker token', () => {
       );
     });
 
-  it('refuses calls without the token or with a wrong one', async () => {
-    expect((await call())?.code).toBe(grpc.status.UNAUTHENTICATED);
-    expect((await call('Bearer wrong-token-value'))?.code).toBe(grpc.status.UNAUTHENTICATED);
-    expect(await call(`Bearer ${TOKEN}`)).toBeNull();
+  it('refuses a call without a credential, with a forged one, or as another worker', async () => {
+    const own = await master.issueWorkerCredential('intruder');
+    const none = await call('intruder');
+    expect(none?.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(none?.details).toMatch(/no worker credential/);
+    expect((await call('intruder', 'Bearer wrong-token-value'))?.code).toBe(
+      grpc.status.UNAUTHENTICATED,
+    );
+    // Well formed, not signed by this installation.
+    const forged = `${own.slice(0, own.lastIndexOf('.'))}.${'A'.repeat(43)}`;
+    const unsigned = await call('intruder', bearer(forged));
+    expect(unsigned?.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(unsigned?.details).toMatch(/not issued by this installation/);
+    // A real credential, presented for another id.
+    const impostor = await call('tok-1', bearer(own));
+    expect(impostor?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(impostor?.details).toMatch(/another worker id/);
+    // Its own id: the call reaches the result handler (which knows no such task).
+    expect(await call('intruder', bearer(own))).toBeNull();
   });
 
-  it('runs tasks for a worker that has the token', async () => {
+  it('runs tasks for a worker that has its credential', async () => {
     const { body } = await api<{ id: string }>(master, '/api/tasks', {
       body: { prompt: 'with token' },
     });

@@ -5,6 +5,7 @@
  * worker's channel caps that at 2 s (GRPC_CHANNEL_OPTIONS).
  */
 import net from 'node:net';
+import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../common/clock.ts';
@@ -57,6 +58,8 @@ describe('worker gRPC link after a long outage', () => {
     reporter = createResultReporter({
       address: `127.0.0.1:${deadEnd.port}`,
       workerId: 'outage-worker',
+      credential: 'outage-worker-credential',
+      channelCredentials: grpc.credentials.createInsecure(),
       clock: systemClock,
       log: pino({ level: 'silent' }),
     });

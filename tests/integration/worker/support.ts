@@ -6,6 +6,7 @@ import { Aedes } from 'aedes';
 import {
   loadMasterPackage,
   type MasterHandlers,
+  METADATA_AUTHORIZATION,
   METADATA_WORKER_ID,
   type TaskChunk__Output,
   type TaskResult__Output,
@@ -48,6 +49,8 @@ export async function startBroker(): Promise<TestBroker> {
 
 export interface ReceivedStream {
   workerId: string;
+  /** The `authorization` metadata the call carried. */
+  authorization: string;
   chunks: TaskChunk__Output[];
   final?: TaskResult__Output;
 }
@@ -55,21 +58,37 @@ export interface ReceivedStream {
 export interface TestMaster {
   address: string;
   streams: ReceivedStream[];
-  reports: Array<{ workerId: string; result: TaskResult__Output }>;
+  reports: Array<{ workerId: string; authorization: string; result: TaskResult__Output }>;
+  /** Enroll calls: the worker id asked for and the `authorization` they carried. */
+  enrollments: Array<{ workerId: string; authorization: string }>;
   /** Every final result, streamed or reported. */
   results(): TaskResult__Output[];
   close(): Promise<void>;
 }
 
-/** A gRPC master on `port` (a free one when 0). */
-export async function startMaster(port = 0): Promise<TestMaster> {
+const metadataText = (metadata: grpc.Metadata, key: string) => String(metadata.get(key)[0] ?? '');
+
+/** The credential this test master hands out on Enroll. */
+export const enrolledCredential = (workerId: string) => `enrolled-${workerId}`;
+
+/**
+ * A gRPC master on `port` (a free one when 0), over TLS when `credentials`
+ * is given. It takes any credential (it records what each call carried); its
+ * Enroll answers enrolledCredential(id).
+ */
+export async function startMaster(
+  port = 0,
+  credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
+): Promise<TestMaster> {
   const { proto } = loadMasterPackage();
   const streams: ReceivedStream[] = [];
   const reports: TestMaster['reports'] = [];
+  const enrollments: TestMaster['enrollments'] = [];
   const handlers: MasterHandlers = {
     StreamTask(call, callback) {
       const entry: ReceivedStream = {
-        workerId: String(call.metadata.get(METADATA_WORKER_ID)[0] ?? ''),
+        workerId: metadataText(call.metadata, METADATA_WORKER_ID),
+        authorization: metadataText(call.metadata, METADATA_AUTHORIZATION),
         chunks: [],
       };
       streams.push(entry);
@@ -81,16 +100,25 @@ export async function startMaster(port = 0): Promise<TestMaster> {
     },
     ReportResult(call, callback) {
       reports.push({
-        workerId: String(call.metadata.get(METADATA_WORKER_ID)[0] ?? ''),
+        workerId: metadataText(call.metadata, METADATA_WORKER_ID),
+        authorization: metadataText(call.metadata, METADATA_AUTHORIZATION),
         result: call.request,
       });
       return callback(null, { accepted: true });
+    },
+    Enroll(call, callback) {
+      const workerId = call.request.workerId;
+      enrollments.push({
+        workerId,
+        authorization: metadataText(call.metadata, METADATA_AUTHORIZATION),
+      });
+      return callback(null, { credential: enrolledCredential(workerId) });
     },
   };
   const server = new grpc.Server();
   server.addService(proto.flota.v1.Master.service, handlers);
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+    server.bindAsync(`127.0.0.1:${port}`, credentials, (err, p) =>
       err ? reject(err) : resolve(p),
     ),
   );
@@ -98,6 +126,7 @@ export async function startMaster(port = 0): Promise<TestMaster> {
     address: `127.0.0.1:${bound}`,
     streams,
     reports,
+    enrollments,
     results: () => [
       ...streams.flatMap((s) => (s.final ? [s.final] : [])),
       ...reports.map((r) => r.result),

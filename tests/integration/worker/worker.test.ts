@@ -43,6 +43,8 @@ function env(extra: Record<string, string>) {
     MQTT_URL: broker.url,
     MQTT_PREFIX: prefix,
     MASTER_GRPC: master.address,
+    // The test master takes any credential; the real one's checks are tested under tests/integration/grpc.
+    WORKER_TOKEN: 'test-credential',
     HEARTBEAT_MS: '100',
     LOG_LEVEL: 'debug',
     ...extra,

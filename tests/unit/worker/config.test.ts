@@ -1,7 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../common/errors.ts';
 import { TOPIC_ID_PATTERN } from '../../../proto/src/topics.ts';
-import { defaultWorkerId, loadWorkerConfig } from '../../../worker/src/config.ts';
+import {
+  defaultWorkerId,
+  loadWorkerConfig,
+  requireCredential,
+} from '../../../worker/src/config.ts';
 
 describe('loadWorkerConfig', () => {
   it('applies the documented defaults to an empty environment', () => {
@@ -108,6 +115,74 @@ describe('loadWorkerConfig', () => {
       MODELS: 'llama3.2, qwen2.5',
     });
     expect(config.models).toEqual(['llama3.2', 'qwen2.5']);
+  });
+});
+
+describe('credentials and TLS settings', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flota-worker-config-'));
+  const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const pemFile = (name: string, text = PEM) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('starts from its own credential, or from a join token; one of them is required', () => {
+    expect(requireCredential(loadWorkerConfig({ WORKER_TOKEN: 'fwt1.a.1.x' }))).toEqual({
+      kind: 'credential',
+      token: 'fwt1.a.1.x',
+    });
+    // A credential of its own wins: no enrollment needed.
+    expect(
+      requireCredential(loadWorkerConfig({ WORKER_TOKEN: 'fwt1.a', WORKER_JOIN_TOKEN: 'fjt1.b' }))
+        .kind,
+    ).toBe('credential');
+    expect(requireCredential(loadWorkerConfig({ WORKER_JOIN_TOKEN: 'fjt1.cpu-.1.x' }))).toEqual({
+      kind: 'join',
+      token: 'fjt1.cpu-.1.x',
+    });
+    const neither = () => requireCredential(loadWorkerConfig({}));
+    expect(neither).toThrow(ConfigError);
+    expect(neither).toThrow(/WORKER_TOKEN or WORKER_JOIN_TOKEN: required/);
+  });
+
+  it('reads TLS_CA, TLS_CERT and TLS_KEY as PEM files; GRPC_TLS follows TLS_CA unless set', () => {
+    expect(loadWorkerConfig({}).grpcTls).toBe(false);
+    const config = loadWorkerConfig({
+      TLS_CA: pemFile('ca.crt'),
+      TLS_CERT: pemFile('w.crt'),
+      TLS_KEY: pemFile('w.key', PEM.replaceAll('CERTIFICATE', 'PRIVATE KEY')),
+    });
+    expect(config).toMatchObject({ tlsCa: PEM, tlsCert: PEM, grpcTls: true });
+    expect(config.tlsKey).toContain('PRIVATE KEY');
+    expect(loadWorkerConfig({ TLS_CA: pemFile('ca.crt'), GRPC_TLS: 'off' }).grpcTls).toBe(false);
+    // A master certificate from a public CA: TLS with the system's roots.
+    expect(loadWorkerConfig({ GRPC_TLS: 'true' }).grpcTls).toBe(true);
+  });
+
+  it('names every TLS problem by its variable', () => {
+    let error: unknown;
+    try {
+      loadWorkerConfig({
+        TLS_CA: join(dir, 'missing.crt'),
+        TLS_CERT: pemFile('not-pem.crt', 'hello'),
+        GRPC_TLS: 'maybe',
+      });
+    } catch (e) {
+      error = e;
+    }
+    const lines = (error as ConfigError).message.split('\n').slice(1);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^TLS_CA: cannot read .*missing\.crt \(ENOENT\)/),
+        expect.stringMatching(/^TLS_CERT: not a PEM file/),
+        expect.stringMatching(/^GRPC_TLS: expected 1\/0/),
+      ]),
+    );
+    expect(() => loadWorkerConfig({ TLS_CERT: pemFile('alone.crt') })).toThrow(
+      /TLS_KEY: TLS_CERT and TLS_KEY go together/,
+    );
   });
 });
 
