@@ -82,6 +82,8 @@ export async function startMasterProcess(
         QUEUE_NAMESPACE: opts.namespace,
         FLOTA_DATA_DIR: opts.dataDir,
         LOG_LEVEL: opts.logLevel,
+        // A benchmark measures the system's throughput, not the per-address request limit.
+        RATE_LIMIT_RPM: '0',
         ...(opts.mqttUrl ? { MQTT_URL: opts.mqttUrl } : {}),
         ...opts.env,
       },

@@ -244,6 +244,7 @@ export async function startMaster(
       defaults: { timeoutMs: config.TASK_TIMEOUT_MS, attempts: config.TASK_ATTEMPTS },
       orderedStore: store.kind === 'redis',
       submissionKeys: new SubmissionKeys(store.kv, log),
+      maxQueuedPerTenant: config.MAX_QUEUED_PER_TENANT,
     });
     const outboxes = new Outboxes(clock);
 
@@ -265,6 +266,7 @@ export async function startMaster(
       rpm: config.RATE_LIMIT_RPM,
       backend: store.limiterBackend(),
       namespace: config.QUEUE_NAMESPACE,
+      log,
     });
     closers.push(() => limiter.close());
     const app = createHttpApp({

@@ -4,7 +4,13 @@
  * parsed by the master, server → client ones by tests).
  */
 import { z } from 'zod';
-import { conversationFits, submitTaskFields, type TaskView, taskIdSchema } from './schemas/task.ts';
+import {
+  conversationFits,
+  storableText,
+  submitTaskFields,
+  type TaskView,
+  taskIdSchema,
+} from './schemas/task.ts';
 import type { WorkerView } from './schemas/worker.ts';
 
 export const SOCKET_PATH = '/socket.io';
@@ -50,11 +56,19 @@ export const taskReprioritizeSchema = z
 
 /** `task:submit`: a submission plus the client's own id so it can match the ack. */
 export const socketSubmitSchema = submitTaskFields
-  .extend({ clientId: z.string().min(1).max(64).optional() })
+  .extend({ clientId: storableText(z.string().min(1).max(64)).optional() })
   .superRefine(conversationFits);
 export type SocketSubmit = z.infer<typeof socketSubmitSchema>;
 
-export type Ack<T> = ({ ok: true } & T) | { ok: false; error: string };
+/**
+ * A refusal names its reason (`error`), and when the master knows it a
+ * `code` (as in REST error bodies: rate_limited, queue_full, unknown_model,
+ * bad_request, not_found, conflict, unavailable) and, for rate_limited, the
+ * seconds to wait.
+ */
+export type Ack<T> =
+  | ({ ok: true } & T)
+  | { ok: false; error: string; code?: string; retryAfterS?: number };
 
 export interface HelloReply {
   sessionId: string;

@@ -16,8 +16,19 @@ import { sessionIdSchema } from '../../../proto/src/socket-events.ts';
 import type { MasterMetrics } from '../metrics/master-metrics.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { TaskService } from '../tasks/task-service.ts';
-import { type ApiAuth, requireApiToken, scopeSession, tenantOfResponse } from './auth.ts';
+import {
+  type ApiAuth,
+  callerOfResponse,
+  identifyCaller,
+  refuseAnonymous,
+  scopeSession,
+  taskScopeOf,
+  tenantOfResponse,
+} from './auth.ts';
 import { errorHandler } from './errors.ts';
+import { type FleetControl, fleetRoutes } from './fleet-routes.ts';
+import { createOriginPolicy, guardOrigin } from './origins.ts';
+import { limitRequests, type RateLimiter, rateKeyOf } from './rate-limit.ts';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
 /** Optional header tying a REST submission to a chat session, so that session's browser sees it. */
@@ -43,6 +54,12 @@ export interface HttpAppDeps {
   readiness: () => Promise<Readiness>;
   /** API tokens: with any configured, every /api route needs one (auth.ts). */
   auth: ApiAuth;
+  /** Requests per minute per tenant (per address without tokens), shared with Socket.IO. */
+  limiter: RateLimiter;
+  /** Browser origins besides the master's own that may call /api (CORS_ORIGINS). */
+  corsOrigins: readonly string[];
+  /** Admin-only credential routes under /api/workers. */
+  fleet: FleetControl;
   log: Logger;
 }
 
@@ -57,7 +74,19 @@ export function createHttpApp(deps: HttpAppDeps): Express {
       },
     }),
   );
-  app.use('/api', requireApiToken(deps.auth, log)); // before the body is even parsed
+  // All before the body is even parsed: a refused origin, token or rate costs nothing more.
+  app.use(
+    '/api',
+    guardOrigin(
+      createOriginPolicy({ corsOrigins: deps.corsOrigins, loopbackOnly: !deps.auth.enabled, log }),
+      log,
+    ),
+    identifyCaller(deps.auth, log),
+    limitRequests(deps.limiter, (req, res) =>
+      rateKeyOf(deps.auth.enabled, req.socket.remoteAddress, callerOfResponse(res)?.tenant),
+    ),
+    refuseAnonymous(log),
+  );
   app.use(express.json({ limit: '1mb' }));
 
   app.get('/healthz', (_req, res) => {
@@ -99,7 +128,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   };
 
   app.get('/api/tasks/:id', async (req, res) => {
-    res.json(await deps.tasks.get(taskIdParam(req.params.id), { tenant: tenantOfResponse(res) }));
+    res.json(await deps.tasks.get(taskIdParam(req.params.id), taskScopeOf(res)));
   });
 
   /** Moves a queued task to another priority: 200 with the task; 409 once it runs or has finished. */
@@ -107,16 +136,12 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     const id = taskIdParam(req.params.id);
     const body = reprioritizeSchema.safeParse(req.body);
     if (!body.success) throw new ValidationError(formatZodError(body.error));
-    res.json(
-      await deps.tasks.reprioritize(id, body.data.priority, { tenant: tenantOfResponse(res) }),
-    );
+    res.json(await deps.tasks.reprioritize(id, body.data.priority, taskScopeOf(res)));
   });
 
   /** Cancels a queued or running task: 200 with the task; 409 if it had already finished. */
   app.delete('/api/tasks/:id', async (req, res) => {
-    res.json(
-      await deps.tasks.cancel(taskIdParam(req.params.id), { tenant: tenantOfResponse(res) }),
-    );
+    res.json(await deps.tasks.cancel(taskIdParam(req.params.id), taskScopeOf(res)));
   });
 
   app.get('/api/workers', (_req, res) => {
@@ -126,6 +151,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     };
     res.json(body);
   });
+  app.use('/api/workers', fleetRoutes(deps.fleet, log));
 
   app.get('/metrics', async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());

@@ -1,13 +1,48 @@
 import type { ErrorRequestHandler } from 'express';
 import { FlotaError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
+import { API_ERROR_CODES } from '../../../proto/src/http-api.ts';
+import { UnknownModelError } from '../tasks/task-errors.ts';
 
 const STATUS_BY_CODE: Record<string, number> = {
   bad_request: 400,
+  [API_ERROR_CODES.unknownModel]: 400,
+  [API_ERROR_CODES.unauthorized]: 401,
+  [API_ERROR_CODES.forbidden]: 403,
+  [API_ERROR_CODES.originRefused]: 403,
   not_found: 404,
   conflict: 409,
+  [API_ERROR_CODES.rateLimited]: 429,
+  [API_ERROR_CODES.queueFull]: 429,
   unavailable: 503,
 };
+
+/** The token is valid, but its role may not do this (403). */
+export class ForbiddenError extends FlotaError {
+  constructor(message: string) {
+    super(API_ERROR_CODES.forbidden, message);
+  }
+}
+
+/** Too many requests in this window (429); the client may retry after `retryAfterS`. */
+export class RateLimitedError extends FlotaError {
+  constructor(
+    readonly retryAfterS: number,
+    readonly limit: number,
+  ) {
+    super(
+      API_ERROR_CODES.rateLimited,
+      `too many requests: the limit is ${limit} a minute (RATE_LIMIT_RPM); retry in ${retryAfterS} s`,
+    );
+  }
+}
+
+/** Fields an error adds to its JSON body besides `error` and `code`. */
+function extraFields(err: FlotaError): Record<string, unknown> {
+  if (err instanceof UnknownModelError) return { models: err.models };
+  if (err instanceof RateLimitedError) return { retryAfterS: err.retryAfterS };
+  return {};
+}
 
 /** What body-parser (express.json) reports, by its error `type`. */
 interface BodyError {
@@ -81,7 +116,8 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       }
       if (res.headersSent) return;
       if (status === 503) res.setHeader('Retry-After', '2');
-      res.status(status).json({ error: err.message, code: err.code });
+      if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterS));
+      res.status(status).json({ error: err.message, code: err.code, ...extraFields(err) });
       return;
     }
     log.error({ err, path: req.path }, 'request failed');

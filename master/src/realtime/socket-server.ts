@@ -28,6 +28,9 @@ import {
   taskReprioritizeSchema,
 } from '../../../proto/src/socket-events.ts';
 import { type ApiAuth, scopeSession, socketTokenCheck } from '../http/auth.ts';
+import { RateLimitedError } from '../http/errors.ts';
+import { createOriginPolicy, normalizeOrigin, socketOriginCheck } from '../http/origins.ts';
+import { type RateLimiter, rateKeyOf } from '../http/rate-limit.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import { SOCKET_EVENT_OF, type TaskEventMap, type TaskEvents } from '../tasks/task-events.ts';
 import type { TaskService } from '../tasks/task-service.ts';
@@ -50,6 +53,10 @@ export interface SocketServerDeps {
   registry: WorkerRegistry;
   /** API tokens: with any configured, a connection must send `auth: { token }`. */
   auth: ApiAuth;
+  /** The REST API's limiter: submissions, cancels and re-prioritisations count against it. */
+  limiter: RateLimiter;
+  /** Browser origins besides the master's own that may connect (CORS_ORIGINS). */
+  corsOrigins: readonly string[];
   clock: Clock;
   log: Logger;
 }
@@ -73,18 +80,50 @@ type FlotaSocket = Socket<
 const safeAck = <T>(ack: unknown): ((reply: T) => void) =>
   typeof ack === 'function' ? (ack as (reply: T) => void) : () => undefined;
 
-const errorText = (err: unknown) => (err instanceof FlotaError ? err.message : 'internal error');
+/** The ack of a refused request: a readable text, and the code (and wait) when the master knows them. */
+const refusal = (
+  err: unknown,
+): { ok: false; error: string; code?: string; retryAfterS?: number } =>
+  err instanceof RateLimitedError
+    ? { ok: false, error: err.message, code: err.code, retryAfterS: err.retryAfterS }
+    : err instanceof FlotaError
+      ? { ok: false, error: err.message, code: err.code }
+      : { ok: false, error: 'internal error' };
 
 export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<void> } {
   const log = deps.log.child({ component: 'realtime' });
   const { outboxes, tasks } = deps;
+  const originPolicy = createOriginPolicy({
+    corsOrigins: deps.corsOrigins,
+    loopbackOnly: !deps.auth.enabled,
+    log,
+  });
   const io = new Server<
     ClientToServerEvents,
     ServerToClientEvents,
     Record<string, never>,
     SocketData
-  >(deps.httpServer, { maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES, serveClient: true });
+  >(deps.httpServer, {
+    maxHttpBufferSize: MAX_SOCKET_MESSAGE_BYTES,
+    serveClient: true,
+    // A foreign page is refused before the handshake; listed ones get CORS headers for polling.
+    allowRequest: socketOriginCheck(originPolicy, log),
+    cors: {
+      origin: (origin, callback) =>
+        callback(
+          null,
+          origin !== undefined && originPolicy.listed.has(normalizeOrigin(origin) ?? ''),
+        ),
+    },
+  });
   io.use(socketTokenCheck(deps.auth, log));
+
+  /** Counts one request of this socket's tenant (or address); throws RateLimitedError over the limit. */
+  const spend = async (socket: FlotaSocket) => {
+    const key = rateKeyOf(deps.auth.enabled, socket.handshake.address, socket.data.tenant);
+    const verdict = await deps.limiter.consume(key);
+    if (!verdict.allowed) throw new RateLimitedError(verdict.retryAfterS, verdict.limit);
+  };
 
   const send = (target: FlotaSocket | ReturnType<typeof io.to>, entry: OutboxEntry) => {
     const emit = target.emit.bind(target) as (name: string, payload: unknown) => boolean;
@@ -209,6 +248,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
       if (!parsed.success) return ack({ ok: false, error: formatZodError(parsed.error) });
       const { clientId, ...input } = parsed.data;
       try {
+        await spend(socket);
         const { taskId } = await tasks.submit(input, {
           sessionId,
           clientId,
@@ -217,7 +257,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
         ack({ ok: true, taskId });
       } catch (err) {
         if (!(err instanceof FlotaError)) log.error({ err }, 'submit failed');
-        ack({ ok: false, error: errorText(err) });
+        ack(refusal(err));
       }
     });
 
@@ -228,11 +268,12 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
       const parsed = taskCancelSchema.safeParse(payload);
       if (!parsed.success) return ack({ ok: false, error: formatZodError(parsed.error) });
       try {
+        await spend(socket);
         const view = await tasks.cancel(parsed.data.taskId, { sessionId });
         ack({ ok: true, state: view.state });
       } catch (err) {
         if (!(err instanceof FlotaError)) log.error({ err }, 'cancel failed');
-        ack({ ok: false, error: errorText(err) });
+        ack(refusal(err));
       }
     });
 
@@ -244,11 +285,12 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
       if (!parsed.success) return ack({ ok: false, error: formatZodError(parsed.error) });
       const { taskId, priority } = parsed.data;
       try {
+        await spend(socket);
         const view = await tasks.reprioritize(taskId, priority, { sessionId });
         ack({ ok: true, state: view.state, priority: view.priority });
       } catch (err) {
         if (!(err instanceof FlotaError)) log.error({ err }, 'reprioritize failed');
-        ack({ ok: false, error: errorText(err) });
+        ack(refusal(err));
       }
     });
   });

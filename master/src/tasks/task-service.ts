@@ -10,6 +10,7 @@ import type { Lane } from '../dispatch/lane.ts';
 import type { LeaseTable } from '../dispatch/leases.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import { fairnessKey } from './fair-priority.ts';
+import { KnownModels } from './known-models.ts';
 import type { SecretVault } from './secret-vault.ts';
 import { type SubmissionKeys, uniquePart } from './submission-keys.ts';
 import {
@@ -19,14 +20,22 @@ import {
   type TaskJobData,
   toTaskView,
 } from './task-data.ts';
+import { QueueFullError, UnknownModelError } from './task-errors.ts';
 import type { TaskEvents } from './task-events.ts';
 import type { TaskQueues } from './task-queues.ts';
+import { TenantBacklog } from './tenant-backlog.ts';
 
 /** Model used when a request names none and no worker is online to suggest one. */
 export const FALLBACK_MODEL = 'echo';
 
 /** How long a submission waits for the store before answering "retry" (it may still land: submit again with the same key). */
 export const SUBMIT_STORE_WAIT_MS = 8_000;
+
+/**
+ * A task this master never saw end stops counting against its tenant's cap
+ * this long after its timeout (the deadline sweeper has ended it by then).
+ */
+export const BACKLOG_GRACE_MS = 60_000;
 
 /** Ends tasks early (cancel); the dispatcher's stopper implements it. */
 export interface TaskCanceller {
@@ -60,15 +69,33 @@ export interface TaskServiceDeps {
   cache?: ResultCache;
   /** Where a model-less keyed submission's task id is kept for its retries. */
   submissionKeys?: SubmissionKeys;
+  /** MAX_QUEUED_PER_TENANT: tasks one tenant may have queued or running; unset = no cap. */
+  maxQueuedPerTenant?: number;
 }
 
 export class TaskService {
   private readonly log: Logger;
   /** Lanes by queue name: each keeps its queue's fairness rounds (lanes live as long as the master). */
   private readonly lanes = new Map<string, Lane>();
+  private readonly known: KnownModels;
+  private readonly backlog = new TenantBacklog();
 
   constructor(private readonly deps: TaskServiceDeps) {
     this.log = deps.log.child({ component: 'tasks' });
+    this.known = new KnownModels({
+      registry: deps.registry,
+      laneKeys: () => deps.dispatcher.laneKeys(),
+      // What a submission naming no model gets when no worker is online: never refused.
+      always: [FALLBACK_MODEL],
+    });
+    const ended = (_sessionId: string | undefined, task: TaskView) => this.backlog.remove(task.id);
+    deps.events.on('completed', ended);
+    deps.events.on('failed', ended);
+  }
+
+  /** Models a submission may name (served now, or known to the fleet). */
+  knownModels(): string[] {
+    return this.known.list();
   }
 
   async submit(input: SubmitTask, ctx: SubmitContext = {}): Promise<{ taskId: string }> {
@@ -78,10 +105,15 @@ export class TaskService {
       if (earlier) return { taskId: earlier }; // a retry: the first try chose the model
     }
     const model = input.model ?? registry.models()[0] ?? FALLBACK_MODEL;
+    if (input.model && !this.known.has(model)) {
+      throw new UnknownModelError(model, this.known.list());
+    }
     const labels = input.requires?.labels;
     const key = queueKeyOf({ model, gpu: input.requires?.gpu === true, labels });
     const taskId = taskIdFor(key, uniquePart(ctx));
     const tenant = ctx.tenant ?? DEFAULT_TENANT;
+    const timeoutMs = input.timeoutMs ?? defaults.timeoutMs;
+    const now = clock.now();
     const data: TaskJobData = {
       taskId,
       sessionId: ctx.sessionId,
@@ -92,14 +124,22 @@ export class TaskService {
       ...(key.labels ? { labels: { ...key.labels } } : {}),
       params: input.params ?? {},
       priority: input.priority ?? 0,
-      submittedAt: clock.now(),
-      timeoutMs: input.timeoutMs ?? defaults.timeoutMs,
+      submittedAt: now,
+      timeoutMs,
       tenant,
       ...(input.cache === false ? { noCache: true as const } : {}),
     };
     // The answer depends on the request, not on who pays: a caller's apiKey is not in the key.
     const cached = data.noCache ? undefined : await this.deps.cache?.find({ ...data, tenant });
     if (cached) data.cached = cached;
+    // Counted from here on; uncounted again below if the store never takes it.
+    const cap = this.deps.maxQueuedPerTenant ?? Number.POSITIVE_INFINITY;
+    const until = now + timeoutMs + BACKLOG_GRACE_MS;
+    const admitted = this.backlog.admit(tenant, taskId, until, cap, now);
+    if (admitted === 'full') {
+      this.log.warn({ tenant, cap }, 'submission refused: tenant queue full');
+      throw new QueueFullError(tenant, cap);
+    }
     const queue = this.deps.queues.get(key);
     const lane = this.laneOf(key);
     lane.know(key.labels);
@@ -149,6 +189,7 @@ export class TaskService {
         }),
       ]);
     } catch (err) {
+      if (admitted === 'added') this.backlog.remove(taskId);
       this.log.warn({ err, taskId }, 'submission not confirmed by the store');
       throw new UnavailableError(
         'the queue store is not reachable; retry shortly (a retry with the same Idempotency-Key or clientId never duplicates the task)',
@@ -159,6 +200,8 @@ export class TaskService {
       if (!data.cached) lane.fairness.settle();
     }
     if (!input.model) this.deps.submissionKeys?.remember(ctx, taskId);
+    // A retry of a task this master did not count (it may have ended long ago): leave it uncounted.
+    if (!added && admitted === 'added') this.backlog.remove(taskId);
     if (!added) return { taskId };
     if (!data.noCache) this.deps.cache?.count(cached !== undefined);
     this.log.info(

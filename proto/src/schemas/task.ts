@@ -4,12 +4,30 @@ import { workerIdSchema, workerKindSchema } from './worker.ts';
 /** Largest prompt the master accepts, in characters. */
 export const MAX_PROMPT_CHARS = 100_000;
 
+/** A lone UTF-16 surrogate: half a character, with no UTF-8 form (JSON can still carry one). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** True for text every store and wire keeps as it is: no NUL and no lone surrogate. */
+export function isStorableText(text: string): boolean {
+  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}
+
+/**
+ * Text that goes into the queue store: PostgreSQL refuses NUL, and a lone
+ * surrogate does not survive UTF-8, so either would fail (or change) the
+ * task later; it is refused up front with a reason instead.
+ */
+export const storableText = <T extends z.ZodString>(schema: T) =>
+  schema.refine(isStorableText, {
+    message: 'contains a NUL character or a lone UTF-16 surrogate: send valid Unicode text',
+  });
+
 export const taskIdSchema = z.string().min(1).max(128);
-export const modelSchema = z.string().min(1).max(200);
+export const modelSchema = storableText(z.string().min(1).max(200));
 
 export const chatMessageSchema = z.object({
   role: z.enum(['system', 'user', 'assistant']),
-  content: z.string().max(MAX_PROMPT_CHARS),
+  content: storableText(z.string().max(MAX_PROMPT_CHARS)),
 });
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 
@@ -24,15 +42,38 @@ export type GenerationParams = z.infer<typeof generationParamsSchema>;
 /** Most labels one task may require. */
 export const MAX_REQUIRED_LABELS = 16;
 
+/** Label keys that name Object.prototype's machinery; a record silently drops `__proto__`. */
+export const RESERVED_LABEL_KEYS: readonly string[] = ['__proto__', 'constructor', 'prototype'];
+
+/** Refuses reserved keys before the record is parsed (z.record skips `__proto__` unseen). */
+function refuseReservedKeys(value: unknown, ctx: z.RefinementCtx): unknown {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const key of Object.keys(value)) {
+      if (RESERVED_LABEL_KEYS.includes(key)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `label key ${JSON.stringify(key)} is reserved: choose another name`,
+        });
+      }
+    }
+  }
+  return value;
+}
+
 export const requirementsSchema = z
   .object({
     gpu: z.boolean().optional(),
     /** Only workers carrying every one of these labels, with the same value, serve the task. */
     labels: z
-      .record(z.string().min(1).max(64), z.string().max(256))
-      .refine((labels) => Object.keys(labels).length <= MAX_REQUIRED_LABELS, {
-        message: `at most ${MAX_REQUIRED_LABELS} labels`,
-      })
+      .preprocess(
+        refuseReservedKeys,
+        z
+          .record(storableText(z.string().min(1).max(64)), storableText(z.string().max(256)))
+          .refine((labels) => Object.keys(labels).length <= MAX_REQUIRED_LABELS, {
+            message: `at most ${MAX_REQUIRED_LABELS} labels`,
+          }),
+      )
       .optional(),
   })
   .strict();
@@ -50,7 +91,9 @@ export const MAX_CONVERSATION_CHARS = 4 * MAX_PROMPT_CHARS;
 /** The fields of a submission; use `submitTaskSchema`, which also checks the size budget. */
 export const submitTaskFields = z
   .object({
-    prompt: z.string().trim().min(1, 'prompt must not be empty').max(MAX_PROMPT_CHARS),
+    prompt: storableText(
+      z.string().trim().min(1, 'prompt must not be empty').max(MAX_PROMPT_CHARS),
+    ),
     /** Earlier turns of the conversation, oldest first; the new question is `prompt`. */
     messages: z.array(chatMessageSchema).max(MAX_HISTORY_MESSAGES).optional(),
     model: modelSchema.optional(),

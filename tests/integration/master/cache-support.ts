@@ -34,6 +34,7 @@ export async function startCountingWorker(
     MASTER_GRPC: `127.0.0.1:${master.grpcPort}`,
     HEARTBEAT_MS: '500',
     WORKER_ID: workerId,
+    WORKER_TOKEN: await master.issueWorkerCredential(workerId),
   });
   const handle = await startWorker(config, { logger: testLogger(workerId), provider });
   return { handle, runs };

@@ -86,7 +86,8 @@ it('after a restart, still times out a task queued for a model nobody serves', a
   const first = await startTestMaster({ queueUrl: redis.url, mqttUrl: mosquitto.url, env });
   masters.push(first);
   const { body } = await api<{ id: string }>(first, '/api/tasks', {
-    body: { prompt: 'for nobody', model: 'nobody-serves-this', timeoutMs: 2_000 },
+    // A known model on a label no worker carries (an unknown model is refused at once).
+    body: { prompt: 'for nobody', requires: { labels: { zone: 'nowhere' } }, timeoutMs: 2_000 },
   });
   await first.close();
   masters.splice(masters.indexOf(first), 1);

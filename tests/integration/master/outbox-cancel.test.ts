@@ -117,7 +117,9 @@ describe('cancel and timeouts', () => {
   it('cancels a queued task (REST); a second cancel is a conflict', async () => {
     const client = session();
     await waitFor(() => client.epoch, { what: 'hello' });
-    const id = await client.submit('nobody serves this', { model: 'no-such-model' });
+    const id = await client.submit('nobody serves this', {
+      requires: { labels: { zone: 'nowhere' } },
+    });
     const res = await api<TaskView>(master, `/api/tasks/${id}`, { method: 'DELETE' });
     expect(res.status).toBe(200);
     expect(res.body.state).toBe('cancelled');
@@ -151,7 +153,10 @@ describe('cancel and timeouts', () => {
   it('fails a queued task whose timeout passes while no worker can take it', async () => {
     const client = session();
     await waitFor(() => client.epoch, { what: 'hello' });
-    const id = await client.submit('wait forever', { model: 'no-such-model', timeoutMs: 1_000 });
+    const id = await client.submit('wait forever', {
+      requires: { labels: { zone: 'nowhere' } },
+      timeoutMs: 1_000,
+    });
     const ended = await client.waitTerminal(id, 15_000);
     expect(ended.payload).toMatchObject({ state: 'failed' });
     expect(String(ended.payload.error)).toMatch(/timed out after 1 s in the queue/);

@@ -42,10 +42,22 @@ describe('API_TOKENS and CACHE_TTL_S', () => {
       API_TOKENS: ` acme:${TOKEN_A}, globex:${TOKEN_B},acme:${TOKEN_A2} ,`,
     });
     expect(apiTokensOf(config)).toEqual([
-      { tenant: 'acme', token: TOKEN_A },
-      { tenant: 'globex', token: TOKEN_B },
-      { tenant: 'acme', token: TOKEN_A2 },
+      { tenant: 'acme', token: TOKEN_A, role: 'user' },
+      { tenant: 'globex', token: TOKEN_B, role: 'user' },
+      { tenant: 'acme', token: TOKEN_A2, role: 'user' },
     ]);
+  });
+
+  it('reads an optional role after the token: user (the default) or admin', () => {
+    const config = loadMasterConfig({
+      API_TOKENS: `acme:${TOKEN_A}:user,ops:${TOKEN_B}:admin,acme:${TOKEN_A2}`,
+    });
+    expect(apiTokensOf(config).map((t) => [t.tenant, t.role])).toEqual([
+      ['acme', 'user'],
+      ['ops', 'admin'],
+      ['acme', 'user'],
+    ]);
+    expect(apiTokensOf(config)[1]?.token).toBe(TOKEN_B);
   });
 
   it('reads the same format from API_TOKENS_FILE, one per line, and merges both', async () => {
@@ -53,9 +65,9 @@ describe('API_TOKENS and CACHE_TTL_S', () => {
     await writeFile(file, `# tenants\nacme:${TOKEN_A}\n\nglobex:${TOKEN_B}\n`);
     const config = loadMasterConfig({ API_TOKENS_FILE: file, API_TOKENS: `acme:${TOKEN_A2}` });
     expect(apiTokensOf(config)).toEqual([
-      { tenant: 'acme', token: TOKEN_A2 },
-      { tenant: 'acme', token: TOKEN_A },
-      { tenant: 'globex', token: TOKEN_B },
+      { tenant: 'acme', token: TOKEN_A2, role: 'user' },
+      { tenant: 'acme', token: TOKEN_A, role: 'user' },
+      { tenant: 'globex', token: TOKEN_B, role: 'user' },
     ]);
   });
 
@@ -82,11 +94,22 @@ describe('API_TOKENS and CACHE_TTL_S', () => {
 });
 
 describe('ApiAuth', () => {
-  it('without tokens: every caller is the default tenant', () => {
+  it('without tokens: every caller is the default tenant, with the admin role', () => {
     const auth = new ApiAuth([]);
     expect(auth.enabled).toBe(false);
     expect(auth.tenantOf(undefined)).toBe(DEFAULT_TENANT);
     expect(auth.tenantOf('anything')).toBe(DEFAULT_TENANT);
+    expect(auth.callerOf(undefined)).toEqual({ tenant: DEFAULT_TENANT, role: 'admin' });
+  });
+
+  it('gives each token its role, user unless it says admin', () => {
+    const auth = new ApiAuth([
+      { tenant: 'acme', token: TOKEN_A },
+      { tenant: 'ops', token: TOKEN_B, role: 'admin' },
+    ]);
+    expect(auth.callerOf(TOKEN_A)).toEqual({ tenant: 'acme', role: 'user' });
+    expect(auth.callerOf(TOKEN_B)).toEqual({ tenant: 'ops', role: 'admin' });
+    expect(auth.callerOf('not-a-token-0123456789')).toBeUndefined();
   });
 
   it('with tokens: a known token names its tenant, anything else none', () => {
