@@ -152,14 +152,16 @@ export async function startMaster(
       closers.push(() => broker?.close());
     }
     const mqttUrl = config.MQTT_URL ?? (broker as EmbeddedBroker).url;
-    const mqtt = connectMqtt(mqttUrl, {
+    const masterLogin = {
       clientId: `flota-master-${randomUUID().slice(0, 8)}`,
       username: masterMqtt.username,
       password: masterMqtt.password,
-      ca: config.TLS_CA?.pem,
-      // The embedded broker's certificate names the HOST, not the loopback address dialled.
-      rejectUnauthorized: config.MQTT_URL !== undefined,
-    });
+    };
+    // On the embedded broker the master's client connects in-process: no
+    // socket, and no TLS certificate that names the HOST rather than loopback.
+    const mqtt = broker
+      ? broker.connectLocal(masterLogin)
+      : connectMqtt(mqttUrl, { ...masterLogin, ca: config.TLS_CA?.pem });
     closers.push(() => mqtt.endAsync());
     mqtt.on('error', (err) => log.warn({ err: err.message }, 'mqtt error'));
     await waitConnected(mqtt, mqttUrl);

@@ -1,6 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { type ManagedServer, startManagedServer } from './managed-server.ts';
 
@@ -9,7 +11,16 @@ export type MosquittoServer = ManagedServer;
 export interface StartMosquittoOptions {
   /** Appended to the generated config (e.g. `password_file ...`, `acl_file ...`). */
   extraConfig?: string;
+  /**
+   * Loads the dynamic-security plugin with a fresh config whose only client
+   * is this admin (as `mosquitto_ctrl dynsec init` makes it). Anonymous
+   * clients may still connect; dynsec's default ACLs then let them do nothing.
+   */
+  dynsec?: { adminUsername: string; adminPassword: string };
 }
+
+/** Where Debian's mosquitto package installs the plugin. */
+export const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
 
 /**
  * Resolves true once the broker on `port` answers an MQTT CONNECT, even with a
@@ -41,7 +52,22 @@ async function acceptsMqtt(port: number): Promise<boolean> {
 export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<MosquittoServer> {
   const dir = await mkdtemp(join(tmpdir(), 'flota-mosquitto-'));
   const configPath = join(dir, 'mosquitto.conf');
+  const dynsecPath = join(dir, 'dynamic-security.json');
   try {
+    if (opts.dynsec) {
+      await access(DYNSEC_PLUGIN);
+      // Once, not in prepare(): a restart keeps what the test provisioned.
+      await promisify(execFile)('mosquitto_ctrl', [
+        'dynsec',
+        'init',
+        dynsecPath,
+        opts.dynsec.adminUsername,
+        opts.dynsec.adminPassword,
+      ]);
+    }
+    const dynsecLines = opts.dynsec
+      ? [`plugin ${DYNSEC_PLUGIN}`, `plugin_opt_config_file ${dynsecPath}`]
+      : [];
     return await startManagedServer({
       what: 'mosquitto',
       command: 'mosquitto',
@@ -53,6 +79,7 @@ export async function startMosquitto(opts: StartMosquittoOptions = {}): Promise<
           'persistence false',
           'user root',
           'log_dest stderr',
+          ...dynsecLines,
           opts.extraConfig ?? '',
         ];
         await writeFile(configPath, `${lines.join('\n')}\n`);

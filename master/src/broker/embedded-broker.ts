@@ -1,19 +1,72 @@
 /**
  * The embedded MQTT broker (aedes) for single-machine mode, so
  * `mosquitto_sub -h localhost -t 'flota/v1/logs/#'` works without Mosquitto.
+ *
+ * Nothing on it acts without a credential: the master logs in with a password
+ * made for this run, each worker with its own worker credential and client
+ * id, and anyone else may only read log lines (broker-acl.ts has the rules).
+ * Packets, retained messages and connections are bounded.
  */
 import { once } from 'node:events';
 import net from 'node:net';
-import { Aedes } from 'aedes';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { type IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from '../../../common/logger.ts';
 import { type Topics, workerClientId } from '../../../proto/src/topics.ts';
+import type { TlsMaterial } from '../security/tls.ts';
+import type { WorkerCredentials } from '../security/worker-credentials.ts';
+import {
+  type BrokerIdentity,
+  decideConnect,
+  MAX_CLIENT_ID_CHARS,
+  mayReceive,
+  maySubscribe,
+  publishRefusal,
+  RetainedTopics,
+} from './broker-acl.ts';
+import { duplexPair } from './local-link.ts';
+import { limitPacketSize } from './packet-limit.ts';
 import type { Publisher } from './publisher.ts';
 
 export interface EmbeddedBroker extends Publisher {
   readonly port: number;
+  /** What workers dial: `mqtt://` or, with TLS, `mqtts://`. */
   readonly url: string;
+  /**
+   * An MQTT client connected in-process (no socket): the master's own link.
+   * It still logs in, so the master identity needs its password here too.
+   */
+  connectLocal(options: IClientOptions): MqttClient;
   close(): Promise<void>;
 }
+
+export interface EmbeddedBrokerOptions {
+  port: number;
+  host: string;
+  topics: Topics;
+  log: Logger;
+  /** Checks worker logins; its 'revoked' event cuts that worker's connection. */
+  credentials: WorkerCredentials;
+  /** The master's own login (username `_master`, a password made for this run). */
+  master: { username: string; password: string };
+  /** With TLS material the broker listens for mqtts only. */
+  tls?: TlsMaterial;
+  /** MQTT_MAX_PACKET_BYTES: a larger packet closes the connection. */
+  maxPacketBytes: number;
+  /** MQTT_MAX_RETAINED: most retained topics kept. */
+  maxRetained: number;
+}
+
+/** A client that connected but never sent CONNECT is dropped after this. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** A TLS client that never finishes its handshake is dropped after this. */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Most simultaneous connections; a fleet of thousands of workers stays under it. */
+const MAX_CONNECTIONS = 10_000;
+/** Packets a client may send before its CONNECT is accepted (aedes queues them). */
+const QUEUE_LIMIT = 64;
 
 /**
  * A worker's assignments (which may carry a user's API key) and control
@@ -29,16 +82,100 @@ export function privateTopicFilter(topics: Topics) {
   };
 }
 
-export async function startEmbeddedBroker(options: {
-  port: number;
-  host: string;
-  topics: Topics;
-  log: Logger;
-}): Promise<EmbeddedBroker> {
+function refusal(reason: string, returnCode: 4 | 5): AuthenticateError {
+  return Object.assign(new Error(reason), { returnCode }) as AuthenticateError;
+}
+
+const describeIdentity = (identity: BrokerIdentity | undefined) =>
+  identity?.kind === 'worker' ? `worker ${identity.workerId}` : (identity?.kind ?? 'unknown');
+
+export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+  const { topics, credentials } = options;
   const log = options.log.child({ component: 'broker' });
-  const mayReceive = privateTopicFilter(options.topics);
+  const identities = new WeakMap<Client, BrokerIdentity>();
+  const retained = new RetainedTopics(options.maxRetained);
+  const isPrivateFor = privateTopicFilter(topics);
+
   const broker = await Aedes.createBroker({
-    authorizeForward: (client, packet) => (mayReceive(client?.id, packet.topic) ? packet : null),
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    maxClientsIdLength: MAX_CLIENT_ID_CHARS,
+    queueLimit: QUEUE_LIMIT,
+    authenticate(client, username, password, done) {
+      const decision = decideConnect(
+        { clientId: client.id, username, password },
+        {
+          masterPassword: options.master.password,
+          checkCredential: (token, workerId) => credentials.check(token, workerId),
+        },
+      );
+      if (decision.ok) {
+        identities.set(client, decision.identity);
+        return done(null, true);
+      }
+      log.warn(
+        {
+          clientId: client.id.slice(0, MAX_CLIENT_ID_CHARS),
+          username: username?.slice(0, 140),
+          reason: decision.reason,
+        },
+        'mqtt connection refused',
+      );
+      done(refusal(decision.reason, decision.returnCode), false);
+    },
+    authorizePublish(client, packet, done) {
+      const payloadBytes = Buffer.byteLength(packet.payload);
+      // No client: aedes replaying a will stored by a broker that is gone. Only a status may be one.
+      const identity = client ? identities.get(client) : undefined;
+      let reason: string | undefined;
+      if (identity) reason = publishRefusal(identity, packet.topic, packet.retain, topics);
+      else if (client || topics.parseWorkerTopic(packet.topic)?.kind !== 'status')
+        reason = 'no identity';
+      if (reason === undefined && packet.retain && !retained.admit(packet.topic, payloadBytes)) {
+        if (client?.closed) {
+          // A Last Will (the client is gone): the master must still learn the
+          // worker is offline, so it goes out, just not kept.
+          log.warn(
+            { clientId: client.id, topic: packet.topic },
+            'retained store full: Last Will sent unretained',
+          );
+          packet.retain = false;
+          return done(null);
+        }
+        reason = `retained store full (MQTT_MAX_RETAINED=${options.maxRetained})`;
+      }
+      if (reason === undefined) return done(null);
+      // aedes then closes the connection: MQTT 3.1.1 has no way to refuse one publish.
+      log.warn(
+        {
+          clientId: client?.id,
+          who: describeIdentity(identity),
+          topic: packet.topic.slice(0, 300),
+          reason,
+        },
+        'mqtt publish refused',
+      );
+      done(new Error(`publish refused: ${reason}`));
+    },
+    authorizeSubscribe(client, subscription, done) {
+      const identity = identities.get(client);
+      if (identity && maySubscribe(identity, subscription.topic, topics))
+        return done(null, subscription);
+      log.warn(
+        {
+          clientId: client.id,
+          who: describeIdentity(identity),
+          filter: subscription.topic.slice(0, 300),
+        },
+        'mqtt subscription refused',
+      );
+      // A negative SUBACK (0x80) for this filter; the connection stays up.
+      done(null, null);
+    },
+    authorizeForward(client, packet) {
+      const identity = identities.get(client);
+      if (!identity || !mayReceive(identity, packet.topic, topics)) return null;
+      return isPrivateFor(client.id, packet.topic) ? packet : null;
+    },
   });
   // One client's protocol error must never take the broker down.
   broker.on('clientError', (client, err) =>
@@ -47,29 +184,80 @@ export async function startEmbeddedBroker(options: {
   broker.on('connectionError', (_client, err) =>
     log.debug({ err: err.message }, 'connection error'),
   );
+
+  // A revoked worker loses its connection now, not at its next reconnect: its
+  // Last Will marks it offline and the master requeues its tasks.
+  const clients = (broker as unknown as { clients: Record<string, Client | undefined> }).clients;
+  const onRevoked = (workerId: string) => {
+    const client = clients[workerClientId(workerId)];
+    if (!client) return;
+    log.warn({ workerId }, 'worker credential revoked: closing its MQTT connection');
+    client.close();
+  };
+  credentials.on('revoked', onRevoked);
+
+  const accept = (conn: Duplex) => {
+    broker.handle(conn);
+    limitPacketSize(conn, options.maxPacketBytes, (result) =>
+      log.warn(
+        { bytes: result.bytes, limit: options.maxPacketBytes, reason: result.reason },
+        result.reason === 'too_large'
+          ? 'mqtt connection closed: packet over MQTT_MAX_PACKET_BYTES'
+          : 'mqtt connection closed: malformed packet length',
+      ),
+    );
+  };
   // Nagle would add ~40 ms to every small request/response.
-  const server = net.createServer({ noDelay: true }, broker.handle);
+  const server = options.tls
+    ? tls.createServer(
+        {
+          noDelay: true,
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ca: options.tls.ca,
+          requestCert: options.tls.requireClientCert,
+          rejectUnauthorized: options.tls.requireClientCert,
+          handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
+        },
+        accept,
+      )
+    : net.createServer({ noDelay: true }, accept);
+  server.maxConnections = MAX_CONNECTIONS;
   server.on('error', (err) => log.error({ err }, 'broker server error'));
+  // A failed TLS handshake (no or wrong client certificate) is that client's problem.
+  server.on('tlsClientError', (err: Error) =>
+    log.debug({ err: err.message }, 'mqtts handshake failed'),
+  );
   const onError = once(server, 'error');
   server.listen(options.port, options.host);
-  await Promise.race([
-    once(server, 'listening'),
-    onError.then(([err]) => {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new Error(
-        code === 'EADDRINUSE'
-          ? `MQTT port ${options.port} is in use: set MQTT_PORT to a free port, or MQTT_URL to use that broker`
-          : `embedded MQTT broker failed to start: ${(err as Error).message}`,
-      );
-    }),
-  ]);
+  try {
+    await Promise.race([
+      once(server, 'listening'),
+      onError.then(([err]) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new Error(
+          code === 'EADDRINUSE'
+            ? `MQTT port ${options.port} is in use: set MQTT_PORT to a free port, or MQTT_URL to use that broker`
+            : `embedded MQTT broker failed to start: ${(err as Error).message}`,
+        );
+      }),
+    ]);
+  } catch (err) {
+    credentials.off('revoked', onRevoked);
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw err;
+  }
   const address = server.address() as net.AddressInfo;
-  const host = options.host === '0.0.0.0' ? '127.0.0.1' : options.host;
-  log.info({ port: address.port }, 'embedded MQTT broker listening');
+  const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
+  const scheme = options.tls ? 'mqtts' : 'mqtt';
+  log.info(
+    { port: address.port, tls: options.tls !== undefined },
+    'embedded MQTT broker listening',
+  );
   let closing: Promise<void> | undefined;
   return {
     port: address.port,
-    url: `mqtt://${host}:${address.port}`,
+    url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
     publish(topic, payload, qos) {
       return new Promise<void>((resolve, reject) => {
         const packet = {
@@ -83,8 +271,22 @@ export async function startEmbeddedBroker(options: {
         broker.publish(packet, (err) => (err ? reject(err) : resolve()));
       });
     },
+    connectLocal(clientOptions) {
+      // A fresh pair on every (re)connect, as a socket would be.
+      const streamBuilder = () => {
+        const [clientEnd, brokerEnd] = duplexPair();
+        broker.handle(brokerEnd);
+        return clientEnd;
+      };
+      return new MqttClient(streamBuilder as never, {
+        reconnectPeriod: 500,
+        connectTimeout: 5_000,
+        ...clientOptions,
+      });
+    },
     close() {
       closing ??= (async () => {
+        credentials.off('revoked', onRevoked);
         await new Promise<void>((resolve) => broker.close(() => resolve()));
         await new Promise<void>((resolve) => server.close(() => resolve()));
       })();
