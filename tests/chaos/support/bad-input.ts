@@ -113,12 +113,45 @@ async function socketProbes(baseUrl: string, report: BadInputReport): Promise<vo
   }
 }
 
-async function mqttProbes(mqttPort: number, workerId: string, report: BadInputReport) {
+/**
+ * Publishes once, anonymously, on a fresh connection. An open broker accepts
+ * it (the flota process on that topic must drop it); the embedded broker
+ * refuses it and closes the connection (only the master may publish a
+ * worker's tasks or control, and nobody anonymous anything). Either is a
+ * refusal; no answer at all is not.
+ */
+async function publishOnce(mqttPort: number, topic: string, payload: string | Buffer) {
   const client = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
     clientId: `chaos-bad-${hex32().slice(0, 8)}`,
     reconnectPeriod: 0,
     connectTimeout: 5_000,
   });
+  client.on('error', () => undefined);
+  try {
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        client.once('connect', () => resolve());
+        client.once('close', () => reject(new Error('connection closed before CONNACK')));
+      }),
+      5_000,
+      'mqtt connect',
+    );
+    await withTimeout(
+      new Promise<'accepted' | 'cut'>((resolve) => {
+        client.once('close', () => resolve('cut'));
+        client.publish(topic, payload, { qos: 1 }, (err) => {
+          if (!err) resolve('accepted');
+        });
+      }),
+      5_000,
+      `publish ${topic}`,
+    );
+  } finally {
+    client.end(true);
+  }
+}
+
+async function mqttProbes(mqttPort: number, workerId: string, report: BadInputReport) {
   const fakeAssignment = {
     taskId: `any.echo.${hex32()}`,
     attempt: 1,
@@ -142,24 +175,13 @@ async function mqttProbes(mqttPort: number, workerId: string, report: BadInputRe
     [topics.heartbeat(ghost), Buffer.alloc(1_200_000, 0x7b)],
     [`${topics.prefix}/workers/a/b/c/status`, 'deep'],
   ];
-  try {
-    await withTimeout(
-      new Promise<void>((resolve, reject) => {
-        client.once('connect', () => resolve());
-        client.once('error', reject);
-        client.once('close', () => reject(new Error('connection closed')));
-      }),
-      5_000,
-      'mqtt connect',
-    );
-    for (const [topic, payload] of messages) {
-      report.sent++;
-      await withTimeout(client.publishAsync(topic, payload, { qos: 1 }), 5_000, `publish ${topic}`);
+  for (const [topic, payload] of messages) {
+    report.sent++;
+    try {
+      await publishOnce(mqttPort, topic, payload);
+    } catch (err) {
+      report.unexpected.push(`mqtt probe: ${(err as Error).message}`);
     }
-  } catch (err) {
-    report.unexpected.push(`mqtt probe: ${(err as Error).message}`);
-  } finally {
-    client.end(true);
   }
 }
 

@@ -8,7 +8,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import { type LogLine, logLineSchema } from '../../../proto/src/schemas/log.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
-import { createTopics } from '../../../proto/src/topics.ts';
+import { createTopics, workerClientId } from '../../../proto/src/topics.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { api } from './support.ts';
 
@@ -85,7 +85,35 @@ export async function runTask(master: MasterHandle, prompt: string): Promise<Tas
   return waitForTask(master, body.id);
 }
 
-/** A client that is not a flota process, publishing whatever it likes. */
-export function connectRogue(mqttUrl: string): Promise<MqttClient> {
-  return mqtt.connectAsync(mqttUrl, { clientId: `rogue-${randomUUID()}` });
+/**
+ * Publishes once (QoS 1) on a fresh connection: anonymous, or logged in as
+ * worker `as` with a credential of its own (a worker may send garbage on its
+ * own topics). 'accepted' on PUBACK; 'cut' when the broker closed the
+ * connection instead (a refused publish or an oversized packet).
+ */
+export async function sendOnce(
+  master: MasterHandle,
+  topic: string,
+  payload: Buffer,
+  as?: string,
+): Promise<'accepted' | 'cut'> {
+  const login = as
+    ? {
+        clientId: workerClientId(as),
+        username: as,
+        password: await master.issueWorkerCredential(as),
+      }
+    : { clientId: `rogue-${randomUUID()}` };
+  const client = await mqtt.connectAsync(master.mqttUrl, { ...login, reconnectPeriod: 0 });
+  client.on('error', () => undefined);
+  try {
+    return await new Promise<'accepted' | 'cut'>((resolve) => {
+      client.once('close', () => resolve('cut'));
+      client.publish(topic, payload, { qos: 1 }, (err) => {
+        if (!err) resolve('accepted');
+      });
+    });
+  } finally {
+    await client.endAsync(true);
+  }
 }

@@ -43,6 +43,8 @@ describe('bad input on gRPC', () => {
   let master: MasterHandle;
   let worker: WorkerHandle;
   let raw: MqttClient;
+  /** The hand-driven worker's own credential (its MQTT password). */
+  let rawCredential: string;
   let client: MasterClient;
   let logs: LogTap;
   let rejectedBefore: Record<string, number>;
@@ -110,7 +112,12 @@ describe('bad input on gRPC', () => {
     master = await startTestMaster({ queueUrl: redis.url });
     logs = await tapLogs(master.mqttUrl);
     worker = await startTestWorker(master, { WORKER_ID: 'real-1' });
-    raw = await mqtt.connectAsync(master.mqttUrl, { clientId: workerClientId(RAW) });
+    rawCredential = await master.issueWorkerCredential(RAW);
+    raw = await mqtt.connectAsync(master.mqttUrl, {
+      clientId: workerClientId(RAW),
+      username: RAW,
+      password: rawCredential,
+    });
     raw.on('message', (_topic, payload) => assignments.push(JSON.parse(payload.toString())));
     await raw.subscribeAsync(topics.tasks(RAW), { qos: 1 });
     await raw.publishAsync(
