@@ -4,7 +4,7 @@
  * process (where the master and worker run), and small waits.
  */
 import { randomUUID } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import { type LogLine, logLineSchema } from '../../../proto/src/schemas/log.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
