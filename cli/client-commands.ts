@@ -5,9 +5,8 @@
  * bounds the master applies (proto/src/schemas/task.ts), so a bad option
  * fails here with its flag named instead of as a 400 from the master.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
-import { FlotaError, ValidationError } from '../common/errors.ts';
 import { IDEMPOTENCY_HEADER } from '../master/src/http/app.ts';
 import {
   requirementsSchema,
@@ -16,11 +15,17 @@ import {
   type TaskView,
 } from '../proto/src/schemas/task.ts';
 import type { WorkerView } from '../proto/src/schemas/worker.ts';
+import {
+  api,
+  baseOf,
+  check,
+  clientSchema,
+  type MasterAddress,
+  tokenOption,
+  urlOption,
+} from './master-api.ts';
 
-export interface ClientOptions {
-  url: string;
-  /** API token for `Authorization: Bearer`; needed when the master sets API_TOKENS. */
-  token?: string;
+export interface ClientOptions extends MasterAddress {
   json: boolean;
 }
 
@@ -38,16 +43,6 @@ export interface SubmitOptions extends ClientOptions {
   wait: boolean;
 }
 
-const clientSchema = z.object({
-  url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// address' }),
-  token: z
-    .string()
-    .min(1, 'must not be empty')
-    .max(4096)
-    .regex(/^\S+$/, 'must not contain spaces')
-    .optional(),
-});
-
 const submitOptionsSchema = clientSchema.extend({
   model: submitTaskFields.shape.model,
   priority: submitTaskFields.shape.priority,
@@ -57,58 +52,7 @@ const submitOptionsSchema = clientSchema.extend({
   idempotencyKey: z.string().min(1).max(128).optional(),
 });
 
-/** Each option as typed on the command line, for error messages. */
-const FLAGS: Record<string, string> = {
-  url: '--url',
-  token: '--token',
-  model: '--model',
-  priority: '--priority',
-  timeoutMs: '--timeout-ms',
-  label: '--label',
-  idempotencyKey: '--idempotency-key',
-};
-
-function check<T>(schema: z.ZodType<T>, value: unknown): T {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
-    const [first, ...rest] = issue.path.map(String);
-    const where = first === undefined ? '' : (FLAGS[first] ?? first);
-    const path = [where, ...rest].filter(Boolean).join(' ');
-    return path ? `${path}: ${issue.message}` : issue.message;
-  });
-  throw new ValidationError(problems.join('; '));
-}
-
-async function api<T>(url: string, token: string | undefined, init?: RequestInit): Promise<T> {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    ...(init?.headers as Record<string, string> | undefined),
-  };
-  if (token) headers.authorization = `Bearer ${token}`;
-  let res: Response;
-  try {
-    res = await fetch(url, { ...init, headers });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message ?? (err as Error).message;
-    throw new FlotaError(
-      'unreachable',
-      `cannot reach the master at ${new URL(url).origin}: ${why}`,
-    );
-  }
-  const body = (await res.json().catch(() => ({}))) as T & { error?: string };
-  if (res.status === 401) {
-    const hint = token ? 'check --token / FLOTA_TOKEN' : 'pass --token or set FLOTA_TOKEN';
-    throw new FlotaError('unauthorized', `401 ${body.error ?? 'unauthorized'} (${hint})`);
-  }
-  if (!res.ok)
-    throw new FlotaError('request_failed', `${res.status} ${body.error ?? res.statusText}`);
-  return body;
-}
-
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
-const baseOf = (url: string) => url.replace(/\/+$/, '');
 
 export async function submitCommand(prompt: string, opts: SubmitOptions): Promise<number> {
   const checked = check(submitOptionsSchema, opts);
@@ -197,13 +141,6 @@ function label(value: string, previous: Record<string, string> = {}): Record<str
   }
   return { ...previous, [key]: text };
 }
-
-const urlOption = () =>
-  new Option('--url <url>', 'master HTTP address')
-    .env('FLOTA_URL')
-    .default('http://127.0.0.1:8080');
-const tokenOption = () =>
-  new Option('--token <token>', 'API token, when the master sets API_TOKENS').env('FLOTA_TOKEN');
 
 /**
  * The `submit` and `workers` commands, ready for `program.addCommand`. (A

@@ -1,4 +1,4 @@
-/** `flota` — one CLI for every role: up (all-in-one), master, worker, autoscale, submit, workers. */
+/** `flota` — one CLI for every role: up (all-in-one), master, worker, autoscale, submit, workers, token. */
 import { Command } from 'commander';
 import { autoscaleFlagFromNpm } from '../autoscaler/src/config.ts';
 import { runAutoscalerFromEnv } from '../autoscaler/src/main.ts';
@@ -7,6 +7,7 @@ import { runMasterFromEnv } from '../master/src/main.ts';
 import { runWorkerFromEnv } from '../worker/src/main.ts';
 import { clientCommands } from './client-commands.ts';
 import { environment } from './config.ts';
+import { issueWorkerCredential, tokenCommand } from './token.ts';
 import { runUp } from './up.ts';
 
 const program = new Command()
@@ -41,7 +42,7 @@ program
     "run the autoscaler: AUTOSCALE_DRIVER=swarm scales a stack's worker services, local starts worker processes",
   )
   .action(async () => {
-    await runAutoscalerFromEnv(environment());
+    await runAutoscalerFromEnv(environment(), issueWorkerCredential);
   });
 
 program
@@ -61,6 +62,7 @@ program
   });
 
 for (const command of clientCommands()) program.addCommand(command);
+program.addCommand(tokenCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -7,7 +7,9 @@
  * an IPC channel and shuts itself down if this process dies.
  *
  * Workers: $WORKERS of them, or with `--autoscale` as many as the load asks
- * for, between AUTOSCALE_MIN and AUTOSCALE_MAX (the local driver).
+ * for, between AUTOSCALE_MIN and AUTOSCALE_MAX (the local driver). Each gets
+ * its own credential (WORKER_TOKEN), issued through the master's admin API
+ * with the admin token the master reports when it is ready.
  */
 import type { ChildProcess } from 'node:child_process';
 import {
@@ -16,11 +18,16 @@ import {
   type PoolSpec,
 } from '../autoscaler/src/config.ts';
 import type { ScaleDriver } from '../autoscaler/src/drivers/driver.ts';
-import { localWorkerDriver, startAutoscaler } from '../autoscaler/src/main.ts';
+import {
+  type LocalWorkerOptions,
+  localWorkerDriver,
+  startAutoscaler,
+} from '../autoscaler/src/main.ts';
 import { spawnRole, stopChild } from '../common/flota-process.ts';
 import { createLogger } from '../common/logger.ts';
 import { apiTokensOf, loadMasterConfig, type MasterConfig } from '../master/src/config.ts';
 import { type MasterReady, masterReadySchema } from '../proto/src/ipc.ts';
+import { issueWorkerCredential } from './token.ts';
 
 /** Local echo workers stream visibly by default; set ECHO_DELAY_MS=0 for raw speed. */
 const DEMO_ECHO_DELAY_MS = '25';
@@ -51,9 +58,13 @@ interface Fleet {
 }
 
 /** A fixed pool of $WORKERS, named `local-1…` (or `$WORKER_ID-1…`). */
-async function fixedFleet(env: NodeJS.ProcessEnv, config: MasterConfig): Promise<Fleet> {
+async function fixedFleet(
+  env: NodeJS.ProcessEnv,
+  config: MasterConfig,
+  workers: LocalWorkerOptions,
+): Promise<Fleet> {
   const { logger } = createLogger({ source: 'supervisor', level: config.LOG_LEVEL });
-  const driver = localWorkerDriver(env, logger);
+  const driver = localWorkerDriver(env, logger, workers);
   const pool: PoolSpec = {
     name: 'local',
     capability: 'cpu',
@@ -78,9 +89,10 @@ async function autoscaledFleet(
   env: NodeJS.ProcessEnv,
   config: MasterConfig,
   scaling: AutoscalerConfig,
+  workers: LocalWorkerOptions,
 ): Promise<Fleet> {
   const { logger } = createLogger({ source: 'autoscaler', level: scaling.LOG_LEVEL });
-  const driver = localWorkerDriver(env, logger);
+  const driver = localWorkerDriver(env, logger, workers);
   for (const pool of scaling.pools) {
     const { min, max } = pool.policy;
     await driver.scale(pool, Math.min(max, Math.max(min, config.WORKERS)), []);
@@ -136,36 +148,104 @@ export async function runUp(env: NodeJS.ProcessEnv, options: UpOptions = {}): Pr
     if (!stopping) void shutdown(`the master exited (code ${code}, signal ${signal})`, 1);
   });
 
+  const dial = dialHost(config.HOST);
   const workerEnv: NodeJS.ProcessEnv = {
-    ...env,
+    ...withoutMasterSecrets(env),
     MQTT_URL: ready.mqttUrl,
-    MASTER_GRPC: `127.0.0.1:${ready.grpcPort}`,
+    MASTER_GRPC: `${dial}:${ready.grpcPort}`,
     MQTT_PREFIX: config.MQTT_PREFIX,
     ECHO_DELAY_MS: env.ECHO_DELAY_MS ?? DEMO_ECHO_DELAY_MS,
     LOG_LEVEL: config.LOG_LEVEL,
   };
+  if (!ready.adminToken && apiTokensOf(config).length > 0) {
+    await shutdown(
+      'API_TOKENS holds no admin token (tenant:token:admin), which flota up needs to issue its workers their credentials',
+      1,
+    );
+    return;
+  }
+  // Each worker its own credential; the admin token never reaches a worker's environment.
+  const admin = { url: ready.httpUrl, token: ready.adminToken };
+  const workers: LocalWorkerOptions = {
+    credentialFor: (workerId) => issueWorkerCredential(admin, workerId),
+  };
   try {
     fleet = scaling
-      ? await autoscaledFleet(workerEnv, config, {
-          ...scaling,
-          AUTOSCALE_MASTER_URL: ready.httpUrl,
-        })
-      : await fixedFleet(workerEnv, config);
+      ? await autoscaledFleet(
+          workerEnv,
+          config,
+          {
+            ...scaling,
+            AUTOSCALE_MASTER_URL: ready.httpUrl,
+            AUTOSCALE_API_TOKEN: ready.adminToken ?? scaling.AUTOSCALE_API_TOKEN,
+          },
+          workers,
+        )
+      : await fixedFleet(workerEnv, config, workers);
   } catch (err) {
     await shutdown(`cannot start the workers: ${(err as Error).message}`, 1);
     return;
   }
 
-  const port = new URL(ready.mqttUrl).port;
-  console.error(
-    [
-      '',
-      `  flota is running — open ${ready.httpUrl}`,
-      `  REST API  ${ready.httpUrl}/api/tasks · ${fleet.summary}`,
-      `  MQTT      ${ready.mqttUrl}   (mosquitto_sub -h localhost -p ${port} -t '${config.MQTT_PREFIX}/logs/#' -v)`,
-      `  gRPC      127.0.0.1:${ready.grpcPort}`,
-      '  Ctrl-C to stop.',
-      '',
-    ].join('\n'),
-  );
+  console.error(banner(ready, config, fleet.summary).join('\n'));
+}
+
+/**
+ * The master's own secrets, which its workers must not inherit: its broker
+ * login (a worker would log in as the master), API tokens, the signing secret.
+ */
+const MASTER_SECRETS = [
+  'MQTT_USERNAME',
+  'MQTT_PASSWORD',
+  'API_TOKENS',
+  'API_TOKENS_FILE',
+  'FLOTA_SECRET',
+  'FLOTA_SECRET_FILE',
+  'WORKER_TOKEN',
+  'WORKER_JOIN_TOKEN',
+];
+
+function withoutMasterSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  for (const name of MASTER_SECRETS) delete copy[name];
+  return copy;
+}
+
+/** Where this machine dials a listener bound to `host` (a wildcard is reached on loopback). */
+function dialHost(host: string): string {
+  const local = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return local.includes(':') ? `[${local}]` : local;
+}
+
+/** Who can reach a listener bound to `host`, in words. */
+function reach(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'all interfaces: reachable from the network';
+  if (host === 'localhost' || host === '::1' || host.startsWith('127.')) {
+    return 'this machine only (set HOST to open it to the network)';
+  }
+  return 'reachable from the network';
+}
+
+function banner(ready: MasterReady, config: MasterConfig, fleet: string): string[] {
+  const mqtt = new URL(ready.mqttUrl);
+  // Anyone may read the log topic without a login; over TLS, trusting the broker's CA.
+  const ca = config.TLS_CA?.path ?? config.TLS_CERT?.path;
+  const observer = [
+    'mosquitto_sub',
+    `-h ${mqtt.hostname.replace(/^\[|\]$/g, '')}`,
+    `-p ${mqtt.port}`,
+    ...(mqtt.protocol === 'mqtts:' && ca ? [`--cafile ${ca}`] : []),
+    `-t '${config.MQTT_PREFIX}/logs/#' -v`,
+  ].join(' ');
+  return [
+    '',
+    `  flota is running — open ${ready.httpUrl}`,
+    `  listening on ${config.HOST} (${reach(config.HOST)})`,
+    `  REST API  ${ready.httpUrl}/api/tasks · ${fleet}`,
+    `  MQTT      ${ready.mqttUrl}`,
+    `  logs      ${observer}`,
+    `  gRPC      ${dialHost(config.HOST)}:${ready.grpcPort}`,
+    '  Ctrl-C to stop.',
+    '',
+  ];
 }

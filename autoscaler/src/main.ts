@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../../common/logger.ts';
 import { Autoscaler } from './autoscaler.ts';
 import { type AutoscalerConfig, hostPoolName, loadAutoscalerConfig } from './config.ts';
 import type { ScaleDriver } from './drivers/driver.ts';
-import { LocalDriver } from './drivers/local.ts';
+import { LocalDriver, type WorkerProcess } from './drivers/local.ts';
 import { AutoscalerMetrics } from './metrics.ts';
 import { masterSource } from './observe.ts';
 import { startStatusServer } from './server.ts';
@@ -76,16 +76,65 @@ export async function startAutoscaler(
   };
 }
 
+export interface LocalWorkerOptions {
+  /**
+   * Issues each worker its own credential, passed as WORKER_TOKEN; the worker
+   * starts once it has it. Without this, workers start with `env` as it is.
+   */
+  credentialFor?: (workerId: string) => Promise<string>;
+}
+
+function spawnWorker(env: NodeJS.ProcessEnv): WorkerProcess {
+  const child = spawnRole('worker', env);
+  return { exited: childExited(child), stop: () => stopChild(child) };
+}
+
+/**
+ * A worker that starts once its credential is issued. If that fails, `exited`
+ * rejects with why (the driver drops it; the next round may start another);
+ * stopped before it started, it never starts.
+ */
+export function credentialedWorker(
+  env: NodeJS.ProcessEnv,
+  credential: Promise<string>,
+  spawn: (env: NodeJS.ProcessEnv) => WorkerProcess = spawnWorker,
+): WorkerProcess {
+  let stopped = false;
+  const started = credential.then((token) =>
+    stopped ? undefined : spawn({ ...env, WORKER_TOKEN: token }),
+  );
+  return {
+    exited: started.then((worker) => worker?.exited),
+    stop: async () => {
+      stopped = true;
+      const worker = await started.catch(() => undefined);
+      await worker?.stop();
+    },
+  };
+}
+
 /** The local driver with real `flota worker` processes, started from `env`. */
-export function localWorkerDriver(env: NodeJS.ProcessEnv, log: Logger): LocalDriver {
+export function localWorkerDriver(
+  env: NodeJS.ProcessEnv,
+  log: Logger,
+  options: LocalWorkerOptions = {},
+): LocalDriver {
+  const { credentialFor } = options;
   return new LocalDriver({
     log,
     start: (id, pool) => {
-      const child = spawnRole('worker', { ...env, WORKER_ID: id, WORKER_KIND: pool.capability });
-      return { exited: childExited(child), stop: () => stopChild(child) };
+      const workerEnv = { ...env, WORKER_ID: id, WORKER_KIND: pool.capability };
+      return credentialFor
+        ? credentialedWorker(workerEnv, credentialFor(id))
+        : spawnWorker(workerEnv);
     },
   });
 }
+
+const masterOf = (config: AutoscalerConfig) => ({
+  url: config.AUTOSCALE_MASTER_URL,
+  token: config.AUTOSCALE_API_TOKEN || undefined,
+});
 
 /** Loaded only when asked for: the local driver never pays for the Docker client. */
 async function swarmDriver(config: AutoscalerConfig, log: Logger): Promise<ScaleDriver> {
@@ -97,17 +146,32 @@ async function swarmDriver(config: AutoscalerConfig, log: Logger): Promise<Scale
   });
 }
 
+/** Asks the master at `url` (as the holder of `token`) for a worker's credential. */
+export type CredentialIssuer = (
+  master: { url: string; token?: string },
+  workerId: string,
+) => Promise<string>;
+
 /**
  * `flota autoscale`: runs until SIGINT or SIGTERM. `env` is the CLI's
- * environment (cli/config.ts); local workers are started with it too.
+ * environment (cli/config.ts); local workers are started with it too, each
+ * with its own credential from `issueCredential` (AUTOSCALE_API_TOKEN must
+ * then be an admin token, when the master sets API_TOKENS).
  */
-export async function runAutoscalerFromEnv(env: NodeJS.ProcessEnv): Promise<void> {
+export async function runAutoscalerFromEnv(
+  env: NodeJS.ProcessEnv,
+  issueCredential?: CredentialIssuer,
+): Promise<void> {
   const config = loadAutoscalerConfig(env, {}, hostPoolName(hostname()));
   const { logger: log } = createLogger({ source: 'autoscaler', level: config.LOG_LEVEL });
   const driver =
     config.AUTOSCALE_DRIVER === 'swarm'
       ? await swarmDriver(config, log)
-      : localWorkerDriver(env, log);
+      : localWorkerDriver(env, log, {
+          credentialFor: issueCredential
+            ? (workerId) => issueCredential(masterOf(config), workerId)
+            : undefined,
+        });
   const handle = await startAutoscaler(config, { driver, log });
   const stop = (signal: string) => {
     log.info({ signal }, 'autoscaler stopping');

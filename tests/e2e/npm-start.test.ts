@@ -18,7 +18,7 @@ import { openChat } from './support/chat-page.ts';
 import { SHOW_LOGS } from './support/config.ts';
 import { dumpOutput, type FlotaProcess, groupAlive } from './support/flota-process.ts';
 import { tapTopic } from './support/log-tap.ts';
-import { leftoverProcesses, processesMentioning } from './support/proc-scan.ts';
+import { environOf, leftoverProcesses, processesMentioning } from './support/proc-scan.ts';
 import { startUp, type UpSystem } from './support/system.ts';
 
 const LOCAL_WORKERS = ['local-1', 'local-2'];
@@ -66,9 +66,29 @@ async function pressCtrlC(up: FlotaProcess): Promise<void> {
 }
 
 describe('npm start (flota up): master, embedded broker and store, two local workers', () => {
-  it('prints the URL to open', () => {
+  it('prints the URL to open, where it listens, and how to watch the logs', () => {
     expect(system.up.stderr()).toContain(`open ${system.baseUrl}`);
     expect(system.up.stderr()).toMatch(/open http:\/\//);
+    expect(system.up.stderr()).toContain('listening on 127.0.0.1 (this machine only');
+    expect(system.up.stderr()).toContain(
+      `mosquitto_sub -h 127.0.0.1 -p ${system.mqttPort} -t 'flota/v1/logs/#' -v`,
+    );
+  });
+
+  it("gives each local worker its own credential, and none of the master's secrets", async () => {
+    const workers = (await processesMentioning(dataDir)).filter((p) =>
+      p.cmdline.includes('bin/flota.mjs worker'),
+    );
+    expect(workers).toHaveLength(2);
+    const envs = await Promise.all(workers.map((w) => environOf(w.pid)));
+    const tokens = envs.map((env) => env.WORKER_TOKEN);
+    for (const env of envs) {
+      expect(LOCAL_WORKERS).toContain(env.WORKER_ID);
+      expect(env.WORKER_TOKEN?.startsWith(`fwt1.${env.WORKER_ID}.`)).toBe(true);
+      expect(env.MQTT_PASSWORD).toBeUndefined();
+      expect(env.FLOTA_SECRET).toBeUndefined();
+    }
+    expect(new Set(tokens).size).toBe(2);
   });
 
   it('chats in Chromium: streamed answers from both local workers', async () => {

@@ -6,10 +6,9 @@ import type {
   Worker,
   WorkerOptions,
 } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type pg from 'pg';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
+import type { LimiterBackend } from '../http/rate-limit.ts';
 
 /** Which server keeps the queue state. */
 export type QueueStoreKind = 'redis' | 'postgres' | 'embedded-postgres';
@@ -47,10 +46,7 @@ export type StoreWorkerOptions = Omit<WorkerOptions<unknown>, 'connection' | 'pr
  * counters (they live with the queues, so several masters share them). The
  * store owns it: the limiter never closes it, and it is closed with the store.
  */
-export type LimiterBackend =
-  | { kind: 'redis'; client: Redis }
-  | { kind: 'postgres'; pool: pg.Pool }
-  | { kind: 'memory' };
+export type { LimiterBackend };
 
 export interface OpenQueueStoreOptions {
   /**

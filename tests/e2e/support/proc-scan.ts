@@ -52,3 +52,14 @@ export async function leftoverProcesses(
   ).catch(() => undefined);
   return left;
 }
+
+/** A live process's environment (empty when it is gone or not ours to read). */
+export async function environOf(pid: number): Promise<Record<string, string>> {
+  const raw = await readFile(`/proc/${pid}/environ`).catch(() => undefined);
+  const env: Record<string, string> = {};
+  for (const entry of raw?.toString().split('\0') ?? []) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return env;
+}
