@@ -82,6 +82,23 @@ export function privateTopicFilter(topics: Topics) {
   };
 }
 
+/**
+ * True the first time a key is seen in each window: a revoked worker retries
+ * its login every half second, and each refusal would otherwise be a warning
+ * (and a line on the MQTT log topic).
+ */
+function firstInWindow(windowMs: number, maxKeys = 1_000) {
+  const last = new Map<string, number>();
+  return (key: string): boolean => {
+    const now = Date.now();
+    const at = last.get(key);
+    if (at !== undefined && now - at < windowMs) return false;
+    if (last.size >= maxKeys) last.clear();
+    last.set(key, now);
+    return true;
+  };
+}
+
 function refusal(reason: string, returnCode: 4 | 5): AuthenticateError {
   return Object.assign(new Error(reason), { returnCode }) as AuthenticateError;
 }
@@ -95,6 +112,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const identities = new WeakMap<Client, BrokerIdentity>();
   const retained = new RetainedTopics(options.maxRetained);
   const isPrivateFor = privateTopicFilter(topics);
+  const warnNow = firstInWindow(60_000);
 
   const broker = await Aedes.createBroker({
     connectTimeout: CONNECT_TIMEOUT_MS,
@@ -112,14 +130,13 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
         identities.set(client, decision.identity);
         return done(null, true);
       }
-      log.warn(
-        {
-          clientId: client.id.slice(0, MAX_CLIENT_ID_CHARS),
-          username: username?.slice(0, 140),
-          reason: decision.reason,
-        },
-        'mqtt connection refused',
-      );
+      const who = {
+        clientId: client.id.slice(0, MAX_CLIENT_ID_CHARS),
+        username: username?.slice(0, 140),
+        reason: decision.reason,
+      };
+      const level = warnNow(`${who.clientId}|${who.username}|${who.reason}`) ? 'warn' : 'debug';
+      log[level](who, 'mqtt connection refused');
       done(refusal(decision.reason, decision.returnCode), false);
     },
     authorizePublish(client, packet, done) {
