@@ -144,7 +144,7 @@ describe('bad input on gRPC', () => {
       },
       { what: 'both workers registered' },
     );
-    client = masterGrpcClient(master);
+    client = masterGrpcClient(master, { workerId: RAW, credential: rawCredential });
     rejectedBefore = await rejectedCounts();
   });
 
