@@ -1,7 +1,7 @@
 /**
  * Mosquitto and Redis set up the way docker-compose.yml and stack.yml set
- * them up: secrets from deploy/make-secrets.sh, Mosquitto's password file and
- * ACL from deploy/mosquitto/entrypoint.sh, its mosquitto.conf, and Redis's
+ * them up: secrets from deploy/make-secrets.sh, Mosquitto's dynamic-security
+ * file from deploy/mosquitto/entrypoint.sh, its mosquitto.conf, and Redis's
  * command line from stack.yml. Only ports, paths and the user differ.
  */
 
@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ManagedServer, startManagedServer } from '../../helpers/managed-server.ts';
-import { startMosquitto } from '../../helpers/mosquitto-server.ts';
+import { DYNSEC_PLUGIN, startMosquitto } from '../../helpers/mosquitto-server.ts';
 import { answersPing } from '../../helpers/redis-server.ts';
 import { ROOT, runOk, stackConfig } from '../../unit/deploy/support/tools.ts';
 
@@ -18,6 +18,8 @@ export interface DeployFixture {
   secret(name: string): string;
   /** Where that secret's file is (what /run/secrets/<name> stands for). */
   secretPath(name: string): string;
+  /** Mosquitto's data volume: the dynamic-security file and persistence. */
+  dataDir: string;
   mosquitto: ManagedServer;
   redis: ManagedServer;
   /** The secret queue_url, pointed at this Redis. */
@@ -25,38 +27,35 @@ export interface DeployFixture {
   stop(): Promise<void>;
 }
 
-/** Highest worker slot the test's password file knows (stack.yml: 64). */
-export const TEST_WORKER_MAX = 3;
-
-/** True once anything answers a RESP PING, including NOAUTH: the server is up. */
+/**
+ * deploy/mosquitto/entrypoint.sh --prepare-only with these secrets and data
+ * dir, then Mosquitto with our mosquitto.conf, after the helper's lines (its
+ * settings win; the helper's listener on a free loopback port replaces ours
+ * on 1883, Debian's plugin path the image's).
+ */
+export async function startStackMosquitto(secrets: string, data: string): Promise<ManagedServer> {
+  runOk('/bin/sh', [join(ROOT, 'deploy/mosquitto/entrypoint.sh'), '--prepare-only'], {
+    env: { SECRETS_DIR: secrets, DYNSEC_FILE: join(data, 'dynamic-security.json') },
+  });
+  const conf = readFileSync(join(ROOT, 'deploy/mosquitto/mosquitto.conf'), 'utf8')
+    .split('\n')
+    .filter((line) => !line.startsWith('listener '))
+    .join('\n')
+    .replace(/^plugin \S+$/m, `plugin ${DYNSEC_PLUGIN}`)
+    .replaceAll('/mosquitto/data/', `${data}/`);
+  return startMosquitto({ extraConfig: conf });
+}
 
 export async function startDeployFixture(): Promise<DeployFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'flota-deploy-'));
   const secrets = join(dir, 'secrets');
-  const auth = join(dir, 'auth');
   const data = join(dir, 'data');
   mkdirSync(data);
   const secret = (name: string) => readFileSync(join(secrets, name), 'utf8').trim();
   const started: ManagedServer[] = [];
   try {
     runOk(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secrets } });
-    runOk('/bin/sh', [join(ROOT, 'deploy/mosquitto/entrypoint.sh'), '--prepare-only'], {
-      env: {
-        SECRETS_DIR: secrets,
-        AUTH_DIR: auth,
-        ACL_SOURCE: join(ROOT, 'deploy/mosquitto/flota.acl'),
-        MQTT_WORKER_MAX: String(TEST_WORKER_MAX),
-      },
-    });
-    // Our mosquitto.conf after the helper's lines: its settings win; the
-    // helper's own listener on a free loopback port replaces ours on 1883.
-    const conf = readFileSync(join(ROOT, 'deploy/mosquitto/mosquitto.conf'), 'utf8')
-      .split('\n')
-      .filter((line) => !line.startsWith('listener '))
-      .join('\n')
-      .replaceAll('/mosquitto/auth', auth)
-      .replaceAll('/mosquitto/data/', `${data}/`);
-    const mosquitto = await startMosquitto({ extraConfig: conf });
+    const mosquitto = await startStackMosquitto(secrets, data);
     started.push(mosquitto);
 
     const redis = await startStackRedis(secrets, data);
@@ -65,6 +64,7 @@ export async function startDeployFixture(): Promise<DeployFixture> {
     return {
       secret,
       secretPath: (name) => join(secrets, name),
+      dataDir: data,
       mosquitto,
       redis,
       queueUrl,
