@@ -9,10 +9,14 @@ SECRETS_DIR=${SECRETS_DIR:-$ROOT/deploy/secrets}
 # creates them in the swarm as ${STACK}_<name>.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 STACK_SECRETS=(
+  flota_secret
+  worker_join_cpu
+  worker_join_gpu
+  tls_ca
+  tls_cert
+  tls_key
   mqtt_master_password
-  mqtt_worker_password
   mqtt_observer_password
-  worker_token
   api_tokens
   redis_password
   redis_acl

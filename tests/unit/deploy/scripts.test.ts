@@ -1,14 +1,24 @@
 /**
  * The operator scripts: shellcheck-clean, strict mode, a --help that works
  * without Docker, clear refusals of bad arguments, and deploy/make-secrets.sh
- * producing consistent, stable secrets (the autoscaler's token among the
- * master's).
+ * producing consistent, stable secrets (the autoscaler's admin token among
+ * the master's, join tokens the master's secret signed, a CA and a master
+ * certificate for the names it is reached by).
  */
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WorkerCredentials } from '../../../master/src/security/worker-credentials.ts';
 import { ROOT, run, runOk } from './support/tools.ts';
 
 const TOP_LEVEL = ['build.sh', 'deploy.sh', 'scale.sh', 'verify.sh', 'logs.sh', 'stop.sh'];
@@ -67,7 +77,8 @@ describe('deployment scripts', () => {
     expect(scale('worker-x', '2').stderr).toMatch(/worker-cpu, worker-gpu or autoscaler/);
     expect(scale('autoscaler', '2').stderr).toMatch(/runs once \(1\) or not at all \(0\)/);
     expect(scale('worker-cpu', 'two').stderr).toMatch(/whole number/);
-    expect(scale('worker-cpu', '65').stderr).toMatch(/over MQTT_WORKER_MAX \(64\)/);
+    // No upper bound of its own: the master provisions each new worker's login.
+    expect(scale('worker-cpu', '65').stderr).toMatch(/cannot reach the Docker engine/);
     expect(run(join(ROOT, 'deploy.sh'), []).stderr).toMatch(/set REGISTRY/);
     expect(run(join(ROOT, 'build.sh'), []).stderr).toMatch(/set REGISTRY/);
     const badStack = run(join(ROOT, 'stop.sh'), [], { env: { STACK: 'Bad Name' } });
@@ -100,14 +111,22 @@ describe('deployment scripts', () => {
     const autoscaler = read('autoscaler_api_token');
     expect(autoscaler).toMatch(/^[0-9a-f]{64}$/);
     expect(read('api_tokens')).toMatch(
-      new RegExp(`^default:[0-9a-f]{64}\nautoscaler:${autoscaler}$`),
+      new RegExp(`^default:[0-9a-f]{64}:admin\nautoscaler:${autoscaler}:admin$`),
     );
+    expect(read('flota_secret')).toMatch(/^[0-9a-f]{64}$/);
+    expect(statSync(join(secrets, 'tls_ca_key')).mode & 0o077).toBe(0);
     const names = [
+      'flota_secret',
+      'worker_join_cpu',
+      'worker_join_gpu',
       'mqtt_master_password',
-      'mqtt_worker_password',
-      'worker_token',
+      'mqtt_observer_password',
       'api_tokens',
       'autoscaler_api_token',
+      'tls_ca',
+      'tls_cert',
+      'tls_key',
+      'tls_ca_key',
     ];
     const before = names.map(read);
     expect(new Set(before).size).toBe(names.length);
@@ -120,6 +139,70 @@ describe('deployment scripts', () => {
     expect(names.map(read)).toEqual(before);
   });
 
+  it("make-secrets signs the workers' join tokens with flota_secret, for their prefix only", async () => {
+    const secrets = join(dir, 'join-secrets');
+    runOk(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secrets } });
+    const read = (name: string) => readFileSync(join(secrets, name), 'utf8').trim();
+    const check = async () => {
+      const dataDir = mkdtempSync(join(dir, 'master-'));
+      const credentials = await WorkerCredentials.open({ dataDir, secret: read('flota_secret') });
+      return (name: string) => credentials.checkJoin(read(name));
+    };
+    let signed = await check();
+    expect(signed('worker_join_cpu')).toEqual({ ok: true, prefix: 'cpu-' });
+    expect(signed('worker_join_gpu')).toEqual({ ok: true, prefix: 'gpu-' });
+
+    // A new flota_secret: the old tokens would be refused, so they are made again.
+    const before = read('worker_join_cpu');
+    unlinkSync(join(secrets, 'flota_secret'));
+    const again = run(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secrets } });
+    expect(again.stderr).toMatch(/worker_join_cpu was not signed with the current flota_secret/);
+    expect(read('worker_join_cpu')).not.toBe(before);
+    signed = await check();
+    expect(signed('worker_join_cpu')).toEqual({ ok: true, prefix: 'cpu-' });
+    expect(signed('worker_join_gpu')).toEqual({ ok: true, prefix: 'gpu-' });
+  });
+
+  it('make-secrets makes a CA and a master certificate for the names it is reached by', () => {
+    const secrets = join(dir, 'tls-secrets');
+    runOk(join(ROOT, 'deploy/make-secrets.sh'), [], {
+      env: { SECRETS_DIR: secrets, TLS_HOSTNAMES: 'flota.example.com, 10.0.0.5' },
+    });
+    const read = (name: string) => readFileSync(join(secrets, name), 'utf8');
+    const ca = new X509Certificate(read('tls_ca'));
+    const cert = new X509Certificate(read('tls_cert'));
+    expect(ca.ca).toBe(true);
+    expect(cert.ca).toBe(false);
+    expect(cert.verify(ca.publicKey)).toBe(true);
+    expect(cert.checkPrivateKey(createPrivateKey(read('tls_key')))).toBe(true);
+    for (const host of ['master', 'localhost', 'flota.example.com']) {
+      expect(cert.checkHost(host), host).toBe(host);
+    }
+    for (const ip of ['127.0.0.1', '10.0.0.5']) expect(cert.checkIP(ip), ip).toBe(ip);
+    expect(cert.checkHost('elsewhere.example.com')).toBeUndefined();
+
+    const bad = run(join(ROOT, 'deploy/make-secrets.sh'), [], {
+      env: { SECRETS_DIR: join(dir, 'tls-bad'), TLS_HOSTNAMES: 'not a name' },
+    });
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/TLS_HOSTNAMES: 'not a name' is not a host name or IP address/);
+  });
+
+  it('make-secrets keeps a certificate of your own, but needs the CA that signed it', () => {
+    const secrets = join(dir, 'own-cert');
+    mkdirSync(secrets, { mode: 0o700 });
+    writeFileSync(join(secrets, 'tls_cert'), '-----BEGIN CERTIFICATE-----\nmine\n');
+    writeFileSync(join(secrets, 'tls_key'), '-----BEGIN PRIVATE KEY-----\nmine\n');
+    const refused = run(join(ROOT, 'deploy/make-secrets.sh'), [], {
+      env: { SECRETS_DIR: secrets },
+    });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/tls_cert is there without tls_ca: add the CA certificate/);
+    writeFileSync(join(secrets, 'tls_ca'), '-----BEGIN CERTIFICATE-----\ntheirs\n');
+    runOk(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secrets } });
+    expect(readFileSync(join(secrets, 'tls_cert'), 'utf8')).toContain('mine');
+  });
+
   it("make-secrets adds the autoscaler's token to an api_tokens from before it, once", () => {
     const secrets = join(dir, 'old-secrets');
     mkdirSync(secrets, { mode: 0o700 });
@@ -129,7 +212,7 @@ describe('deployment scripts', () => {
     expect(first.status).toBe(0);
     expect(first.stderr).toMatch(/added the autoscaler's token to .*api_tokens/);
     const token = readFileSync(join(secrets, 'autoscaler_api_token'), 'utf8').trim();
-    const expected = `default:${'a'.repeat(64)}\nautoscaler:${token}\n`;
+    const expected = `default:${'a'.repeat(64)}\nautoscaler:${token}:admin\n`;
     expect(readFileSync(join(secrets, 'api_tokens'), 'utf8')).toBe(expected);
     const again = run(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secrets } });
     expect(again.stderr).toBe('');
