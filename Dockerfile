@@ -41,6 +41,10 @@ COPY worker ./worker
 COPY autoscaler ./autoscaler
 COPY web ./web
 COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/flota-entrypoint
+# FLOTA_DATA_DIR in stack.yml and docker-compose.yml (the master keeps its
+# list of revoked workers there). A named volume mounted here starts as a
+# copy of it, so it is the node user's too.
+RUN mkdir -p /var/lib/flota && chown node:node /var/lib/flota && chmod 0700 /var/lib/flota
 LABEL org.opencontainers.image.title="flota" \
   org.opencontainers.image.version="${VERSION}" \
   org.opencontainers.image.revision="${GIT_SHA}" \
@@ -51,12 +55,16 @@ ENTRYPOINT ["/usr/local/bin/flota-entrypoint"]
 # --- flota-master -------------------------------------------------------------
 FROM runtime AS master
 LABEL org.opencontainers.image.description="flota master: REST API, chat UI, dispatcher, gRPC results"
-# 8080: HTTP (UI, REST, Socket.IO, /metrics); 50051: gRPC from workers.
+# 8080: HTTP or, with TLS_CERT, HTTPS (UI, REST, Socket.IO, /metrics);
+# 50051: gRPC from workers.
 EXPOSE 8080 50051
 # Ready = store, broker and gRPC server all answer. A master that stays
 # unready for a minute after its start period is replaced by the orchestrator.
+# With TLS_CERT set the port speaks HTTPS; the check asks its own loopback
+# address whether it is ready, not who it is, so it skips verifying the
+# certificate (which names the master's service, not 127.0.0.1 necessarily).
 HEALTHCHECK --interval=10s --timeout=4s --start-period=30s --retries=6 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz',{signal:AbortSignal.timeout(3000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "const s=(process.env.TLS_CERT||'').trim()!=='';const q=require(s?'node:https':'node:http').get({host:'127.0.0.1',port:process.env.PORT||8080,path:'/readyz',timeout:3000,rejectUnauthorized:false},r=>process.exit(r.statusCode>=200&&r.statusCode<300?0:1));q.on('error',()=>process.exit(1));q.on('timeout',()=>q.destroy(new Error('timeout')))"]
 CMD ["master"]
 
 # --- flota-worker -------------------------------------------------------------

@@ -6,16 +6,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/deploy/lib.sh"
 
 usage() {
   cat <<USAGE
-Usage: ./deploy.sh [-c extra.yml]... [--autoscale] [--skip-image-check] [--help]
+Usage: ./deploy.sh [-c extra.yml]... [--autoscale] [--no-tls] [--skip-image-check] [--help]
 
 Deploys stack.yml as stack \$STACK ("$STACK") on the swarm this docker talks
 to (run it on a manager):
 
   1. checks that the registry has both images of TAG (docker manifest
      inspect): a tag build.sh never pushed would leave every task pulling;
-  2. writes missing secrets into deploy/secrets/ (deploy/make-secrets.sh) and
-     creates every missing swarm secret \${STACK}_<name> from them; existing
-     swarm secrets are left alone (stop.sh keeps them too);
+  2. writes missing secrets into deploy/secrets/ (deploy/make-secrets.sh:
+     passwords, the secret that signs worker credentials, the workers' join
+     tokens, a CA and the master's certificate) and creates every missing
+     swarm secret \${STACK}_<name> from them; existing swarm secrets are left
+     alone (stop.sh keeps them too), and the join tokens must have been
+     signed with the swarm's flota_secret;
   3. checks that a node is labelled flota.data=true (Redis and Mosquitto keep
      their volumes there); on a one-node swarm it labels that node; with
      GPU_WORKERS above 0, that gpu=true nodes advertise enough GPUs;
@@ -30,6 +33,8 @@ Options:
   --autoscale  also run the autoscaler, which sizes the worker services from
                the queues (AUTOSCALE_POOLS, docs/DEPLOY.md "Autoscaling");
                a deploy without it stops the autoscaler again
+  --no-tls     the master's HTTP and gRPC without TLS (-c
+               deploy/stack.no-tls.yml), e.g. behind a TLS-terminating proxy
   --skip-image-check
                do not ask the registry for the images first (a registry this
                machine cannot reach, or one only the nodes can)
@@ -64,6 +69,10 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     --autoscale) AUTOSCALER_REPLICAS=1 ;;
+    --no-tls)
+      files+=(-c "$ROOT/deploy/stack.no-tls.yml")
+      tls_note=" (with --url http://127.0.0.1:\${HTTP_PORT:-8080}: TLS is off)"
+      ;;
     --skip-image-check) check_images=0 ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument '$1'" ;;
@@ -75,6 +84,7 @@ check_stack_name
 check_deploy_timeout
 [ -n "${REGISTRY:-}" ] || die "set REGISTRY to where build.sh pushed the images"
 need_swarm_manager
+need openssl
 
 REGISTRY=${REGISTRY%/}
 TAG=${TAG:-$("$ROOT/build.sh" --print-tag)}
@@ -101,24 +111,47 @@ missing=()
 for name in "${STACK_SECRETS[@]}"; do
   docker secret inspect "${STACK}_$name" >/dev/null 2>&1 || missing+=("$name")
 done
+# Swarm secrets cannot be read back: labels record what later deploys check.
+fingerprint() {
+  # Names a flota_secret without giving it away.
+  printf '%s' "$(cat "$1")" | openssl dgst -sha256 -r | cut -c1-16
+}
 if [ ${#missing[@]} -gt 0 ]; then
   SECRETS_DIR="$SECRETS_DIR" "$ROOT/deploy/make-secrets.sh"
-  autoscaler_line="autoscaler:$(cat "$SECRETS_DIR/autoscaler_api_token")"
+  autoscaler_token=$(cat "$SECRETS_DIR/autoscaler_api_token")
+  signer=$(fingerprint "$SECRETS_DIR/flota_secret")
   for name in "${missing[@]}"; do
     labels=(--label "flota.stack=$STACK")
-    # Swarm secrets cannot be read back: the label records, for a later
-    # --autoscale, that the master's token list knows the autoscaler.
-    if [ "$name" = api_tokens ] && grep -qxF "$autoscaler_line" "$SECRETS_DIR/api_tokens"; then
-      labels+=(--label flota.autoscaler-token=listed)
-    fi
+    case "$name" in
+      # For a later --autoscale: the master's token list knows the autoscaler.
+      api_tokens)
+        if grep -qE "^autoscaler:$autoscaler_token(:admin)?\$" "$SECRETS_DIR/api_tokens"; then
+          labels+=(--label flota.autoscaler-token=listed)
+        fi
+        ;;
+      flota_secret) labels+=(--label "flota.fingerprint=$signer") ;;
+      worker_join_*) labels+=(--label "flota.signed-by=$signer") ;;
+    esac
     docker secret create "${labels[@]}" "${STACK}_$name" "$SECRETS_DIR/$name" >/dev/null
     note "created secret ${STACK}_$name"
   done
 fi
+# A join token signed with another flota_secret (made on another machine, or
+# before the secret was replaced) would get every worker refused at enrollment.
+secret_label() {
+  docker secret inspect --format "{{index .Spec.Labels \"$2\"}}" "${STACK}_$1"
+}
+signer=$(secret_label flota_secret flota.fingerprint)
+if [ -n "$signer" ]; then
+  for name in worker_join_cpu worker_join_gpu; do
+    signed_by=$(secret_label "$name" flota.signed-by)
+    [ -z "$signed_by" ] || [ "$signed_by" = "$signer" ] ||
+      die "secret ${STACK}_$name was signed with another flota_secret than ${STACK}_flota_secret: replace it with a join token of this installation (docs/DEPLOY.md, Credentials), then deploy again"
+  done
+fi
 # With API tokens on, an autoscaler the master does not know gets only 401s.
 if [ "$AUTOSCALER_REPLICAS" != 0 ] && [ -n "${API_TOKENS_FILE-on}" ]; then
-  listed=$(docker secret inspect --format '{{index .Spec.Labels "flota.autoscaler-token"}}' \
-    "${STACK}_api_tokens")
+  listed=$(secret_label api_tokens flota.autoscaler-token)
   [ "$listed" = listed ] ||
     die "secret ${STACK}_api_tokens predates the autoscaler and lacks its token: replace it (docs/DEPLOY.md, Autoscaling), then deploy again"
 fi
@@ -146,9 +179,8 @@ content_hash() {
   fi
 }
 MOSQUITTO_CONF_SHA=$(content_hash "$ROOT/deploy/mosquitto/mosquitto.conf")
-MOSQUITTO_ACL_SHA=$(content_hash "$ROOT/deploy/mosquitto/flota.acl")
 MOSQUITTO_ENTRYPOINT_SHA=$(content_hash "$ROOT/deploy/mosquitto/entrypoint.sh")
-export MOSQUITTO_CONF_SHA MOSQUITTO_ACL_SHA MOSQUITTO_ENTRYPOINT_SHA
+export MOSQUITTO_CONF_SHA MOSQUITTO_ENTRYPOINT_SHA
 
 # Sets $1 (CPU_WORKERS or GPU_WORKERS), unless already set, to the replicas
 # service $2 runs now.
@@ -175,4 +207,4 @@ cd "$ROOT"
 converge_within "stack $STACK to converge" \
   "docker stack services $STACK (which service lags), docker service ps --no-trunc ${STACK}_<service> (why: e.g. no node meets the placement constraints or has a free GPU, no node can pull the image, or a task keeps failing its health check)" \
   docker stack deploy --with-registry-auth --detach=false "${files[@]}" "$STACK"
-note "done: ./verify.sh checks it end to end"
+note "done: ./verify.sh checks it end to end${tls_note:-}"

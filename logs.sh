@@ -18,8 +18,10 @@ from --since (default 10m) on.
 "master" or a worker id such as cpu-1 (default: all, '#'). It runs
 mosquitto_sub in a throw-away container on the stack's network as the
 read-only user _observer, with the password from
-deploy/secrets/mqtt_observer_password (never on a command line).
-Every line is one JSON log record, prefixed with its topic.
+deploy/secrets/mqtt_observer_password (never on a command line). That login
+only works with client id flota-observer, so one --mqtt runs at a time: a
+second one takes over and the first ends. Every line is one JSON log record,
+prefixed with its topic.
 
 Run --mqtt on a manager node, against its own Docker engine: the password
 reaches the container through a bind-mounted temporary directory of this
@@ -76,7 +78,9 @@ trap 'rm -rf "$options_dir"' EXIT
 chmod 0755 "$options_dir"
 (
   umask 077
-  printf -- '-u _observer\n-P %s\n' "$(cat "$password_file")" >"$options_dir/mosquitto_sub"
+  # The broker binds _observer to this client id (deploy/mosquitto/entrypoint.sh).
+  printf -- '-u _observer\n-P %s\n-i flota-observer\n' "$(cat "$password_file")" \
+    >"$options_dir/mosquitto_sub"
 )
 docker run --rm --network "${STACK}_flota" \
   --env XDG_CONFIG_HOME=/options \

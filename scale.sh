@@ -13,10 +13,9 @@ Sets the number of worker-cpu or worker-gpu tasks of stack \$STACK ("$STACK")
 and waits until they run, at most DEPLOY_TIMEOUT seconds (600; 0: no limit).
 Each worker is named after its task slot (cpu-1, cpu-2, ..., gpu-1, ...). A
 worker stopped by a scale-down takes no new work and finishes what it runs
-first (SHUTDOWN_GRACE_MS, 20 s in stack.yml).
-
-  <n>   0..${MQTT_WORKER_MAX:-64}: Mosquitto knows the worker users up to
-        MQTT_WORKER_MAX (64 in stack.yml); raise it there to go further.
+first (SHUTDOWN_GRACE_MS, 20 s in stack.yml). A new worker enrolls with its
+service's join token for a credential of its own id; the master adds its
+broker login then, so any count works.
 
 The next ./deploy.sh sets the count back to CPU_WORKERS / GPU_WORKERS (2 / 0):
 set those to keep it. ./deploy.sh --autoscale keeps the running counts
@@ -47,10 +46,6 @@ esac
 if [ "$service" = autoscaler ]; then
   # Two autoscalers would fight over the same services.
   [ "$count" -le 1 ] || die "the autoscaler runs once (1) or not at all (0), not $count times"
-else
-  max=${MQTT_WORKER_MAX:-64}
-  [ "$count" -le "$max" ] ||
-    die "$count is over MQTT_WORKER_MAX ($max): raise it in stack.yml (mosquitto), redeploy, then scale"
 fi
 
 check_stack_name

@@ -16,18 +16,21 @@ Usage: ./verify.sh [--url URL] [--model MODEL] [--timeout SECONDS] [--no-service
      completes (with model echo the answer must be "echo: <prompt>").
 
 Options:
-  --url URL          the master (default http://127.0.0.1:\${HTTP_PORT:-8080})
+  --url URL          the master (default https://127.0.0.1:\${HTTP_PORT:-8080};
+                     http://... for a stack deployed with --no-tls)
   --model MODEL      model of the test task (default echo)
   --timeout SECONDS  for each step (default 60)
   --no-services      skip step 1 (no swarm needed)
 
 The API token (the master's API_TOKENS) is \$FLOTA_API_TOKEN, else the first
 token in deploy/secrets/api_tokens; none is sent when neither exists. It goes
-to curl through a private config file, never on a command line.
+to curl through a private config file, never on a command line. Over https,
+curl trusts the master by deploy/secrets/tls_ca (\$FLOTA_CA_FILE overrides
+it; without either, the system's CAs).
 USAGE
 }
 
-url="http://127.0.0.1:${HTTP_PORT:-8080}"
+url="https://127.0.0.1:${HTTP_PORT:-8080}"
 model='echo'
 timeout=60
 services=1
@@ -61,10 +64,14 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 curl_config="$work/curl.conf"
+ca_file=${FLOTA_CA_FILE:-$SECRETS_DIR/tls_ca}
 (
   umask 077
   : >"$curl_config"
-  [ -z "$token" ] || printf 'header = "Authorization: Bearer %s"\n' "$token" >"$curl_config"
+  [ -z "$token" ] || printf 'header = "Authorization: Bearer %s"\n' "$token" >>"$curl_config"
+  case "$url" in
+    https://*) [ ! -r "$ca_file" ] || printf 'cacert = "%s"\n' "$ca_file" >>"$curl_config" ;;
+  esac
 )
 
 # Runs "$@" every second until it succeeds or $timeout seconds pass.
@@ -103,7 +110,7 @@ if [ "$services" = 1 ]; then
   note "ok: every service of $STACK runs all its replicas"
 fi
 
-retry "$url/readyz" curl -fs -o /dev/null --max-time 5 "$url/readyz"
+retry "$url/readyz" curl -fs -o /dev/null -K "$curl_config" --max-time 5 "$url/readyz"
 note "ok: $url/readyz is ready"
 
 status=$(curl -s -o /dev/null -w '%{http_code}' -K "$curl_config" --max-time 5 "$url/api/workers" || true)

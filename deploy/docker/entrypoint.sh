@@ -6,10 +6,12 @@
 # variable below, NAME_FILE=<path> sets NAME to that file's contents (trailing
 # newlines removed), so a password never has to be written into a stack file.
 # Setting both NAME and NAME_FILE is an error. Then it runs `flota "$@"`.
+# (FLOTA_SECRET_FILE, API_TOKENS_FILE and the TLS_* paths are not in the
+# list: flota reads those files itself.)
 set -eu
 
 # Keep in step with docs/DEPLOY.md and tests/unit/deploy (they read this line).
-FILE_VARS="MQTT_PASSWORD WORKER_TOKEN QUEUE_URL GEMINI_API_KEY OPENAI_API_KEY AUTOSCALE_API_TOKEN"
+FILE_VARS="MQTT_PASSWORD WORKER_TOKEN WORKER_JOIN_TOKEN QUEUE_URL GEMINI_API_KEY OPENAI_API_KEY AUTOSCALE_API_TOKEN"
 
 die() {
   echo "flota-entrypoint: $*" >&2

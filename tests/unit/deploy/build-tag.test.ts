@@ -71,7 +71,7 @@ describe('build.sh --print-tag', () => {
     expect(tagWith(() => appendFileSync(join(repo, 'deploy/lib.sh'), '# changed\n'))).toBe(
       `9.8.7-${sha}`,
     );
-    expect(tagWith(() => write('deploy/mosquitto/flota.acl', 'topic read x\n'))).toBe(
+    expect(tagWith(() => write('deploy/mosquitto/mosquitto.conf', 'listener 1883\n'))).toBe(
       `9.8.7-${sha}`,
     );
     expect(tagWith(() => write('tests/new.test.ts', 'export {};\n'))).toBe(`9.8.7-${sha}`);

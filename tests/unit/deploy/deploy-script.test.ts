@@ -2,11 +2,13 @@
  * deploy.sh's decisions, against a stand-in `docker` (support/fake-docker.ts):
  * --autoscale turns the autoscaler on and keeps the worker counts it chose,
  * an api_tokens secret from before the autoscaler is refused with what to do,
+ * join tokens signed with another installation secret are refused, --no-tls
+ * adds its override,
  * a tag the registry lacks is refused before anything changes, GPU workers
  * need GPUs to run on, -c files work from any directory, and the wait for the
  * swarm ends after DEPLOY_TIMEOUT.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFakeSwarm, type FakeSwarm } from './support/fake-docker.ts';
@@ -68,7 +70,7 @@ describe('deploy.sh', () => {
 
   it('refuses --autoscale while the api_tokens secret predates the autoscaler', () => {
     // A stack deployed before the autoscaler existed: every secret but its token, unlabelled.
-    for (const name of ['api_tokens', 'queue_url', 'worker_token']) {
+    for (const name of ['api_tokens', 'queue_url', 'flota_secret']) {
       swarm.setSecret(`flota_${name}`, ['flota.stack=flota']);
     }
     const refused = deploy(['--autoscale']);
@@ -80,6 +82,43 @@ describe('deploy.sh', () => {
     expect(deploy([]).status).toBe(0);
     // With API tokens off the master asks the autoscaler for none.
     expect(deploy(['--autoscale'], { API_TOKENS_FILE: '' }).status).toBe(0);
+  });
+
+  it('records which flota_secret signed the join tokens, and refuses tokens of another', () => {
+    expect(deploy([]).status).toBe(0);
+    const fingerprint = /^flota\.fingerprint=([0-9a-f]{16})$/m.exec(
+      swarm.secretLabels('flota_flota_secret'),
+    )?.[1];
+    expect(fingerprint).toBeDefined();
+    for (const name of ['flota_worker_join_cpu', 'flota_worker_join_gpu']) {
+      expect(swarm.secretLabels(name)).toMatch(`flota.signed-by=${fingerprint}`);
+    }
+    // The secret itself never appears in a label.
+    const secret = readFileSync(join(swarm.dir, 'secrets', 'flota_secret'), 'utf8').trim();
+    expect(swarm.secretLabels('flota_flota_secret')).not.toContain(secret.slice(0, 16));
+
+    // A swarm secret was removed and deploy.sh runs on a machine whose
+    // deploy/secrets hold another installation's flota_secret.
+    writeFileSync(join(swarm.dir, 'secrets', 'flota_secret'), `${'e'.repeat(64)}\n`);
+    rmSync(join(swarm.dir, 'swarm', 'secrets', 'flota_worker_join_gpu'));
+    const refused = deploy([]);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(
+      /secret flota_worker_join_gpu was signed with another flota_secret than flota_flota_secret/,
+    );
+    expect(refused.stderr).not.toMatch(/deploying/);
+  });
+
+  it('deploys without TLS only with --no-tls', () => {
+    expect(deploy([]).status).toBe(0);
+    expect(swarm.composeFiles()).toEqual([join(ROOT, 'stack.yml')]);
+    const plain = deploy(['--no-tls']);
+    expect(plain.status).toBe(0);
+    expect(swarm.composeFiles().slice(1)).toEqual([
+      join(ROOT, 'stack.yml'),
+      join(ROOT, 'deploy/stack.no-tls.yml'),
+    ]);
+    expect(plain.stderr).toMatch(/verify\.sh checks it end to end \(with --url http:\/\//);
   });
 
   it('refuses a tag the registry lacks, naming build.sh, before it changes anything', () => {

@@ -75,6 +75,24 @@ describe('image entrypoint', () => {
     expect(started.env?.WORKER_TOKEN).toBe('pa:ss word');
   });
 
+  it("starts a Swarm replica with its service's join token from a file", () => {
+    const started = start(['worker'], { WORKER_JOIN_TOKEN_FILE: join(dir, 'password') });
+    expect(started.env?.WORKER_JOIN_TOKEN).toBe('pa:ss word');
+    expect(started.env?.WORKER_JOIN_TOKEN_FILE).toBeUndefined();
+  });
+
+  it('leaves the files flota reads itself as paths', () => {
+    const paths = {
+      QUEUE_URL: 'redis://redis:6379',
+      FLOTA_SECRET_FILE: join(dir, 'password'),
+      API_TOKENS_FILE: join(dir, 'password'),
+      TLS_CERT: join(dir, 'password'),
+    };
+    const started = start(['master'], paths);
+    expect(started.env).toMatchObject(paths);
+    expect(started.env?.FLOTA_SECRET).toBeUndefined();
+  });
+
   it('starts the autoscaler with its token from a file, and no store', () => {
     const started = start(['autoscale'], { AUTOSCALE_API_TOKEN_FILE: join(dir, 'password') });
     expect(started.argv).toEqual(['/app/bin/flota.mjs', 'autoscale']);

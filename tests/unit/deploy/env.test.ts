@@ -2,14 +2,18 @@
  * Every variable stack.yml and docker-compose.yml give a flota container is
  * one its config reads, secrets arrive only as files, and the environment
  * each service ends up with passes the real config loader (master, worker
- * and autoscaler).
+ * and autoscaler) and fits together: each worker's join token admits its id
+ * under the master's secret, the master's certificate is one the workers and
+ * the autoscaler trust for the name they dial.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAutoscalerConfig } from '../../../autoscaler/src/config.ts';
-import { apiTokensOf, loadMasterConfig } from '../../../master/src/config.ts';
+import { apiTokensOf, configuredSecret, loadMasterConfig } from '../../../master/src/config.ts';
+import { WorkerCredentials } from '../../../master/src/security/worker-credentials.ts';
 import { loadWorkerConfig } from '../../../worker/src/config.ts';
 import {
   type Compose,
@@ -45,18 +49,22 @@ const KNOWN = {
 /**
  * Variables a container runtime reads, not flota: allowed on that role only,
  * by exact name. The NVIDIA runtime mounts the driver libraries and
- * nvidia-smi that NVIDIA_DRIVER_CAPABILITIES asks for (worker-gpu).
+ * nvidia-smi that NVIDIA_DRIVER_CAPABILITIES asks for (worker-gpu); Node
+ * adds NODE_EXTRA_CA_CERTS to the CAs its fetch trusts (the autoscaler's
+ * calls to the master over HTTPS).
  */
 const RUNTIME_VARS: Record<keyof typeof KNOWN, ReadonlySet<string>> = {
   master: new Set(),
   worker: new Set(['NVIDIA_DRIVER_CAPABILITIES']),
-  autoscaler: new Set(),
+  autoscaler: new Set(['NODE_EXTRA_CA_CERTS']),
 };
 
 /** Variables that carry a secret: never a literal in a deployment file. */
 const SECRET_VARS = [
   'MQTT_PASSWORD',
   'WORKER_TOKEN',
+  'WORKER_JOIN_TOKEN',
+  'FLOTA_SECRET',
   'QUEUE_URL',
   'GEMINI_API_KEY',
   'OPENAI_API_KEY',
@@ -76,11 +84,23 @@ beforeAll(() => {
   variants.push(['stack.yml + deploy/stack.gemini.yml', stackConfig(['deploy/stack.gemini.yml'])]);
   variants.push(['docker-compose.yml', composeConfig(['monitoring']).config]);
   variants.push(['stack.yml, API_TOKENS_FILE=', stackConfig([], { API_TOKENS_FILE: '' })]);
+  variants.push(['stack.yml + deploy/stack.no-tls.yml', stackConfig(['deploy/stack.no-tls.yml'])]);
+  credentialsDir = mkdtempSync(join(tmpdir(), 'flota-deploy-env-master-'));
 }, 60_000);
 
 afterAll(() => {
   if (secretsDir) rmSync(dirname(secretsDir), { recursive: true, force: true });
+  if (credentialsDir) rmSync(credentialsDir, { recursive: true, force: true });
 });
+
+let credentialsDir = '';
+const tlsOff = (file: string) => file.includes('no-tls');
+
+/** The PEM text of what a TLS_* variable names (its path already mapped into secretsDir). */
+function pem(path: string | undefined): string {
+  if (!path) throw new Error('no TLS file');
+  return readFileSync(path, 'utf8');
+}
 
 function variableProblems(config: Compose): string[] {
   const problems: string[] = [];
@@ -107,8 +127,11 @@ function secretProblems(config: Compose): string[] {
       if (env[key] !== undefined) problems.push(`${name} sets ${key} as a literal`);
     }
     for (const [key, value] of Object.entries(env)) {
-      // Empty counts as unset (API_TOKENS_FILE= turns API tokens off).
-      if (!key.endsWith('_FILE') || value === '') continue;
+      // Blank counts as unset (API_TOKENS_FILE= turns API tokens off). Any
+      // other path under /run/secrets (TLS_CERT, NODE_EXTRA_CA_CERTS) is a
+      // secret file too.
+      if (!value?.trim()) continue;
+      if (!key.endsWith('_FILE') && !value.startsWith('/run/secrets/')) continue;
       const secret = /^\/run\/secrets\/([a-z0-9_]+)$/.exec(value ?? '')?.[1];
       if (secret === undefined || !secretSources(service).includes(secret)) {
         problems.push(`${name}: ${key}=${value} is not mounted`);
@@ -156,7 +179,11 @@ describe('deployment environment', () => {
         },
         worker: {
           image: 'r/flota-worker:1',
-          environment: { SLOTS_FILE: '/run/secrets/slots', WORKER_TOKEN_FILE: '/run/secrets/t' },
+          environment: {
+            SLOTS_FILE: '/run/secrets/slots',
+            WORKER_TOKEN_FILE: '/run/secrets/t',
+            TLS_CA: '/run/secrets/ca',
+          },
           secrets: ['other'],
         },
       },
@@ -170,32 +197,58 @@ describe('deployment environment', () => {
       'master sets QUEUE_URL as a literal',
       'worker: SLOTS_FILE=/run/secrets/slots is not mounted',
       'worker: WORKER_TOKEN_FILE=/run/secrets/t is not mounted',
+      'worker: TLS_CA=/run/secrets/ca is not mounted',
     ]);
   });
 
-  it('yields a configuration each loader accepts, workers logging in as themselves', () => {
+  it('yields a configuration each loader accepts, workers logging in as themselves', async () => {
     for (const [file, config] of variants) {
+      // The master this file sets up, and so the installation secret it signs with.
+      const masterService = flotaServices(config).find(([, role]) => role === 'master')?.[2];
+      const master = loadMasterConfig(serviceEnv(masterService!, secretsDir));
+      const credentials = await WorkerCredentials.open({
+        dataDir: credentialsDir,
+        secret: configuredSecret(master),
+      });
       for (const [name, role, service] of flotaServices(config)) {
         const env = serviceEnv(service, secretsDir);
+        const where = `${file}: ${name}`;
         if (role === 'master') {
-          const master = loadMasterConfig(env);
-          expect(master.QUEUE_URL, `${file}: ${name}`).toMatch(/^redis:\/\/.*@redis:6379$/);
-          expect(master.MQTT_URL, `${file}: ${name}`).toBe('mqtt://mosquitto:1883');
-          expect(master.MQTT_USERNAME, `${file}: ${name}`).toBe('_master');
-          expect(master.WORKER_TOKEN, `${file}: ${name}`).toBeDefined();
+          const loaded = loadMasterConfig(env);
+          expect(loaded.QUEUE_URL, where).toMatch(/^redis:\/\/.*@redis:6379$/);
+          expect(loaded.MQTT_URL, where).toBe('mqtt://mosquitto:1883');
+          expect(loaded.MQTT_USERNAME, where).toBe('_master');
+          expect(loaded.MQTT_DYNSEC, where).toBe(true);
+          // A container must listen beyond loopback, and says so.
+          expect(loaded.HOST, where).toBe('0.0.0.0');
+          expect(configuredSecret(loaded)?.length, where).toBeGreaterThanOrEqual(32);
+          expect(loaded.TLS_CERT !== undefined, where).toBe(!tlsOff(file));
+          expect(loaded.TLS_KEY !== undefined, where).toBe(!tlsOff(file));
           // Tenant "default" and the autoscaler's.
           const tokens = file.includes('API_TOKENS_FILE=') ? 0 : 2;
-          expect(master.API_TOKENS_FILE, `${file}: ${name}`).toHaveLength(tokens);
+          expect(loaded.API_TOKENS_FILE, where).toHaveLength(tokens);
         } else if (role === 'autoscaler') {
           // Checked against the master in the next test.
-          expect(() => loadAutoscalerConfig(env), `${file}: ${name}`).not.toThrow();
+          expect(() => loadAutoscalerConfig(env), where).not.toThrow();
         } else {
           const worker = loadWorkerConfig(env);
-          // deploy/mosquitto/flota.acl grants a worker the topics named after its username.
-          expect(worker.mqttUsername, `${file}: ${name}`).toBe(worker.workerId);
-          expect(worker.masterGrpc, `${file}: ${name}`).toBe('master:50051');
-          expect(worker.workerToken, `${file}: ${name}`).toBeDefined();
-          expect(worker.workerId, `${file}: ${name}`).toMatch(/^(cpu|gpu)-\d+$/);
+          // It logs in to MQTT as its id, with the credential it enrolls for.
+          expect(worker.mqttUsername, where).toBeUndefined();
+          expect(worker.mqttPassword, where).toBeUndefined();
+          expect(worker.workerToken, where).toBeUndefined();
+          expect(worker.masterGrpc, where).toBe('master:50051');
+          expect(worker.workerId, where).toMatch(/^(cpu|gpu)-\d+$/);
+          const join = credentials.checkJoin(worker.joinToken);
+          expect(join, where).toMatchObject({ ok: true });
+          expect(worker.workerId.startsWith((join as { prefix: string }).prefix), where).toBe(true);
+          expect(worker.grpcTls, where).toBe(!tlsOff(file));
+          if (worker.grpcTls) {
+            // The master's certificate chains to the CA the worker trusts, for the host it dials.
+            const cert = new X509Certificate(pem(master.TLS_CERT?.path));
+            const ca = new X509Certificate(worker.tlsCa ?? '');
+            expect(cert.verify(ca.publicKey), where).toBe(true);
+            expect(cert.checkHost(worker.masterGrpc.split(':')[0] ?? ''), where).toBe('master');
+          }
         }
       }
     }
@@ -209,25 +262,34 @@ describe('deployment environment', () => {
         if (!found) throw new Error(`${file}: no ${role}`);
         return serviceEnv(found[2], secretsDir);
       };
-      const autoscaler = loadAutoscalerConfig(envOf('autoscaler'));
+      const autoscalerEnv = envOf('autoscaler');
+      const autoscaler = loadAutoscalerConfig(autoscalerEnv);
       expect(autoscaler.AUTOSCALE_DRIVER, file).toBe('swarm');
-      expect(autoscaler.AUTOSCALE_MASTER_URL, file).toBe('http://master:8080');
       expect(autoscaler.AUTOSCALE_STACK, file).toBe('flota');
-      const tokens = apiTokensOf(loadMasterConfig(envOf('master')));
+      const master = loadMasterConfig(envOf('master'));
+      if (tlsOff(file)) expect(autoscaler.AUTOSCALE_MASTER_URL, file).toBe('http://master:8080');
+      else {
+        expect(autoscaler.AUTOSCALE_MASTER_URL, file).toBe('https://master:8080');
+        // Node's fetch trusts the master by the CA NODE_EXTRA_CA_CERTS names.
+        const cert = new X509Certificate(pem(master.TLS_CERT?.path));
+        const ca = new X509Certificate(pem(autoscalerEnv.NODE_EXTRA_CA_CERTS));
+        expect(cert.verify(ca.publicKey), file).toBe(true);
+        expect(cert.checkHost('master'), file).toBe('master');
+      }
+      const tokens = apiTokensOf(master);
       if (file.includes('API_TOKENS_FILE=')) expect(tokens, file).toEqual([]);
       else {
+        // It reads every tenant's queues: an admin token.
         expect(
-          tokens.map((t) => t.token),
+          tokens.find((t) => t.token === autoscaler.AUTOSCALE_API_TOKEN),
           file,
-        ).toContain(autoscaler.AUTOSCALE_API_TOKEN);
+        ).toMatchObject({ tenant: 'autoscaler', role: 'admin' });
       }
-      const workerMax = Number(config.services.mosquitto?.environment?.MQTT_WORKER_MAX);
       expect(autoscaler.pools.length, file).toBeGreaterThan(0);
       for (const pool of autoscaler.pools) {
         const service = config.services[pool.name];
         expect(service, `${file}: pool ${pool.name}`).toBeDefined();
         expect(service?.environment?.WORKER_ID, file).toBe(`${pool.workerPrefix}{{.Task.Slot}}`);
-        expect(pool.policy.max, file).toBeLessThanOrEqual(workerMax);
       }
     }
   });

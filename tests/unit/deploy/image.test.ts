@@ -2,16 +2,19 @@
  * The Dockerfile without a Docker engine: what it copies is what the runtime
  * imports, the build context lets exactly that in, production dependencies
  * cover every package the code imports (dev ones are omitted in the image),
- * and the master's HEALTHCHECK command really tells ready from unready.
+ * and the master's HEALTHCHECK command really tells ready from unready, over
+ * HTTP and, with TLS_CERT set, over HTTPS.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { builtinModules } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from './support/tools.ts';
+import { ROOT, runOk } from './support/tools.ts';
 
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
@@ -106,25 +109,45 @@ describe('images', () => {
     const line = /^\s*CMD (\[.*\])$/m.exec(dockerfile.slice(dockerfile.indexOf('HEALTHCHECK')));
     const command = JSON.parse(line?.[1] ?? '[]') as string[];
     expect(command.slice(0, 2)).toEqual(['node', '-e']);
+    // A certificate from deploy/make-secrets.sh, as the stack's master serves.
+    const secrets = join(mkdtempSync(join(tmpdir(), 'flota-image-')), 'secrets');
+    runOk(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secrets } });
+    const tls = {
+      cert: readFileSync(join(secrets, 'tls_cert')),
+      key: readFileSync(join(secrets, 'tls_key')),
+    };
     let status = 200;
-    const server = createServer((req, res) => {
+    const handler = (
+      req: { url?: string },
+      res: { statusCode: number; end(body: string): void },
+    ) => {
       res.statusCode = req.url === '/readyz' ? status : 404;
       res.end('{}');
-    });
-    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-    const port = (server.address() as AddressInfo).port;
+    };
     const check = (env: Record<string, string>) =>
       new Promise<number | null>((done) => {
         const child = spawn(process.execPath, command.slice(1), { env, stdio: 'ignore' });
         child.on('exit', (code) => done(code));
       });
     try {
-      expect(await check({ PORT: String(port) })).toBe(0);
-      status = 503;
-      expect(await check({ PORT: String(port) })).toBe(1);
+      for (const [scheme, server, env] of [
+        ['http', createHttpServer(handler), {}],
+        ['https', createHttpsServer(tls, handler), { TLS_CERT: '/run/secrets/tls_cert' }],
+      ] as Array<[string, Server, Record<string, string>]>) {
+        status = 200;
+        await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+        const port = String((server.address() as AddressInfo).port);
+        try {
+          expect(await check({ ...env, PORT: port }), scheme).toBe(0);
+          status = 503;
+          expect(await check({ ...env, PORT: port }), scheme).toBe(1);
+        } finally {
+          await new Promise((done) => server.close(done));
+        }
+        expect(await check({ ...env, PORT: port }), scheme).toBe(1);
+      }
     } finally {
-      await new Promise((done) => server.close(done));
+      rmSync(join(secrets, '..'), { recursive: true, force: true });
     }
-    expect(await check({ PORT: String(port) })).toBe(1);
   });
 });

@@ -3,7 +3,9 @@
  * compose v3 schema and interpolates, with no engine), and the choices
  * docs/DEPLOY.md promises: one master replaced stop-first, workers keyed on
  * their slot, GPU placement, secrets from deploy.sh, limits and log rotation,
- * and an opt-in autoscaler on a manager with the Docker socket.
+ * an opt-in autoscaler on a manager with the Docker socket, and the security
+ * model: a credential per worker (no shared worker secret), Mosquitto's
+ * dynamic security, TLS, an encrypted overlay network.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -28,7 +30,7 @@ beforeAll(() => {
 }, 60_000);
 
 describe('stack.yml', () => {
-  it('is valid for docker stack config, alone and with the Gemini override', () => {
+  it('is valid for docker stack config, alone and with the Gemini and no-TLS overrides', () => {
     expect(Object.keys(stack.services).sort()).toEqual([
       'autoscaler',
       'master',
@@ -39,6 +41,14 @@ describe('stack.yml', () => {
     ]);
     const gemini = stackConfig(['deploy/stack.gemini.yml']);
     expect(gemini.services['worker-cpu']?.environment?.PROVIDER).toBe('gemini');
+    expect(secretSources(gemini.services['worker-cpu']!).sort()).toEqual([
+      'gemini_api_key',
+      'tls_ca',
+      'worker_join_cpu',
+    ]);
+    const plain = stackConfig(['deploy/stack.no-tls.yml']);
+    expect(plain.services.master?.environment?.TLS_CERT).toBe(' ');
+    expect(plain.services['worker-gpu']?.environment?.GRPC_TLS).toBe('false');
   }, 30_000);
 
   it('is checked by a validator that does reject a broken file', () => {
@@ -172,18 +182,108 @@ describe('stack.yml', () => {
   });
 
   it('ships the Mosquitto files as configs that exist', () => {
+    expect(Object.keys(stack.configs ?? {}).sort()).toEqual([
+      'mosquitto_conf',
+      'mosquitto_entrypoint',
+    ]);
     for (const [key, config] of Object.entries(stack.configs ?? {})) {
       expect(existsSync(config.file ?? ''), `${key}: ${config.file}`).toBe(true);
       expect(config.name, key).toMatch(/^demo_/);
     }
+  });
+
+  it('runs Mosquitto with dynamic security on its volume, every client logged in, and bounds', () => {
     const conf = readFileSync(join(ROOT, 'deploy/mosquitto/mosquitto.conf'), 'utf8');
     expect(conf).toMatch(/^set_tcp_nodelay true$/m);
     expect(conf).toMatch(/^allow_anonymous false$/m);
     expect(conf).toMatch(/^persistence true$/m);
+    // Where the eclipse-mosquitto:2.0 image installs the plugin.
+    expect(conf).toMatch(/^plugin \/usr\/lib\/mosquitto_dynamic_security\.so$/m);
+    // On the data volume: the logins the master adds outlive the container.
+    const file = /^plugin_opt_config_file (\S+)$/m.exec(conf)?.[1] ?? '';
+    const mosquitto = stack.services.mosquitto!;
+    const volume = (mosquitto.volumes as Array<{ source: string; target: string }>)[0]!;
+    expect(volume.source).toBe('mosquitto-data');
+    expect(file.startsWith(`${volume.target}/`)).toBe(true);
+    expect(readFileSync(join(ROOT, 'deploy/mosquitto/entrypoint.sh'), 'utf8')).toContain(
+      `DYNSEC_FILE=\${DYNSEC_FILE:-${file}}`,
+    );
+    expect(Number(/^max_packet_size (\d+)$/m.exec(conf)?.[1])).toBeGreaterThan(0);
+    for (const bound of ['max_queued_messages', 'max_queued_bytes', 'max_inflight_messages']) {
+      expect(conf, bound).toMatch(new RegExp(`^${bound} [1-9]\\d*$`, 'm'));
+    }
+    expect(conf).not.toMatch(/^(password_file|acl_file) /m);
+    expect(secretSources(mosquitto).sort()).toEqual([
+      'mqtt_master_password',
+      'mqtt_observer_password',
+    ]);
   });
 
-  it('puts every service on one attachable overlay network', () => {
-    expect(stack.networks?.flota).toMatchObject({ driver: 'overlay', attachable: true });
+  it('gives every worker service its own join token and no secret shared with other workers', () => {
+    const tokens: Record<string, string> = {
+      'worker-cpu': 'worker_join_cpu',
+      'worker-gpu': 'worker_join_gpu',
+    };
+    for (const [name, token] of Object.entries(tokens)) {
+      const worker = stack.services[name]!;
+      expect(worker.environment?.WORKER_JOIN_TOKEN_FILE, name).toBe(`/run/secrets/${token}`);
+      // The CA certificate is public; nothing else a worker holds is shared.
+      expect(secretSources(worker).sort(), name).toEqual(['tls_ca', token]);
+      for (const key of [
+        'MQTT_USERNAME',
+        'MQTT_PASSWORD',
+        'MQTT_PASSWORD_FILE',
+        'WORKER_TOKEN_FILE',
+      ]) {
+        expect(worker.environment?.[key], `${name}: ${key}`).toBeUndefined();
+      }
+      expect(worker.environment?.GRPC_TLS, name).toBe('true');
+      expect(worker.environment?.TLS_CA, name).toBe('/run/secrets/tls_ca');
+    }
+    const all = Object.keys(stack.secrets ?? {});
+    expect(all).not.toContain('mqtt_worker_password');
+    expect(all).not.toContain('worker_token');
+    for (const [name, service] of Object.entries(stack.services)) {
+      if (!(name in tokens)) {
+        expect(
+          secretSources(service).filter((s) => s.startsWith('worker_join_')),
+          name,
+        ).toEqual([]);
+      }
+    }
+  });
+
+  it('runs the master on the network with its signing secret, dynamic security, TLS and a volume', () => {
+    const master = stack.services.master!;
+    expect(master.environment).toMatchObject({
+      HOST: '0.0.0.0',
+      MQTT_USERNAME: '_master',
+      MQTT_DYNSEC: 'true',
+      FLOTA_SECRET_FILE: '/run/secrets/flota_secret',
+      FLOTA_DATA_DIR: '/var/lib/flota',
+      TLS_CERT: '/run/secrets/tls_cert',
+      TLS_KEY: '/run/secrets/tls_key',
+      API_TOKENS_FILE: '/run/secrets/api_tokens',
+    });
+    expect(master.volumes).toEqual([
+      expect.objectContaining({ type: 'volume', source: 'master-data', target: '/var/lib/flota' }),
+    ]);
+    // The volume is local to a node: the master stays where it is.
+    const deploy = master.deploy as { placement: { constraints: string[] } };
+    expect(deploy.placement.constraints).toContain('node.labels.flota.data == true');
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/mkdir -p \/var\/lib\/flota && chown node:node \/var\/lib\/flota/);
+    const autoscaler = stack.services.autoscaler!;
+    expect(autoscaler.environment?.AUTOSCALE_MASTER_URL).toBe('https://master:8080');
+    expect(autoscaler.environment?.NODE_EXTRA_CA_CERTS).toBe('/run/secrets/tls_ca');
+  });
+
+  it('puts every service on one attachable overlay network, encrypted between nodes', () => {
+    expect(stack.networks?.flota).toMatchObject({
+      driver: 'overlay',
+      attachable: true,
+      driver_opts: { encrypted: 'true' },
+    });
     for (const [name, service] of Object.entries(stack.services)) {
       expect(Object.keys(service.networks as object), name).toEqual(['flota']);
     }

@@ -48,9 +48,9 @@ case "$1 $2" in
     done ;;
   "secret inspect")
     [ -f "$FAKE_SWARM/secrets/$last" ] || exit 1
-    case "$*" in
-      *flota.autoscaler-token*) sed -n 's/^flota.autoscaler-token=//p' "$FAKE_SWARM/secrets/$last" ;;
-    esac ;;
+    # --format '{{index .Spec.Labels "<key>"}}': that label's value, or nothing.
+    key=$(printf '%s\\n' "$*" | sed -n 's/.*Labels "\\([^"]*\\)".*/\\1/p')
+    [ -z "$key" ] || sed -n "s/^$key=//p" "$FAKE_SWARM/secrets/$last" ;;
   "secret create")
     shift 2
     labels=""
