@@ -42,7 +42,9 @@ beforeAll(async () => {
     MASTER_GRPC: `127.0.0.1:${master.grpcPort}`,
     ECHO_DELAY_MS: '10',
   };
-  const started = await Promise.all(WORKER_IDS.map((id) => startWorkerProcess(id, workerEnv)));
+  const started = await Promise.all(
+    WORKER_IDS.map((id) => startWorkerProcess(id, workerEnv, master as MasterProcess)),
+  );
   for (const [i, id] of WORKER_IDS.entries()) workers.set(id, started[i] as FlotaProcess);
 });
 

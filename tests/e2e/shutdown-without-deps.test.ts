@@ -39,10 +39,11 @@ it('stops on SIGTERM (exit 0) after its store and broker died', async ({ onTestF
     QUEUE_NAMESPACE: randomName('e2e'),
     FLOTA_DATA_DIR: dataDir,
   });
-  worker = await startWorkerProcess('w-down', {
-    MQTT_URL: mosquitto.url,
-    MASTER_GRPC: `127.0.0.1:${master.grpcPort}`,
-  });
+  worker = await startWorkerProcess(
+    'w-down',
+    { MQTT_URL: mosquitto.url, MASTER_GRPC: `127.0.0.1:${master.grpcPort}` },
+    master,
+  );
   const baseUrl = master.baseUrl;
   await waitFor(async () => ((await listWorkers(baseUrl)).length === 1 ? true : undefined), {
     what: 'the worker to register',

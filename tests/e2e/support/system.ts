@@ -1,4 +1,5 @@
 /** Starts flota roles as processes and waits until they serve. */
+import { issueWorkerCredential } from '../../../cli/token.ts';
 import { freePort } from '../../helpers/free-port.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { waitForSystem } from './api.ts';
@@ -70,15 +71,29 @@ export async function startMasterProcess(env: Record<string, string>): Promise<M
   return { master, baseUrl, grpcPort };
 }
 
-/** `flota worker`; resolves once it logged that it started. */
+/** Where a worker gets its credential: the master's admin API (`flota token worker`). */
+export interface CredentialSource {
+  baseUrl: string;
+  /** Admin API token; none for a loopback master without API_TOKENS. */
+  adminToken?: string;
+}
+
+/**
+ * `flota worker` with its own credential (WORKER_TOKEN) issued by the master,
+ * unless `env` brings one; resolves once it logged that it started.
+ */
 export async function startWorkerProcess(
   workerId: string,
   env: Record<string, string>,
+  master: CredentialSource,
 ): Promise<FlotaProcess> {
+  const token =
+    env.WORKER_TOKEN ??
+    (await issueWorkerCredential({ url: master.baseUrl, token: master.adminToken }, workerId));
   const worker = spawnFlota({
     name: `flota worker ${workerId}`,
     args: ['worker'],
-    env: { WORKER_ID: workerId, ...env },
+    env: { WORKER_ID: workerId, ...env, WORKER_TOKEN: token },
   });
   const outcome = await waitFor(
     () => deadReason(worker) ?? (worker.stdout().includes('"worker started"') ? 'ok' : undefined),
