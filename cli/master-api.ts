@@ -5,6 +5,7 @@
  * do (401: pass a token; 403: an admin token; refused: is the master up?).
  */
 import { Option } from 'commander';
+import { Agent, fetch as fetchWithAgent } from 'undici';
 import { z } from 'zod';
 import { FlotaError, ValidationError } from '../common/errors.ts';
 
@@ -13,7 +14,20 @@ export interface MasterAddress {
   url: string;
   /** API token for `Authorization: Bearer`; needed when the master sets API_TOKENS. */
   token?: string;
+  /** PEM CA to trust for an https master whose certificate no public CA signed. */
+  ca?: string;
 }
+
+/** One connection pool per CA, kept for the process's life (a supervisor asks again and again). */
+const agents = new Map<string, Agent>();
+const agentFor = (ca: string) => {
+  let agent = agents.get(ca);
+  if (!agent) {
+    agent = new Agent({ connect: { ca } });
+    agents.set(ca, agent);
+  }
+  return agent;
+};
 
 export const clientSchema = z.object({
   url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// address' }),
@@ -61,6 +75,7 @@ export async function api<T>(
   token: string | undefined,
   init?: RequestInit,
   schema?: z.ZodType<T>,
+  ca?: string,
 ): Promise<T> {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -69,7 +84,14 @@ export async function api<T>(
   if (token) headers.authorization = `Bearer ${token}`;
   let res: Response;
   try {
-    res = await fetch(url, { ...init, headers });
+    res = ca
+      ? ((await fetchWithAgent(url, {
+          method: init?.method,
+          body: init?.body as string | undefined,
+          headers,
+          dispatcher: agentFor(ca),
+        })) as unknown as Response)
+      : await fetch(url, { ...init, headers });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (err as Error).message;

@@ -44,6 +44,7 @@ export async function issueWorkerCredential(
     address.token,
     { method: 'POST', body: '{}' },
     credentialResponseSchema,
+    address.ca,
   );
   return reply.credential;
 }

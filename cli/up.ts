@@ -157,6 +157,9 @@ export async function runUp(env: NodeJS.ProcessEnv, options: UpOptions = {}): Pr
     ECHO_DELAY_MS: env.ECHO_DELAY_MS ?? DEMO_ECHO_DELAY_MS,
     LOG_LEVEL: config.LOG_LEVEL,
   };
+  // Over TLS the workers trust the master's CA (or, self-signed, its certificate).
+  const trust = config.TLS_CA?.path ?? config.TLS_CERT?.path;
+  if (trust) workerEnv.TLS_CA = trust;
   if (!ready.adminToken && apiTokensOf(config).length > 0) {
     await shutdown(
       'API_TOKENS holds no admin token (tenant:token:admin), which flota up needs to issue its workers their credentials',
@@ -165,7 +168,12 @@ export async function runUp(env: NodeJS.ProcessEnv, options: UpOptions = {}): Pr
     return;
   }
   // Each worker its own credential; the admin token never reaches a worker's environment.
-  const admin = { url: ready.httpUrl, token: ready.adminToken };
+  // Over TLS, trust what the master's certificate is signed by (or the certificate itself).
+  const admin = {
+    url: ready.httpUrl,
+    token: ready.adminToken,
+    ca: config.TLS_CA?.pem ?? config.TLS_CERT?.pem,
+  };
   const workers: LocalWorkerOptions = {
     credentialFor: (workerId) => issueWorkerCredential(admin, workerId),
   };
@@ -203,6 +211,9 @@ const MASTER_SECRETS = [
   'FLOTA_SECRET_FILE',
   'WORKER_TOKEN',
   'WORKER_JOIN_TOKEN',
+  // A worker would present the master's certificate (and key) as its own client certificate.
+  'TLS_CERT',
+  'TLS_KEY',
 ];
 
 function withoutMasterSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

@@ -66,14 +66,25 @@ export async function publishAcked(
   payload: string | Buffer,
   options: { retain?: boolean } = {},
 ): Promise<boolean> {
+  if (!client.connected) return false;
+  let timer: NodeJS.Timeout | undefined;
+  let onClose = () => {};
   try {
     await Promise.race([
       client.publishAsync(topic, payload, { qos: 1, retain: options.retain ?? false }),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('no puback')), 3_000)),
+      // A broker that refuses a publish may close the connection instead of answering.
+      new Promise((_, reject) => {
+        onClose = () => reject(new Error('connection closed'));
+        client.once('close', onClose);
+        timer = setTimeout(() => reject(new Error('no puback')), 3_000);
+      }),
     ]);
     return true;
   } catch {
     return false;
+  } finally {
+    clearTimeout(timer);
+    client.off('close', onClose);
   }
 }
 

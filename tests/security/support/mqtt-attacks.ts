@@ -10,6 +10,7 @@
  * waits for a task's whole round trip after the attack (so the message, had
  * it got through, would have been handled) before checking its effect.
  */
+import type { MqttClient } from 'mqtt';
 import { expect, it } from 'vitest';
 import type { Topics } from '../../../proto/src/topics.ts';
 import { workerClientId } from '../../../proto/src/topics.ts';
@@ -103,17 +104,17 @@ export function mqttAttacks(target: () => MqttTarget): void {
 
   it('nobody stops or drains a worker through its control topic', async () => {
     const t = target();
-    const { client } = await mqttConnect(t.mqttUrl);
-    if (client) {
-      for (const id of [t.victimId, t.otherId]) {
-        await publishAcked(client, t.topics.control(id), JSON.stringify({ type: 'shutdown' }));
-        await publishAcked(client, t.topics.control(id), JSON.stringify({ type: 'drain' }));
+    // A fresh connection per message: a broker may close one after a refused publish.
+    for (const id of [t.victimId, t.otherId]) {
+      for (const type of ['shutdown', 'drain']) {
+        const { client } = await mqttConnect(t.mqttUrl);
+        if (client) await publishAcked(client, t.topics.control(id), JSON.stringify({ type }));
+        await closeQuietly(client);
       }
     }
     expect(await t.roundTrip('after control attack')).toContain('after control attack');
     expect(await t.workerState(t.victimId)).toBe('online');
     expect(await t.workerState(t.otherId)).toBe('online');
-    await closeQuietly(client);
   });
 
   it("a worker's client id cannot be taken over without its credential", async () => {
@@ -139,43 +140,48 @@ export function mqttAttacks(target: () => MqttTarget): void {
   it('a worker with its own credential acts only as itself', async () => {
     const t = target();
     const rogueId = `rogue-${Date.now().toString(36)}`;
-    const credential = await t.issueCredential(rogueId);
-    const { client, refused } = await mqttConnect(t.mqttUrl, {
+    const login = {
       clientId: workerClientId(rogueId),
       username: rogueId,
-      password: credential,
-    });
-    expect(refused).toBeUndefined();
-    if (!client) return;
+      password: await t.issueCredential(rogueId),
+    };
+    const connect = async () => {
+      const { client, refused } = await mqttConnect(t.mqttUrl, login);
+      expect(refused).toBeUndefined();
+      return client as MqttClient;
+    };
+    // Acting as the victim, each on a connection of its own (a refusal may close it).
+    const offline = JSON.stringify({ state: 'offline', id: t.victimId });
+    for (const [topic, payload] of [
+      [t.topics.status(t.victimId), offline],
+      [t.topics.heartbeat(t.victimId), heartbeat(t.victimId, 0)],
+      [t.topics.control(t.victimId), JSON.stringify({ type: 'shutdown' })],
+    ] as const) {
+      const impostor = await connect().catch(() => undefined);
+      if (impostor) await publishAcked(impostor, topic, payload, { retain: true });
+      await closeQuietly(impostor);
+    }
+    const client = await connect();
     const seen = collect(client);
-    // Its own topics: granted.
+    // Its own topics: granted. Anyone else's: refused.
     expect(await subscribeGranted(client, t.topics.control(rogueId))).toBe(1);
-    // Anyone else's: refused.
     expect(await subscribeGranted(client, t.topics.tasks(t.victimId))).toBe(128);
     expect(await subscribeGranted(client, `${t.topics.prefix}/workers/+/tasks`)).toBe(128);
-    await publishAcked(
-      client,
-      t.topics.status(t.victimId),
-      JSON.stringify({ state: 'offline', id: t.victimId }),
-      {
-        retain: true,
-      },
-    );
-    await publishAcked(client, t.topics.control(t.victimId), JSON.stringify({ type: 'shutdown' }));
     // One heartbeat claiming 1,024 attempts: dropped whole, no look-ups, no cancels sent back.
     await publishAcked(client, t.topics.status(rogueId), onlineRecord(rogueId), { retain: true });
     await publishAcked(client, t.topics.heartbeat(rogueId), heartbeat(rogueId, 1_024));
     expect(await t.roundTrip('after the rogue')).toContain('after the rogue');
     expect(await t.workerState(t.victimId)).toBe('online');
     expect(seen.filter((m) => m.topic === t.topics.control(rogueId))).toEqual([]);
-    // Clear its retained record so later cases see the fleet as it was.
+    // Leave as a worker does, so later cases see the fleet as it was.
+    const last = await connect();
     await publishAcked(
-      client,
+      last,
       t.topics.status(rogueId),
       JSON.stringify({ state: 'offline', id: rogueId, reason: 'shutdown' }),
       { retain: true },
     );
-    await closeQuietly(client);
+    await closeQuietly(client, last);
   });
 
   it('a flood of large retained messages is refused and costs the broker no memory', async () => {
