@@ -13,7 +13,13 @@ import { autoscalerStatusSchema, type PoolStatus } from '../proto/src/schemas/au
 import type { Cleanup } from './cleanup.ts';
 import { baseChildEnv } from './config.ts';
 import { deadReason } from './processes.ts';
-import { type MasterProcess, spawnWorker, waitForOnline } from './system.ts';
+import {
+  type MasterProcess,
+  spawnWorker,
+  waitForOnline,
+  workerCredential,
+  workerCredentials,
+} from './system.ts';
 
 /** The local driver names its workers `<pool>-<n>`. */
 export const POOL_NAME = 'bench';
@@ -75,9 +81,12 @@ export async function startFixedFleet(
   count: number,
 ): Promise<Fleet> {
   const env = workerEnv(master, spec);
-  const workers = Array.from({ length: count }, (_, i) =>
+  const ids = Array.from({ length: count }, (_, i) => `fixed-${i + 1}`);
+  const credentials = await workerCredentials(master, ids);
+  const workers = ids.map((id) =>
     spawnWorker(cleanup, {
-      id: `fixed-${i + 1}`,
+      id,
+      credential: credentials.get(id) as string,
       mqttUrl: master.mqttUrl,
       grpcPort: master.grpcPort,
       slots: spec.slots,
@@ -148,7 +157,10 @@ export async function startAutoscaledFleet(
     destination: process.stderr,
   });
   const scalings: Scaling[] = [];
-  const local = localWorkerDriver({ ...baseChildEnv(), ...workerEnv(master, spec) }, log);
+  // As `flota up` does: each worker its own credential from the master, issued as it starts.
+  const local = localWorkerDriver({ ...baseChildEnv(), ...workerEnv(master, spec) }, log, {
+    credentialFor: (workerId) => workerCredential(master, workerId),
+  });
   const driver = recording(local, scalings);
   const stopDriver = cleanup.add('autoscaled workers', () => local.close());
   // As `flota up --autoscale` does: the pool starts at its minimum, then the autoscaler decides.

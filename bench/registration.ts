@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { waitFor } from '../tests/helpers/wait-for.ts';
 import type { Cleanup } from './cleanup.ts';
 import { deadReason } from './processes.ts';
-import { spawnWorker, waitForOnline } from './system.ts';
+import { spawnWorker, waitForOnline, workerCredential } from './system.ts';
 
 const logLineSchema = z
   .object({ ts: z.number().optional(), time: z.number().optional(), msg: z.string() })
@@ -44,13 +44,15 @@ export interface ProbeOptions {
 
 /**
  * Spawns one worker (alone, with info logs so its connect time is known),
- * times its registration, and stops it again.
+ * times its registration, and stops it again. Its credential is issued
+ * first, as an operator does with `flota token worker`, and is not timed.
  */
 export async function probeRegistration(
   cleanup: Cleanup,
   opts: ProbeOptions,
 ): Promise<RegistrationSample> {
-  const { proc, stop } = spawnWorker(cleanup, { ...opts, logLevel: 'info' });
+  const credential = await workerCredential(opts, opts.id);
+  const { proc, stop } = spawnWorker(cleanup, { ...opts, credential, logLevel: 'info' });
   try {
     await waitForOnline(opts.baseUrl, (id) => id === opts.id, 1, {
       timeoutMs: 60_000,

@@ -10,8 +10,8 @@ import { round2, runThroughput, type ThroughputResult } from './drive.ts';
 import type { LoadClient } from './load.ts';
 import { rssMb } from './processes.ts';
 import type { Progress } from './progress.ts';
-import { startSwarm } from './swarm.ts';
-import { masterHeapMb, workerStates } from './system.ts';
+import { simIds, startSwarm } from './swarm.ts';
+import { masterHeapMb, workerCredentials, workerStates } from './system.ts';
 
 export interface ScaleOptions {
   baseUrl: string;
@@ -96,6 +96,8 @@ export async function runScale(
   progress: Progress,
   opts: ScaleOptions,
 ): Promise<ScaleResult> {
+  // Each sim logs in with its own credential, as a worker does; issued before anything is measured.
+  const credentials = await workerCredentials({ baseUrl: opts.baseUrl }, simIds(opts.workers));
   const baseBar = progress.bar('tasks flowing, no sims (s)', Math.ceil(opts.seconds));
   const baseCpu = await startCpuMeter(opts.cpuGroups);
   const baseline = await flowFor(client, opts, (s, done) => baseBar.update(s, `${done} tasks`));
@@ -106,7 +108,7 @@ export async function runScale(
   const rss = sampleRss(opts.masterPid);
   const swarm = startSwarm(cleanup, {
     mqttUrl: opts.mqttUrl,
-    count: opts.workers,
+    credentials,
     connectPerSec: opts.connectPerSec,
     heartbeatMs: opts.heartbeatMs,
     model: 'sim-model',

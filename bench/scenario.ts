@@ -21,6 +21,7 @@ import {
   startMosquittoServer,
   tempDir,
   waitForOnline,
+  workerCredentials,
 } from './system.ts';
 
 export interface BenchParams {
@@ -127,10 +128,14 @@ export async function runBroker(
     regBar.finish(`${Math.round(registrationMs)} ms from spawn`);
 
     const fleetBar = progress.bar(`${params.workers} echo workers`, params.workers);
+    const fleetIds = Array.from({ length: params.workers }, (_, i) => `echo-${i + 1}`);
+    // Issued before the clock starts: fleetReadyMs times the workers, not the issuing.
+    const fleetCredentials = await workerCredentials(master, fleetIds);
     const fleetStart = performance.now();
-    const fleet = Array.from({ length: params.workers }, (_, i) =>
+    const fleet = fleetIds.map((id) =>
       spawnWorker(cleanup, {
-        id: `echo-${i + 1}`,
+        id,
+        credential: fleetCredentials.get(id) as string,
         mqttUrl,
         grpcPort,
         slots: params.slots,

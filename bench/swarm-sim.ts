@@ -3,11 +3,12 @@
  * the broker like a real worker (its client id, a persistent session, a Last
  * Will, the retained online record, its task and control subscriptions, a
  * heartbeat every `heartbeatMs`), but serving a model nobody submits, so the
- * real echo workers keep all the tasks. Connects them gradually.
+ * real echo workers keep all the tasks. Each logs in as a worker does: its id
+ * as username, its own credential as password. Connects them gradually.
  *
- * Run as a child of the benchmark (see swarm.ts): arguments on the command
- * line, progress and stats over the IPC channel; exits when told to stop or
- * when the parent goes away.
+ * Run as a child of the benchmark (see swarm.ts): settings on the command
+ * line, the sims and their credentials, progress and stats over the IPC
+ * channel; exits when told to stop or when the parent goes away.
  */
 import { hostname } from 'node:os';
 import { Command } from 'commander';
@@ -21,13 +22,12 @@ import {
   workerOnlineSchema,
 } from '../proto/src/schemas/worker.ts';
 import { createTopics, workerClientId } from '../proto/src/topics.ts';
-import type { SwarmMessage } from './swarm.ts';
+import { type SwarmMessage, swarmCommandSchema } from './swarm.ts';
 
 const TICK_MS = 20;
 
 const opts = new Command()
   .requiredOption('--url <url>', 'broker')
-  .requiredOption('--count <n>', 'simulated workers', Number)
   .requiredOption('--rate <n>', 'connections per second', Number)
   .option('--prefix <prefix>', 'topic prefix', 'flota/v1')
   .option('--model <model>', 'the model they claim to serve', 'sim-model')
@@ -35,7 +35,6 @@ const opts = new Command()
   .parse()
   .opts<{
     url: string;
-    count: number;
     rate: number;
     prefix: string;
     model: string;
@@ -83,12 +82,13 @@ const heartbeat = (id: string): Heartbeat => ({
 workerOnlineSchema.parse(onlineRecord('sim-check'));
 heartbeatSchema.parse(heartbeat('sim-check'));
 
-function startSim(index: number): void {
-  const id = `sim-${String(index).padStart(5, '0')}`;
+function startSim({ id, credential }: { id: string; credential: string }): void {
   const status = topics.status(id);
   const lastWill: WorkerOffline = { state: 'offline', id, reason: 'lost' };
   const client = connectMqtt(opts.url, {
     clientId: workerClientId(id),
+    username: id,
+    password: credential,
     clean: false,
     reconnectPeriod: 1_000,
     will: { topic: status, payload: Buffer.from(JSON.stringify(lastWill)), qos: 1, retain: true },
@@ -109,24 +109,27 @@ function startSim(index: number): void {
 }
 
 // Connect gradually, and beat: each sim in its own TICK_MS slot of the period.
-let started = 0;
-let tick = 0;
-const connectStart = performance.now();
-const ticksPerBeat = Math.max(1, Math.round(opts.heartbeatMs / TICK_MS));
-const timer = setInterval(() => {
-  const due = Math.min(
-    opts.count,
-    Math.floor(((performance.now() - connectStart) / 1000) * opts.rate) + 1,
-  );
-  while (started < due) startSim(started++);
-  const slot = tick++ % ticksPerBeat;
-  for (let i = slot; i < sims.length; i += ticksPerBeat) {
-    const sim = sims[i] as Sim;
-    if (!sim.online || !sim.client.connected) continue;
-    sim.client.publish(topics.heartbeat(sim.id), JSON.stringify(heartbeat(sim.id)), { qos: 0 });
-    stats.heartbeats++;
-  }
-}, TICK_MS);
+let timer: NodeJS.Timeout | undefined;
+function run(roster: Array<{ id: string; credential: string }>): void {
+  let started = 0;
+  let tick = 0;
+  const connectStart = performance.now();
+  const ticksPerBeat = Math.max(1, Math.round(opts.heartbeatMs / TICK_MS));
+  timer = setInterval(() => {
+    const due = Math.min(
+      roster.length,
+      Math.floor(((performance.now() - connectStart) / 1000) * opts.rate) + 1,
+    );
+    while (started < due) startSim(roster[started++] as { id: string; credential: string });
+    const slot = tick++ % ticksPerBeat;
+    for (let i = slot; i < sims.length; i += ticksPerBeat) {
+      const sim = sims[i] as Sim;
+      if (!sim.online || !sim.client.connected) continue;
+      sim.client.publish(topics.heartbeat(sim.id), JSON.stringify(heartbeat(sim.id)), { qos: 0 });
+      stats.heartbeats++;
+    }
+  }, TICK_MS);
+}
 const reporter = setInterval(() => send({ type: 'stats', ...stats }), 250);
 
 let stopping = false;
@@ -150,8 +153,11 @@ async function stop(): Promise<void> {
   process.exit(0);
 }
 
-process.on('message', (message: unknown) => {
-  if ((message as { type?: unknown })?.type === 'stop') void stop();
+process.on('message', (raw: unknown) => {
+  const command = swarmCommandSchema.safeParse(raw);
+  if (!command.success) return;
+  if (command.data.type === 'stop') void stop();
+  else if (!timer && !stopping) run(command.data.sims);
 });
 process.on('disconnect', () => void stop());
 // Ctrl-C reaches the whole foreground group; the parent decides when this stops.

@@ -1,7 +1,8 @@
 /**
  * Runs swarm-sim.ts as a child process (its 1,000 MQTT clients get their own
  * event loop, so they do not disturb the latency measured by the load
- * generator) and relays its progress.
+ * generator) and relays its progress. The sims' credentials reach it over the
+ * IPC channel, never on its command line, where any local user could read them.
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -25,9 +26,24 @@ export const swarmMessageSchema = z.discriminatedUnion('type', [
 export type SwarmMessage = z.infer<typeof swarmMessageSchema>;
 export type SwarmStats = Omit<SwarmMessage, 'type'>;
 
+/** What the benchmark tells swarm-sim.ts: whom to simulate (it waits for this), and when to stop. */
+export const swarmCommandSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('start'),
+    sims: z.array(z.object({ id: z.string().min(1), credential: z.string().min(1) })),
+  }),
+  z.object({ type: z.literal('stop') }),
+]);
+export type SwarmCommand = z.infer<typeof swarmCommandSchema>;
+
+/** The simulated workers' ids: `sim-00000`, `sim-00001`, … */
+export const simIds = (count: number): string[] =>
+  Array.from({ length: count }, (_, i) => `sim-${String(i).padStart(5, '0')}`);
+
 export interface SwarmOptions {
   mqttUrl: string;
-  count: number;
+  /** Each simulated worker's id → its own credential (MQTT password), connected in this order. */
+  credentials: ReadonlyMap<string, string>;
   connectPerSec: number;
   heartbeatMs: number;
   model: string;
@@ -46,8 +62,6 @@ export function startSwarm(cleanup: Cleanup, opts: SwarmOptions): Swarm {
     [
       '--url',
       opts.mqttUrl,
-      '--count',
-      String(opts.count),
       '--rate',
       String(opts.connectPerSec),
       '--heartbeat-ms',
@@ -62,6 +76,11 @@ export function startSwarm(cleanup: Cleanup, opts: SwarmOptions): Swarm {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     },
   );
+  const start: SwarmCommand = {
+    type: 'start',
+    sims: [...opts.credentials].map(([id, credential]) => ({ id, credential })),
+  };
+  child.send(start);
   let latest: SwarmStats = { connected: 0, heartbeats: 0, reconnects: 0, errors: 0 };
   child.on('message', (raw) => {
     const message = swarmMessageSchema.safeParse(raw);
@@ -74,7 +93,8 @@ export function startSwarm(cleanup: Cleanup, opts: SwarmOptions): Swarm {
   let stopping: Promise<SwarmStats> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      if (child.connected) child.send({ type: 'stop' });
+      const stopCommand: SwarmCommand = { type: 'stop' };
+      if (child.connected) child.send(stopCommand);
       else child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { issueWorkerCredential } from '../cli/token.ts';
 import { freePort } from '../tests/helpers/free-port.ts';
 import { startMosquitto } from '../tests/helpers/mosquitto-server.ts';
 import { startRedis } from '../tests/helpers/redis-server.ts';
@@ -113,8 +114,36 @@ export async function startMasterProcess(
   throw lastError;
 }
 
+/** How many credentials are asked for at once, so a thousand do not become a thousand open requests. */
+const ISSUE_CONCURRENCY = 16;
+
+/**
+ * A worker's own credential (its WORKER_TOKEN), asked of the master's admin
+ * API as `flota token worker` does; the benchmark's master is on loopback
+ * without API_TOKENS, so no admin token is needed.
+ */
+export function workerCredential(master: { baseUrl: string }, workerId: string): Promise<string> {
+  return issueWorkerCredential({ url: master.baseUrl }, workerId);
+}
+
+/** A credential for each of `workerIds` (id → credential), asked for a few at a time. */
+export async function workerCredentials(
+  master: { baseUrl: string },
+  workerIds: readonly string[],
+): Promise<Map<string, string>> {
+  const issued = new Map<string, string>();
+  for (let i = 0; i < workerIds.length; i += ISSUE_CONCURRENCY) {
+    const batch = workerIds.slice(i, i + ISSUE_CONCURRENCY);
+    const credentials = await Promise.all(batch.map((id) => workerCredential(master, id)));
+    for (const [j, id] of batch.entries()) issued.set(id, credentials[j] as string);
+  }
+  return issued;
+}
+
 export interface WorkerOptions {
   id: string;
+  /** Its WORKER_TOKEN, issued before the spawn (so registration times the worker, not the issuing). */
+  credential: string;
   mqttUrl: string;
   grpcPort: number;
   slots: number;
@@ -133,6 +162,7 @@ export function spawnWorker(
     nodeArgs: opts.nodeArgs,
     env: {
       WORKER_ID: opts.id,
+      WORKER_TOKEN: opts.credential,
       MQTT_URL: opts.mqttUrl,
       MASTER_GRPC: `127.0.0.1:${opts.grpcPort}`,
       SLOTS: String(opts.slots),
