@@ -76,6 +76,9 @@ export async function startDurableRedis(): Promise<DurableRedis> {
   return {
     url: server.url,
     port: server.port,
+    get pid() {
+      return server.pid;
+    },
     dir,
     stop: () => server.stop(),
     kill: () => server.kill(),

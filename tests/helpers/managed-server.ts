@@ -11,6 +11,8 @@ export interface ManagedServer {
   /** e.g. `redis://127.0.0.1:40123`; stays valid across restart(). */
   readonly url: string;
   readonly port: number;
+  /** The running server's process id (a new one after restart()). */
+  readonly pid: number | undefined;
   /** Graceful stop (SIGTERM, SIGKILL after 10 s); resolves once it exited. Idempotent. */
   stop(): Promise<void>;
   /** SIGKILL, right now, without waiting: simulates a crash. */
@@ -117,6 +119,9 @@ export async function startManagedServer(spec: ServerSpec): Promise<ManagedServe
   return {
     url: spec.url(port),
     port,
+    get pid() {
+      return child?.pid;
+    },
     async stop() {
       await stopChild(child);
       if (!disposed) {

@@ -160,7 +160,7 @@ describe(`fuzz (seed ${SEED}, ${RUNS} runs each)`, () => {
           if (!socket.connected)
             await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
           const reply = await socket
-            .timeout(2_000)
+            .timeout(1_000)
             .emitWithAck(event, payload)
             .catch(() => 'no-ack');
           // An ack, when there is one, is an object (an error or a result), never a crash.
