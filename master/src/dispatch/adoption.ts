@@ -12,7 +12,7 @@ import type { ActiveLease } from '../../../proto/src/schemas/worker.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
 import type { TaskQueues } from '../tasks/task-queues.ts';
-import type { Lease, LeaseTable } from './leases.ts';
+import { type Lease, type LeaseTable, leaseMadeFor } from './leases.ts';
 import type { Stopper } from './stopper.ts';
 
 export interface AdopterDeps {
@@ -81,6 +81,11 @@ export class Adopter {
   private async lookUp(workerId: string, item: Required<ActiveLease>): Promise<AdoptOutcome> {
     const { leases, registry, queues, clock, stopper } = this.deps;
     if (leases.isSettling(item.taskId)) return { reason: 'stale_lease' };
+    // A lease names the worker it was made for: another worker holding it learned it somewhere.
+    if (!leaseMadeFor(item.lease, workerId)) {
+      this.stop(workerId, item);
+      return { reason: 'stale_lease' };
+    }
     const known = leases.get(item.taskId);
     if (known) {
       return known.token === item.lease && known.workerId === workerId

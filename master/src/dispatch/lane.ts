@@ -12,6 +12,7 @@ import type { WorkerRegistry } from '../registry/registry.ts';
 import type { StoreWorker } from '../store/types.ts';
 import { FairShare } from '../tasks/fair-priority.ts';
 import type { TaskJob, TaskJobData, TaskJobResult } from '../tasks/task-data.ts';
+import { newLease } from './leases.ts';
 import type { DispatchPolicy, TaskNeeds } from './policies/types.ts';
 import { Signal } from './signal.ts';
 
@@ -157,7 +158,7 @@ export class Lane {
     const target = policy.pick(registry.available(this.need), this.need);
     if (!target) return this.reapPending ? this.reapOne() : false;
     const workerId = target.status.id;
-    const token = randomUUID();
+    const token = newLease(workerId);
     const hold = `${HOLD_PREFIX}${token}`;
     registry.reserve(workerId, hold, 0, false);
     this.holds.add(hold);

@@ -1,3 +1,4 @@
+import { createHash, randomUUID } from 'node:crypto';
 import type { WorkerKind } from '../../../proto/src/schemas/worker.ts';
 import type { TaskJob } from '../tasks/task-data.ts';
 
@@ -18,6 +19,23 @@ export interface Lease {
   nextSeq: number;
   /** The worker has shown it runs this attempt (a heartbeat listed it, or it reported). */
   confirmed: boolean;
+}
+
+const ownerTag = (workerId: string) =>
+  createHash('sha256').update(workerId).digest('base64url').slice(0, 16);
+
+/**
+ * A fresh lease (lock token) for an attempt given to `workerId`. It names its
+ * worker (by a digest of its id), so a lease that leaked to another worker is
+ * worth nothing to it, even to a master that restarted and knows no leases.
+ */
+export function newLease(workerId: string): string {
+  return `${ownerTag(workerId)}.${randomUUID()}`;
+}
+
+/** True when `lease` was made for `workerId` (newLease). */
+export function leaseMadeFor(lease: string, workerId: string): boolean {
+  return lease.startsWith(`${ownerTag(workerId)}.`);
 }
 
 /** Settled attempts remembered, so a heartbeat racing an attempt's ack is recognised (about a minute at 150 tasks/s). */

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { systemClock } from '../../../common/clock.ts';
 import { Adopter, type AdopterDeps } from '../../../master/src/dispatch/adoption.ts';
-import { type Lease, LeaseTable } from '../../../master/src/dispatch/leases.ts';
+import { type Lease, LeaseTable, newLease } from '../../../master/src/dispatch/leases.ts';
 
 function setup() {
   const leases = new LeaseTable();
@@ -58,7 +58,7 @@ describe('Adopter.onActive', () => {
     leases.settle(done);
     leases.unsettle(done, false);
     adopter.onActive('w1', [{ taskId: 't-done', attempt: 1, lease: 'tok-t-done' }]);
-    await adopter.adopt('w1', { taskId: 't-other', attempt: 1, lease: 'x' });
+    await adopter.adopt('w1', { taskId: 't-other', attempt: 1, lease: newLease('w1') });
     expect(lookups).toEqual(['t-other']);
     expect(reserved).toEqual(['adopt:t-other']);
     expect(cancels).toEqual(['t-other']);
@@ -66,9 +66,19 @@ describe('Adopter.onActive', () => {
 
   it('looks up an attempt it never knew, and stops it when the store does not hold it', async () => {
     const { adopter, lookups, cancels } = setup();
-    adopter.onActive('w1', [{ taskId: 't-unknown', attempt: 2, lease: 'tok' }]);
-    await adopter.adopt('w1', { taskId: 't-unknown', attempt: 2, lease: 'tok' });
+    const tok = newLease('w1');
+    adopter.onActive('w1', [{ taskId: 't-unknown', attempt: 2, lease: tok }]);
+    await adopter.adopt('w1', { taskId: 't-unknown', attempt: 2, lease: tok });
     expect(lookups).toEqual(['t-unknown']);
     expect(cancels).toEqual(['t-unknown']);
+  });
+
+  it("refuses another worker's lease without asking the store, and stops that attempt", async () => {
+    const { adopter, lookups, cancels } = setup();
+    const leaked = newLease('w2');
+    const outcome = await adopter.adopt('w1', { taskId: 't-leaked', attempt: 1, lease: leaked });
+    expect(outcome).toEqual({ reason: 'stale_lease' });
+    expect(lookups).toEqual([]);
+    expect(cancels).toEqual(['t-leaked']);
   });
 });
