@@ -1,13 +1,21 @@
 /**
  * Bad input at every boundary while the chaos runs: malformed Socket.IO
  * events, bad REST bodies, junk MQTT on worker topics and a well-formed
- * assignment for a task nobody owns. Each must be refused or dropped; none
- * may crash a process (the run checks every process's output and exit).
+ * assignment for a task nobody owns, sent anonymously and again by a worker
+ * logged in with its own credential (an insider acting as someone else, or
+ * as the master). Each must be refused or dropped; none may crash a process
+ * (the run checks every process's output and exit).
  */
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import { io } from 'socket.io-client';
-import { createTopics } from '../../../proto/src/topics.ts';
+import { createTopics, workerClientId } from '../../../proto/src/topics.ts';
+
+/** A worker id and its own credential, as the master issued them. */
+export interface WorkerLogin {
+  id: string;
+  credential: string;
+}
 
 export interface BadInputReport {
   sent: number;
@@ -114,15 +122,24 @@ async function socketProbes(baseUrl: string, report: BadInputReport): Promise<vo
 }
 
 /**
- * Publishes once, anonymously, on a fresh connection. An open broker accepts
- * it (the flota process on that topic must drop it); the embedded broker
- * refuses it and closes the connection (only the master may publish a
- * worker's tasks or control, and nobody anonymous anything). Either is a
- * refusal; no answer at all is not.
+ * Publishes once on a fresh connection, anonymously or as `as`. An open
+ * broker accepts it (the flota process on that topic must drop it); the
+ * embedded broker refuses it and closes the connection (only the master may
+ * publish a worker's tasks or control, a worker only its own status and
+ * heartbeat, and nobody anonymous anything). Either is a refusal; no answer
+ * at all is not.
  */
-async function publishOnce(mqttPort: number, topic: string, payload: string | Buffer) {
+async function publishOnce(
+  mqttPort: number,
+  topic: string,
+  payload: string | Buffer,
+  as?: WorkerLogin,
+) {
+  const login = as
+    ? { clientId: workerClientId(as.id), username: as.id, password: as.credential }
+    : { clientId: `chaos-bad-${hex32().slice(0, 8)}` };
   const client = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, {
-    clientId: `chaos-bad-${hex32().slice(0, 8)}`,
+    ...login,
     reconnectPeriod: 0,
     connectTimeout: 5_000,
   });
@@ -151,7 +168,12 @@ async function publishOnce(mqttPort: number, topic: string, payload: string | Bu
   }
 }
 
-async function mqttProbes(mqttPort: number, workerId: string, report: BadInputReport) {
+async function mqttProbes(
+  mqttPort: number,
+  workerId: string,
+  report: BadInputReport,
+  as?: WorkerLogin,
+) {
   const fakeAssignment = {
     taskId: `any.echo.${hex32()}`,
     attempt: 1,
@@ -175,27 +197,41 @@ async function mqttProbes(mqttPort: number, workerId: string, report: BadInputRe
     [topics.heartbeat(ghost), Buffer.alloc(1_200_000, 0x7b)],
     [`${topics.prefix}/workers/a/b/c/status`, 'deep'],
   ];
+  if (as) {
+    // An insider's own topics, where only the master may speak, and a heartbeat as its victim.
+    messages.push(
+      [topics.tasks(as.id), JSON.stringify({ ...fakeAssignment, taskId: `any.echo.${hex32()}` })],
+      [topics.control(as.id), JSON.stringify({ type: 'drain' })],
+      [topics.heartbeat(workerId), JSON.stringify({ id: workerId, ts: Date.now() })],
+    );
+  }
   for (const [topic, payload] of messages) {
     report.sent++;
     try {
-      await publishOnce(mqttPort, topic, payload);
+      await publishOnce(mqttPort, topic, payload, as);
     } catch (err) {
       report.unexpected.push(`mqtt probe: ${(err as Error).message}`);
     }
   }
 }
 
-/** Sends every probe once; resolves with what was not refused the way it should be. */
+/**
+ * Sends every probe once (the MQTT ones anonymously, then again as the
+ * `insider` worker, aimed at `workerId`); resolves with what was not refused
+ * the way it should be.
+ */
 export async function sendBadInput(
   baseUrl: string,
   mqttPort: number,
   workerId: string,
+  insider: WorkerLogin,
 ): Promise<BadInputReport> {
   const report: BadInputReport = { sent: 0, unexpected: [] };
   const groups: Array<[string, Promise<void>]> = [
     ['REST', restProbes(baseUrl, report)],
     ['Socket.IO', socketProbes(baseUrl, report)],
     ['MQTT', mqttProbes(mqttPort, workerId, report)],
+    ['MQTT as a worker', mqttProbes(mqttPort, workerId, report, insider)],
   ];
   await Promise.all(
     groups.map(([what, work]) =>

@@ -8,7 +8,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../../helpers/wait-for.ts';
-import { type BadInputReport, sendBadInput } from './bad-input.ts';
+import { type BadInputReport, sendBadInput, type WorkerLogin } from './bad-input.ts';
 import { ChaosCluster, type ChaosMode, ECHO_CHUNK_SIZE } from './cluster.ts';
 import type { ChaosSettings } from './config.ts';
 import { FaultTimeline } from './faults.ts';
@@ -85,6 +85,7 @@ export class ChaosRun {
           cluster.baseUrl,
           cluster.mqttPort,
           cluster.workerIds[0] as string,
+          cluster.insider as WorkerLogin,
         );
       }),
     );

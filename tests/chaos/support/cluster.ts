@@ -1,11 +1,15 @@
 /**
  * The system under test, as processes: `flota master` and N `flota worker`s,
  * plus (in redis mode) Redis with an append-only file and Mosquitto. Every
- * role can be killed and started again with the same environment and ports.
+ * role can be killed and started again with the same environment and ports;
+ * a worker keeps the credential it was issued once, as a deployed one keeps
+ * its WORKER_TOKEN (the master's secret lives in its data directory, so the
+ * credential outlives a master restart).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { issueWorkerCredential } from '../../../cli/token.ts';
 import { waitForSystem } from '../../e2e/support/api.ts';
 import { spawnFlota } from '../../e2e/support/flota-process.ts';
 import { deadReason } from '../../e2e/support/system.ts';
@@ -13,6 +17,7 @@ import { type DurableRedis, startDurableRedis } from '../../helpers/durable-redi
 import { freePort } from '../../helpers/free-port.ts';
 import { type MosquittoServer, startMosquitto } from '../../helpers/mosquitto-server.ts';
 import { randomName } from '../../helpers/random-name.ts';
+import type { WorkerLogin } from './bad-input.ts';
 import type { ChaosSettings } from './config.ts';
 import type { ProcessBook, TrackedProcess } from './process-book.ts';
 
@@ -34,6 +39,10 @@ export class ChaosCluster {
   readonly workers = new Map<string, TrackedProcess>();
   readonly workerIds: string[];
   readonly paused = new Set<string>();
+  /** Each worker's own credential (its WORKER_TOKEN), issued once by the master. */
+  private readonly credentials = new Map<string, string>();
+  /** A credential for no running worker: the bad-input probes log in with it as an insider. */
+  insider: WorkerLogin | undefined;
   private dataDir = '';
   private ports = { http: 0, grpc: 0, mqtt: 0 };
   private readonly namespace = randomName('chaos');
@@ -64,6 +73,15 @@ export class ChaosCluster {
     }
     this.ports = { http: await freePort(), grpc: await freePort(), mqtt: await freePort() };
     await this.startMaster();
+    // A loopback master without API_TOKENS issues credentials without an admin token.
+    for (const id of this.workerIds) {
+      this.credentials.set(id, await issueWorkerCredential({ url: this.baseUrl }, id));
+    }
+    const insiderId = 'chaos-insider';
+    this.insider = {
+      id: insiderId,
+      credential: await issueWorkerCredential({ url: this.baseUrl }, insiderId),
+    };
     for (const id of this.workerIds) this.startWorker(id);
     await waitForSystem(
       this.baseUrl,
@@ -112,12 +130,15 @@ export class ChaosCluster {
   /** Starts a worker process with this id; does not wait for it. */
   startWorker(id: string): TrackedProcess | undefined {
     if (this.stopping) return undefined;
+    const credential = this.credentials.get(id);
+    if (!credential) throw new Error(`worker ${id} was issued no credential`);
     const mqttUrl = this.mosquitto?.url ?? `mqtt://127.0.0.1:${this.ports.mqtt}`;
     const proc = spawnFlota({
       name: `flota worker ${id}`,
       args: ['worker'],
       env: {
         WORKER_ID: id,
+        WORKER_TOKEN: credential,
         MQTT_URL: mqttUrl,
         MASTER_GRPC: `127.0.0.1:${this.ports.grpc}`,
         SLOTS: String(this.settings.slots),
