@@ -68,8 +68,14 @@ export class MasterApi {
 }
 
 /** True once the broker at `url` accepts these credentials. */
-export async function brokerAccepts(url: string, username: string, password: string) {
+export async function brokerAccepts(
+  url: string,
+  username: string,
+  password: string,
+  clientId?: string,
+) {
   const client = mqtt.connect(url, {
+    clientId,
     username,
     password,
     reconnectPeriod: 0,

@@ -159,7 +159,8 @@ export class Rehearsal {
     const url = `mqtt://${addresses.mosquitto}:1883`;
     const password = files.secret('mqtt_observer_password');
     await this.waitUnlessDead(
-      () => brokerAccepts(url, '_observer', password),
+      // The broker binds _observer to this client id (deploy/mosquitto/entrypoint.sh).
+      () => brokerAccepts(url, '_observer', password, 'flota-observer'),
       `mosquitto at ${url} to accept _observer`,
     );
   }

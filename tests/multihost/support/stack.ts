@@ -1,18 +1,21 @@
 /**
  * stack.yml's services, each started on its own machine (network namespace)
  * with what stack.yml gives it: secrets from deploy/make-secrets.sh,
- * Mosquitto's password file and ACL from deploy/mosquitto/entrypoint.sh and
+ * Mosquitto's dynamic-security file from deploy/mosquitto/entrypoint.sh and
  * its mosquitto.conf, Redis's command line, and the master's and workers'
  * environment (secrets read the way the images' entrypoint reads them). The
  * service names stack.yml's URLs use are replaced by the machines' addresses,
  * as the overlay network's DNS would resolve them; ports stay the stack's own.
- * Only file paths and Mosquitto's user differ.
+ * Only file paths, Mosquitto's user and plugin path differ, and TLS is off
+ * (deploy/stack.no-tls.yml): the master's certificate names `master`, not
+ * the machines' addresses, and the rehearsal is about the network.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FlotaProcess } from '../../e2e/support/flota-process.ts';
 import { FLOTA_BIN, REPO_ROOT } from '../../e2e/support/flota-process.ts';
 import { baseChildEnv } from '../../helpers/child-env.ts';
+import { DYNSEC_PLUGIN } from '../../helpers/mosquitto-server.ts';
 import {
   type Compose,
   type ComposeService,
@@ -48,27 +51,19 @@ function service(stack: Compose, name: string): ComposeService {
 
 /** Writes secrets, Mosquitto's auth files and configs under `dir`, as deploy.sh and the entrypoint would. */
 export function prepareStack(dir: string): StackFiles {
-  const stack = stackConfig();
+  const stack = stackConfig(['deploy/stack.no-tls.yml']);
   const secretsDir = join(dir, 'secrets');
-  const auth = join(dir, 'mosquitto-auth');
   const mosquittoData = join(dir, 'mosquitto-data');
   const redisData = join(dir, 'redis-data');
   const masterDataDir = join(dir, 'master-data');
   for (const d of [mosquittoData, redisData, masterDataDir]) mkdirSync(d, { recursive: true });
   runOk(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secretsDir } });
-  const mosquittoEnv = service(stack, 'mosquitto').environment ?? {};
   runOk('/bin/sh', [join(ROOT, 'deploy/mosquitto/entrypoint.sh'), '--prepare-only'], {
-    env: {
-      SECRETS_DIR: secretsDir,
-      AUTH_DIR: auth,
-      ACL_SOURCE: join(ROOT, 'deploy/mosquitto/flota.acl'),
-      MQTT_WORKER_PREFIXES: mosquittoEnv.MQTT_WORKER_PREFIXES ?? '',
-      MQTT_WORKER_MAX: mosquittoEnv.MQTT_WORKER_MAX ?? '',
-    },
+    env: { SECRETS_DIR: secretsDir, DYNSEC_FILE: join(mosquittoData, 'dynamic-security.json') },
   });
   const mosquittoConf = join(dir, 'mosquitto.conf');
   const conf = readFileSync(join(ROOT, 'deploy/mosquitto/mosquitto.conf'), 'utf8')
-    .replaceAll('/mosquitto/auth', auth)
+    .replace(/^plugin \S+$/m, `plugin ${DYNSEC_PLUGIN}`)
     .replaceAll('/mosquitto/data/', `${mosquittoData}/`);
   // As root, Mosquitto switches to its own user, which cannot write our temp dirs.
   writeFileSync(mosquittoConf, `${conf}\nuser root\n`);
