@@ -23,7 +23,11 @@ let statusUrl: string;
 
 beforeAll(async () => {
   redis = await startRedis();
-  master = await startTestMaster({ queueUrl: redis.url, env: { API_TOKENS: `ops:${TOKEN}` } });
+  // An admin token: the autoscaler issues each worker it starts its own credential.
+  master = await startTestMaster({
+    queueUrl: redis.url,
+    env: { API_TOKENS: `ops:${TOKEN}:admin` },
+  });
   const port = await freePort();
   statusUrl = `http://127.0.0.1:${port}`;
   autoscale = spawnFlota({
