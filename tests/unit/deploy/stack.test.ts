@@ -13,6 +13,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { MAX_CONVERSATION_CHARS } from '../../../proto/src/schemas/task.ts';
 import { type Compose, ROOT, run, secretSources, stackConfig } from './support/tools.ts';
 
 /** The secrets deploy.sh creates: the STACK_SECRETS array of deploy/lib.sh. */
@@ -208,7 +209,11 @@ describe('stack.yml', () => {
     expect(readFileSync(join(ROOT, 'deploy/mosquitto/entrypoint.sh'), 'utf8')).toContain(
       `DYNSEC_FILE=\${DYNSEC_FILE:-${file}}`,
     );
-    expect(Number(/^max_packet_size (\d+)$/m.exec(conf)?.[1])).toBeGreaterThan(0);
+    // The largest assignment the master may publish: a whole conversation, every
+    // character escaped by JSON (\u0001 → 6 bytes), plus the envelope.
+    expect(Number(/^max_packet_size (\d+)$/m.exec(conf)?.[1])).toBeGreaterThanOrEqual(
+      MAX_CONVERSATION_CHARS * 6 + 65_536,
+    );
     for (const bound of ['max_queued_messages', 'max_queued_bytes', 'max_inflight_messages']) {
       expect(conf, bound).toMatch(new RegExp(`^${bound} [1-9]\\d*$`, 'm'));
     }
