@@ -9,6 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newLease } from '../../../master/src/dispatch/leases.ts';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import {
   type MasterClient,
@@ -160,7 +161,8 @@ describe('bad input on gRPC', () => {
 
   describe('results and chunks', () => {
     it('refuses a result and a chunk for a task it never gave out', async () => {
-      const fence = { taskId: 'any.raw-model.nope', attempt: 1, lease: 'nope' };
+      // A lease of the right shape for this worker: a lease made for another is refused sooner.
+      const fence = { taskId: 'any.raw-model.nope', attempt: 1, lease: newLease(RAW) };
       expect(await report({ ...fence, workerId: RAW, text: 'x' })).toEqual({
         accepted: false,
         reason: 'unknown_task',
