@@ -268,7 +268,8 @@ function describeBadMqttInput(
             (l as { taskId?: string }).taskId === 'any.echo.forged',
           'forged assignment refused by the master',
         );
-        expect(line.reason).toBe('unknown_task');
+        // Its lease names no worker the master made it for: refused before any store look-up.
+        expect(line.reason).toBe('stale_lease');
       });
     }
 
