@@ -5,7 +5,6 @@
  * credential, or holds one tenant's.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -21,6 +20,7 @@ import { dumpOutput, type FlotaProcess, spawnFlota } from '../e2e/support/flota-
 import { freePort } from '../helpers/free-port.ts';
 import { createTestCa, type TestCa } from '../helpers/test-ca.ts';
 import { waitFor } from '../helpers/wait-for.ts';
+import { type RawAnswer, raw } from '../integration/http/support.ts';
 import {
   closeQuietly,
   listenAddresses,
@@ -42,52 +42,12 @@ let up: FlotaProcess;
 let ports: { http: number; grpc: number; mqtt: number };
 let baseUrl: string;
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  headers: Record<string, string | string[] | undefined>;
-}
-
-/** HTTPS with the test CA trusted (fetch cannot take a CA per call). */
-function https(
+/** HTTPS with the test CA trusted. */
+const https = (
   method: string,
   path: string,
   options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
-): Promise<Answer> {
-  const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${baseUrl}${path}`,
-      {
-        method,
-        ca: caPem,
-        headers: {
-          ...(payload ? { 'content-type': 'application/json' } : {}),
-          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-          ...options.headers,
-        },
-        timeout: 5_000,
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (chunk) => {
-          text += chunk;
-        });
-        res.on('end', () => {
-          let body: Record<string, unknown> = {};
-          try {
-            body = text ? JSON.parse(text) : {};
-          } catch {
-            body = { text };
-          }
-          resolve({ status: res.statusCode ?? 0, body, headers: res.headers });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+): Promise<RawAnswer> => raw(baseUrl, method, path, { ...options, ca: caPem });
 
 async function submitAs(token: string, prompt: string): Promise<string> {
   const res = await https('POST', '/api/tasks', { token, body: { prompt } });
@@ -275,7 +235,7 @@ describe('hardened: broker and gRPC', () => {
 describe('hardened: limits', () => {
   // Last: spends alice's budget for the minute.
   it('a tenant over RATE_LIMIT_RPM gets 429 with Retry-After; another tenant is not affected', async () => {
-    let limited: Answer | undefined;
+    let limited: RawAnswer | undefined;
     for (let i = 0; i < RPM + 10 && !limited; i++) {
       const res = await https('GET', '/api/workers', { token: ALICE });
       expect(res.headers['x-ratelimit-limit']).toBe(String(RPM));

@@ -3,7 +3,8 @@
  * Origin header, every response header kept) and a Socket.IO connection
  * attempt that reports whether the master let it in.
  */
-import { request } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { io, type Socket } from 'socket.io-client';
 
 export interface RawAnswer {
@@ -12,13 +13,17 @@ export interface RawAnswer {
   body: Record<string, unknown>;
 }
 
-/** node:http rather than fetch: fetch will not send a Host header of our choosing. */
+/**
+ * node:http(s) rather than fetch: fetch will not send a Host header of our
+ * choosing, nor trust a CA per request (`ca`, for an https master).
+ */
 export function raw(
   baseUrl: string,
   method: string,
   path: string,
-  options: { headers?: Record<string, string>; body?: unknown; token?: string } = {},
+  options: { headers?: Record<string, string>; body?: unknown; token?: string; ca?: string } = {},
 ): Promise<RawAnswer> {
+  const request = baseUrl.startsWith('https:') ? httpsRequest : httpRequest;
   const payload =
     options.body === undefined
       ? undefined
@@ -30,6 +35,7 @@ export function raw(
       `${baseUrl}${path}`,
       {
         method,
+        ...(options.ca ? { ca: options.ca } : {}),
         headers: {
           ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
           ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
