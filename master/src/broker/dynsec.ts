@@ -8,8 +8,11 @@
  *   anywhere under the topic prefix;
  * - `flota-worker-<id>`, one per worker: publish its own status, heartbeat
  *   and log topics; subscribe to its own tasks and control topics;
- * - `flota-observer` in the anonymous group `flota-observers`: subscribe to
- *   `<prefix>/logs/#` only (with `allow_anonymous true` in mosquitto.conf).
+ * - `flota-observer` in the group `flota-observers`: subscribe to
+ *   `<prefix>/logs/#` only. The group is also the anonymous group, for a
+ *   broker that allows anonymous logins; the stack does not (an anonymous
+ *   client could take a worker's client id) and gives log followers the
+ *   `_observer` login, bound to its own client id, in that group.
  * Each issued credential becomes the password of a dynsec client named after
  * the worker id, bound to its client id; revoking a worker disables that
  * client, which also disconnects it.
