@@ -16,6 +16,7 @@ import { redactUrl, urlWithoutCredentials } from '../../common/redact.ts';
 import type { MasterReady } from '../../proto/src/ipc.ts';
 import { queueKeyOfTaskId } from '../../proto/src/queues.ts';
 import { createTopics, MASTER_MQTT_USERNAME } from '../../proto/src/topics.ts';
+import { startDynsecProvisioner } from './broker/dynsec.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded-broker.ts';
 import { clientPublisher, type Publisher } from './broker/publisher.ts';
 import { ResultCache } from './cache/result-cache.ts';
@@ -26,20 +27,19 @@ import { Dispatcher, LOCK_DURATION_MS } from './dispatch/dispatcher.ts';
 import { LeaseTable } from './dispatch/leases.ts';
 import { createPolicy } from './dispatch/policies/index.ts';
 import { Stopper } from './dispatch/stopper.ts';
-import { startDynsecProvisioner } from './broker/dynsec.ts';
 import { startGrpcServer } from './grpc/server.ts';
-import { createRateLimiter } from './http/rate-limit.ts';
 import { createHttpApp } from './http/app.ts';
 import { ApiAuth } from './http/auth.ts';
+import { createRateLimiter } from './http/rate-limit.ts';
 import { MasterMetrics } from './metrics/master-metrics.ts';
 import { Outboxes } from './realtime/outbox.ts';
 import { attachSocketServer } from './realtime/socket-server.ts';
 import { WorkerRegistry } from './registry/registry.ts';
 import { ResultHandler } from './results/result-handler.ts';
-import { openQueueStore } from './store/index.ts';
 import { prepareExposure } from './security/exposure.ts';
-import { WorkerCredentials } from './security/worker-credentials.ts';
 import type { TlsMaterial } from './security/tls.ts';
+import { WorkerCredentials } from './security/worker-credentials.ts';
+import { openQueueStore } from './store/index.ts';
 import { SecretVault } from './tasks/secret-vault.ts';
 import { SubmissionKeys } from './tasks/submission-keys.ts';
 import { TaskEvents } from './tasks/task-events.ts';
@@ -290,7 +290,9 @@ export async function startMaster(
         grpc: grpcServer.serving(),
       }),
     });
-    const httpServer = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, app) : createServer(app);
+    const httpServer = tls
+      ? createHttpsServer({ cert: tls.cert, key: tls.key }, app)
+      : createServer(app);
     const realtime = attachSocketServer({
       auth,
       limiter,
@@ -303,6 +305,8 @@ export async function startMaster(
       clock,
       log,
     });
+    // Mutual TLS is asked of workers on mqtts and gRPC; the HTTPS port asks browsers for none.
+    if (!config.TLS_CLIENT_AUTH) broker?.serveWebSocket(httpServer);
     httpServer.listen(config.PORT, config.HOST);
     await Promise.race([
       once(httpServer, 'listening'),

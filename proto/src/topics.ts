@@ -68,6 +68,8 @@ export function createTopics(prefix: string = DEFAULT_TOPIC_PREFIX): Topics {
  * only) anonymously or as `_observer`.
  */
 export const MASTER_MQTT_USERNAME = '_master';
+/** Where the embedded broker serves MQTT over WebSocket, on the master's HTTP(S) port. */
+export const MQTT_WS_PATH = '/mqtt';
 export const OBSERVER_MQTT_USERNAME = '_observer';
 
 /**

@@ -15,7 +15,12 @@ import {
   METADATA_AUTHORIZATION,
   METADATA_WORKER_ID,
 } from '../../proto/src/grpc.ts';
-import { createTopics, DEFAULT_TOPIC_PREFIX } from '../../proto/src/topics.ts';
+import {
+  createTopics,
+  DEFAULT_TOPIC_PREFIX,
+  MQTT_WS_PATH,
+  workerClientId,
+} from '../../proto/src/topics.ts';
 import { dumpOutput, type FlotaProcess, spawnFlota } from '../e2e/support/flota-process.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { createTestCa, type TestCa } from '../helpers/test-ca.ts';
@@ -190,6 +195,30 @@ describe('hardened: broker and gRPC', () => {
     expect(await subscribeGranted(client, topics.tasks('local-1'))).toBe(128);
     expect(await subscribeGranted(client, topics.allHeartbeats())).toBe(128);
     await closeQuietly(client);
+  });
+
+  it('MQTT over wss (the HTTPS port) keeps the same rules', async () => {
+    const url = `wss://127.0.0.1:${ports.http}${MQTT_WS_PATH}`;
+    const { client } = await mqttConnect(url, { ca: caPem });
+    expect(client).toBeDefined();
+    if (!client) return;
+    expect(await subscribeGranted(client, `${DEFAULT_TOPIC_PREFIX}/logs/#`)).toBe(1);
+    expect(await subscribeGranted(client, topics.tasks('local-1'))).toBe(128);
+    await closeQuietly(client);
+    const id = 'wss-worker';
+    const issued = await https('POST', `/api/workers/${id}/credential`, { token: OPS });
+    expect(issued.status).toBe(201);
+    const worker = await mqttConnect(url, {
+      ca: caPem,
+      clientId: workerClientId(id),
+      username: id,
+      password: String(issued.body.credential),
+    });
+    expect(worker.refused).toBeUndefined();
+    if (!worker.client) return;
+    expect(await subscribeGranted(worker.client, topics.tasks(id))).toBe(1);
+    expect(await subscribeGranted(worker.client, topics.tasks('local-1'))).toBe(128);
+    await closeQuietly(worker.client);
   });
 
   it('gRPC needs TLS and a worker credential', async () => {

@@ -8,13 +8,15 @@
  * Packets, retained messages and connections are bounded.
  */
 import { once } from 'node:events';
+import type { Server as HttpServer } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { type IClientOptions, MqttClient } from 'mqtt';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from '../../../common/logger.ts';
-import { type Topics, workerClientId } from '../../../proto/src/topics.ts';
+import { MQTT_WS_PATH, type Topics, workerClientId } from '../../../proto/src/topics.ts';
 import type { TlsMaterial } from '../security/tls.ts';
 import type { WorkerCredentials } from '../security/worker-credentials.ts';
 import {
@@ -39,6 +41,12 @@ export interface EmbeddedBroker extends Publisher {
    * It still logs in, so the master identity needs its password here too.
    */
   connectLocal(options: IClientOptions): MqttClient;
+  /**
+   * Also serves MQTT over WebSocket on `server` (the master's HTTP or HTTPS
+   * port) at MQTT_WS_PATH: `ws://` or, over TLS, `wss://`, with the same
+   * logins, rules and bounds as the TCP listener.
+   */
+  serveWebSocket(server: HttpServer): void;
   close(): Promise<void>;
 }
 
@@ -272,6 +280,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     'embedded MQTT broker listening',
   );
   let closing: Promise<void> | undefined;
+  let webSockets: WebSocketServer | undefined;
   return {
     port: address.port,
     url: `${scheme}://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
@@ -301,9 +310,29 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
         ...clientOptions,
       });
     },
+    serveWebSocket(httpServer) {
+      webSockets = new WebSocketServer({
+        noServer: true,
+        maxPayload: options.maxPacketBytes,
+        // mqtt.js and browsers ask for the MQTT subprotocol.
+        handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
+      });
+      const wss = webSockets;
+      httpServer.on('upgrade', (req, socket, head) => {
+        if (new URL(req.url ?? '/', 'http://x').pathname !== MQTT_WS_PATH) return;
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          const stream = createWebSocketStream(ws);
+          stream.on('error', (err) => log.debug({ err: err.message }, 'mqtt websocket error'));
+          accept(stream);
+        });
+      });
+      log.info({ path: MQTT_WS_PATH }, 'embedded MQTT broker serving WebSocket');
+    },
     close() {
       closing ??= (async () => {
         credentials.off('revoked', onRevoked);
+        for (const ws of webSockets?.clients ?? []) ws.terminate();
+        webSockets?.close();
         await new Promise<void>((resolve) => broker.close(() => resolve()));
         await new Promise<void>((resolve) => server.close(() => resolve()));
       })();
