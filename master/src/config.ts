@@ -142,7 +142,9 @@ const flag = (fallback: boolean) =>
   z
     .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off', ''])
     .optional()
-    .transform((v) => (v === undefined || v === '' ? fallback : ['true', '1', 'yes', 'on'].includes(v)));
+    .transform((v) =>
+      v === undefined || v === '' ? fallback : ['true', '1', 'yes', 'on'].includes(v),
+    );
 
 const commaList = z
   .string()
@@ -237,7 +239,8 @@ export const masterConfigSchema = z.object({
    * the master (MQTT_USERNAME must be a dynsec admin) creates a client per
    * worker credential it issues and disables it on revoke.
    */
-  MQTT_DYNSEC: flag(false),  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  MQTT_DYNSEC: flag(false),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /**
    * How long a completed answer is reused for the same (tenant, model, prompt,
    * history, params). 0 (the default) turns the result cache off: models are
@@ -270,7 +273,10 @@ export function configuredSecret(
 
 /** True for addresses only this machine can reach. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
   return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
 }
 
@@ -297,13 +303,17 @@ export function loadMasterConfig(env: NodeJS.ProcessEnv = process.env): MasterCo
       problems.push('  - TLS_CERT, TLS_KEY: set both (PEM files) or neither');
     }
     if (c.TLS_CLIENT_AUTH && (c.TLS_CERT === undefined || c.TLS_CA === undefined)) {
-      problems.push('  - TLS_CLIENT_AUTH: needs TLS_CERT, TLS_KEY and TLS_CA (the CA that signs worker certificates)');
+      problems.push(
+        '  - TLS_CLIENT_AUTH: needs TLS_CERT, TLS_KEY and TLS_CA (the CA that signs worker certificates)',
+      );
     }
     if (c.FLOTA_SECRET_FILE !== undefined && c.FLOTA_SECRET_FILE.length < 32) {
       problems.push('  - FLOTA_SECRET_FILE: the secret must be at least 32 characters');
     }
     if (c.MQTT_DYNSEC && !c.MQTT_URL) {
-      problems.push('  - MQTT_DYNSEC: only with MQTT_URL (a Mosquitto with the dynamic-security plugin)');
+      problems.push(
+        '  - MQTT_DYNSEC: only with MQTT_URL (a Mosquitto with the dynamic-security plugin)',
+      );
     }
     if (problems.length === 0) return parsed.data;
   }
