@@ -34,7 +34,7 @@ export async function startAutoscaler(
   config: AutoscalerConfig,
   { driver, log, clock = systemClock }: AutoscalerDepsIn,
 ): Promise<AutoscalerHandle> {
-  const metrics = new AutoscalerMetrics();
+  const metrics = new AutoscalerMetrics(config.pools.map((pool) => pool.name));
   const autoscaler = new Autoscaler({
     pools: config.pools,
     driver,

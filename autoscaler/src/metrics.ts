@@ -4,7 +4,11 @@
  * and reason (holds included, so a cooldown that keeps a pool small shows).
  */
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { scaleActions, scaleReasons } from '../../proto/src/schemas/autoscaler.ts';
 import type { ScaleDecision } from './decide.ts';
+
+const ERROR_STAGES = ['observe', 'replicas', 'scale'] as const;
+type ErrorStage = (typeof ERROR_STAGES)[number];
 
 export class AutoscalerMetrics {
   readonly registry = new Registry();
@@ -15,7 +19,8 @@ export class AutoscalerMetrics {
   private readonly decisions: Counter;
   private readonly errors: Counter;
 
-  constructor() {
+  /** `pools`: their counters exist at 0 from the first scrape, so `increase()` is right over a restart. */
+  constructor(pools: readonly string[] = []) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'flota_autoscaler_process_' });
     this.replicas = new Gauge({
@@ -54,6 +59,12 @@ export class AutoscalerMetrics {
       labelNames: ['pool', 'stage'],
       registers,
     });
+    for (const pool of pools) {
+      for (const stage of ERROR_STAGES) this.errors.inc({ pool, stage }, 0);
+      for (const action of scaleActions) {
+        for (const reason of scaleReasons) this.decisions.inc({ pool, action, reason }, 0);
+      }
+    }
   }
 
   decided(pool: string, decision: ScaleDecision, backlog: number): void {
@@ -64,7 +75,7 @@ export class AutoscalerMetrics {
     this.decisions.inc({ pool, action: decision.action, reason: decision.reason });
   }
 
-  failed(pool: string, stage: 'observe' | 'replicas' | 'scale'): void {
+  failed(pool: string, stage: ErrorStage): void {
     this.errors.inc({ pool, stage });
   }
 }

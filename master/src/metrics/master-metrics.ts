@@ -9,7 +9,7 @@ import type { MetricsSnapshot } from '../../../proto/src/schemas/metrics.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { ResultCache } from '../cache/result-cache.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
-import type { ResultHandler } from '../results/result-handler.ts';
+import { REJECT_REASONS, type ResultHandler } from '../results/result-handler.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
 import type { TaskService } from '../tasks/task-service.ts';
 
@@ -39,6 +39,8 @@ export class MasterMetrics {
       labelNames: ['outcome'],
       registers: [reg],
     });
+    // Every series exists at 0 from the first scrape, so increase() is right over a restart.
+    for (const outcome of ['completed', 'failed']) tasksTotal.inc({ outcome }, 0);
     const queueSeconds = new Histogram({
       name: 'flota_task_queue_seconds',
       help: 'Submitted → assigned, for completed tasks',
@@ -75,7 +77,9 @@ export class MasterMetrics {
       registers: [reg],
       collect() {
         this.reset();
-        for (const [reason, n] of deps.results.rejected) this.inc({ reason }, n);
+        for (const reason of REJECT_REASONS) {
+          this.inc({ reason }, deps.results.rejected.get(reason) ?? 0);
+        }
       },
     });
     const cache = deps.cache;
@@ -104,6 +108,7 @@ export class MasterMetrics {
       registers: [reg],
       collect() {
         this.reset();
+        for (const state of ['online', 'offline']) this.set({ state }, 0);
         for (const w of deps.registry.views()) this.inc({ state: w.state });
       },
     });

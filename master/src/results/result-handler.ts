@@ -17,7 +17,13 @@ import { DEFAULT_TENANT, type TaskJobResult, toTaskView } from '../tasks/task-da
 import type { TaskEvents } from '../tasks/task-events.ts';
 
 export type Verdict = { accepted: true } | { accepted: false; reason: RejectReason };
-export type RejectReason = 'unknown_task' | 'stale_lease' | 'not_lease_owner' | 'store_unavailable';
+export const REJECT_REASONS = [
+  'unknown_task',
+  'stale_lease',
+  'not_lease_owner',
+  'store_unavailable',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /** Worker-side errors that say nothing about the task itself: another worker may run it. */
 const RETRYABLE_CODES = new Set(['worker_full', 'draining', 'model_unsupported', 'shutdown']);
