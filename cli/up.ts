@@ -26,7 +26,8 @@ import {
 import { spawnRole, stopChild } from '../common/flota-process.ts';
 import { createLogger } from '../common/logger.ts';
 import { apiTokensOf, loadMasterConfig, type MasterConfig } from '../master/src/config.ts';
-import { type MasterReady, masterReadySchema } from '../proto/src/ipc.ts';
+import { type MasterReady, masterReadySchema, masterStatusSchema } from '../proto/src/ipc.ts';
+import { openUpConsole, type UpConsole } from './terminal/up-console.ts';
 import { issueWorkerCredential } from './token.ts';
 
 /** Local echo workers stream visibly by default; set ECHO_DELAY_MS=0 for raw speed. */
@@ -62,8 +63,13 @@ async function fixedFleet(
   env: NodeJS.ProcessEnv,
   config: MasterConfig,
   workers: LocalWorkerOptions,
+  out: UpConsole,
 ): Promise<Fleet> {
-  const { logger } = createLogger({ source: 'supervisor', level: config.LOG_LEVEL });
+  const { logger } = createLogger({
+    source: 'supervisor',
+    level: config.LOG_LEVEL,
+    destination: out.logDestination,
+  });
   const driver = localWorkerDriver(env, logger, workers);
   const pool: PoolSpec = {
     name: 'local',
@@ -90,8 +96,13 @@ async function autoscaledFleet(
   config: MasterConfig,
   scaling: AutoscalerConfig,
   workers: LocalWorkerOptions,
+  out: UpConsole,
 ): Promise<Fleet> {
-  const { logger } = createLogger({ source: 'autoscaler', level: scaling.LOG_LEVEL });
+  const { logger } = createLogger({
+    source: 'autoscaler',
+    level: scaling.LOG_LEVEL,
+    destination: out.logDestination,
+  });
   const driver = localWorkerDriver(env, logger, workers);
   for (const pool of scaling.pools) {
     const { min, max } = pool.policy;
@@ -116,22 +127,27 @@ export async function runUp(env: NodeJS.ProcessEnv, options: UpOptions = {}): Pr
         { AUTOSCALE_API_TOKEN: apiTokensOf(config)[0]?.token ?? '' },
       )
     : undefined;
-  const master = spawnRole('master', env);
+  // On a terminal, the children's JSON lines come through here to be shown as human lines.
+  const out = openUpConsole(config.LOG_FORMAT, env);
+  const master = spawnRole('master', env, out.childOutput);
   let fleet: Fleet | undefined;
   let stopping = false;
 
   const shutdown = async (why: string, code: number) => {
     if (stopping) return;
     stopping = true;
-    console.error(`\nflota: ${why} — stopping workers, then the master…`);
+    out.endStatus();
+    out.note(`\nflota: ${why} — stopping workers, then the master…`);
     await fleet?.close();
     let status = code;
     try {
       await stopChild(master);
     } catch (err) {
-      console.error(`flota: cannot stop the master: ${(err as Error).message}`);
+      out.note(`flota: cannot stop the master: ${(err as Error).message}`);
       status = 1;
     }
+    // The children's last lines (`worker stopped`, `master stopped`) still on their way.
+    await out.drained();
     process.exit(status);
   };
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
@@ -176,6 +192,7 @@ export async function runUp(env: NodeJS.ProcessEnv, options: UpOptions = {}): Pr
   };
   const workers: LocalWorkerOptions = {
     credentialFor: (workerId) => issueWorkerCredential(admin, workerId),
+    output: out.childOutput,
   };
   try {
     fleet = scaling
@@ -188,14 +205,19 @@ export async function runUp(env: NodeJS.ProcessEnv, options: UpOptions = {}): Pr
             AUTOSCALE_API_TOKEN: ready.adminToken ?? scaling.AUTOSCALE_API_TOKEN,
           },
           workers,
+          out,
         )
-      : await fixedFleet(workerEnv, config, workers);
+      : await fixedFleet(workerEnv, config, workers, out);
   } catch (err) {
     await shutdown(`cannot start the workers: ${(err as Error).message}`, 1);
     return;
   }
 
-  console.error(banner(ready, config, fleet.summary).join('\n'));
+  out.note(banner(ready, config, fleet.summary).join('\n'));
+  master.on('message', (message) => {
+    const status = masterStatusSchema.safeParse(message);
+    if (status.success) out.status(status.data);
+  });
 }
 
 /**

@@ -5,18 +5,35 @@
  * an IPC channel, so it shuts itself down if the parent dies.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../bin/flota.mjs', import.meta.url));
 /** Longer than a worker's default SHUTDOWN_GRACE_MS (10 s), so in-flight work can finish. */
 export const CHILD_STOP_GRACE_MS = 15_000;
 
-export function spawnRole(role: 'master' | 'worker', env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [BIN, role], {
+/**
+ * Takes a child's stdout and stderr. Without one, a child writes straight to
+ * its parent's; with one (`flota up` on a terminal) the parent reads them, to
+ * show each log line its own way.
+ */
+export interface ChildOutput {
+  attach(stdout: Readable, stderr: Readable): void;
+}
+
+export function spawnRole(
+  role: 'master' | 'worker',
+  env: NodeJS.ProcessEnv,
+  output?: ChildOutput,
+): ChildProcess {
+  const child = spawn(process.execPath, [BIN, role], {
     env,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', output ? 'pipe' : 'inherit', output ? 'pipe' : 'inherit', 'ipc'],
     detached: true,
   });
+  // A failed spawn still has both pipes; they just end at once.
+  if (output && child.stdout && child.stderr) output.attach(child.stdout, child.stderr);
+  return child;
 }
 
 export const hasExited = (child: ChildProcess) =>

@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { type Clock, systemClock } from '../../common/clock.ts';
-import { childExited, spawnRole, stopChild } from '../../common/flota-process.ts';
+import { type ChildOutput, childExited, spawnRole, stopChild } from '../../common/flota-process.ts';
 import { createLogger, type Logger } from '../../common/logger.ts';
 import { Autoscaler } from './autoscaler.ts';
 import { type AutoscalerConfig, hostPoolName, loadAutoscalerConfig } from './config.ts';
@@ -82,10 +82,12 @@ export interface LocalWorkerOptions {
    * starts once it has it. Without this, workers start with `env` as it is.
    */
   credentialFor?: (workerId: string) => Promise<string>;
+  /** Takes each worker's stdout and stderr; without it they write to this process's. */
+  output?: ChildOutput;
 }
 
-function spawnWorker(env: NodeJS.ProcessEnv): WorkerProcess {
-  const child = spawnRole('worker', env);
+function spawnWorker(env: NodeJS.ProcessEnv, output?: ChildOutput): WorkerProcess {
+  const child = spawnRole('worker', env, output);
   return { exited: childExited(child), stop: () => stopChild(child) };
 }
 
@@ -119,14 +121,15 @@ export function localWorkerDriver(
   log: Logger,
   options: LocalWorkerOptions = {},
 ): LocalDriver {
-  const { credentialFor } = options;
+  const { credentialFor, output } = options;
+  const spawn = (workerEnv: NodeJS.ProcessEnv) => spawnWorker(workerEnv, output);
   return new LocalDriver({
     log,
     start: (id, pool) => {
       const workerEnv = { ...env, WORKER_ID: id, WORKER_KIND: pool.capability };
       return credentialFor
-        ? credentialedWorker(workerEnv, credentialFor(id))
-        : spawnWorker(workerEnv);
+        ? credentialedWorker(workerEnv, credentialFor(id), spawn)
+        : spawn(workerEnv);
     },
   });
 }

@@ -242,6 +242,13 @@ export const masterConfigSchema = z.object({
   MQTT_DYNSEC: flag(false),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /**
+   * What `flota up` prints (every process logs JSON; this is how the
+   * supervisor shows it): `auto` human lines and a live status line when its
+   * stdout is a terminal, JSON lines otherwise; `json` always JSON lines;
+   * `pretty` human lines even when not a terminal (no status line there).
+   */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  /**
    * How long a completed answer is reused for the same (tenant, model, prompt,
    * history, params). 0 (the default) turns the result cache off: models are
    * not deterministic, so reusing answers is a choice an operator makes.

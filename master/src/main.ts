@@ -13,8 +13,9 @@ import { type Clock, systemClock } from '../../common/clock.ts';
 import { createLogger, type FlotaLogger } from '../../common/logger.ts';
 import { connectMqtt, waitConnected } from '../../common/mqtt.ts';
 import { redactUrl, urlWithoutCredentials } from '../../common/redact.ts';
-import type { MasterReady } from '../../proto/src/ipc.ts';
+import { MASTER_STATUS_INTERVAL_MS, type MasterReady } from '../../proto/src/ipc.ts';
 import { queueKeyOfTaskId } from '../../proto/src/queues.ts';
+import type { MetricsSnapshot } from '../../proto/src/schemas/metrics.ts';
 import { createTopics, MASTER_MQTT_USERNAME } from '../../proto/src/topics.ts';
 import { startDynsecProvisioner } from './broker/dynsec.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded-broker.ts';
@@ -32,6 +33,7 @@ import { createHttpApp } from './http/app.ts';
 import { ApiAuth } from './http/auth.ts';
 import { createRateLimiter } from './http/rate-limit.ts';
 import { MasterMetrics } from './metrics/master-metrics.ts';
+import { masterStatusOf } from './metrics/master-status.ts';
 import { Outboxes } from './realtime/outbox.ts';
 import { attachSocketServer } from './realtime/socket-server.ts';
 import { WorkerRegistry } from './registry/registry.ts';
@@ -56,6 +58,8 @@ export interface MasterHandle {
   issueWorkerCredential(workerId: string): Promise<string>;
   /** The admin token when this master generated one (non-loopback HOST without API_TOKENS). */
   adminToken?: string;
+  /** The facts of `GET /api/metrics` (for `flota up`'s status line). */
+  metrics(): Promise<MetricsSnapshot>;
   close(): Promise<void>;
 }
 
@@ -332,6 +336,7 @@ export async function startMaster(
       mqttUrl,
       issueWorkerCredential,
       adminToken: exposure.tokens.find((t) => t.role === 'admin')?.token,
+      metrics: () => metrics.snapshot(),
       close: () => {
         closing ??= close().then(() => log.info('master stopped'));
         return closing;
@@ -351,7 +356,11 @@ export async function startMaster(
 export async function runMasterFromEnv(): Promise<MasterHandle> {
   const config = loadMasterConfig();
   const master = await startMaster(config);
-  const stop = () => void master.close().then(() => process.exit(0));
+  let statusTimer: NodeJS.Timeout | undefined;
+  const stop = () => {
+    clearInterval(statusTimer);
+    void master.close().then(() => process.exit(0));
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   if (process.send) {
@@ -365,6 +374,21 @@ export async function runMasterFromEnv(): Promise<MasterHandle> {
       adminToken: master.adminToken,
     };
     process.send(ready);
+    // The supervisor's live status line. A snapshot that fails (the store briefly
+    // away) or a parent that left only leave the line as it was: nothing to report.
+    let measuring = false;
+    statusTimer = setInterval(() => {
+      if (measuring || !process.connected) return;
+      measuring = true;
+      master
+        .metrics()
+        .then((snapshot) => process.send?.(masterStatusOf(snapshot), undefined, {}, () => {}))
+        .catch(() => {})
+        .finally(() => {
+          measuring = false;
+        });
+    }, MASTER_STATUS_INTERVAL_MS);
+    statusTimer.unref();
   }
   return master;
 }

@@ -1,6 +1,7 @@
 /**
- * The one message `flota master` sends its parent over Node's IPC channel when
- * `flota up` supervises it: where it listens, once it is ready.
+ * The messages `flota master` sends its parent over Node's IPC channel when
+ * `flota up` supervises it: where it listens, once it is ready; then, while it
+ * runs, what the supervisor's status line shows.
  */
 import { z } from 'zod';
 
@@ -13,3 +14,21 @@ export const masterReadySchema = z.object({
   adminToken: z.string().optional(),
 });
 export type MasterReady = z.infer<typeof masterReadySchema>;
+
+/**
+ * What `flota up`'s live status line shows, sent by the master to its parent
+ * every MASTER_STATUS_INTERVAL_MS while it runs. Counts since this master started.
+ */
+export const masterStatusSchema = z.object({
+  type: z.literal('flota:master-status'),
+  workersOnline: z.number().int().nonnegative(),
+  tasksCompleted: z.number().int().nonnegative(),
+  tasksFailed: z.number().int().nonnegative(),
+  /** Jobs waiting for a worker (waiting, prioritized or delayed), over every queue. */
+  queued: z.number().int().nonnegative(),
+  /** Jobs a worker holds. */
+  running: z.number().int().nonnegative(),
+});
+export type MasterStatus = z.infer<typeof masterStatusSchema>;
+
+export const MASTER_STATUS_INTERVAL_MS = 500;
