@@ -113,7 +113,7 @@ async function checkInstallation(
   const [ports, data, store, broker, grpc, workers] = await Promise.all([
     checkPorts(config, master.running),
     checkDataDir(dataDir),
-    probeStore(config.QUEUE_URL),
+    probeStore(config.QUEUE_URL, dataDir),
     config.MQTT_URL
       ? probeMqtt(config.MQTT_URL, {
           username: config.MQTT_USERNAME,

@@ -54,6 +54,6 @@ export function grpcVerdict(address: string, probe: GrpcProbe): CheckResult {
     'grpc',
     `gRPC on ${address} not serving`,
     probe.ok ? `its health service says ${probe.status}` : probe.reason,
-    'Check GRPC_PORT (the master logs "gRPC server listening" with its port), and that workers can reach it',
+    'Set GRPC_PORT to the running master’s (its start-up log says "gRPC server listening"): workers send results there',
   );
 }

@@ -5,8 +5,9 @@
  */
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
@@ -18,7 +19,7 @@ import { type CheckResult, fail, PROBE_TIMEOUT_MS, pass, reasonOf } from './resu
 
 export type StoreProbe =
   | { kind: 'redis' | 'postgres'; url: string; ok: true; clock: ClockSample }
-  | { kind: 'embedded-postgres'; ok: true; version: string }
+  | { kind: 'embedded-postgres'; ok: true; version: string; blockedBy?: string }
   | { kind: 'redis' | 'postgres' | 'embedded-postgres'; url?: string; ok: false; reason: string };
 
 /** Runs `ask` and returns the remote clock it read, stamped with our clock halfway through. */
@@ -96,11 +97,38 @@ async function bundledPostgres(): Promise<string> {
   return stdout.trim().replace(/^postgres \(PostgreSQL\) /, '');
 }
 
-export async function probeStore(queueUrl: string | undefined): Promise<StoreProbe> {
+/**
+ * As root, the embedded PostgreSQL runs as user `postgres`, which must be
+ * able to enter every directory above the data dir (the master opens the
+ * data dir itself): the first existing one it cannot enter, if any.
+ */
+async function blockingParent(dataDir: string): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  for (let dir = dirname(resolve(dataDir)); ; dir = dirname(dir)) {
+    const mode = await stat(dir).then(
+      (info) => info.mode,
+      () => undefined,
+    );
+    // A directory not there yet is created enterable (0755) on start.
+    if (mode !== undefined && (mode & 0o001) === 0) return dir;
+    if (dir === dirname(dir)) return undefined;
+  }
+}
+
+export async function probeStore(
+  queueUrl: string | undefined,
+  dataDir: string,
+): Promise<StoreProbe> {
   const kind = storeKindForUrl(queueUrl);
   if (kind === 'embedded-postgres' || queueUrl === undefined) {
     try {
-      return { kind: 'embedded-postgres', ok: true, version: await bundledPostgres() };
+      const version = await bundledPostgres();
+      return {
+        kind: 'embedded-postgres',
+        ok: true,
+        version,
+        blockedBy: await blockingParent(dataDir),
+      };
     } catch (err) {
       return { kind: 'embedded-postgres', ok: false, reason: reasonOf(err) };
     }
@@ -116,6 +144,14 @@ export async function probeStore(queueUrl: string | undefined): Promise<StorePro
 
 export function storeVerdict(probe: StoreProbe): CheckResult {
   if (probe.kind === 'embedded-postgres') {
+    if (probe.ok && probe.blockedBy) {
+      return fail(
+        'store',
+        `embedded PostgreSQL ${probe.version} cannot reach the data dir`,
+        `it runs as user "postgres" (flota runs as root), which cannot enter ${probe.blockedBy}`,
+        `Choose a FLOTA_DATA_DIR outside it, or let others enter it (chmod o+x ${probe.blockedBy})`,
+      );
+    }
     if (probe.ok) return pass('store', `embedded PostgreSQL ${probe.version} bundled and runnable`);
     return fail(
       'store',

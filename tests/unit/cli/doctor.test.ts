@@ -9,6 +9,7 @@ import { checkNodeVersion } from '../../../cli/doctor/node-version.ts';
 import { type PortFacts, portVerdict, samePortVerdict } from '../../../cli/doctor/ports.ts';
 import { formatResult } from '../../../cli/doctor/result.ts';
 import { exposureVerdicts, tlsVerdict } from '../../../cli/doctor/security.ts';
+import { storeVerdict } from '../../../cli/doctor/store.ts';
 import { report } from '../../../cli/doctor.ts';
 import { createTestCa, type TestCa } from '../../helpers/test-ca.ts';
 
@@ -145,6 +146,29 @@ describe('broker', () => {
   it('fails an unreachable broker with the reason', () => {
     const result = brokerVerdict('mqtt://b:1883', { answer: 'none', reason: 'ECONNREFUSED' }, 'm');
     expect(line(result)).toMatch(/^✗ MQTT broker at mqtt:\/\/b:1883 unreachable — ECONNREFUSED\. /);
+  });
+});
+
+describe('store', () => {
+  it('passes the bundled PostgreSQL, and names a parent the postgres user cannot enter', () => {
+    const embedded = { kind: 'embedded-postgres', ok: true, version: '18.4' } as const;
+    expect(line(storeVerdict(embedded))).toBe('✓ embedded PostgreSQL 18.4 bundled and runnable');
+    const blocked = storeVerdict({ ...embedded, blockedBy: '/root' });
+    expect(blocked.ok).toBe(false);
+    expect(blocked.fix).toBe(
+      'Choose a FLOTA_DATA_DIR outside it, or let others enter it (chmod o+x /root)',
+    );
+  });
+  it('fails an unreachable QUEUE_URL with the reason, password hidden by the probe', () => {
+    const result = storeVerdict({
+      kind: 'postgres',
+      url: 'postgres://u:***@db:5432/q',
+      ok: false,
+      reason: 'ECONNREFUSED',
+    });
+    expect(line(result)).toMatch(
+      /^✗ PostgreSQL at postgres:\/\/u:\*\*\*@db:5432\/q unreachable — ECONNREFUSED\. /,
+    );
   });
 });
 
