@@ -7,6 +7,7 @@ import { runMasterFromEnv } from '../master/src/main.ts';
 import { runWorkerFromEnv } from '../worker/src/main.ts';
 import { clientCommands } from './client-commands.ts';
 import { environment } from './config.ts';
+import { doctorCommand } from './doctor.ts';
 import { issueWorkerCredential, tokenCommand } from './token.ts';
 import { runUp } from './up.ts';
 
@@ -63,6 +64,7 @@ program
 
 for (const command of clientCommands()) program.addCommand(command);
 program.addCommand(tokenCommand());
+program.addCommand(doctorCommand(environment));
 
 try {
   await program.parseAsync(process.argv);
