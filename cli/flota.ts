@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { autoscaleFlagFromNpm } from '../autoscaler/src/config.ts';
 import { runAutoscalerFromEnv } from '../autoscaler/src/main.ts';
-import { FlotaError } from '../common/errors.ts';
+import { describeError, exitCodeOf, FlotaError } from '../common/errors.ts';
 import { runMasterFromEnv } from '../master/src/main.ts';
 import { runWorkerFromEnv } from '../worker/src/main.ts';
 import { clientCommands } from './client-commands.ts';
@@ -69,7 +69,8 @@ program.addCommand(doctorCommand(environment));
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof FlotaError) console.error(`flota: ${err.message}`);
+  // A FlotaError is for a person to act on: its text, no stack. Anything else is a bug: all of it.
+  if (err instanceof FlotaError) console.error(describeError(err));
   else console.error(err);
-  process.exit(1);
+  process.exit(exitCodeOf(err));
 }

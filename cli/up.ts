@@ -23,10 +23,17 @@ import {
   localWorkerDriver,
   startAutoscaler,
 } from '../autoscaler/src/main.ts';
+import { ConfigError, FlotaError, StartupError } from '../common/errors.ts';
 import { spawnRole, stopChild } from '../common/flota-process.ts';
 import { createLogger } from '../common/logger.ts';
 import { apiTokensOf, loadMasterConfig, type MasterConfig } from '../master/src/config.ts';
-import { type MasterReady, masterReadySchema, masterStatusSchema } from '../proto/src/ipc.ts';
+import {
+  type MasterFailed,
+  type MasterReady,
+  masterFailedSchema,
+  masterReadySchema,
+  masterStatusSchema,
+} from '../proto/src/ipc.ts';
 import { openUpConsole, type UpConsole } from './terminal/up-console.ts';
 import { issueWorkerCredential } from './token.ts';
 
@@ -37,18 +44,43 @@ export interface UpOptions {
   autoscale?: boolean;
 }
 
+/**
+ * Resolves when the master reports it is ready. Rejects with the error it
+ * reported (a port in use, a data dir it cannot write, …) when start-up
+ * failed for a reason a person can fix, or with its exit otherwise — its own
+ * output then says why (a stack: a bug).
+ */
 function waitReady(master: ChildProcess): Promise<MasterReady> {
   return new Promise((resolve, reject) => {
+    let failed: MasterFailed | undefined;
     master.on('message', (message) => {
       const ready = masterReadySchema.safeParse(message);
       if (ready.success) resolve(ready.data);
+      const failure = masterFailedSchema.safeParse(message);
+      if (failure.success) failed = failure.data;
     });
-    master.once('exit', (code) =>
-      reject(new Error(`the master exited during start-up (code ${code})`)),
-    );
+    // 'close' comes after the IPC channel is drained, so a failure sent just before exiting is in.
+    master.once('close', (code, signal) => {
+      if (failed) reject(reportedError(failed));
+      else {
+        const how = signal ? `signal ${signal}` : `code ${code}`;
+        reject(new FlotaError('master_exited', `the master exited during start-up (${how})`));
+      }
+    });
     // A failed spawn (EAGAIN, ENOENT, …) emits 'error' and no 'exit'.
-    master.once('error', (err) => reject(new Error(`cannot start the master: ${err.message}`)));
+    master.once('error', (err) =>
+      reject(new FlotaError('spawn_failed', `cannot start the master: ${err.message}`)),
+    );
   });
+}
+
+/** The master's start-up error, rebuilt on this side of the IPC channel so it prints (and exits) the same. */
+function reportedError(failed: MasterFailed): FlotaError {
+  if (failed.code === 'config_invalid') return new ConfigError(failed.message);
+  if (failed.hint !== undefined) {
+    return new StartupError(failed.code, failed.message, { hint: failed.hint });
+  }
+  return new FlotaError(failed.code, failed.message);
 }
 
 interface Fleet {
@@ -153,13 +185,8 @@ export async function runUp(env: NodeJS.ProcessEnv, options: UpOptions = {}): Pr
   process.on('SIGINT', () => void shutdown('SIGINT', 0));
   process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
 
-  let ready: MasterReady;
-  try {
-    ready = await waitReady(master);
-  } catch (err) {
-    console.error(`flota: ${(err as Error).message}`);
-    process.exit(1);
-  }
+  // A failed start-up is thrown to the CLI, which prints it once and exits.
+  const ready = await waitReady(master);
   master.on('exit', (code, signal) => {
     if (!stopping) void shutdown(`the master exited (code ${code}, signal ${signal})`, 1);
   });

@@ -8,6 +8,19 @@ export class FlotaError extends Error {
   }
 }
 
+/**
+ * A start-up failure a person can fix: the message says what failed and why
+ * (no trailing full stop), the hint what to do (whole sentences). The CLI
+ * prints both on one line, without a stack.
+ */
+export class StartupError extends FlotaError {
+  readonly hint: string;
+  constructor(code: string, message: string, options: { hint: string; cause?: unknown }) {
+    super(code, message, options);
+    this.hint = options.hint;
+  }
+}
+
 /** Configuration that cannot be used; the message lists every problem. */
 export class ConfigError extends FlotaError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -47,4 +60,15 @@ export class ConflictError extends FlotaError {
   constructor(message: string) {
     super('conflict', message);
   }
+}
+
+/** Exit status for a failure: 2 for configuration a person must change, 1 for anything else. */
+export function exitCodeOf(err: unknown): number {
+  return err instanceof ConfigError ? 2 : 1;
+}
+
+/** The text the CLI prints for a FlotaError: `flota: <message>`, and for a start-up error what to do. */
+export function describeError(err: FlotaError): string {
+  if (!(err instanceof StartupError)) return `flota: ${err.message}`;
+  return `flota: ${err.message}. ${err.hint} \`flota doctor\` checks the whole setup.`;
 }

@@ -292,11 +292,24 @@ export function apiTokensOf(config: Pick<MasterConfig, 'API_TOKENS' | 'API_TOKEN
   return [...config.API_TOKENS, ...config.API_TOKENS_FILE];
 }
 
+/** Variables whose value a problem report never repeats. */
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD/;
+
+/** One line per problem, naming the variable and (unless secret) the value it had. */
+function describeIssue(issue: z.core.$ZodIssue, env: NodeJS.ProcessEnv): string {
+  const name = issue.path.join('.') || '(env)';
+  const raw = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
+  const shown = raw !== undefined && !SECRET_NAME.test(name) ? JSON.stringify(raw) : undefined;
+  // zod says "expected number, received NaN" of a value it coerced; the person typed something else.
+  if (issue.code === 'invalid_type' && issue.expected === 'number') {
+    return `  - ${name}: expected a number${shown ? `, got ${shown}` : ''}`;
+  }
+  return `  - ${name}: ${issue.message}${shown ? ` (got ${shown})` : ''}`;
+}
+
 export function loadMasterConfig(env: NodeJS.ProcessEnv = process.env): MasterConfig {
   const parsed = masterConfigSchema.safeParse(env);
-  const problems = parsed.success
-    ? []
-    : parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(env)'}: ${i.message}`);
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => describeIssue(i, env));
   if (parsed.success) {
     const seen = new Set<string>();
     for (const { tenant, token } of apiTokensOf(parsed.data)) {

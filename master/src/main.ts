@@ -4,16 +4,20 @@
  */
 
 import { randomBytes, randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { type Clock, systemClock } from '../../common/clock.ts';
+import { exitCodeOf, FlotaError, StartupError } from '../../common/errors.ts';
 import { createLogger, type FlotaLogger } from '../../common/logger.ts';
 import { connectMqtt, waitConnected } from '../../common/mqtt.ts';
 import { redactUrl, urlWithoutCredentials } from '../../common/redact.ts';
-import { MASTER_STATUS_INTERVAL_MS, type MasterReady } from '../../proto/src/ipc.ts';
+import {
+  MASTER_STATUS_INTERVAL_MS,
+  type MasterFailed,
+  type MasterReady,
+} from '../../proto/src/ipc.ts';
 import { queueKeyOfTaskId } from '../../proto/src/queues.ts';
 import type { MetricsSnapshot } from '../../proto/src/schemas/metrics.ts';
 import { createTopics, MASTER_MQTT_USERNAME } from '../../proto/src/topics.ts';
@@ -22,6 +26,7 @@ import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded-brok
 import { clientPublisher, type Publisher } from './broker/publisher.ts';
 import { ResultCache } from './cache/result-cache.ts';
 import { apiTokensOf, configuredSecret, loadMasterConfig, type MasterConfig } from './config.ts';
+import { ensureDataDir } from './data-dir.ts';
 import { Adopter } from './dispatch/adoption.ts';
 import { DeadlineSweeper } from './dispatch/deadlines.ts';
 import { Dispatcher, LOCK_DURATION_MS } from './dispatch/dispatcher.ts';
@@ -32,6 +37,7 @@ import { startGrpcServer } from './grpc/server.ts';
 import { createHttpApp } from './http/app.ts';
 import { ApiAuth } from './http/auth.ts';
 import { createRateLimiter } from './http/rate-limit.ts';
+import { listen, listenError } from './listen.ts';
 import { MasterMetrics } from './metrics/master-metrics.ts';
 import { masterStatusOf } from './metrics/master-status.ts';
 import { Outboxes } from './realtime/outbox.ts';
@@ -104,6 +110,8 @@ export async function startMaster(
 
   try {
     const dataDir = resolve(config.FLOTA_DATA_DIR);
+    // First: every store below keeps something here, and each would fail less clearly.
+    await ensureDataDir(dataDir);
     const credentials = await WorkerCredentials.open({
       dataDir,
       secret: configuredSecret(config),
@@ -311,15 +319,12 @@ export async function startMaster(
     });
     // Mutual TLS is asked of workers on mqtts and gRPC; the HTTPS port asks browsers for none.
     if (!config.TLS_CLIENT_AUTH) broker?.serveWebSocket(httpServer);
-    httpServer.listen(config.PORT, config.HOST);
-    await Promise.race([
-      once(httpServer, 'listening'),
-      once(httpServer, 'error').then(([err]) => {
-        throw new Error(
-          `HTTP port ${config.PORT} unavailable (set PORT): ${(err as Error).message}`,
-        );
-      }),
-    ]);
+    await listen(httpServer, config.PORT, config.HOST).catch(async (err: unknown) => {
+      throw await listenError(
+        { name: 'HTTP', variable: 'PORT', host: config.HOST, port: config.PORT },
+        err,
+      );
+    });
     // Stop intake first: closing Socket.IO also closes the HTTP server.
     closers.push(() => realtime.close());
     const httpPort = (httpServer.address() as AddressInfo).port;
@@ -354,8 +359,14 @@ export async function startMaster(
  * and shuts down if that parent goes away.
  */
 export async function runMasterFromEnv(): Promise<MasterHandle> {
-  const config = loadMasterConfig();
-  const master = await startMaster(config);
+  let master: MasterHandle;
+  try {
+    master = await startMaster(loadMasterConfig());
+  } catch (err) {
+    // Under `flota up` the supervisor prints it: one line, whatever becomes of this process's output.
+    if (process.send && err instanceof FlotaError) await reportStartupFailure(err);
+    throw err;
+  }
   let statusTimer: NodeJS.Timeout | undefined;
   const stop = () => {
     clearInterval(statusTimer);
@@ -391,4 +402,20 @@ export async function runMasterFromEnv(): Promise<MasterHandle> {
     statusTimer.unref();
   }
   return master;
+}
+
+/** Tells the parent why start-up failed, then exits (the message is its to print). */
+async function reportStartupFailure(err: FlotaError): Promise<never> {
+  const failed: MasterFailed = {
+    type: 'flota:master-failed',
+    code: err.code,
+    message: err.message,
+    hint: err instanceof StartupError ? err.hint : undefined,
+  };
+  // The callback comes once the message is handed to the channel (or the channel is gone).
+  await new Promise<void>((resolve) => {
+    if (process.send) process.send(failed, undefined, {}, () => resolve());
+    else resolve();
+  });
+  process.exit(exitCodeOf(err));
 }

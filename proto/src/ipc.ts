@@ -16,6 +16,21 @@ export const masterReadySchema = z.object({
 export type MasterReady = z.infer<typeof masterReadySchema>;
 
 /**
+ * Sent instead, just before it exits, when start-up fails for a reason a
+ * person can fix: the supervisor prints it (the master prints nothing).
+ */
+export const masterFailedSchema = z.object({
+  type: z.literal('flota:master-failed'),
+  /** The FlotaError's code, e.g. `port_in_use`, `config_invalid`. */
+  code: z.string(),
+  /** What failed and why. */
+  message: z.string(),
+  /** What to do about it. */
+  hint: z.string().optional(),
+});
+export type MasterFailed = z.infer<typeof masterFailedSchema>;
+
+/**
  * What `flota up`'s live status line shows, sent by the master to its parent
  * every MASTER_STATUS_INTERVAL_MS while it runs. Counts since this master started.
  */

@@ -7,7 +7,6 @@
  * id, and anyone else may only read log lines (broker-acl.ts has the rules).
  * Packets, retained messages and connections are bounded.
  */
-import { once } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -17,6 +16,7 @@ import { type IClientOptions, MqttClient } from 'mqtt';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from '../../../common/logger.ts';
 import { MQTT_WS_PATH, type Topics, workerClientId } from '../../../proto/src/topics.ts';
+import { listen, listenError } from '../listen.ts';
 import type { TlsMaterial } from '../security/tls.ts';
 import type { WorkerCredentials } from '../security/worker-credentials.ts';
 import {
@@ -248,30 +248,22 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       )
     : net.createServer({ noDelay: true }, accept);
   server.maxConnections = MAX_CONNECTIONS;
-  server.on('error', (err) => log.error({ err }, 'broker server error'));
   // A failed TLS handshake (no or wrong client certificate) is that client's problem.
   server.on('tlsClientError', (err: Error) =>
     log.debug({ err: err.message }, 'mqtts handshake failed'),
   );
-  const onError = once(server, 'error');
-  server.listen(options.port, options.host);
   try {
-    await Promise.race([
-      once(server, 'listening'),
-      onError.then(([err]) => {
-        const code = (err as NodeJS.ErrnoException).code;
-        throw new Error(
-          code === 'EADDRINUSE'
-            ? `MQTT port ${options.port} is in use: set MQTT_PORT to a free port, or MQTT_URL to use that broker`
-            : `embedded MQTT broker failed to start: ${(err as Error).message}`,
-        );
-      }),
-    ]);
+    await listen(server, options.port, options.host);
   } catch (err) {
     credentials.off('revoked', onRevoked);
     await new Promise<void>((resolve) => broker.close(() => resolve()));
-    throw err;
+    throw await listenError(
+      { name: 'MQTT', variable: 'MQTT_PORT', host: options.host, port: options.port },
+      err,
+    );
   }
+  // From here on a server error is a runtime fault, not a start-up one.
+  server.on('error', (err) => log.error({ err }, 'broker server error'));
   const address = server.address() as net.AddressInfo;
   const host = options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host;
   const scheme = options.tls ? 'mqtts' : 'mqtt';

@@ -5,6 +5,7 @@
  * material it listens with TLS (and mutual TLS when client certificates are
  * required).
  */
+import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
@@ -23,6 +24,7 @@ import {
   taskChunkMessageSchema,
   taskResultMessageSchema,
 } from '../../../proto/src/schemas/grpc.ts';
+import { listenError } from '../listen.ts';
 import type { ResultHandler, Verdict } from '../results/result-handler.ts';
 import type { TlsMaterial } from '../security/tls.ts';
 import type { WorkerCredentials } from '../security/worker-credentials.ts';
@@ -73,8 +75,20 @@ function serverCredentials(tls: TlsMaterial | undefined): grpc.ServerCredentials
   );
 }
 
+/**
+ * grpc-js writes its own errors to stderr ("E No address added out of total 1
+ * resolved" on a taken port); each also reaches us as an error we explain, so
+ * its lines go to our log at debug level instead. Process-wide, as grpc-js's
+ * logger is.
+ */
+function routeGrpcLogs(log: Logger): void {
+  const line = (...args: unknown[]) => log.debug({ grpcJs: format(...args) }, 'grpc-js log');
+  grpc.setLogger({ error: line, info: line, debug: line });
+}
+
 export async function startGrpcServer(options: GrpcServerOptions): Promise<MasterGrpcServer> {
   const log = options.log.child({ component: 'grpc' });
+  routeGrpcLogs(log);
   const { proto, definition } = loadMasterPackage();
   const auth = createAuthInterceptor({
     credentials: options.credentials,
@@ -218,12 +232,14 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Maste
     server.bindAsync(
       `${options.host}:${options.port}`,
       serverCredentials(options.tls),
-      (err, bound) =>
-        err
-          ? reject(
-              new Error(`gRPC port ${options.port} unavailable (set GRPC_PORT): ${err.message}`),
-            )
-          : resolve(bound),
+      (err, bound) => (err ? reject(err) : resolve(bound)),
+    );
+  }).catch(async (err: unknown) => {
+    auth.close();
+    server.forceShutdown();
+    throw await listenError(
+      { name: 'gRPC', variable: 'GRPC_PORT', host: options.host, port: options.port },
+      err,
     );
   });
   log.info(

@@ -279,7 +279,9 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     record.offlineReason = reason;
     const active = record.active;
     record.active = new Map();
-    this.log.warn({ workerId, reason, lost: active.size }, 'worker offline');
+    // A worker that said goodbye with nothing in hand is an orderly stop, not a problem.
+    const orderly = reason === 'shutdown' && active.size === 0;
+    this.log[orderly ? 'info' : 'warn']({ workerId, reason, lost: active.size }, 'worker offline');
     this.emit('change');
     if (reason !== 'lost') {
       this.revoke(workerId, reason, active);

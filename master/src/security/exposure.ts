@@ -10,7 +10,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '../../../common/errors.ts';
 import { isLoopbackHost, type TenantToken } from '../config.ts';
-import { ensureDataDir } from './worker-credentials.ts';
+import { ensureDataDir } from '../data-dir.ts';
 
 export const GENERATED_TOKENS_FILE = 'api-tokens';
 /** The tenant of the generated admin token. */

@@ -16,11 +16,12 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Clock, systemClock } from '../../../common/clock.ts';
 import { ConfigError } from '../../../common/errors.ts';
 import { TOPIC_ID_PATTERN } from '../../../proto/src/topics.ts';
+import { ensureDataDir } from '../data-dir.ts';
 
 const WORKER_KIND = 'fwt1';
 const JOIN_KIND = 'fjt1';
@@ -74,19 +75,6 @@ async function writePrivate(path: string, text: string): Promise<void> {
   await writeFile(temp, text, { mode: 0o600 });
   await chmod(temp, 0o600);
   await rename(temp, path);
-}
-
-/** Creates the data dir (owner only) if it is missing; a clear error if it cannot. */
-export async function ensureDataDir(dataDir: string): Promise<void> {
-  try {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new ConfigError(
-      `FLOTA_DATA_DIR ${dataDir} cannot be created (${code}): point FLOTA_DATA_DIR at a writable directory`,
-      { cause: err },
-    );
-  }
 }
 
 /** The secret: the configured one, else the data dir's, generated (and kept) on first use. */

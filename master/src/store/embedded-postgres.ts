@@ -6,12 +6,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Clock } from '../../../common/clock.ts';
-import { ConfigError, UnavailableError } from '../../../common/errors.ts';
+import { ConfigError, StartupError } from '../../../common/errors.ts';
 import { freeLoopbackPort } from '../../../common/free-port.ts';
 import type { Logger } from '../../../common/logger.ts';
+import { ensureDataDir } from '../data-dir.ts';
 import { importEmbeddedPostgres } from './exit-hooks.ts';
 import {
   clearLeftoverPostmaster,
@@ -85,7 +86,7 @@ export async function startEmbeddedPostgres(
   const log = options.log.child({ part: 'embedded-postgres' });
   const dataDir = resolve(options.dataDir);
   const pgDir = join(dataDir, 'pg');
-  await mkdir(dataDir, { recursive: true, mode: 0o755 });
+  await ensureDataDir(dataDir, 0o755);
   await ensureReachableByPostgresUser(dataDir);
   const clusterExists = existsSync(join(pgDir, 'PG_VERSION'));
   const password = await loadPassword(dataDir, clusterExists);
@@ -131,9 +132,15 @@ export async function startEmbeddedPostgres(
     await build(0)
       .initialise()
       .catch((err: unknown) => {
-        throw new UnavailableError(`could not create the embedded PostgreSQL in ${pgDir}`, {
-          cause: err,
-        });
+        const why = err instanceof Error ? `: ${err.message}` : '';
+        throw new StartupError(
+          'store_unavailable',
+          `could not create the embedded PostgreSQL in ${pgDir}${why}`,
+          {
+            hint: "Check that FLOTA_DATA_DIR is on a local disk with free space; LOG_LEVEL=debug shows initdb's own output.",
+            cause: err,
+          },
+        );
       });
     log.info({ pgDir, ms: clock.now() - startedAt }, 'embedded PostgreSQL initialised');
   }
@@ -149,12 +156,20 @@ export async function startEmbeddedPostgres(
       await candidate.start();
       server = candidate;
     } catch {
-      log.warn({ port, attempt, output: tail.slice(-5) }, 'embedded PostgreSQL did not start');
+      // Retried on another port; if every attempt fails, the error carries the output.
+      log.info(
+        { port, attempt, output: tail.slice(-5) },
+        'embedded PostgreSQL did not start; trying another port',
+      );
     }
   }
   if (!server) {
-    throw new UnavailableError(
+    throw new StartupError(
+      'store_unavailable',
       `the embedded PostgreSQL in ${pgDir} did not start; its last output: ${tail.join(' | ')}`,
+      {
+        hint: `LOG_LEVEL=debug shows all of PostgreSQL's output; if ${pgDir} is damaged, moving it aside starts with an empty queue.`,
+      },
     );
   }
   const pid = await readPostmasterPid(pgDir);

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../../../common/clock.ts';
-import { UnavailableError } from '../../../common/errors.ts';
+import { StartupError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 
 const STOP_TIMEOUT_MS = 15_000;
@@ -88,7 +88,8 @@ export async function clearLeftoverPostmaster(
   const pid = await readPostmasterPid(pgDir);
   if (pid === undefined) return;
   if ((await isProcessAlive(pid)) && (await servesDataDir(pid, pgDir))) {
-    log.warn(
+    // Expected after a master was killed: handled here, nothing for anyone to do.
+    log.info(
       { postmasterPid: pid, pgDir },
       'stopping a PostgreSQL left running by an earlier master',
     );
@@ -99,8 +100,10 @@ export async function clearLeftoverPostmaster(
     }
     log.warn({ postmasterPid: pid }, 'leftover PostgreSQL ignored SIGINT; killing it');
     if (!(await stopPostmaster(pgDir, pid, 'SIGKILL', KILL_TIMEOUT_MS, clock))) {
-      throw new UnavailableError(
-        `a PostgreSQL (pid ${pid}) still holds ${pgDir} and would not stop; stop it and retry`,
+      throw new StartupError(
+        'store_unavailable',
+        `a PostgreSQL (pid ${pid}) still holds ${pgDir} and would not stop`,
+        { hint: `Stop it (kill -9 ${pid}, as its owner), then start again.` },
       );
     }
   } else {

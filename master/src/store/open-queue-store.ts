@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../../../common/clock.ts';
-import { UnavailableError } from '../../../common/errors.ts';
+import { StartupError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { type EmbeddedPostgresServer, startEmbeddedPostgres } from './embedded-postgres.ts';
 import { createPostgresBinding } from './postgres-store.ts';
@@ -78,7 +78,7 @@ async function openBinding(
  * existing PostgreSQL (`postgres://`, `postgresql://`), or, without a URL, a
  * PostgreSQL the store starts itself in `${dataDir}/pg`. Resolves once the
  * server answers; throws ConfigError for an unsupported URL or namespace and
- * UnavailableError when the server does not answer within `connectTimeoutMs`.
+ * StartupError when the server does not answer within `connectTimeoutMs`.
  */
 export async function openQueueStore(options: OpenQueueStoreOptions): Promise<QueueStore> {
   const kind = storeKindForUrl(options.url);
@@ -91,7 +91,16 @@ export async function openQueueStore(options: OpenQueueStoreOptions): Promise<Qu
   const giveUp = async (why: string, cause?: unknown): Promise<never> => {
     await binding.closeConnections().catch(() => undefined);
     await server?.stop();
-    throw new UnavailableError(`the ${kind} queue store at ${description} ${why}`, { cause });
+    throw new StartupError(
+      'store_unreachable',
+      `the ${kind} queue store at ${description} ${why}`,
+      {
+        hint: server
+          ? `Start again with LOG_LEVEL=debug to see PostgreSQL's own output; moving ${options.dataDir}/pg aside starts with an empty queue.`
+          : 'Start that server, or correct QUEUE_URL; without QUEUE_URL flota runs its own PostgreSQL in FLOTA_DATA_DIR.',
+        cause,
+      },
+    );
   };
   if (!(await untilReachable(binding, timeoutMs, clock))) {
     await giveUp(`did not answer within ${timeoutMs} ms`);
