@@ -1,7 +1,7 @@
 /**
  * One pino JSON line as a person reads it on a terminal:
  *
- *   12:01:02 INFO:  master   task completed  taskId=any~echo~… workerId=local-1
+ *   12:01:02 INFO:  master   task completed  taskId=any.echo.…  workerId=local-1  attempt=1
  *
  * Local time, level (coloured by pino-pretty), source, message, then every
  * other field as key=value. An error shows its message only; its stack stays
@@ -10,8 +10,11 @@
  */
 import { prettyFactory } from 'pino-pretty';
 
-/** Keys the line shows in their own places, or not at all (pino's bookkeeping). */
-const PLACED_KEYS = new Set(['ts', 'level', 'msg', 'source', 'pid', 'hostname']);
+/**
+ * Keys the line shows in their own places, or not at all: pino's bookkeeping,
+ * and the module that logged (the message says what happened; the JSON keeps where).
+ */
+const PLACED_KEYS = new Set(['ts', 'level', 'msg', 'source', 'pid', 'hostname', 'component']);
 /** Wide enough for `master`, `local-12` and most worker ids, so messages line up. */
 const SOURCE_WIDTH = 8;
 /** `ERROR`, `FATAL`, `DEBUG`, `TRACE`: the longest level names. */
@@ -45,20 +48,12 @@ export function fieldValue(value: unknown): string {
   return String(value);
 }
 
-/**
- * The fields after the message, in the order logged, with the module's
- * `component` last (it says where, the others say what). A worker's own
- * `workerId` is left out: the source column already names it.
- */
+/** The fields after the message, as logged; a worker's own `workerId` is in the source column. */
 function fieldsOf(log: Record<string, unknown>, messageKey: string): Array<[string, unknown]> {
-  const fields = Object.entries(log).filter(
+  return Object.entries(log).filter(
     ([key, value]) =>
-      !PLACED_KEYS.has(key) &&
-      key !== messageKey &&
-      key !== 'component' &&
-      !(key === 'workerId' && value === log.source),
+      !PLACED_KEYS.has(key) && key !== messageKey && !(key === 'workerId' && value === log.source),
   );
-  return log.component === undefined ? fields : [...fields, ['component', log.component]];
 }
 
 function parseObject(line: string): Record<string, unknown> | undefined {

@@ -30,7 +30,7 @@ const status = (overrides: Partial<MasterStatus> = {}): MasterStatus => ({
 describe('log line formatter', () => {
   const plain = createLineFormatter({ colors: false });
 
-  it('prints time, level, source, message, then the fields, component last', () => {
+  it("prints time, level, source, message, then the fields (not the logging module's name)", () => {
     const line = json({
       component: 'results',
       taskId: 'any.echo.abc',
@@ -39,7 +39,7 @@ describe('log line formatter', () => {
       msg: 'task completed',
     });
     expect(plain(line)).toBe(
-      `${clock} INFO:  master   task completed  taskId=any.echo.abc  workerId=local-1  attempt=1  component=results`,
+      `${clock} INFO:  master   task completed  taskId=any.echo.abc  workerId=local-1  attempt=1`,
     );
   });
 
