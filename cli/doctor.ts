@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
+import { nearbyFreePort, probePort } from '../common/port-probe.ts';
 import { apiTokensOf, type MasterConfig } from '../master/src/config.ts';
 import { GENERATED_TOKENS_FILE } from '../master/src/security/exposure.ts';
 import { hostPort } from './doctor/address.ts';
@@ -27,13 +28,7 @@ import {
 } from './doctor/master-probe.ts';
 import { probeMqtt } from './doctor/mqtt-probe.ts';
 import { checkNodeVersion, requiredNodeRange } from './doctor/node-version.ts';
-import {
-  nextFreePort,
-  type PortName,
-  portVerdict,
-  samePortVerdict,
-  tryBind,
-} from './doctor/ports.ts';
+import { type PortName, portVerdict, samePortVerdict, tryBind } from './doctor/ports.ts';
 import { type CheckResult, formatResult } from './doctor/result.ts';
 import { exposureVerdicts, tlsVerdict } from './doctor/security.ts';
 import { probeStore, storeVerdict } from './doctor/store.ts';
@@ -61,11 +56,10 @@ async function checkPort(
 ): Promise<CheckResult> {
   const bind = port === 0 ? ({ state: 'free' } as const) : await tryBind(host, port);
   const foreign = bind.state === 'taken' && !masterRunning;
+  // The same probe the master's start-up error uses, so both name the same culprit.
   const mqttBroker =
-    foreign && name === 'MQTT_PORT'
-      ? (await probeMqtt(`mqtt://${hostPort(host, port)}`)).answer !== 'none'
-      : undefined;
-  const nextFree = bind.state === 'free' ? port : await nextFreePort(host, port);
+    foreign && name === 'MQTT_PORT' ? (await probePort(host, port)) === 'mqtt' : undefined;
+  const nextFree = bind.state === 'free' ? port : ((await nearbyFreePort(host, port)) ?? port + 1);
   return portVerdict({ name, host, port, bind, masterRunning, mqttBroker, nextFree });
 }
 

@@ -29,14 +29,6 @@ export function tryBind(host: string, port: number): Promise<BindOutcome> {
   });
 }
 
-/** The first port after `port` that binds on `host` (within a few tries), to suggest in a fix. */
-export async function nextFreePort(host: string, port: number, tries = 20): Promise<number> {
-  for (let candidate = port + 1; candidate < port + 1 + tries && candidate <= 65_535; candidate++) {
-    if ((await tryBind(host, candidate)).state === 'free') return candidate;
-  }
-  return port + 1;
-}
-
 export interface PortFacts {
   name: PortName;
   host: string;
