@@ -3,8 +3,6 @@
  * bin/flota.mjs`), against a real master with API tokens and a result cache,
  * a real Redis and a real echo worker carrying a label.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
@@ -13,15 +11,9 @@ import type { WorkerHandle } from '../../../worker/src/main.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
 import { waitOnline } from '../master/cache-support.ts';
 import { startTestMaster, startTestWorker } from '../master/support.ts';
+import { type Run, runFlota } from './run-flota.ts';
 
-const FLOTA_BIN = fileURLToPath(new URL('../../../bin/flota.mjs', import.meta.url));
 const TOKEN = 'cli-token-0123456789';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let redis: RedisServer;
 let master: MasterHandle;
@@ -30,22 +22,7 @@ let worker: WorkerHandle;
 /** Runs the CLI with only the environment given (no FLOTA_* from the caller's shell). */
 function flota(args: string[], env: Record<string, string> = {}): Promise<Run> {
   const { FLOTA_URL: _url, FLOTA_TOKEN: _token, ...base } = process.env;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FLOTA_BIN, ...args], {
-      env: { ...base, FLOTA_URL: master.httpUrl, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runFlota(args, { ...base, FLOTA_URL: master.httpUrl, ...env });
 }
 
 const asJson = <T>(run: Run): T => {

@@ -4,11 +4,9 @@
  * worker, every check passes; with a Mosquitto of our own on MQTT_PORT and
  * no master, the MQTT_PORT line names the broker and both ways out.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckResult } from '../../../cli/doctor/result.ts';
 import type { MasterHandle } from '../../../master/src/main.ts';
@@ -18,34 +16,17 @@ import { type MosquittoServer, startMosquitto } from '../../helpers/mosquitto-se
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
 import { waitOnline } from '../master/cache-support.ts';
 import { startTestMaster, startTestWorker } from '../master/support.ts';
+import { type Run, runFlota } from './run-flota.ts';
 
-const FLOTA_BIN = fileURLToPath(new URL('../../../bin/flota.mjs', import.meta.url));
 const TOKEN = 'doctor-admin-token-0123456789';
 const API_TOKENS = `ops:${TOKEN}:admin`;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs `flota doctor` with only the environment given (nothing from the caller's shell but PATH). */
 function doctor(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FLOTA_BIN, 'doctor', ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  return runFlota(['doctor', ...args], {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    ...env,
   });
 }
 

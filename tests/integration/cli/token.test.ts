@@ -4,8 +4,6 @@
  * credential it prints lets a real worker in, a revoked one no longer does,
  * and a user token, no token or no master each get a message saying what to do.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import type {
@@ -19,16 +17,10 @@ import { freePort } from '../../helpers/free-port.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { api, startTestMaster, startTestWorker } from '../master/support.ts';
+import { type Run, runFlota } from './run-flota.ts';
 
-const FLOTA_BIN = fileURLToPath(new URL('../../../bin/flota.mjs', import.meta.url));
 const ADMIN = 'token-admin-0123456789';
 const USER = 'token-user-0123456789';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let redis: RedisServer;
 let master: MasterHandle;
@@ -37,22 +29,7 @@ const workers: WorkerHandle[] = [];
 /** Runs the CLI with only the environment given (no FLOTA_* from the caller's shell). */
 function flota(args: string[], env: Record<string, string> = {}): Promise<Run> {
   const { FLOTA_URL: _url, FLOTA_TOKEN: _token, ...base } = process.env;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FLOTA_BIN, ...args], {
-      env: { ...base, FLOTA_URL: master.httpUrl, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runFlota(args, { ...base, FLOTA_URL: master.httpUrl, ...env });
 }
 
 const asJson = <T>(run: Run): T => {
