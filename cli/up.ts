@@ -26,7 +26,12 @@ import {
 import { ConfigError, FlotaError, StartupError } from '../common/errors.ts';
 import { spawnRole, stopChild } from '../common/flota-process.ts';
 import { createLogger } from '../common/logger.ts';
-import { apiTokensOf, loadMasterConfig, type MasterConfig } from '../master/src/config.ts';
+import {
+  apiTokensOf,
+  isLoopbackHost,
+  loadMasterConfig,
+  type MasterConfig,
+} from '../master/src/config.ts';
 import {
   type MasterFailed,
   type MasterReady,
@@ -280,9 +285,7 @@ function dialHost(host: string): string {
 /** Who can reach a listener bound to `host`, in words. */
 function reach(host: string): string {
   if (host === '0.0.0.0' || host === '::') return 'all interfaces: reachable from the network';
-  if (host === 'localhost' || host === '::1' || host.startsWith('127.')) {
-    return 'this machine only (set HOST to open it to the network)';
-  }
+  if (isLoopbackHost(host)) return 'this machine only; set HOST to open it to the network';
   return 'reachable from the network';
 }
 
