@@ -13,6 +13,7 @@ import { exitCodeOf, FlotaError, StartupError } from '../../common/errors.ts';
 import { createLogger, type FlotaLogger } from '../../common/logger.ts';
 import { connectMqtt, waitConnected } from '../../common/mqtt.ts';
 import { redactUrl, urlWithoutCredentials } from '../../common/redact.ts';
+import { finishesWithin } from '../../common/timeout.ts';
 import {
   MASTER_STATUS_INTERVAL_MS,
   type MasterFailed,
@@ -93,17 +94,11 @@ export async function startMaster(
   // Each step is bounded: with the store or broker already gone, a close could wait forever.
   const close = async () => {
     for (const step of closers.reverse()) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => {
-        timer = clock.setTimeout(() => resolve('late'), SHUTDOWN_STEP_MS);
-      });
       try {
-        const outcome = await Promise.race([Promise.resolve().then(step), late]);
-        if (outcome === 'late') log.warn({ ms: SHUTDOWN_STEP_MS }, 'shutdown step timed out');
+        const done = await finishesWithin(Promise.resolve().then(step), SHUTDOWN_STEP_MS, clock);
+        if (!done) log.warn({ ms: SHUTDOWN_STEP_MS }, 'shutdown step timed out');
       } catch (err) {
         log.warn({ err }, 'shutdown step failed');
-      } finally {
-        clock.clearTimeout(timer as NodeJS.Timeout);
       }
     }
   };

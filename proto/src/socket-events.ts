@@ -155,6 +155,17 @@ export interface TaskEventPayloads {
   'task:failed': TaskView;
 }
 export type TaskEventName = keyof TaskEventPayloads;
+/** A key per task event, so the list below can neither miss one nor add one. */
+const TASK_EVENT_KEYS: Record<TaskEventName, true> = {
+  'task:queued': true,
+  'task:assigned': true,
+  'task:chunk': true,
+  'task:retrying': true,
+  'task:completed': true,
+  'task:failed': true,
+};
+/** Every task event name; the browser's list (web/js/connection.js) is tested against it. */
+export const TASK_EVENT_NAMES = Object.keys(TASK_EVENT_KEYS) as TaskEventName[];
 export const TERMINAL_TASK_EVENTS: readonly TaskEventName[] = ['task:completed', 'task:failed'];
 
 export type ServerToClientEvents = {
@@ -162,6 +173,12 @@ export type ServerToClientEvents = {
 } & {
   'workers:update': (event: WorkersUpdateEvent) => void;
 };
+
+/** Every event name the server sends. */
+export const SERVER_EVENT_NAMES: ReadonlyArray<keyof ServerToClientEvents> = [
+  ...TASK_EVENT_NAMES,
+  'workers:update',
+];
 
 /** Room a session's sockets join; results are emitted to it, so every tab of a session sees them. */
 export const sessionRoom = (sessionId: string) => `session:${sessionId}`;

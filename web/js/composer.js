@@ -7,7 +7,7 @@ import { h } from './dom.js';
 import { chosenPriority, DEFAULT_PRIORITY, priorityTitle, showPriority } from './priority.js';
 import { loadApiKey, saveApiKey } from './storage.js';
 
-/** Keep in step with MAX_PROMPT_CHARS in proto/src/schemas/task.ts. */
+/** MAX_PROMPT_CHARS of proto/src/schemas/task.ts (a unit test holds them equal). */
 const MAX_PROMPT_CHARS = 100_000;
 
 /**

@@ -14,7 +14,7 @@
  */
 import { watchLinkState } from './link-state.js';
 
-/** Task events the chat store understands (see proto/src/socket-events.ts). */
+/** Task events the chat store understands: TASK_EVENT_NAMES of proto/src/socket-events.ts (a unit test holds them equal). */
 export const TASK_EVENTS = [
   'task:queued',
   'task:assigned',
@@ -24,7 +24,7 @@ export const TASK_EVENTS = [
   'task:failed',
 ];
 const ACK_TIMEOUT_MS = 15_000;
-/** Keep in step with MAX_PENDING_IN_HELLO in proto/src/socket-events.ts. */
+/** MAX_PENDING_IN_HELLO of proto/src/socket-events.ts (a unit test holds them equal). */
 const MAX_PENDING_IN_HELLO = 500;
 /** Task events held before the hello answer; beyond this the link starts over and resumes. */
 const MAX_EARLY_EVENTS = 5_000;

@@ -5,7 +5,7 @@
  */
 import { h } from './dom.js';
 
-/** Keep in step with `priority` in proto/src/schemas/task.ts. */
+/** The top of `priority` in proto/src/schemas/task.ts (a unit test holds them equal). */
 export const MAX_PRIORITY = 1000;
 /** What the master gives a task that names no priority. */
 export const DEFAULT_PRIORITY = 0;

@@ -6,6 +6,7 @@ import os from 'node:os';
 import type { Clock } from '../../common/clock.ts';
 import { createLogger, type FlotaLogger, type Logger } from '../../common/logger.ts';
 import { parseMqttJson } from '../../common/mqtt.ts';
+import { settlesWithin } from '../../common/timeout.ts';
 import {
   assignmentSchema,
   type Control,
@@ -55,22 +56,6 @@ export const MAX_ASSIGNMENT_BYTES = 6 * MAX_CONVERSATION_CHARS + 64 * 1024;
 const FIRST_CONNECT_WAIT_MS = 10_000;
 /** After aborting in-flight tasks, how long to wait for their results to go out. */
 const ABORT_REPORT_WAIT_MS = 5_000;
-
-function waitBounded(clock: Clock, work: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = clock.setTimeout(() => resolve(false), ms);
-    void work.then(
-      () => {
-        clock.clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clock.clearTimeout(timer);
-        resolve(true);
-      },
-    );
-  });
-}
 
 export async function startWorkerAgent(
   config: WorkerConfig,
@@ -191,7 +176,7 @@ export async function startWorkerAgent(
     (heartbeat) => link.publishHeartbeat(heartbeat),
   );
 
-  if (!(await waitBounded(clock, link.connected(), FIRST_CONNECT_WAIT_MS))) {
+  if (!(await settlesWithin(link.connected(), FIRST_CONNECT_WAIT_MS, clock))) {
     log.warn({ url: config.mqttUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'broker not reachable yet');
   }
 
@@ -204,10 +189,10 @@ export async function startWorkerAgent(
   const shutdown = async () => {
     log.info('worker stopping');
     runner.stopIntake();
-    if (!(await waitBounded(clock, runner.idle(), config.shutdownGraceMs))) {
+    if (!(await settlesWithin(runner.idle(), config.shutdownGraceMs, clock))) {
       log.warn({ active: runner.active() }, 'in-flight tasks did not finish in time: aborting');
       runner.abortAll();
-      await waitBounded(clock, runner.idle(), ABORT_REPORT_WAIT_MS);
+      await settlesWithin(runner.idle(), ABORT_REPORT_WAIT_MS, clock);
     }
     stopHeartbeat();
     log.info('worker stopped');

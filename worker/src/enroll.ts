@@ -13,6 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../../common/clock.ts';
 import { FlotaError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
+import { backoffDelay } from '../../common/retry.ts';
 import { formatZodError } from '../../common/zod-error.ts';
 import {
   bearer,
@@ -44,7 +45,8 @@ export interface EnrollOptions {
 
 export const DEFAULT_ENROLL_WAIT_MS = 120_000;
 const CALL_TIMEOUT_MS = 10_000;
-const RETRY_DELAYS_MS = [250, 500, 1_000, 2_000, 5_000];
+/** Backoff between Enroll tries: the cap doubles from 250 ms to 5 s, each wait drawn below it. */
+const RETRY_BACKOFF = { baseMs: 250, maxMs: 5_000 };
 
 /** Worth another try: the master is away, or the id's previous holder is still online. */
 const TRANSIENT = new Set<grpc.status>([
@@ -99,7 +101,7 @@ export async function enrollWorker(options: EnrollOptions): Promise<string> {
           { cause: failure },
         );
       }
-      const delay = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)] as number;
+      const delay = backoffDelay(attempt, RETRY_BACKOFF);
       if (clock.now() + delay >= stopAt) {
         throw new EnrollmentError(
           `could not enroll worker ${workerId} with the master at ${options.address} in time (${why})`,

@@ -7,6 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../../common/clock.ts';
 import type { Logger } from '../../common/logger.ts';
+import { backoffDelay } from '../../common/retry.ts';
 import {
   bearer,
   loadMasterPackage,
@@ -17,17 +18,22 @@ import {
   type TaskChunk,
   type TaskResult,
 } from '../../proto/src/grpc.ts';
+import type { ResultRejectReason } from '../../proto/src/schemas/codes.ts';
 
 /**
  * A result may be reported a little after the task's own deadline: a task
  * that timed out must still be able to say so.
  */
 export const REPORT_GRACE_MS = 5_000;
-/** Waits between ReportResult tries; the last repeats until the attempt's deadline (plus grace) passes, so a master that restarts in the meantime still gets the result. */
-const RETRY_DELAYS_MS = [200, 500, 1_000, 2_000];
+/**
+ * Backoff between ReportResult tries: the cap doubles from 200 ms to 2 s and
+ * stays there until the attempt's deadline (plus grace) passes, so a master
+ * that restarts in the meantime still gets the result.
+ */
+const RETRY_BACKOFF = { baseMs: 200, maxMs: 2_000 };
 
 /** The master kept the lease but could not commit (its store is down): send again later. */
-const RESEND_REASON = 'store_unavailable';
+const RESEND_REASON: ResultRejectReason = 'store_unavailable';
 const shouldResend = (ack: TaskAck__Output | undefined) =>
   ack?.accepted === false && ack.reason === RESEND_REASON;
 /**
@@ -138,7 +144,7 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
         );
       }
       if (outcome.ack?.accepted || !worthRetry(outcome)) return outcome.ack;
-      const delay = RETRY_DELAYS_MS[Math.min(attempt, RETRY_DELAYS_MS.length - 1)] as number;
+      const delay = backoffDelay(attempt, RETRY_BACKOFF);
       const ref = { taskId: result.taskId, attempt: result.attempt };
       if (clock.now() + delay >= stopAt) {
         log.warn(

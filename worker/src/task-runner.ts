@@ -4,23 +4,26 @@
  * an error result instead of being dropped, so the master can requeue at once.
  * A duplicate delivery of the same (taskId, attempt) runs once.
  */
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../common/clock.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { TaskAck__Output, TaskResult } from '../../proto/src/grpc.ts';
+import {
+  type AssignmentRejectCode,
+  type AttemptStopCode,
+  PROVIDER_ERROR_CODE,
+} from '../../proto/src/schemas/codes.ts';
 import type { Assignment } from '../../proto/src/schemas/task.ts';
 import type { AttemptRef, ResultReporter } from './grpc-link.ts';
 import { ABORTED_CODE, type Provider, type Usage } from './providers/index.ts';
 import { scrubSecrets } from './providers/scrub.ts';
-
-export type RejectCode = 'worker_full' | 'model_unsupported' | 'deadline_exceeded' | 'draining';
-type StopReason = 'cancelled' | 'deadline_exceeded' | 'shutdown';
 
 const SEEN_LIMIT = 10_000;
 
 interface Running {
   assignment: Assignment;
   controller: AbortController;
-  stopReason?: StopReason;
+  stopReason?: AttemptStopCode;
 }
 
 export interface TaskRunnerOptions {
@@ -45,7 +48,8 @@ export class TaskRunner {
    * (e.g. while the gRPC link reconnects).
    */
   private readonly reporting = new Map<string, Assignment>();
-  private readonly seen = new Set<string>();
+  /** `taskId#attempt` delivered lately, so a duplicate delivery runs once. */
+  private readonly seen = new LRUCache<string, true>({ max: SEEN_LIMIT });
   private readonly reports = new Set<Promise<unknown>>();
   private readonly models: ReadonlySet<string>;
   private readonly log: Logger;
@@ -126,17 +130,13 @@ export class TaskRunner {
     while (this.reports.size > 0) await Promise.allSettled([...this.reports]);
   }
 
-  private stop(entry: Running, reason: StopReason): void {
+  private stop(entry: Running, reason: AttemptStopCode): void {
     entry.stopReason ??= reason;
     entry.controller.abort();
   }
 
   private remember(id: string): void {
-    this.seen.add(id);
-    if (this.seen.size > SEEN_LIMIT) {
-      const oldest = this.seen.values().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
-    }
+    this.seen.set(id, true);
   }
 
   private track(work: Promise<unknown>): void {
@@ -147,7 +147,7 @@ export class TaskRunner {
     void tracked.finally(() => this.reports.delete(tracked));
   }
 
-  private rejection(a: Assignment): { code: RejectCode; message: string } | undefined {
+  private rejection(a: Assignment): { code: AssignmentRejectCode; message: string } | undefined {
     if (this.isDraining) return { code: 'draining', message: 'worker is draining' };
     if (!this.models.has(a.model)) {
       return {
@@ -178,7 +178,7 @@ export class TaskRunner {
     };
   }
 
-  private async refuse(a: Assignment, code: RejectCode, message: string): Promise<void> {
+  private async refuse(a: Assignment, code: AssignmentRejectCode, message: string): Promise<void> {
     const result = {
       ...this.baseResult(a, this.options.clock.now()),
       error: message,
@@ -248,7 +248,7 @@ export class TaskRunner {
     const code = (error as { code?: unknown } | undefined)?.code;
     if (entry.stopReason || code === ABORTED_CODE) {
       const reason = entry.stopReason ?? 'cancelled';
-      const messages: Record<StopReason, string> = {
+      const messages: Record<AttemptStopCode, string> = {
         cancelled: 'cancelled by the master',
         deadline_exceeded: 'task deadline exceeded',
         shutdown: 'worker shutting down',
@@ -257,7 +257,7 @@ export class TaskRunner {
     }
     const raw = error instanceof Error ? error.message : String(error);
     const message = scrubSecrets(raw, [entry.assignment.apiKey]) || 'provider failed';
-    return { error: message, errorCode: typeof code === 'string' ? code : 'provider_error' };
+    return { error: message, errorCode: typeof code === 'string' ? code : PROVIDER_ERROR_CODE };
   }
 
   private logAck(a: Assignment, ack: TaskAck__Output | undefined): void {

@@ -26,6 +26,7 @@ import { z } from 'zod';
 import { FlotaError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { parseMqttJson } from '../../../common/mqtt.ts';
+import { withTimeout } from '../../../common/timeout.ts';
 import { type Topics, workerClientId } from '../../../proto/src/topics.ts';
 import type { WorkerCredentials } from '../security/worker-credentials.ts';
 
@@ -215,29 +216,19 @@ export async function startDynsecProvisioner(
           pending.set(id, { resolve });
         }),
     );
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new DynsecError(
-              `no answer on ${DYNSEC_RESPONSE_TOPIC} within ${timeoutMs} ms: is Mosquitto's dynamic-security plugin loaded, and MQTT_USERNAME a dynsec admin?`,
-            ),
-          ),
-        timeoutMs,
-      );
-    });
     try {
       const body = { commands: commands.map((c, i) => ({ ...c, correlationData: ids[i] })) };
       const sent = mqtt.publishAsync(DYNSEC_CONTROL_TOPIC, JSON.stringify(body), { qos: 1 });
       const cut = until?.then(() => commands.map(() => ({})));
-      return await Promise.race([
-        sent.then(() => Promise.all(answers)),
-        late,
-        ...(cut ? [cut] : []),
-      ]);
+      return await withTimeout(
+        Promise.race([sent.then(() => Promise.all(answers)), ...(cut ? [cut] : [])]),
+        timeoutMs,
+        () =>
+          new DynsecError(
+            `no answer on ${DYNSEC_RESPONSE_TOPIC} within ${timeoutMs} ms: is Mosquitto's dynamic-security plugin loaded, and MQTT_USERNAME a dynsec admin?`,
+          ),
+      );
     } finally {
-      clearTimeout(timer);
       for (const id of ids) pending.delete(id);
     }
   }

@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
+import { withTimeout } from '../../../common/timeout.ts';
 import type { StoreKv } from '../store/types.ts';
 import { type CacheKeyInput, cacheKey } from './cache-key.ts';
 
@@ -103,12 +104,6 @@ export class ResultCache {
   }
 
   private within<T>(work: Promise<T>, ms: number): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = this.deps.clock.setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
-    });
-    return Promise.race([work, late]).finally(() => {
-      if (timer) this.deps.clock.clearTimeout(timer);
-    });
+    return withTimeout(work, ms, () => new Error(`no answer in ${ms} ms`), this.deps.clock);
   }
 }

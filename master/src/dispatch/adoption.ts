@@ -6,8 +6,10 @@
  * renews the lock and takes the lease over; otherwise the attempt is stale
  * (its job was requeued, finished or cancelled) and the worker is told to stop.
  */
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
+import { cancelControl } from '../../../proto/src/schemas/task.ts';
 import type { ActiveLease } from '../../../proto/src/schemas/worker.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
@@ -28,6 +30,8 @@ export interface AdopterDeps {
 
 /** A stale attempt is told to stop at most this often. */
 const STOP_REPEAT_MS = 5_000;
+/** Stale attempts whose last stop is remembered (for STOP_REPEAT_MS). */
+const MAX_STOPPED = 10_000;
 
 export type AdoptOutcome =
   | { lease: Lease }
@@ -35,7 +39,7 @@ export type AdoptOutcome =
 
 export class Adopter {
   private readonly inFlight = new Map<string, Promise<AdoptOutcome>>();
-  private readonly stopped = new Map<string, number>();
+  private readonly stopped = new LRUCache<string, number>({ max: MAX_STOPPED });
   private readonly log: Logger;
 
   constructor(private readonly deps: AdopterDeps) {
@@ -145,15 +149,10 @@ export class Adopter {
     const now = this.deps.clock.now();
     if (now - (this.stopped.get(key) ?? Number.NEGATIVE_INFINITY) < STOP_REPEAT_MS) return;
     this.stopped.set(key, now);
-    if (this.stopped.size > 10_000) this.stopped.delete(this.stopped.keys().next().value as string);
     this.log.info(
       { taskId: item.taskId, attempt: item.attempt, workerId },
       'stale attempt stopped',
     );
-    this.deps.stopper.tellWorker(workerId, {
-      type: 'cancel',
-      taskId: item.taskId,
-      attempt: item.attempt,
-    });
+    this.deps.stopper.tellWorker(workerId, cancelControl(item));
   }
 }

@@ -8,6 +8,7 @@
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { QueueKey } from '../../../proto/src/queues.ts';
+import { cancelControl } from '../../../proto/src/schemas/task.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import { deadlineOf, type TaskJob } from '../tasks/task-data.ts';
 import type { TaskQueues } from '../tasks/task-queues.ts';
@@ -90,11 +91,7 @@ export class DeadlineSweeper {
         };
         stopper.endRunning(lease, ending).catch(() => undefined);
       } else if (hearing && !lease.confirmed && now - lease.assignedAt > this.confirmMs(lease)) {
-        stopper.tellWorker(lease.workerId, {
-          type: 'cancel',
-          taskId: lease.taskId,
-          attempt: lease.attempt,
-        });
+        stopper.tellWorker(lease.workerId, cancelControl(lease));
         void this.deps.requeue(lease, `worker ${lease.workerId} never confirmed the assignment`);
       }
     }

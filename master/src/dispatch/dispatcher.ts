@@ -10,7 +10,7 @@ import {
   type QueueKey,
   queueName,
 } from '../../../proto/src/queues.ts';
-import type { Assignment } from '../../../proto/src/schemas/task.ts';
+import { type Assignment, cancelControl } from '../../../proto/src/schemas/task.ts';
 import type { Topics } from '../../../proto/src/topics.ts';
 import type { Publisher } from '../broker/publisher.ts';
 import { completeFromCache } from '../cache/cached-completion.ts';
@@ -279,11 +279,7 @@ export class Dispatcher {
     // The lock lapsed (the store was away too long): the job is back in the queue, or failed.
     this.log.warn({ taskId: lease.taskId, workerId: lease.workerId }, 'lease lost: lock lapsed');
     registry.release(lease.workerId, lease.taskId);
-    stopper.tellWorker(lease.workerId, {
-      type: 'cancel',
-      taskId: lease.taskId,
-      attempt: lease.attempt,
-    });
+    stopper.tellWorker(lease.workerId, cancelControl(lease));
     const job = await this.deps.queues.job(lease.taskId).catch(() => undefined);
     if (job?.finishedOn) {
       // Failed for stalling too often (a completion elsewhere already announced itself).

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { WorkerKind } from '../../../proto/src/schemas/worker.ts';
 import type { TaskJob } from '../tasks/task-data.ts';
 
@@ -45,8 +46,8 @@ export class LeaseTable {
   private readonly byTask = new Map<string, Lease>();
   /** Attempts whose outcome is being written to the store right now: taskId → lease token. */
   private readonly settling = new Map<string, string>();
-  /** `taskId#attempt` of attempts whose outcome this master stored lately, oldest first. */
-  private readonly settled = new Set<string>();
+  /** `taskId#attempt` of attempts whose outcome this master stored lately. */
+  private readonly settled = new LRUCache<string, true>({ max: SETTLED_MEMORY });
 
   set(lease: Lease): void {
     this.byTask.set(lease.taskId, lease);
@@ -77,10 +78,7 @@ export class LeaseTable {
     if (this.settling.get(lease.taskId) === lease.token) this.settling.delete(lease.taskId);
     if (restore && !this.byTask.has(lease.taskId)) this.byTask.set(lease.taskId, lease);
     if (!restore) {
-      this.settled.add(`${lease.taskId}#${lease.attempt}`);
-      if (this.settled.size > SETTLED_MEMORY) {
-        this.settled.delete(this.settled.values().next().value as string);
-      }
+      this.settled.set(`${lease.taskId}#${lease.attempt}`, true);
     }
   }
 

@@ -6,15 +6,17 @@
  * holds), so its ending is durable and no worker ever runs it.
  */
 import { UnrecoverableError } from 'bullmq';
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../../common/clock.ts';
-import { ConflictError, NotFoundError, UnavailableError } from '../../../common/errors.ts';
+import { ConflictError, NotFoundError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
-import type { Control } from '../../../proto/src/schemas/task.ts';
+import { type Control, cancelControl } from '../../../proto/src/schemas/task.ts';
 import type { Topics } from '../../../proto/src/topics.ts';
 import type { Publisher } from '../broker/publisher.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { SecretVault } from '../tasks/secret-vault.ts';
 import { type TaskEnding, type TaskJob, toTaskView } from '../tasks/task-data.ts';
+import { StoreUnavailableError } from '../tasks/task-errors.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
 import type { TaskQueues } from '../tasks/task-queues.ts';
 import type { Lease, LeaseTable } from './leases.ts';
@@ -37,7 +39,7 @@ export interface StopperDeps {
 const MAX_REQUESTED = 10_000;
 
 export class Stopper {
-  private readonly requested = new Map<string, TaskEnding>();
+  private readonly requested = new LRUCache<string, TaskEnding>({ max: MAX_REQUESTED });
   private readonly log: Logger;
 
   constructor(private readonly deps: StopperDeps) {
@@ -62,7 +64,7 @@ export class Stopper {
       job = await this.deps.queues.job(taskId);
       state = job ? await job.getState() : 'unknown';
     } catch (err) {
-      throw new UnavailableError('the queue store is not reachable; retry shortly', { cause: err });
+      throw new StoreUnavailableError({ cause: err });
     }
     if (!job || state === 'unknown') throw new NotFoundError(`no task ${taskId}`);
     if (state === 'completed' || state === 'failed') {
@@ -83,7 +85,7 @@ export class Stopper {
       await (state === 'active' ? head.catch(() => undefined) : head);
     } catch (err) {
       this.log.warn({ err, taskId }, 'could not mark the task as ended');
-      throw new UnavailableError('the queue store is not reachable; retry shortly', { cause: err });
+      throw new StoreUnavailableError({ cause: err });
     }
     this.log.info({ taskId, state, ending: ending.state, reason: ending.reason }, 'task ending');
     this.deps.reap(taskId);
@@ -113,11 +115,7 @@ export class Stopper {
   async endRunning(lease: Lease, ending: TaskEnding): Promise<void> {
     const { leases, registry } = this.deps;
     if (!leases.settle(lease)) return;
-    this.tellWorker(lease.workerId, {
-      type: 'cancel',
-      taskId: lease.taskId,
-      attempt: lease.attempt,
-    });
+    this.tellWorker(lease.workerId, cancelControl(lease));
     const job = lease.job;
     try {
       await job.updateData({ ...job.data, ended: ending });
@@ -128,7 +126,7 @@ export class Stopper {
       this.log.error({ err, taskId: lease.taskId }, 'could not end the running task');
       // Keep it fenced to this attempt: its worker reports "cancelled", which then fails it.
       leases.unsettle(lease, true);
-      throw new UnavailableError('the queue store is not reachable; retry shortly', { cause: err });
+      throw new StoreUnavailableError({ cause: err });
     }
     // The slot stays taken until the end is stored: a failure above keeps the lease as it was.
     registry.release(lease.workerId, lease.taskId);
@@ -145,9 +143,6 @@ export class Stopper {
 
   private request(taskId: string, ending: TaskEnding): void {
     this.requested.set(taskId, ending);
-    if (this.requested.size > MAX_REQUESTED) {
-      this.requested.delete(this.requested.keys().next().value as string);
-    }
   }
 
   private announce(job: TaskJob, ending: TaskEnding): void {

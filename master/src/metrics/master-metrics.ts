@@ -5,11 +5,12 @@
  * hot path carries metrics code.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { RESULT_REJECT_REASONS } from '../../../proto/src/schemas/codes.ts';
 import type { MetricsSnapshot } from '../../../proto/src/schemas/metrics.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { ResultCache } from '../cache/result-cache.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
-import { REJECT_REASONS, type ResultHandler } from '../results/result-handler.ts';
+import type { ResultHandler } from '../results/result-handler.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
 import type { TaskService } from '../tasks/task-service.ts';
 
@@ -77,7 +78,7 @@ export class MasterMetrics {
       registers: [reg],
       collect() {
         this.reset();
-        for (const reason of REJECT_REASONS) {
+        for (const reason of RESULT_REJECT_REASONS) {
           this.inc({ reason }, deps.results.rejected.get(reason) ?? 0);
         }
       },

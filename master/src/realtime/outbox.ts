@@ -10,6 +10,7 @@
  * store instead (see socket-server.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { Clock } from '../../../common/clock.ts';
 import {
   type TaskEventName,
@@ -38,8 +39,8 @@ class SessionOutbox {
   entries: OutboxEntry[] = [];
   /** Lowest seq a replay can start after (everything at or below it may be gone). */
   floor: number;
-  /** taskId → seq of its terminal event. */
-  readonly terminal = new Map<string, number>();
+  /** taskId → seq of its terminal event; the oldest go past MAX_TERMINAL_IDS. */
+  readonly terminal = new LRUCache<string, number>({ max: MAX_TERMINAL_IDS });
   /** taskId → its chunk events still held, to retire them when the task ends. */
   readonly chunks = new Map<string, OutboxEntry[]>();
   lastActive: number;
@@ -82,9 +83,6 @@ export class Outboxes {
     const entry: OutboxEntry<K> = { seq: this.nextSeq++, name, taskId, payload };
     if (TERMINAL_TASK_EVENTS.includes(name)) {
       box.terminal.set(taskId, entry.seq);
-      if (box.terminal.size > MAX_TERMINAL_IDS) {
-        box.terminal.delete(box.terminal.keys().next().value as string);
-      }
       // The terminal event supersedes the stream: replay it instead of every chunk.
       for (const chunk of box.chunks.get(taskId) ?? []) chunk.dead = true;
       box.chunks.delete(taskId);

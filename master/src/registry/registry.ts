@@ -7,6 +7,7 @@ import type { MqttClient } from 'mqtt';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { parseMqttJson } from '../../../common/mqtt.ts';
+import type { WorkerOfflineReason } from '../../../proto/src/schemas/codes.ts';
 import {
   type ActiveLease,
   heartbeatSchema,
@@ -28,7 +29,7 @@ export interface RegistryEvents {
   change: [];
   online: [workerId: string];
   /** The worker is gone (Last Will, clean shutdown, missed heartbeats, or restarted); its tasks are listed. */
-  offline: [workerId: string, reason: string, lost: LostTask[]];
+  offline: [workerId: string, reason: WorkerOfflineReason, lost: LostTask[]];
   /** A slot became free somewhere: dispatch may proceed. */
   capacity: [];
   /** A heartbeat from an online worker, with the attempts it says it runs. */
@@ -272,7 +273,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     this.emit('capacity');
   }
 
-  private markOffline(record: WorkerRecord, reason: string): void {
+  private markOffline(record: WorkerRecord, reason: WorkerOfflineReason): void {
     if (record.state === 'offline') return;
     const workerId = record.status.id;
     record.state = 'offline';
@@ -293,7 +294,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     );
   }
 
-  private revoke(workerId: string, reason: string, active: Map<string, number>): void {
+  private revoke(workerId: string, reason: WorkerOfflineReason, active: Map<string, number>): void {
     const lost = [...active].map(([taskId, attempt]) => ({ taskId, attempt }));
     this.emit('offline', workerId, reason, lost);
   }

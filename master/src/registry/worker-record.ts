@@ -1,3 +1,4 @@
+import type { WorkerOfflineReason } from '../../../proto/src/schemas/codes.ts';
 import type { Heartbeat, WorkerOnline, WorkerView } from '../../../proto/src/schemas/worker.ts';
 
 /** What the master knows about one worker. `active` is the master's own count, not the worker's claim. */
@@ -5,7 +6,7 @@ export interface WorkerRecord {
   status: WorkerOnline;
   state: 'online' | 'offline';
   /** Why it went offline (e.g. `missed_heartbeats`, which heartbeats can undo). */
-  offlineReason?: string;
+  offlineReason?: WorkerOfflineReason;
   lastSeen: number;
   heartbeat?: Heartbeat;
   /** taskId → attempt, for the assignments this master made and has not seen finish. */

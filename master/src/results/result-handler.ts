@@ -6,6 +6,7 @@ import { UnrecoverableError } from 'bullmq';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { TaskResult__Output } from '../../../proto/src/grpc.ts';
+import { isRetryableErrorCode, type ResultRejectReason } from '../../../proto/src/schemas/codes.ts';
 import type { ResultCache } from '../cache/result-cache.ts';
 import type { Adopter } from '../dispatch/adoption.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
@@ -16,17 +17,7 @@ import type { SecretVault } from '../tasks/secret-vault.ts';
 import { DEFAULT_TENANT, type TaskJobResult, toTaskView } from '../tasks/task-data.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
 
-export type Verdict = { accepted: true } | { accepted: false; reason: RejectReason };
-export const REJECT_REASONS = [
-  'unknown_task',
-  'stale_lease',
-  'not_lease_owner',
-  'store_unavailable',
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
-
-/** Worker-side errors that say nothing about the task itself: another worker may run it. */
-const RETRYABLE_CODES = new Set(['worker_full', 'draining', 'model_unsupported', 'shutdown']);
+export type Verdict = { accepted: true } | { accepted: false; reason: ResultRejectReason };
 
 export interface ResultHandlerDeps {
   policy: DispatchPolicy;
@@ -53,7 +44,7 @@ export interface ChunkInput {
 export class ResultHandler {
   private readonly log: Logger;
   /** Rejected chunks/results by reason, for metrics and tests. */
-  readonly rejected = new Map<RejectReason, number>();
+  readonly rejected = new Map<ResultRejectReason, number>();
 
   constructor(private readonly deps: ResultHandlerDeps) {
     this.log = deps.log.child({ component: 'results' });
@@ -145,7 +136,7 @@ export class ResultHandler {
 
   private async fail(lease: Lease, result: TaskResult__Output): Promise<Verdict> {
     const { leases, registry, events, vault, dispatcher } = this.deps;
-    if (RETRYABLE_CODES.has(result.errorCode)) {
+    if (isRetryableErrorCode(result.errorCode)) {
       await dispatcher.requeue(lease, `${lease.workerId}: ${result.error}`);
       return { accepted: true };
     }
@@ -175,7 +166,7 @@ export class ResultHandler {
   private adopt(
     workerId: string,
     ref: { taskId: string; attempt: number; lease: string },
-  ): Promise<{ lease: Lease } | { reason: RejectReason }> {
+  ): Promise<{ lease: Lease } | { reason: ResultRejectReason }> {
     if (!ref.lease) return Promise.resolve({ reason: 'unknown_task' });
     return this.deps.adopter.adopt(workerId, {
       taskId: ref.taskId,
@@ -189,7 +180,7 @@ export class ResultHandler {
     taskId: string,
     attempt: number,
     token: string,
-  ): { lease: Lease } | { reason: RejectReason } {
+  ): { lease: Lease } | { reason: ResultRejectReason } {
     const lease = this.deps.leases.get(taskId);
     if (!lease)
       return { reason: this.deps.leases.isSettling(taskId) ? 'stale_lease' : 'unknown_task' };
@@ -198,7 +189,7 @@ export class ResultHandler {
     return { lease };
   }
 
-  private reject(reason: RejectReason, taskId: string, workerId: string): Verdict {
+  private reject(reason: ResultRejectReason, taskId: string, workerId: string): Verdict {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
     this.log.warn({ taskId, workerId, reason }, 'result rejected');
     return { accepted: false, reason };

@@ -12,6 +12,7 @@ import type { Clock } from '../../../common/clock.ts';
 import { ConfigError, StartupError } from '../../../common/errors.ts';
 import { freeLoopbackPort } from '../../../common/free-port.ts';
 import type { Logger } from '../../../common/logger.ts';
+import { finishesWithin } from '../../../common/timeout.ts';
 import { ensureDataDir } from '../data-dir.ts';
 import { importEmbeddedPostgres } from './exit-hooks.ts';
 import {
@@ -196,14 +197,7 @@ export async function startEmbeddedPostgres(
       log.warn({ postmasterPid: pid }, 'embedded PostgreSQL had already stopped');
       return;
     }
-    let timer: NodeJS.Timeout | undefined;
-    const done = await Promise.race([
-      running.stop().then(() => true),
-      new Promise<false>((r) => {
-        timer = clock.setTimeout(() => r(false), STOP_TIMEOUT_MS);
-      }),
-    ]);
-    if (timer) clock.clearTimeout(timer);
+    const done = await finishesWithin(running.stop(), STOP_TIMEOUT_MS, clock);
     if (!done && pid !== undefined) {
       log.warn({ postmasterPid: pid }, 'embedded PostgreSQL did not stop in time; killing it');
       await stopPostmaster(pgDir, pid, 'SIGKILL', STOP_TIMEOUT_MS, clock);

@@ -9,9 +9,9 @@ import {
 import type pg from 'pg';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
+import { settlesWithin } from '../../../common/timeout.ts';
 import { createPostgresKv } from './postgres-kv.ts';
 import type { StoreBinding } from './tracked-store.ts';
-import { settleWithin } from './tracked-store.ts';
 import type { StoreQueue, StoreWorker } from './types.ts';
 
 const PING_TIMEOUT_MS = 1_000;
@@ -101,11 +101,11 @@ export function createPostgresBinding(options: PostgresBindingOptions): StoreBin
     async ping() {
       let answered = false;
       // Bounded twice: the query itself, and the wait for a pooled connection.
-      const settled = await settleWithin(
-        async () => {
+      const settled = await settlesWithin(
+        (async () => {
           await query('SELECT 1');
           answered = true;
-        },
+        })(),
         PING_TIMEOUT_MS,
         clock,
       );

@@ -7,9 +7,9 @@ import {
 import { Redis } from 'ioredis';
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
+import { settlesWithin } from '../../../common/timeout.ts';
 import { checkKvKey, encodeKvEntry } from './kv.ts';
 import type { StoreBinding } from './tracked-store.ts';
-import { settleWithin } from './tracked-store.ts';
 import type { StoreKv, StoreQueue, StoreWorker } from './types.ts';
 
 const PING_TIMEOUT_MS = 1_000;
@@ -61,10 +61,10 @@ export function createRedisBinding(options: RedisBindingOptions): StoreBinding {
   const ping = async () => {
     if (client.status !== 'ready') return false;
     let answered = false;
-    const settled = await settleWithin(
-      async () => {
+    const settled = await settlesWithin(
+      (async () => {
         answered = (await client.ping()) === 'PONG';
-      },
+      })(),
       PING_TIMEOUT_MS,
       clock,
     );
@@ -114,7 +114,7 @@ export function createRedisBinding(options: RedisBindingOptions): StoreBinding {
     ping,
     async closeConnections() {
       if (client.status === 'ready') {
-        const quit = await settleWithin(() => client.quit(), PING_TIMEOUT_MS, clock);
+        const quit = await settlesWithin(client.quit(), PING_TIMEOUT_MS, clock);
         if (quit) return;
       }
       client.disconnect();

@@ -4,6 +4,7 @@
  */
 import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
+import { settlesWithin } from '../../../common/timeout.ts';
 import type {
   LimiterBackend,
   QueueStore,
@@ -48,29 +49,6 @@ export interface TrackedStoreOptions {
 /** One close step may take this long before close() moves on (a dead server can hang it). */
 const CLOSE_STEP_TIMEOUT_MS = 5_000;
 
-/** Resolves true when `fn` settled within `ms`, false otherwise; never rejects. */
-export async function settleWithin(
-  fn: () => Promise<unknown>,
-  ms: number,
-  clock: Clock,
-): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = clock.setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([
-      fn().then(
-        () => true,
-        () => true,
-      ),
-      timeout,
-    ]);
-  } finally {
-    if (timer) clock.clearTimeout(timer);
-  }
-}
-
 export function createTrackedStore(options: TrackedStoreOptions): QueueStore {
   const { binding, log, clock } = options;
   const queues = new Set<StoreQueue>();
@@ -79,7 +57,7 @@ export function createTrackedStore(options: TrackedStoreOptions): QueueStore {
 
   const closeAll = async (what: string, items: Iterable<{ close(): Promise<void> }>) => {
     const results = await Promise.all(
-      [...items].map((item) => settleWithin(() => item.close(), CLOSE_STEP_TIMEOUT_MS, clock)),
+      [...items].map((item) => settlesWithin(item.close(), CLOSE_STEP_TIMEOUT_MS, clock)),
     );
     const stuck = results.filter((ok) => !ok).length;
     if (stuck > 0) log.warn({ stuck, what }, 'some did not close in time; moving on');

@@ -1,5 +1,5 @@
 /** Why the task service refuses a submission that is well formed. */
-import { FlotaError } from '../../../common/errors.ts';
+import { FlotaError, UnavailableError } from '../../../common/errors.ts';
 import { API_ERROR_CODES } from '../../../proto/src/http-api.ts';
 
 /** The tenant already has its MAX_QUEUED_PER_TENANT tasks queued or running (429). */
@@ -26,5 +26,14 @@ export class UnknownModelError extends FlotaError {
       API_ERROR_CODES.unknownModel,
       `no worker serves model ${JSON.stringify(model)}; known models: ${known}`,
     );
+  }
+}
+
+/** The queue store did not answer (503): nothing changed, or the caller cannot know; asking again is safe. */
+export class StoreUnavailableError extends UnavailableError {
+  /** `detail` adds what makes a retry safe for this request, after the shared sentence. */
+  constructor(options: { cause: unknown; detail?: string }) {
+    const detail = options.detail ? ` (${options.detail})` : '';
+    super(`the queue store is not reachable; retry shortly${detail}`, { cause: options.cause });
   }
 }

@@ -1,7 +1,8 @@
 /** Submitting tasks to the durable queue, reading them back, re-prioritizing and cancelling them. */
 import type { Clock } from '../../../common/clock.ts';
-import { ConflictError, NotFoundError, UnavailableError } from '../../../common/errors.ts';
+import { ConflictError, NotFoundError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
+import { withTimeout } from '../../../common/timeout.ts';
 import { type QueueKey, queueName, TASK_JOB_NAME, taskIdFor } from '../../../proto/src/queues.ts';
 import type { SubmitTask, TaskView } from '../../../proto/src/schemas/task.ts';
 import type { ResultCache } from '../cache/result-cache.ts';
@@ -20,7 +21,7 @@ import {
   type TaskJobData,
   toTaskView,
 } from './task-data.ts';
-import { QueueFullError, UnknownModelError } from './task-errors.ts';
+import { QueueFullError, StoreUnavailableError, UnknownModelError } from './task-errors.ts';
 import type { TaskEvents } from './task-events.ts';
 import type { TaskQueues } from './task-queues.ts';
 import { TenantBacklog } from './tenant-backlog.ts';
@@ -176,27 +177,22 @@ export class TaskService {
       await queue.add(TASK_JOB_NAME, data, options);
       return true;
     };
-    let timer: NodeJS.Timeout | undefined;
     let added: boolean;
     try {
-      added = await Promise.race([
+      added = await withTimeout(
         enqueue(),
-        new Promise<never>((_, reject) => {
-          timer = clock.setTimeout(
-            () => reject(new Error('the store did not answer')),
-            SUBMIT_STORE_WAIT_MS,
-          );
-        }),
-      ]);
+        SUBMIT_STORE_WAIT_MS,
+        () => new Error('the store did not answer'),
+        clock,
+      );
     } catch (err) {
       if (admitted === 'added') this.backlog.remove(taskId);
       this.log.warn({ err, taskId }, 'submission not confirmed by the store');
-      throw new UnavailableError(
-        'the queue store is not reachable; retry shortly (a retry with the same Idempotency-Key or clientId never duplicates the task)',
-        { cause: err },
-      );
+      throw new StoreUnavailableError({
+        cause: err,
+        detail: 'a retry with the same Idempotency-Key or clientId never duplicates the task',
+      });
     } finally {
-      if (timer) clock.clearTimeout(timer);
       if (!data.cached) lane.fairness.settle();
     }
     if (!input.model) this.deps.submissionKeys?.remember(ctx, taskId);
@@ -248,7 +244,7 @@ export class TaskService {
       await job.updateData({ ...job.data, priority });
       await job.changePriority({ priority: bullPriority });
     } catch (err) {
-      throw new UnavailableError('the queue store is not reachable; retry shortly', { cause: err });
+      throw new StoreUnavailableError({ cause: err });
     } finally {
       fairness.settle();
     }
@@ -305,7 +301,7 @@ export class TaskService {
       state = await queue.getJobState(taskId);
       job = (await queue.getJob(taskId)) as TaskJob | undefined;
     } catch (err) {
-      throw new UnavailableError('the queue store is not reachable; retry shortly', { cause: err });
+      throw new StoreUnavailableError({ cause: err });
     }
     if (!job || state === 'unknown') throw new NotFoundError(`no task ${taskId}`);
     if (tenant !== undefined && (job.data.tenant ?? DEFAULT_TENANT) !== tenant) {

@@ -163,6 +163,13 @@ export const controlSchema = z.discriminatedUnion('type', [
 ]);
 export type Control = z.infer<typeof controlSchema>;
 
+/** The control that stops one attempt of a task on the worker running it. */
+export const cancelControl = (attempt: { taskId: string; attempt: number }): Control => ({
+  type: 'cancel',
+  taskId: attempt.taskId,
+  attempt: attempt.attempt,
+});
+
 export const taskStateSchema = z.enum(['queued', 'running', 'completed', 'failed', 'cancelled']);
 export type TaskState = z.infer<typeof taskStateSchema>;
 

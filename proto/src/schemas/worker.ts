@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TOPIC_ID_PATTERN } from '../topics.ts';
+import { WORKER_LEAVE_REASONS } from './codes.ts';
 
 export const workerIdSchema = z
   .string()
@@ -36,7 +37,7 @@ export type WorkerOnline = z.infer<typeof workerOnlineSchema>;
 export const workerOfflineSchema = z.object({
   state: z.literal('offline'),
   id: workerIdSchema,
-  reason: z.enum(['lost', 'shutdown']).default('lost'),
+  reason: z.enum(WORKER_LEAVE_REASONS).default('lost'),
 });
 export type WorkerOffline = z.infer<typeof workerOfflineSchema>;
 

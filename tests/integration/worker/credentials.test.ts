@@ -15,6 +15,7 @@ import type { Assignment } from '../../../proto/src/schemas/task.ts';
 import { createTopics } from '../../../proto/src/topics.ts';
 import { createResultReporter } from '../../../worker/src/grpc-link.ts';
 import { loadWorkerConfig, startWorker, type WorkerHandle } from '../../../worker/src/main.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 import { testLogger } from '../master/support.ts';
 import {
   enrolledCredential,
@@ -22,7 +23,6 @@ import {
   startMaster,
   type TestBroker,
   type TestMaster,
-  waitFor,
 } from './support.ts';
 
 const prefix = `cred-${randomBytes(4).toString('hex')}/v1`;
@@ -80,17 +80,18 @@ async function assign(workerId: string): Promise<string> {
 
 /** The `authorization` the worker's result for `taskId` carried. */
 async function resultAuthorization(taskId: string): Promise<string> {
-  const stream = await waitFor(
-    () => master.streams.find((s) => s.final?.taskId === taskId),
-    `result of ${taskId}`,
-  );
+  const stream = await waitFor(() => master.streams.find((s) => s.final?.taskId === taskId), {
+    what: `result of ${taskId}`,
+  });
   return stream.authorization;
 }
 
 describe('worker credentials on the wire', () => {
   it('logs in to MQTT as its id with its credential', async () => {
     await start({ WORKER_ID: 'cred-1', WORKER_TOKEN: 'fwt1.cred-1.secret' });
-    const login = await waitFor(() => logins.find((l) => l.username === 'cred-1'), 'login');
+    const login = await waitFor(() => logins.find((l) => l.username === 'cred-1'), {
+      what: 'login',
+    });
     expect(login).toEqual({
       clientId: 'flota-worker-cred-1',
       username: 'cred-1',
@@ -106,10 +107,9 @@ describe('worker credentials on the wire', () => {
       MQTT_USERNAME: 'site-login',
       MQTT_PASSWORD: 'site-password',
     });
-    const login = await waitFor(
-      () => logins.find((l) => l.clientId === 'flota-worker-cred-2'),
-      'login',
-    );
+    const login = await waitFor(() => logins.find((l) => l.clientId === 'flota-worker-cred-2'), {
+      what: 'login',
+    });
     expect(login).toMatchObject({ username: 'site-login', password: 'site-password' });
   });
 
@@ -119,7 +119,9 @@ describe('worker credentials on the wire', () => {
       workerId: 'joined-1',
       authorization: 'Bearer fjt1.joined-.1.sig',
     });
-    const login = await waitFor(() => logins.find((l) => l.username === 'joined-1'), 'login');
+    const login = await waitFor(() => logins.find((l) => l.username === 'joined-1'), {
+      what: 'login',
+    });
     expect(login.password).toBe(enrolledCredential('joined-1'));
     expect(await resultAuthorization(await assign('joined-1'))).toBe(
       `Bearer ${enrolledCredential('joined-1')}`,

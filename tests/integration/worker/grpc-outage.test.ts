@@ -11,7 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../common/clock.ts';
 import type { TaskAck__Output } from '../../../proto/src/grpc.ts';
 import { createResultReporter, type ResultReporter } from '../../../worker/src/grpc-link.ts';
-import { startMaster, type TestMaster, waitFor } from './support.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
+import { startMaster, type TestMaster } from './support.ts';
 
 /**
  * Dials after which grpc-js's default backoff (1 s, ×1.6 per failure) waits
@@ -81,11 +82,10 @@ describe('worker gRPC link after a long outage', () => {
         settled = true;
       });
 
-    await waitFor(
-      () => deadEnd.dials.length >= DIALS,
-      `${DIALS} dials to the absent master`,
-      30_000,
-    );
+    await waitFor(() => deadEnd.dials.length >= DIALS, {
+      what: `${DIALS} dials to the absent master`,
+      timeoutMs: 30_000,
+    });
     const gaps = deadEnd.dials.slice(1).map((at, i) => at - (deadEnd.dials[i] as number));
     // The cap (2 s, up to 20 % jitter) plus the report's own retry delay (2 s).
     expect(Math.max(...gaps)).toBeLessThan(4_500);
@@ -93,7 +93,10 @@ describe('worker gRPC link after a long outage', () => {
     await deadEnd.close();
     master = await startMaster(deadEnd.port);
     const backAt = Date.now();
-    await waitFor(() => settled, 'the result to reach the returned master', 6_000);
+    await waitFor(() => settled, {
+      what: 'the result to reach the returned master',
+      timeoutMs: 6_000,
+    });
     await delivered;
     expect(ack?.accepted).toBe(true);
     expect(master.reports.map((r) => r.result.taskId)).toEqual(['task-outage']);

@@ -12,20 +12,6 @@ import {
   type TaskResult__Output,
 } from '../../../proto/src/grpc.ts';
 
-export async function waitFor<T>(
-  fn: () => T | undefined | null | false,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const stopAt = Date.now() + timeoutMs;
-  for (;;) {
-    const value = fn();
-    if (value) return value;
-    if (Date.now() > stopAt) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 export interface TestBroker {
   broker: Aedes;
   url: string;

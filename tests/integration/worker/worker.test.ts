@@ -6,18 +6,12 @@ import type { Assignment } from '../../../proto/src/schemas/task.ts';
 import { heartbeatSchema, workerStatusSchema } from '../../../proto/src/schemas/worker.ts';
 import { createTopics, workerClientId } from '../../../proto/src/topics.ts';
 import { loadWorkerConfig, startWorker, type WorkerHandle } from '../../../worker/src/main.ts';
+import { waitFor } from '../../helpers/wait-for.ts';
 import {
   type FakeModelServer,
   startFakeModelServer,
 } from '../../unit/worker/support/fake-model-server.ts';
-import {
-  LogSink,
-  startBroker,
-  startMaster,
-  type TestBroker,
-  type TestMaster,
-  waitFor,
-} from './support.ts';
+import { LogSink, startBroker, startMaster, type TestBroker, type TestMaster } from './support.ts';
 
 const suffix = randomBytes(4).toString('hex');
 const prefix = `test-${suffix}/v1`;
@@ -113,7 +107,7 @@ describe('worker over MQTT + gRPC', () => {
       retained.push({ json: JSON.parse(payload.toString()), retain: packet.retain }),
     );
     await late.subscribeAsync(topics.status(echoId), { qos: 1 });
-    const first = await waitFor(() => retained[0], 'retained status');
+    const first = await waitFor(() => retained[0], { what: 'retained status' });
     await late.endAsync();
     expect(first.retain).toBe(true);
     const status = workerStatusSchema.parse(first.json);
@@ -130,10 +124,13 @@ describe('worker over MQTT + gRPC', () => {
   });
 
   it('sends heartbeats with the contract shape', async () => {
-    const beats = await waitFor(() => {
-      const found = messages.filter((m) => m.topic === topics.heartbeat(echoId));
-      return found.length >= 2 ? found : undefined;
-    }, 'two heartbeats');
+    const beats = await waitFor(
+      () => {
+        const found = messages.filter((m) => m.topic === topics.heartbeat(echoId));
+        return found.length >= 2 ? found : undefined;
+      },
+      { what: 'two heartbeats' },
+    );
     const heartbeat = heartbeatSchema.parse(beats[1]?.json);
     expect(heartbeat).toMatchObject({ id: echoId, freeSlots: 2, active: [], draining: false });
     expect(heartbeat.mem.totalMb).toBeGreaterThan(0);
@@ -141,10 +138,9 @@ describe('worker over MQTT + gRPC', () => {
 
   it('streams chunks and a final result with the matching lease', async () => {
     const a = assign(echoId, { prompt: 'hello there' });
-    const stream = await waitFor(
-      () => master.streams.find((s) => s.final?.taskId === a.taskId),
-      'final result',
-    );
+    const stream = await waitFor(() => master.streams.find((s) => s.final?.taskId === a.taskId), {
+      what: 'final result',
+    });
     expect(stream.workerId).toBe(echoId);
     expect(stream.chunks.map((c) => c.seq)).toEqual(stream.chunks.map((_, i) => i));
     expect(stream.chunks.every((c) => c.lease === a.lease && c.attempt === 1)).toBe(true);
@@ -157,31 +153,28 @@ describe('worker over MQTT + gRPC', () => {
       model: 'echo',
     });
     expect(stream.final?.processingMs).toBeGreaterThan(0);
-    await waitFor(() => echoSink.has('master accepted the result'), 'accepted log');
+    await waitFor(() => echoSink.has('master accepted the result'), { what: 'accepted log' });
   });
 
   it('cancel stops a slow task with error code cancelled', async () => {
     const a = assign(echoId, { prompt: 'x'.repeat(400) });
-    await waitFor(
-      () => master.streams.find((s) => s.chunks[0]?.taskId === a.taskId),
-      'first chunk',
-    );
+    await waitFor(() => master.streams.find((s) => s.chunks[0]?.taskId === a.taskId), {
+      what: 'first chunk',
+    });
     observer.publish(topics.control(echoId), JSON.stringify({ type: 'cancel', taskId: a.taskId }), {
       qos: 1,
     });
-    const final = await waitFor(
-      () => master.results().find((r) => r.taskId === a.taskId),
-      'cancelled result',
-    );
+    const final = await waitFor(() => master.results().find((r) => r.taskId === a.taskId), {
+      what: 'cancelled result',
+    });
     expect(final).toMatchObject({ errorCode: 'cancelled', lease: a.lease });
   });
 
   it('answers an unsupported model instead of dropping it', async () => {
     const a = assign(echoId, { model: 'gpt-unknown' });
-    const result = await waitFor(
-      () => master.results().find((r) => r.taskId === a.taskId),
-      'refusal',
-    );
+    const result = await waitFor(() => master.results().find((r) => r.taskId === a.taskId), {
+      what: 'refusal',
+    });
     expect(result.errorCode).toBe('model_unsupported');
   });
 
@@ -191,26 +184,28 @@ describe('worker over MQTT + gRPC', () => {
     observer.publish(tasks, 'this is {not json', { qos: 1 });
     observer.publish(tasks, JSON.stringify({ taskId: 42, prompt: [] }), { qos: 1 });
     observer.publish(tasks, JSON.stringify({ pad: 'y'.repeat(3 * 1024 * 1024) }), { qos: 1 });
-    await waitFor(() => {
-      const recent = echoSink.lines.slice(before).map((l) => l.msg);
-      return (
-        recent.includes('mqtt message dropped: not JSON') &&
-        recent.includes('mqtt message dropped: invalid') &&
-        recent.some((msg) => String(msg).startsWith('mqtt message dropped: too large'))
-      );
-    }, 'three drop log lines');
-    const a = assign(echoId, { prompt: 'still alive' });
-    const result = await waitFor(
-      () => master.results().find((r) => r.taskId === a.taskId),
-      'result after garbage',
+    await waitFor(
+      () => {
+        const recent = echoSink.lines.slice(before).map((l) => l.msg);
+        return (
+          recent.includes('mqtt message dropped: not JSON') &&
+          recent.includes('mqtt message dropped: invalid') &&
+          recent.some((msg) => String(msg).startsWith('mqtt message dropped: too large'))
+        );
+      },
+      { what: 'three drop log lines' },
     );
+    const a = assign(echoId, { prompt: 'still alive' });
+    const result = await waitFor(() => master.results().find((r) => r.taskId === a.taskId), {
+      what: 'result after garbage',
+    });
     expect(result.text).toBe('echo: still alive');
   });
 
   it('republishes its log lines on logs/{id}', async () => {
     const line = await waitFor(
       () => messages.find((m) => m.topic === topics.log(echoId) && m.json.msg === 'task started'),
-      'log line over MQTT',
+      { what: 'log line over MQTT' },
     );
     expect(line.json).toMatchObject({ source: echoId, level: 'info' });
   });
@@ -229,7 +224,7 @@ describe('worker over MQTT + gRPC', () => {
         statusOf(echoId)
           .slice(seenBefore)
           .find((s) => s.state === 'offline'),
-      'last will',
+      { what: 'last will' },
     );
     expect(lost).toEqual({ state: 'offline', id: echoId, reason: 'lost' });
     await waitFor(
@@ -237,13 +232,12 @@ describe('worker over MQTT + gRPC', () => {
         statusOf(echoId)
           .slice(seenBefore)
           .find((s) => s.state === 'online'),
-      'online again after reconnect',
+      { what: 'online again after reconnect' },
     );
     const a = assign(echoId, { prompt: 'after reconnect' });
-    const result = await waitFor(
-      () => master.results().find((r) => r.taskId === a.taskId),
-      'result after reconnect',
-    );
+    const result = await waitFor(() => master.results().find((r) => r.taskId === a.taskId), {
+      what: 'result after reconnect',
+    });
     expect(result.text).toBe('echo: after reconnect');
   });
 
@@ -264,10 +258,9 @@ describe('worker over MQTT + gRPC', () => {
     try {
       models.mode = 'ok';
       const a = assign(id, { model: 'gemini-2.5-flash', prompt: 'greet' });
-      const stream = await waitFor(
-        () => master.streams.find((s) => s.final?.taskId === a.taskId),
-        'gemini result',
-      );
+      const stream = await waitFor(() => master.streams.find((s) => s.final?.taskId === a.taskId), {
+        what: 'gemini result',
+      });
       expect(stream.chunks.map((c) => c.text)).toEqual(models.pieces);
       expect(stream.final).toMatchObject({ text: models.pieces.join(''), error: '' });
       expect(stream.final?.usage).toEqual({ inputTokens: 3, outputTokens: 5 });
@@ -277,10 +270,9 @@ describe('worker over MQTT + gRPC', () => {
 
       models.mode = 'status-401';
       const bad = assign(id, { model: 'gemini-2.5-flash', apiKey: 'user-key-abcdef' });
-      const failed = await waitFor(
-        () => master.results().find((r) => r.taskId === bad.taskId),
-        'gemini failure',
-      );
+      const failed = await waitFor(() => master.results().find((r) => r.taskId === bad.taskId), {
+        what: 'gemini failure',
+      });
       expect(failed.errorCode).toBe('provider_error');
       expect(failed.error).toContain('401');
       expect(failed.error).not.toContain('user-key-abcdef');
@@ -299,7 +291,7 @@ describe('worker over MQTT + gRPC', () => {
         statusOf(echoId)
           .slice(seenBefore)
           .find((s) => s.state === 'offline'),
-      'shutdown status',
+      { what: 'shutdown status' },
     );
     expect(offline).toEqual({ state: 'offline', id: echoId, reason: 'shutdown' });
     expect(echoSink.has('worker stopped')).toBe(true);

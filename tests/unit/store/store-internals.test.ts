@@ -5,39 +5,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../common/clock.ts';
 import {
   clearLeftoverPostmaster,
   readPostmasterPid,
 } from '../../../master/src/store/leftover-postmaster.ts';
-import { settleWithin } from '../../../master/src/store/tracked-store.ts';
-
-// systemClock calls the global timers, which vi.useFakeTimers() replaces.
-const fakeClock = systemClock;
-
-describe('settleWithin', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
-  it('is true when the work settles in time, even by rejecting', async () => {
-    await expect(settleWithin(async () => 'ok', 1_000, fakeClock)).resolves.toBe(true);
-    await expect(
-      settleWithin(() => Promise.reject(new Error('x')), 1_000, fakeClock),
-    ).resolves.toBe(true);
-  });
-
-  it('is false when the work hangs past the limit, and leaves no timer behind', async () => {
-    const result = settleWithin(() => new Promise(() => undefined), 5_000, fakeClock);
-    await vi.advanceTimersByTimeAsync(5_000);
-    await expect(result).resolves.toBe(false);
-    expect(vi.getTimerCount()).toBe(0);
-  });
-});
 
 describe('leftover postmaster.pid', () => {
   let dir: string;
