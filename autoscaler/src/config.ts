@@ -1,5 +1,6 @@
 /**
- * Autoscaler configuration: every env var, its default, validated once.
+ * Autoscaler configuration: every variable, its default and its meaning
+ * (docs/CONFIGURATION.md is generated from the schema), validated once.
  * `loadAutoscalerConfig` throws a ConfigError listing every problem.
  *
  * Pools are named in AUTOSCALE_POOLS as `name:class[:min-max]`, e.g.
@@ -10,7 +11,14 @@
  * class.
  */
 import { z } from 'zod';
-import { ConfigError } from '../../common/errors.ts';
+import {
+  configError,
+  fraction,
+  int,
+  logLevel,
+  optionalInt,
+  parseEnv,
+} from '../../common/env-schema.ts';
 import { type WorkerKind, workerKindSchema } from '../../proto/src/schemas/worker.ts';
 import { type PoolPolicy, policyProblems } from './decide.ts';
 
@@ -27,49 +35,64 @@ export interface PoolSpec {
   policy: PoolPolicy;
 }
 
-const int = (min: number, max: number, fallback: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
-const optionalText = z
-  .string()
-  .trim()
-  .optional()
-  .transform((v) => (v === '' ? undefined : v));
-
 export const autoscalerConfigSchema = z.object({
-  /** `local` starts and stops worker processes here; `swarm` scales a stack's worker services. */
-  AUTOSCALE_DRIVER: z.enum(DRIVER_NAMES).default('local'),
-  /** Where the master's REST API answers (it reads /api/metrics and /api/workers). */
-  AUTOSCALE_MASTER_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8080'),
-  /** A token of API_TOKENS, when the master requires one. */
-  AUTOSCALE_API_TOKEN: optionalText,
-  /** `name:class[:min-max]`, comma-separated. Default: one pool, `local:cpu` or `worker-cpu:cpu`. */
-  AUTOSCALE_POOLS: optionalText,
-  AUTOSCALE_MIN: int(0, 1000, 1),
-  AUTOSCALE_MAX: int(1, 1000, 4),
-  AUTOSCALE_STEP_UP: int(1, 1000, 2),
-  AUTOSCALE_STEP_DOWN: int(1, 1000, 1),
-  AUTOSCALE_COOLDOWN_UP_MS: int(0, 3_600_000, 10_000),
-  AUTOSCALE_COOLDOWN_DOWN_MS: int(0, 3_600_000, 60_000),
-  /**
-   * Least time from a scale-down to the next scale-up. Default: 40 s for
-   * Swarm (a removed worker drains for up to its 35 s stop_grace_period while
-   * Swarm may hand its slot, and id, to a new one), 0 for local workers.
-   */
-  AUTOSCALE_UP_AFTER_DOWN_MS: z.coerce.number().int().min(0).max(3_600_000).optional(),
-  /** Share of a pool's slots that should be busy; 0.8 leaves room for bursts. */
-  AUTOSCALE_TARGET_UTILISATION: z.coerce.number().gt(0).max(1).default(0.8),
-  /** Slots per worker while none of a pool is online (a worker's SLOTS default is 2). */
-  AUTOSCALE_SLOTS_PER_WORKER: int(1, 1024, 2),
-  /** How often to look and decide. */
-  AUTOSCALE_INTERVAL_MS: int(200, 600_000, 5_000),
-  /** /metrics, /healthz and /status of the autoscaler; 0 picks a free port. */
-  AUTOSCALE_PORT: int(0, 65_535, 9465),
-  AUTOSCALE_HOST: z.string().trim().min(1).default('127.0.0.1'),
-  /** Swarm: the Docker Engine socket (the autoscaler must run on a manager node). */
-  DOCKER_SOCKET: z.string().trim().min(1).default('/var/run/docker.sock'),
-  /** Swarm: the stack's name; a pool `worker-cpu` scales the service `<stack>_worker-cpu`. */
-  AUTOSCALE_STACK: optionalText,
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  AUTOSCALE_DRIVER: z
+    .enum(DRIVER_NAMES)
+    .default('local')
+    .describe(
+      '`local` (worker processes on this machine) or `swarm` (a Docker Swarm service per pool). `flota up --autoscale` is always `local`',
+    ),
+  AUTOSCALE_POOLS: z.string().optional().meta({
+    shownDefault:
+      '`local:cpu` (`flota up`), `<hostname>:cpu` (`flota autoscale`, local), `worker-cpu:cpu` (swarm)',
+    description:
+      '`name:cpu|gpu[:min-max]`, comma-separated. Local workers are named `<pool>-<n>`, so machines sharing a master need pools of their own names (the default uses the host name); a Swarm pool is the service `<stack>_<name>`, and its workers are those whose id starts with `cpu-` or `gpu-` (as `stack.yml` names them)',
+  }),
+  AUTOSCALE_MIN: int(0, 1000, 1).describe(
+    'Fewest replicas per pool (0 lets an idle pool go away), unless the pool names its own',
+  ),
+  AUTOSCALE_MAX: int(1, 1000, 4).describe('Most replicas per pool, unless the pool names its own'),
+  AUTOSCALE_STEP_UP: int(1, 1000, 2).describe('Most replicas added by one decision'),
+  AUTOSCALE_STEP_DOWN: int(1, 1000, 1).describe('Most replicas removed by one decision'),
+  AUTOSCALE_COOLDOWN_UP_MS: int(0, 3_600_000, 10_000).describe('Least time between two scale-ups'),
+  AUTOSCALE_COOLDOWN_DOWN_MS: int(0, 3_600_000, 60_000).describe(
+    'How long load must stay low, and how long after any scaling, before a scale-down',
+  ),
+  AUTOSCALE_UP_AFTER_DOWN_MS: optionalInt(0, 3_600_000).meta({
+    shownDefault: '`40000` (swarm), `0` (local)',
+    description:
+      "Least time from a scale-down to the next scale-up. Swarm hands a removed replica's slot, and so its worker id, to a new one while the removed one may still drain (up to its 35 s `stop_grace_period`)",
+  }),
+  AUTOSCALE_TARGET_UTILISATION: fraction(0, 1, 0.8).describe(
+    "Share of a pool's slots that should be busy (above 0, at most 1); 0.8 leaves room for bursts",
+  ),
+  AUTOSCALE_SLOTS_PER_WORKER: int(1, 1024, 2).describe(
+    "Slots assumed per worker while none of the pool is online (a worker's `SLOTS` default is 2)",
+  ),
+  AUTOSCALE_INTERVAL_MS: int(200, 600_000, 5_000).describe('How often it looks and decides'),
+  AUTOSCALE_MASTER_URL: z
+    .url({ protocol: /^https?$/ })
+    .default('http://127.0.0.1:8080')
+    .describe(
+      "The master's REST API; it reads `/api/metrics` and `/api/workers` (`flota up` sets it)",
+    ),
+  AUTOSCALE_API_TOKEN: z
+    .string()
+    .optional()
+    .describe("A token of the master's `API_TOKENS`, when it has any (`flota up` uses the first)"),
+  AUTOSCALE_PORT: int(0, 65_535, 9465).describe(
+    'Its `/metrics`, `/status` and `/healthz`; 0 picks a free port',
+  ),
+  AUTOSCALE_HOST: z.string().default('127.0.0.1').describe('Address for that port'),
+  AUTOSCALE_STACK: z
+    .string()
+    .optional()
+    .describe("Swarm: the stack's name, so pool `worker-cpu` scales service `<stack>_worker-cpu`"),
+  DOCKER_SOCKET: z
+    .string()
+    .default('/var/run/docker.sock')
+    .describe('Swarm: the Docker Engine socket of a manager node'),
+  LOG_LEVEL: logLevel(),
 });
 
 type Env = z.infer<typeof autoscalerConfigSchema>;
@@ -143,31 +166,12 @@ export function loadAutoscalerConfig(
   defaults: Partial<Record<keyof Env, string>> = {},
   localPool = LOCAL_POOL,
 ): AutoscalerConfig {
-  const merged = { ...defaults, ...definedOnly(env, Object.keys(autoscalerConfigSchema.shape)) };
-  const parsed = autoscalerConfigSchema.safeParse(merged);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `  - ${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`invalid autoscaler configuration:\n${problems.join('\n')}`);
-  }
-  const problems: string[] = [];
-  const { AUTOSCALE_POOLS: _, ...rest } = parsed.data;
-  const pools = parsePools(parsed.data, problems, localPool);
-  if (problems.length > 0) {
-    throw new ConfigError(
-      `invalid autoscaler configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    );
-  }
+  const { data, problems } = parseEnv(autoscalerConfigSchema, env, defaults);
+  if (data === undefined) throw configError('autoscaler', problems);
+  const { AUTOSCALE_POOLS: _, ...rest } = data;
+  const pools = parsePools(data, problems, localPool);
+  if (problems.length > 0) throw configError('autoscaler', problems);
   return { ...rest, pools };
-}
-
-/** The variables this config reads that are set, so `defaults` fill only the rest. */
-function definedOnly(env: NodeJS.ProcessEnv, names: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of names) {
-    const value = env[name];
-    if (value !== undefined) out[name] = value;
-  }
-  return out;
 }
 
 /**

@@ -1,24 +1,33 @@
 /**
- * Master configuration: every public env var, its default, validated once.
- * `loadMasterConfig` throws a ConfigError listing every problem, so a user
- * fixes them all in one go.
+ * Master configuration: every variable the master reads, its default and its
+ * meaning (docs/CONFIGURATION.md is generated from this schema), validated
+ * once. `loadMasterConfig` throws a ConfigError listing every problem, so a
+ * user fixes them all in one go. The conventions are common/env-schema.ts's.
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../../common/errors.ts';
+import {
+  commaList,
+  configError,
+  flag,
+  int,
+  logLevel,
+  parseEnv,
+  pemFile,
+  port,
+  readNamedFile,
+  secretFile,
+} from '../../common/env-schema.ts';
 import { MAX_TASK_TIMEOUT_MS, MIN_TASK_TIMEOUT_MS } from '../../proto/src/schemas/task.ts';
 import { DEFAULT_TOPIC_PREFIX } from '../../proto/src/topics.ts';
+import { NAMESPACE_PATTERN, NAMESPACE_RULE } from './store/url.ts';
 
-const port = (fallback: number) => z.coerce.number().int().min(0).max(65_535).default(fallback);
-const optionalUrl = (protocols: string[], name: string) =>
+const url = (protocols: string[]) =>
   z
     .string()
-    .trim()
-    .optional()
-    .transform((v) => (v === '' ? undefined : v))
-    .refine((v) => v === undefined || protocols.some((p) => v.startsWith(p)), {
-      message: `${name} must start with ${protocols.join(' or ')}`,
-    });
+    .refine((v) => protocols.some((p) => v.startsWith(p)), {
+      message: `must start with ${protocols.join(' or ')}`,
+    })
+    .optional();
 
 /** DISPATCH_POLICY values; each is built by master/src/dispatch/policies/index.ts. */
 export const POLICY_NAMES = [
@@ -28,6 +37,18 @@ export const POLICY_NAMES = [
   'weighted-round-robin',
   'latency-aware',
 ] as const;
+
+/** What each DISPATCH_POLICY picks, for the docs (`active`: tasks assigned and not yet seen finish). */
+export const POLICY_SUMMARIES: Record<(typeof POLICY_NAMES)[number], string> = {
+  'least-connections': 'the lowest `active / slots`',
+  'round-robin': 'workers in id order, after the one picked last',
+  'least-loaded':
+    'the lowest `active / slots` + machine pressure (mean of CPU %, memory % and, on GPU workers, the busiest GPU %, from the last heartbeat)',
+  'weighted-round-robin':
+    'each worker in proportion to its `WEIGHT` (smooth weighted round-robin: weights 3 and 1 give `a a b a`, repeated)',
+  'latency-aware':
+    'the lowest `(average processing time + 1 ms) × (active + 1) / slots`, per model; unmeasured workers are tried first',
+};
 
 /** What a token may do: `user` acts within its own tenant; `admin` sees every tenant and controls the fleet. */
 export const API_ROLES = ['user', 'admin'] as const;
@@ -81,192 +102,117 @@ function parseTenantTokens(text: string, ctx: z.RefinementCtx): TenantToken[] {
   return tokens;
 }
 
-const tenantTokens = z
-  .string()
-  .optional()
-  .transform((text, ctx) => (text?.trim() ? parseTenantTokens(text, ctx) : []));
-
-/** The text of a file named by an env var, or an issue saying why it cannot be read. */
-function readNamedFile(path: string, ctx: z.RefinementCtx): string | undefined {
-  try {
-    return readFileSync(path.trim(), 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    ctx.addIssue({ code: 'custom', message: `cannot read ${path.trim()} (${code})` });
-    return undefined;
-  }
-}
+const tenantTokens = z.string().transform(parseTenantTokens).default([]);
 
 const tenantTokensFile = z
   .string()
-  .optional()
   .transform((path, ctx) => {
-    if (!path?.trim()) return [];
     const text = readNamedFile(path, ctx);
     return text === undefined ? [] : parseTenantTokens(text, ctx);
-  });
-
-/** A file path whose contents are read at start (a PEM certificate or key). */
-const pemFile = z
-  .string()
-  .optional()
-  .transform((path, ctx) => {
-    if (!path?.trim()) return undefined;
-    const text = readNamedFile(path, ctx);
-    if (text !== undefined && !text.includes('-----BEGIN ')) {
-      ctx.addIssue({ code: 'custom', message: `${path.trim()} is not a PEM file` });
-      return undefined;
-    }
-    return text === undefined ? undefined : { path: path.trim(), pem: text };
-  });
-
-/** `FOO_FILE` wins over `FOO` for secrets (Docker secrets); both empty → undefined. */
-const secretText = (min: number, name: string) =>
-  z
-    .string()
-    .optional()
-    .transform((v) => (v?.trim() ? v.trim() : undefined))
-    .refine((v) => v === undefined || v.length >= min, {
-      message: `${name} must be at least ${min} characters`,
-    });
-
-const secretFile = z
-  .string()
-  .optional()
-  .transform((path, ctx) => {
-    if (!path?.trim()) return undefined;
-    return readNamedFile(path, ctx)?.trim();
-  });
-
-const flag = (fallback: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off', ''])
-    .optional()
-    .transform((v) =>
-      v === undefined || v === '' ? fallback : ['true', '1', 'yes', 'on'].includes(v),
-    );
-
-const commaList = z
-  .string()
-  .optional()
-  .transform((v) =>
-    (v ?? '')
-      .split(',')
-      .map((p) => p.trim())
-      .filter((p) => p !== ''),
-  );
+  })
+  .default([]);
 
 export const masterConfigSchema = z.object({
-  /** HTTP + Socket.IO port. */
-  PORT: port(8080),
-  /**
-   * Address the HTTP, gRPC and embedded MQTT servers bind to. Loopback by
-   * default; any other address (e.g. 0.0.0.0) never runs open: without
-   * API_TOKENS an admin token is generated in FLOTA_DATA_DIR and printed once.
-   */
-  HOST: z.string().trim().min(1).default('127.0.0.1'),
-  GRPC_PORT: port(50051),
-  /** Port of the embedded MQTT broker (ignored when MQTT_URL is set). */
-  MQTT_PORT: port(1883),
-  /** External broker, e.g. mqtt://mosquitto:1883; unset → embedded aedes broker. */
-  MQTT_URL: optionalUrl(['mqtt://', 'mqtts://', 'ws://', 'wss://'], 'MQTT_URL'),
-  MQTT_USERNAME: z.string().optional(),
-  MQTT_PASSWORD: z.string().optional(),
-  MQTT_PREFIX: z.string().min(1).default(DEFAULT_TOPIC_PREFIX),
-  /** redis://… or postgres://…; unset → embedded PostgreSQL under FLOTA_DATA_DIR. */
-  QUEUE_URL: optionalUrl(['redis://', 'rediss://', 'postgres://', 'postgresql://'], 'QUEUE_URL'),
-  /** Namespace inside the store (Redis key prefix / Postgres schema). */
+  PORT: port(8080).describe('HTTP port: chat UI, REST API, Socket.IO (`0` = any free port)'),
+  HOST: z
+    .string()
+    .default('127.0.0.1')
+    .describe(
+      'Address the HTTP, gRPC and embedded MQTT servers bind to. Any other address (e.g. `0.0.0.0`) never runs open: without `API_TOKENS` an admin token is generated in `FLOTA_DATA_DIR` and printed once; see [SECURITY.md](SECURITY.md#listening)',
+    ),
+  GRPC_PORT: port(50051).describe('gRPC port workers send results to'),
+  MQTT_PORT: port(1883).describe(
+    'Port of the embedded MQTT broker; ignored when `MQTT_URL` is set',
+  ),
+  MQTT_URL: url(['mqtt://', 'mqtts://', 'ws://', 'wss://']).describe(
+    'External broker (`mqtt://`, `mqtts://`, `ws://`, `wss://`); unset = embedded aedes broker',
+  ),
+  MQTT_USERNAME: z.string().optional().describe('Username the master uses on the broker'),
+  MQTT_PASSWORD: z.string().optional().describe('Password the master uses on the broker'),
+  MQTT_PREFIX: z.string().default(DEFAULT_TOPIC_PREFIX).describe('Prefix of every MQTT topic'),
+  QUEUE_URL: url(['redis://', 'rediss://', 'postgres://', 'postgresql://']).describe(
+    '`redis://`, `rediss://`, `postgres://` or `postgresql://`; unset = embedded PostgreSQL under `FLOTA_DATA_DIR`',
+  ),
   QUEUE_NAMESPACE: z
     .string()
-    .regex(/^[a-z][a-z0-9_]{0,40}$/, 'QUEUE_NAMESPACE: lower-case letters, digits, _')
-    .default('flota'),
-  FLOTA_DATA_DIR: z.string().min(1).default('./.flota'),
-  /** Local workers `flota up` (npm start) runs beside the master. */
-  WORKERS: z.coerce.number().int().min(0).max(64).default(2),
-  /** How a lane picks among capable workers with a free slot (see docs/ARCHITECTURE.md). */
-  DISPATCH_POLICY: z.enum(POLICY_NAMES).default('least-connections'),
-  /**
-   * Default budget from submission to result (queue time included); a request's
-   * `timeoutMs` overrides it. The worker enforces it on the running attempt, the
-   * master's deadline sweeper everywhere.
-   */
-  TASK_TIMEOUT_MS: z.coerce
-    .number()
-    .int()
-    .min(MIN_TASK_TIMEOUT_MS)
-    .max(MAX_TASK_TIMEOUT_MS)
-    .default(120_000),
-  /** Attempts per task before it fails (infrastructure errors only; provider errors fail at once). */
-  TASK_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
-  /**
-   * Signs worker credentials and join tokens (`flota token`). Unset → a
-   * secret generated in FLOTA_DATA_DIR on first start. Several masters of one
-   * installation must share it.
-   */
-  FLOTA_SECRET: secretText(32, 'FLOTA_SECRET'),
-  /** The same read from a file (a Docker secret); wins over FLOTA_SECRET. */
-  FLOTA_SECRET_FILE: secretFile,
-  /**
-   * PEM certificate chain and key: HTTPS (and wss for Socket.IO), TLS on gRPC,
-   * mqtts on the embedded broker. Both or neither.
-   */
-  TLS_CERT: pemFile,
-  TLS_KEY: pemFile,
-  /** PEM CA bundle for client certificates (with TLS_CLIENT_AUTH) and for the master's own MQTT client. */
-  TLS_CA: pemFile,
-  /** Workers must present a certificate signed by TLS_CA on gRPC and mqtts (mutual TLS). */
-  TLS_CLIENT_AUTH: flag(false),
-  /**
-   * Browser origins besides the master's own that may call the REST API and
-   * open Socket.IO, e.g. `https://app.example.com`. Empty → same origin only.
-   */
-  CORS_ORIGINS: commaList,
-  /** Requests per minute per tenant (per client address without tokens); 0 turns limits off. */
-  RATE_LIMIT_RPM: z.coerce.number().int().min(0).max(1_000_000).default(600),
-  /** Tasks one tenant may have queued or running at once; further submissions get 429. */
-  MAX_QUEUED_PER_TENANT: z.coerce.number().int().min(1).max(10_000_000).default(10_000),
-  /** Largest MQTT packet a client may send the embedded broker. */
-  MQTT_MAX_PACKET_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1_024)
-    .max(64 * 1_048_576)
-    .default(262_144),
-  /** Retained messages the embedded broker keeps at most (one status per worker). */
-  MQTT_MAX_RETAINED: z.coerce.number().int().min(16).max(1_000_000).default(10_000),
-  /**
-   * With MQTT_URL on a Mosquitto that loads the dynamic-security plugin:
-   * the master (MQTT_USERNAME must be a dynsec admin) creates a client per
-   * worker credential it issues and disables it on revoke.
-   */
-  MQTT_DYNSEC: flag(false),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  /**
-   * What `flota up` prints (every process logs JSON; this is how the
-   * supervisor shows it): `auto` human lines and a live status line when its
-   * stdout is a terminal, JSON lines otherwise; `json` always JSON lines;
-   * `pretty` human lines even when not a terminal (no status line there).
-   */
-  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
-  /**
-   * How long a completed answer is reused for the same (tenant, model, prompt,
-   * history, params). 0 (the default) turns the result cache off: models are
-   * not deterministic, so reusing answers is a choice an operator makes.
-   */
-  CACHE_TTL_S: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(30 * 24 * 3600)
-    .default(0),
-  /**
-   * `tenant:token,tenant:token`. When any token is set (here or in the file),
-   * every /api request and Socket.IO connection must present one, and belongs
-   * to its tenant. Unset: one tenant, "default", and no authentication.
-   */
-  API_TOKENS: tenantTokens,
-  /** The same list read from a file (e.g. a Docker secret), one entry per line or comma-separated. */
-  API_TOKENS_FILE: tenantTokensFile,
+    .regex(NAMESPACE_PATTERN, NAMESPACE_RULE)
+    .default('flota')
+    .describe(`Redis key prefix or PostgreSQL schema (${NAMESPACE_RULE})`),
+  FLOTA_DATA_DIR: z
+    .string()
+    .default('./.flota')
+    .describe(
+      'Embedded PostgreSQL data (`pg/`) and its generated password (`pg-password`); the generated `secret`, `api-tokens` and `revoked-workers.json`',
+    ),
+  WORKERS: int(0, 64, 2).describe(
+    'Local workers `flota up` starts (0–64); ignored by `flota master`',
+  ),
+  DISPATCH_POLICY: z
+    .enum(POLICY_NAMES)
+    .default('least-connections')
+    .describe(
+      'How a lane picks among capable workers with a free slot; see [scheduling policies](#scheduling-policies)',
+    ),
+  TASK_TIMEOUT_MS: int(MIN_TASK_TIMEOUT_MS, MAX_TASK_TIMEOUT_MS, 120_000).describe(
+    `Default time budget of a task, from submission to result, queue time included (${MIN_TASK_TIMEOUT_MS}–${MAX_TASK_TIMEOUT_MS}). A request's \`timeoutMs\` overrides it. The worker enforces it on the running attempt, the master's deadline sweeper everywhere`,
+  ),
+  TASK_ATTEMPTS: int(1, 20, 3).describe(
+    'Attempts per task (1–20); only infrastructure failures use more than one (provider errors fail at once). Also how many times a task may stall (its master lost) before it fails',
+  ),
+  API_TOKENS: tenantTokens.describe(
+    '`tenant:token[:admin],…`. When any token is set (here or in the file), every `/api` request and Socket.IO connection needs one, and belongs to its tenant. Unset: one tenant, `default`, and no authentication; see [SECURITY.md](SECURITY.md#api-access)',
+  ),
+  API_TOKENS_FILE: tenantTokensFile.describe(
+    'The same entries read from a file (e.g. a Docker secret), one per line or comma-separated; merged with `API_TOKENS`',
+  ),
+  FLOTA_SECRET: z.string().min(32, 'must be at least 32 characters').optional().meta({
+    shownDefault: 'generated',
+    description:
+      'Signs worker credentials and join tokens (`flota token`; at least 32 characters). Unset: made on first start in `FLOTA_DATA_DIR/secret`. Several masters of one installation must share it',
+  }),
+  FLOTA_SECRET_FILE: secretFile.describe(
+    'The same read from a file (a Docker secret); wins over `FLOTA_SECRET`',
+  ),
+  TLS_CERT: pemFile.describe(
+    'PEM certificate chain: HTTPS (and wss for Socket.IO), TLS on gRPC, mqtts (and MQTT over wss at `/mqtt`) on the embedded broker. Set with `TLS_KEY` or not at all',
+  ),
+  TLS_KEY: pemFile.describe('PEM key of `TLS_CERT`'),
+  TLS_CA: pemFile.describe(
+    "PEM CA bundle: signs client certificates (`TLS_CLIENT_AUTH`), trusted by the master's own MQTT client",
+  ),
+  TLS_CLIENT_AUTH: flag(false).describe(
+    'Workers must present a certificate signed by `TLS_CA` on gRPC and mqtts (mutual TLS)',
+  ),
+  CORS_ORIGINS: commaList
+    .default([])
+    .describe(
+      "Browser origins besides the master's own allowed on the REST API and Socket.IO, comma-separated (e.g. `https://app.example.com`); unset = same origin only",
+    ),
+  RATE_LIMIT_RPM: int(0, 1_000_000, 600).describe(
+    'Requests per minute per tenant (per client address without tokens), counted in the queue store; `0` = off',
+  ),
+  MAX_QUEUED_PER_TENANT: int(1, 10_000_000, 10_000).describe(
+    'Queued and running tasks one tenant may have; more get 429 `queue_full`',
+  ),
+  MQTT_MAX_PACKET_BYTES: int(1_024, 64 * 1_048_576, 262_144).describe(
+    'Largest packet a client may send the embedded broker',
+  ),
+  MQTT_MAX_RETAINED: int(16, 1_000_000, 10_000).describe(
+    'Retained messages the embedded broker keeps at most (one status per worker)',
+  ),
+  MQTT_DYNSEC: flag(false).describe(
+    'With `MQTT_URL` on a Mosquitto with the dynamic-security plugin: the master (`MQTT_USERNAME` must be a dynsec admin) makes a broker login per worker credential it issues and disables it on revoke (see [SECURITY.md](SECURITY.md#mosquitto))',
+  ),
+  LOG_LEVEL: logLevel(),
+  LOG_FORMAT: z
+    .enum(['auto', 'json', 'pretty'])
+    .default('auto')
+    .describe(
+      'What `flota up` prints: `auto` human lines and a live status line on a terminal, JSON lines otherwise; `json` always JSON; `pretty` human lines anywhere. Processes always log JSON (and on the MQTT log topic)',
+    ),
+  CACHE_TTL_S: int(0, 30 * 24 * 3600, 0).describe(
+    'Seconds a completed answer serves identical requests (tenant, model, prompt, history, params) of its tenant (0–2592000). `0` turns the result cache off: models are not deterministic, so reusing answers is a choice an operator makes',
+  ),
 });
 
 export type MasterConfig = z.infer<typeof masterConfigSchema>;
@@ -292,50 +238,29 @@ export function apiTokensOf(config: Pick<MasterConfig, 'API_TOKENS' | 'API_TOKEN
   return [...config.API_TOKENS, ...config.API_TOKENS_FILE];
 }
 
-/** Variables whose value a problem report never repeats. */
-const SECRET_NAME = /TOKEN|SECRET|PASSWORD/;
-
-/** One line per problem, naming the variable and (unless secret) the value it had. */
-function describeIssue(issue: z.core.$ZodIssue, env: NodeJS.ProcessEnv): string {
-  const name = issue.path.join('.') || '(env)';
-  const raw = typeof issue.path[0] === 'string' ? env[issue.path[0]] : undefined;
-  const shown = raw !== undefined && !SECRET_NAME.test(name) ? JSON.stringify(raw) : undefined;
-  // zod says "expected number, received NaN" of a value it coerced; the person typed something else.
-  if (issue.code === 'invalid_type' && issue.expected === 'number') {
-    return `  - ${name}: expected a number${shown ? `, got ${shown}` : ''}`;
-  }
-  return `  - ${name}: ${issue.message}${shown ? ` (got ${shown})` : ''}`;
-}
-
 export function loadMasterConfig(env: NodeJS.ProcessEnv = process.env): MasterConfig {
-  const parsed = masterConfigSchema.safeParse(env);
-  const problems = parsed.success ? [] : parsed.error.issues.map((i) => describeIssue(i, env));
-  if (parsed.success) {
-    const seen = new Set<string>();
-    for (const { tenant, token } of apiTokensOf(parsed.data)) {
-      if (seen.has(token)) {
-        problems.push(`  - API_TOKENS: a token of tenant ${tenant} is listed more than once`);
-      }
-      seen.add(token);
-    }
-    const c = parsed.data;
-    if ((c.TLS_CERT === undefined) !== (c.TLS_KEY === undefined)) {
-      problems.push('  - TLS_CERT, TLS_KEY: set both (PEM files) or neither');
-    }
-    if (c.TLS_CLIENT_AUTH && (c.TLS_CERT === undefined || c.TLS_CA === undefined)) {
-      problems.push(
-        '  - TLS_CLIENT_AUTH: needs TLS_CERT, TLS_KEY and TLS_CA (the CA that signs worker certificates)',
-      );
-    }
-    if (c.FLOTA_SECRET_FILE !== undefined && c.FLOTA_SECRET_FILE.length < 32) {
-      problems.push('  - FLOTA_SECRET_FILE: the secret must be at least 32 characters');
-    }
-    if (c.MQTT_DYNSEC && !c.MQTT_URL) {
-      problems.push(
-        '  - MQTT_DYNSEC: only with MQTT_URL (a Mosquitto with the dynamic-security plugin)',
-      );
-    }
-    if (problems.length === 0) return parsed.data;
+  const { data: c, problems } = parseEnv(masterConfigSchema, env);
+  if (c === undefined) throw configError('master', problems);
+  const seen = new Set<string>();
+  for (const { tenant, token } of apiTokensOf(c)) {
+    if (seen.has(token))
+      problems.push(`API_TOKENS: a token of tenant ${tenant} is listed more than once`);
+    seen.add(token);
   }
-  throw new ConfigError(`invalid master configuration:\n${problems.join('\n')}`);
+  if ((c.TLS_CERT === undefined) !== (c.TLS_KEY === undefined)) {
+    problems.push('TLS_CERT, TLS_KEY: set both (PEM files) or neither');
+  }
+  if (c.TLS_CLIENT_AUTH && (c.TLS_CERT === undefined || c.TLS_CA === undefined)) {
+    problems.push(
+      'TLS_CLIENT_AUTH: needs TLS_CERT, TLS_KEY and TLS_CA (the CA that signs worker certificates)',
+    );
+  }
+  if (c.FLOTA_SECRET_FILE !== undefined && c.FLOTA_SECRET_FILE.length < 32) {
+    problems.push('FLOTA_SECRET_FILE: the secret must be at least 32 characters');
+  }
+  if (c.MQTT_DYNSEC && !c.MQTT_URL) {
+    problems.push('MQTT_DYNSEC: only with MQTT_URL (a Mosquitto with the dynamic-security plugin)');
+  }
+  if (problems.length > 0) throw configError('master', problems);
+  return c;
 }

@@ -1,11 +1,21 @@
 /**
- * Worker configuration: read from the environment once, validated once.
- * Every problem is reported at the same time, one line each, named by its
- * environment variable, so a misconfigured worker can be fixed in one pass.
+ * Worker configuration: every variable a worker reads, its default and its
+ * meaning (docs/CONFIGURATION.md is generated from this schema), read from the
+ * environment once, validated once. Every problem is reported at the same
+ * time, one line each, named by its variable, so a misconfigured worker can
+ * be fixed in one pass. The conventions are common/env-schema.ts's.
  */
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
+import {
+  commaList,
+  configError,
+  int,
+  logLevel,
+  optionalFlag,
+  parseEnv,
+  pemFile,
+} from '../../common/env-schema.ts';
 import { ConfigError } from '../../common/errors.ts';
 import {
   providerNameSchema,
@@ -14,86 +24,132 @@ import {
 } from '../../proto/src/schemas/worker.ts';
 import { DEFAULT_TOPIC_PREFIX } from '../../proto/src/topics.ts';
 
-/** The text of a PEM file (the loader reads the path the variable names). */
-const pemText = z.string().includes('-----BEGIN ', { message: 'not a PEM file' });
-
-const logLevelSchema = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
 const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
 
-export const workerConfigSchema = z
-  .object({
-    /** MQTT broker; default mqtt://127.0.0.1:1883. */
-    mqttUrl: z.string().regex(/^(mqtts?|wss?|tcp):\/\/\S+$/, 'expected an mqtt:// or mqtts:// URL'),
-    mqttUsername: z.string().min(1).optional(),
-    mqttPassword: z.string().min(1).optional(),
-    /** Topic prefix; default flota/v1. */
-    mqttPrefix: z.string().min(1).max(200),
-    /** The master's gRPC address, host:port; default 127.0.0.1:50051. */
-    masterGrpc: z.string().regex(HOST_PORT, 'expected host:port'),
-    /**
-     * This worker's own credential (`flota token worker ID` prints one): its
-     * MQTT password and its gRPC bearer. One of workerToken / joinToken is
-     * needed to start (requireCredential).
-     */
-    workerToken: z.string().min(1).optional(),
-    /** A join token (fjt1...): at start the worker enrolls over gRPC for its own credential. */
-    joinToken: z.string().min(1).optional(),
-    /** PEM CA bundle (read from the TLS_CA path) the master's certificate must chain to, on gRPC and mqtts. */
-    tlsCa: pemText.optional(),
-    /** PEM client certificate and key (TLS_CERT / TLS_KEY paths), for mutual TLS. */
-    tlsCert: pemText.optional(),
-    tlsKey: pemText.optional(),
-    /** TLS on gRPC; default: on when TLS_CA is set. */
-    grpcTls: z.boolean(),
-    workerId: workerIdSchema,
-    kind: workerKindSchema,
-    /** Tasks run at once; default 2. */
-    slots: z.number().int().min(1).max(1024),
-    provider: providerNameSchema,
-    models: z.array(z.string().min(1).max(200)).min(1).max(256),
-    labels: z.record(z.string().min(1).max(64), z.string().max(256)),
-    /** Share of the work under weighted-round-robin dispatch; default 1. */
-    weight: z.number().int().min(1).max(1000),
-    /** Echo provider: wait before each streamed chunk; default 0. */
-    echoDelayMs: z.number().int().min(0).max(600_000),
-    /**
-     * Echo provider: each task draws an extra 0..N ms (uniform) added to every
-     * chunk's wait, so tasks take different times; default 0.
-     */
-    echoDelayJitterMs: z.number().int().min(0).max(600_000),
-    /** Echo provider: characters per chunk; default 16. */
-    echoChunkSize: z.number().int().min(1).max(1_000_000),
-    geminiApiKey: z.string().min(1).optional(),
-    geminiBaseUrl: z.url().optional(),
-    openaiBaseUrl: z.url().optional(),
-    openaiApiKey: z.string().min(1).optional(),
-    /** Heartbeat period; default 1000. */
-    heartbeatMs: z.number().int().min(50).max(60_000),
-    /** How long close() waits for in-flight tasks before aborting them; default 10000. */
-    shutdownGraceMs: z.number().int().min(0).max(600_000),
-    logLevel: logLevelSchema,
-  })
-  .superRefine((config, ctx) => {
-    if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [config.tlsCert === undefined ? 'tlsCert' : 'tlsKey'],
-        message: 'TLS_CERT and TLS_KEY go together (the client certificate and its key)',
-      });
-    }
-    if (config.provider === 'openai' && !config.openaiBaseUrl) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['openaiBaseUrl'],
-        message: 'required when PROVIDER=openai (e.g. http://localhost:11434/v1)',
-      });
-    }
-  });
-export type WorkerConfig = z.infer<typeof workerConfigSchema>;
+/** The text of a PEM file the variable names. */
+const pemText = pemFile.transform((file) => file?.pem);
 
-/** Config field → the environment variable it comes from (for error messages). */
-/** The environment variable behind each setting. */
-export const WORKER_ENV_NAMES: Record<keyof WorkerConfig, string> = {
+/** `k=v,k=v` → record; each malformed entry is a problem of its own. */
+const labels = commaList
+  .transform((entries, ctx) => {
+    const record: Record<string, string> = {};
+    for (const entry of entries) {
+      const eq = entry.indexOf('=');
+      if (eq <= 0) {
+        ctx.addIssue({ code: 'custom', message: `expected k=v, got ${JSON.stringify(entry)}` });
+        continue;
+      }
+      record[entry.slice(0, eq).trim()] = entry.slice(eq + 1).trim();
+    }
+    return record;
+  })
+  .pipe(z.record(z.string().min(1).max(64), z.string().max(256)));
+
+const DEFAULT_MODELS: Record<string, string[] | undefined> = {
+  echo: ['echo'],
+  gemini: ['gemini-2.5-flash'],
+  openai: undefined,
+};
+
+export const workerConfigSchema = z.object({
+  MQTT_URL: z
+    .string()
+    .regex(/^(mqtts?|wss?|tcp):\/\/\S+$/, 'expected an mqtt:// or mqtts:// URL')
+    .default('mqtt://127.0.0.1:1883')
+    .describe('Broker the master uses (`mqtt://`, `mqtts://`, `ws://`, `wss://`, `tcp://`)'),
+  MQTT_USERNAME: z.string().optional().meta({
+    shownDefault: 'the worker id',
+    description: 'Broker username; set it only for an external broker with accounts of its own',
+  }),
+  MQTT_PASSWORD: z.string().optional().meta({
+    shownDefault: 'the credential',
+    description: 'Broker password; set it only for an external broker with accounts of its own',
+  }),
+  MQTT_PREFIX: z
+    .string()
+    .max(200)
+    .default(DEFAULT_TOPIC_PREFIX)
+    .describe("Topic prefix; must match the master's"),
+  MASTER_GRPC: z
+    .string()
+    .regex(HOST_PORT, 'expected host:port')
+    .default('127.0.0.1:50051')
+    .describe("The master's gRPC address, `host:port`"),
+  WORKER_TOKEN: z
+    .string()
+    .optional()
+    .describe(
+      "This worker's own credential (`flota token worker ID`): its MQTT password and its gRPC bearer. It is good for this worker id only",
+    ),
+  WORKER_JOIN_TOKEN: z
+    .string()
+    .optional()
+    .describe(
+      'Instead of `WORKER_TOKEN`: a join token (`flota token join PREFIX`); the worker trades it for its own credential at start. One of the two is required',
+    ),
+  TLS_CA: pemText.describe(
+    "PEM CA bundle the master's certificate must chain to, on gRPC and `mqtts://`",
+  ),
+  TLS_CERT: pemText.describe(
+    "The worker's client certificate (PEM), for a master with `TLS_CLIENT_AUTH`; set with `TLS_KEY`",
+  ),
+  TLS_KEY: pemText.describe('The PEM key of `TLS_CERT`'),
+  GRPC_TLS: optionalFlag().meta({
+    shownDefault: 'on when `TLS_CA` is set',
+    description: "Talk TLS to the master's gRPC port",
+  }),
+  WORKER_ID: workerIdSchema.optional().meta({
+    shownDefault: '`{kind}-{hostname}-{pid}`',
+    description:
+      'Unique id (letters, digits, `. _ : -`, up to 128, starting alphanumeric). Set a stable one in production',
+  }),
+  WORKER_KIND: workerKindSchema
+    .default('cpu')
+    .describe('`cpu` or `gpu`. Only `gpu` workers take tasks that require a GPU'),
+  SLOTS: int(1, 1024, 2).describe('Tasks run at once (1–1024)'),
+  PROVIDER: providerNameSchema.default('echo').describe('`echo`, `gemini` or `openai`'),
+  MODELS: commaList
+    .pipe(z.array(z.string().min(1).max(200)).min(1).max(256))
+    .optional()
+    .meta({
+      shownDefault: '`echo` for echo, `gemini-2.5-flash` for gemini; required for openai',
+      description: 'Comma-separated models this worker serves',
+    }),
+  LABELS: labels
+    .default({})
+    .describe(
+      '`k=v,k=v`; reported to the master and shown in the UI. A task whose `requires.labels` asks for labels runs only on a worker carrying all of them',
+    ),
+  WEIGHT: int(1, 1000, 1).describe(
+    'Share of the work under `DISPATCH_POLICY=weighted-round-robin` (1–1000; weights 3 and 1 give 75 % and 25 %). Sent as `weight` in the status record',
+  ),
+  ECHO_DELAY_MS: int(0, 600_000, 0).describe('Echo provider: wait before each chunk (0–600000)'),
+  ECHO_DELAY_JITTER_MS: int(0, 600_000, 0).describe(
+    "Echo provider: each task draws one extra wait, uniform in 0..N ms, added to every chunk's wait, so tasks take different times (0–600000)",
+  ),
+  ECHO_CHUNK_SIZE: int(1, 1_000_000, 16).describe('Echo provider: characters per chunk'),
+  GEMINI_API_KEY: z.string().optional().describe("The worker's Gemini key"),
+  GEMINI_BASE_URL: z.url().optional().describe('Point the Gemini SDK at a proxy or test server'),
+  OPENAI_BASE_URL: z.url().optional().meta({
+    shownDefault: 'unset; required for openai',
+    description: 'The OpenAI-compatible server, e.g. `http://localhost:11434/v1`',
+  }),
+  OPENAI_API_KEY: z
+    .string()
+    .optional()
+    .describe('Sent as `Bearer` to the OpenAI-compatible server'),
+  HEARTBEAT_MS: int(50, 60_000, 1000).describe(
+    'Heartbeat period (50–60000), sent in the status record. The master declares the worker dead after 3 missed heartbeats of this period, and takes back an assignment that no heartbeat (or streamed chunk) has confirmed within 5 s, so keep it well under 5000',
+  ),
+  SHUTDOWN_GRACE_MS: int(0, 600_000, 10_000).describe(
+    'On stop: how long in-flight tasks may finish before they are aborted',
+  ),
+  LOG_LEVEL: logLevel(),
+});
+type WorkerEnv = z.output<typeof workerConfigSchema>;
+
+/** Config field → the environment variable it comes from. */
+export const WORKER_ENV_NAMES = {
   mqttUrl: 'MQTT_URL',
   mqttUsername: 'MQTT_USERNAME',
   mqttPassword: 'MQTT_PASSWORD',
@@ -122,78 +178,17 @@ export const WORKER_ENV_NAMES: Record<keyof WorkerConfig, string> = {
   heartbeatMs: 'HEARTBEAT_MS',
   shutdownGraceMs: 'SHUTDOWN_GRACE_MS',
   logLevel: 'LOG_LEVEL',
-};
+} as const satisfies Record<string, keyof WorkerEnv>;
 
-const DEFAULT_MODELS: Record<string, string[] | undefined> = {
-  echo: ['echo'],
-  gemini: ['gemini-2.5-flash'],
-  openai: undefined,
-};
+/** Settings whose default is computed from others at start, so never unset once loaded. */
+type Computed = 'workerId' | 'models' | 'grpcTls';
 
-/** Empty strings count as unset, so `FOO=` in a compose file means "default". */
-function read(env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const value = env[name]?.trim();
-  return value === undefined || value === '' ? undefined : value;
-}
-
-/** NaN for anything that is not a plain integer, so zod reports it against the variable. */
-function toInt(value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  return /^-?\d+$/.test(value) ? Number(value) : Number.NaN;
-}
-
-function splitList(value: string | undefined): string[] | undefined {
-  if (value === undefined) return undefined;
-  return value
-    .split(',')
-    .map((part) => part.trim())
-    .filter((part) => part.length > 0);
-}
-
-/** `k=v,k=v` → record; malformed entries are pushed onto `problems`. */
-export function parseLabels(value: string | undefined, problems: string[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const entry of splitList(value) ?? []) {
-    const eq = entry.indexOf('=');
-    if (eq <= 0) {
-      problems.push(`LABELS: expected k=v, got ${JSON.stringify(entry)}`);
-      continue;
-    }
-    labels[entry.slice(0, eq).trim()] = entry.slice(eq + 1).trim();
-  }
-  return labels;
-}
-
-/** The text of the file a variable names; an unreadable file is a problem named by the variable. */
-function readPemFile(env: NodeJS.ProcessEnv, name: string, problems: string[]): string | undefined {
-  const path = read(env, name);
-  if (path === undefined) return undefined;
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    problems.push(
-      `${name}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
-    return undefined;
-  }
-}
-
-/** The usual spellings of on/off; anything else is a problem named by the variable. */
-function readFlag(
-  env: NodeJS.ProcessEnv,
-  name: string,
-  fallback: boolean,
-  problems: string[],
-): boolean {
-  const value = read(env, name);
-  if (value === undefined) return fallback;
-  if (/^(1|true|yes|on)$/i.test(value)) return true;
-  if (/^(0|false|no|off)$/i.test(value)) return false;
-  problems.push(
-    `${name}: expected 1/0, true/false, yes/no or on/off, got ${JSON.stringify(value)}`,
-  );
-  return fallback;
-}
+export type WorkerConfig = {
+  -readonly [F in Exclude<
+    keyof typeof WORKER_ENV_NAMES,
+    Computed
+  >]: WorkerEnv[(typeof WORKER_ENV_NAMES)[F]];
+} & { [F in Computed]: NonNullable<WorkerEnv[(typeof WORKER_ENV_NAMES)[F]]> };
 
 /** How the worker proves who it is: its own credential, or a join token to trade for one at start. */
 export type CredentialSource =
@@ -223,61 +218,40 @@ export function defaultWorkerId(kind: string, hostname: string, pid: number): st
   return `${kind}-${host || 'host'}-${pid}`.slice(0, 128);
 }
 
-export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+/** Problems between settings, named by the variable to change; checked even when others are wrong. */
+function crossProblems(env: NodeJS.ProcessEnv): string[] {
+  const set = (name: string) => (env[name]?.trim() ?? '') !== '';
   const problems: string[] = [];
-  const kind = read(env, 'WORKER_KIND') ?? 'cpu';
-  const provider = read(env, 'PROVIDER') ?? 'echo';
-  const raw = {
-    mqttUrl: read(env, 'MQTT_URL') ?? 'mqtt://127.0.0.1:1883',
-    mqttUsername: read(env, 'MQTT_USERNAME'),
-    mqttPassword: read(env, 'MQTT_PASSWORD'),
-    mqttPrefix: read(env, 'MQTT_PREFIX') ?? DEFAULT_TOPIC_PREFIX,
-    masterGrpc: read(env, 'MASTER_GRPC') ?? '127.0.0.1:50051',
-    workerToken: read(env, 'WORKER_TOKEN'),
-    joinToken: read(env, 'WORKER_JOIN_TOKEN'),
-    tlsCa: readPemFile(env, 'TLS_CA', problems),
-    tlsCert: readPemFile(env, 'TLS_CERT', problems),
-    tlsKey: readPemFile(env, 'TLS_KEY', problems),
-    grpcTls: readFlag(env, 'GRPC_TLS', read(env, 'TLS_CA') !== undefined, problems),
-    workerId: read(env, 'WORKER_ID') ?? defaultWorkerId(kind, os.hostname(), process.pid),
-    kind,
-    slots: toInt(read(env, 'SLOTS'), 2),
-    provider,
-    models: splitList(read(env, 'MODELS')) ?? DEFAULT_MODELS[provider] ?? [],
-    labels: parseLabels(read(env, 'LABELS'), problems),
-    weight: toInt(read(env, 'WEIGHT'), 1),
-    echoDelayMs: toInt(read(env, 'ECHO_DELAY_MS'), 0),
-    echoDelayJitterMs: toInt(read(env, 'ECHO_DELAY_JITTER_MS'), 0),
-    echoChunkSize: toInt(read(env, 'ECHO_CHUNK_SIZE'), 16),
-    geminiApiKey: read(env, 'GEMINI_API_KEY'),
-    geminiBaseUrl: read(env, 'GEMINI_BASE_URL'),
-    openaiBaseUrl: read(env, 'OPENAI_BASE_URL'),
-    openaiApiKey: read(env, 'OPENAI_API_KEY'),
-    heartbeatMs: toInt(read(env, 'HEARTBEAT_MS'), 1000),
-    shutdownGraceMs: toInt(read(env, 'SHUTDOWN_GRACE_MS'), 10_000),
-    logLevel: read(env, 'LOG_LEVEL') ?? 'info',
-  };
-  const parsed = workerConfigSchema.safeParse(raw);
-  // The schema's cross-field check only runs once every field is valid; say it anyway.
-  if (!parsed.success && provider === 'openai' && !raw.openaiBaseUrl) {
-    problems.push(
-      'OPENAI_BASE_URL: required when PROVIDER=openai (e.g. http://localhost:11434/v1)',
-    );
-  }
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const field = issue.path[0] as keyof WorkerConfig | undefined;
-      const name = field ? (WORKER_ENV_NAMES[field] ?? String(field)) : '(config)';
-      const detail =
-        field === 'models' && provider === 'openai' && raw.models.length === 0
-          ? 'required when PROVIDER=openai (comma-separated model names)'
-          : issue.message;
-      problems.push(`${name}: ${detail}`);
+  if (env.PROVIDER?.trim() === 'openai') {
+    if (!set('OPENAI_BASE_URL')) {
+      problems.push(
+        'OPENAI_BASE_URL: required when PROVIDER=openai (e.g. http://localhost:11434/v1)',
+      );
+    }
+    if (!set('MODELS')) {
+      problems.push('MODELS: required when PROVIDER=openai (comma-separated model names)');
     }
   }
-  if (problems.length > 0 || !parsed.success) {
-    const lines = [...new Set(problems)];
-    throw new ConfigError(`invalid worker configuration:\n${lines.join('\n')}`);
+  if (set('TLS_CERT') !== set('TLS_KEY')) {
+    const missing = set('TLS_CERT') ? 'TLS_KEY' : 'TLS_CERT';
+    problems.push(
+      `${missing}: TLS_CERT and TLS_KEY go together (the client certificate and its key)`,
+    );
   }
-  return parsed.data;
+  return problems;
+}
+
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const { data, problems } = parseEnv(workerConfigSchema, env);
+  problems.push(...crossProblems(env));
+  if (data === undefined || problems.length > 0) throw configError('worker', problems);
+  const fields = Object.fromEntries(
+    Object.entries(WORKER_ENV_NAMES).map(([field, name]) => [field, data[name]]),
+  );
+  return {
+    ...fields,
+    workerId: data.WORKER_ID ?? defaultWorkerId(data.WORKER_KIND, os.hostname(), process.pid),
+    models: data.MODELS ?? DEFAULT_MODELS[data.PROVIDER] ?? [],
+    grpcTls: data.GRPC_TLS ?? data.TLS_CA !== undefined,
+  } as WorkerConfig;
 }

@@ -23,15 +23,19 @@ export function storeKindForUrl(url: string | undefined): QueueStoreKind {
   }
 }
 
-const NAMESPACE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+/**
+ * The one rule for a queue namespace (QUEUE_NAMESPACE, a Redis key prefix or
+ * a PostgreSQL schema name). Lower-case, since PostgreSQL folds unquoted
+ * names to lower case; the length is the limit QUEUE_NAMESPACE has always had.
+ */
+export const NAMESPACE_PATTERN = /^[a-z][a-z0-9_]{0,40}$/;
+export const NAMESPACE_RULE =
+  'lower-case letters, digits and _, starting with a letter, at most 41 characters';
 
 /** Checks a namespace (Redis prefix / Postgres schema); returns it or throws ConfigError. */
 export function validateNamespace(namespace: string): string {
-  if (!NAMESPACE.test(namespace)) {
-    throw new ConfigError(
-      `queue namespace "${namespace}" is invalid: use letters, digits and "_", ` +
-        'starting with a letter or "_", at most 63 characters',
-    );
+  if (!NAMESPACE_PATTERN.test(namespace)) {
+    throw new ConfigError(`queue namespace "${namespace}" is invalid: ${NAMESPACE_RULE}`);
   }
   return namespace;
 }

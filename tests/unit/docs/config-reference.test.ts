@@ -1,45 +1,36 @@
 /**
- * The README's configuration tables against the config schemas: every
- * variable a process reads is documented, and every documented variable is
- * read. A new setting without a row, or a row for a setting that is gone,
- * fails here.
+ * docs/CONFIGURATION.md is generated from the config schemas; this fails when
+ * the file on disk differs from what the generator renders now (a setting
+ * added, removed, re-defaulted or re-described without `npm run gen:docs`).
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { autoscalerConfigSchema } from '../../../autoscaler/src/config.ts';
-import { masterConfigSchema } from '../../../master/src/config.ts';
-import { WORKER_ENV_NAMES } from '../../../worker/src/config.ts';
+import { cliConfigSchema } from '../../../cli/config.ts';
+import { tokenOption, urlOption } from '../../../cli/master-api.ts';
+import { documentedVariables } from '../../../common/env-schema.ts';
+import { CONFIGURATION_DOC, renderConfigurationDoc } from '../../../scripts/gen-config-docs.ts';
+import { WORKER_ENV_NAMES, workerConfigSchema } from '../../../worker/src/config.ts';
 
-const README = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
-
-/** Variables named in the first column of the table under `### <heading>`. */
-function documented(heading: string): Set<string> {
-  const start = README.indexOf(`\n### ${heading}\n`);
-  expect(start, `README has a "### ${heading}" section`).toBeGreaterThan(0);
-  const rest = README.slice(start + heading.length + 6);
-  const end = rest.search(/\n#{2,3} /);
-  const names = new Set<string>();
-  for (const line of (end < 0 ? rest : rest.slice(0, end)).split('\n')) {
-    const first = /^\| ([^|]+)\|/.exec(line)?.[1] ?? '';
-    for (const [, name] of first.matchAll(/`([A-Z][A-Z0-9_]+)`/g)) names.add(name as string);
-  }
-  return names;
-}
-
-const sorted = (names: Iterable<string>) => [...names].sort();
-
-describe('README configuration tables', () => {
-  it('document every master variable, and only those', () => {
-    expect(sorted(documented('Master'))).toEqual(sorted(Object.keys(masterConfigSchema.shape)));
+describe('docs/CONFIGURATION.md', () => {
+  it('is what `npm run gen:docs` generates from the config schemas', () => {
+    expect(
+      readFileSync(CONFIGURATION_DOC, 'utf8'),
+      'docs/CONFIGURATION.md is stale: run `npm run gen:docs`',
+    ).toBe(renderConfigurationDoc());
   });
 
-  it('document every worker variable, and only those', () => {
-    expect(sorted(documented('Worker'))).toEqual(sorted(Object.values(WORKER_ENV_NAMES)));
-  });
-
-  it('document every autoscaler variable, and only those', () => {
-    expect(sorted(documented('Autoscaler'))).toEqual(
-      sorted(Object.keys(autoscalerConfigSchema.shape)),
+  it("documents every variable the worker's settings come from, and only those", () => {
+    expect(new Set(documentedVariables(workerConfigSchema).map((v) => v.name))).toEqual(
+      new Set(Object.values(WORKER_ENV_NAMES)),
     );
+  });
+});
+
+describe('the CLI variables in the docs', () => {
+  it("are the variables and defaults of the client commands' --url and --token", () => {
+    const [url, token] = [urlOption(), tokenOption()];
+    expect([url.envVar, token.envVar]).toEqual(Object.keys(cliConfigSchema.shape));
+    expect(url.defaultValue).toBe(cliConfigSchema.shape.FLOTA_URL.parse(undefined));
+    expect(token.defaultValue).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../common/errors.ts';
 import { loadMasterConfig } from '../../../master/src/config.ts';
+import { NAMESPACE_RULE, validateNamespace } from '../../../master/src/store/url.ts';
 
 describe('master config', () => {
   it('has the documented defaults', () => {
@@ -41,5 +42,24 @@ describe('master config', () => {
     const message = (error as Error).message;
     for (const name of ['PORT', 'QUEUE_URL', 'WORKERS', 'DISPATCH_POLICY'])
       expect(message).toContain(name);
+  });
+});
+
+describe('QUEUE_NAMESPACE', () => {
+  it('follows the queue store rule, the one the store itself checks', () => {
+    expect(loadMasterConfig({ QUEUE_NAMESPACE: 'tenant_42' }).QUEUE_NAMESPACE).toBe('tenant_42');
+    for (const bad of ['Flota', '_flota', 'a'.repeat(42)]) {
+      expect(() => loadMasterConfig({ QUEUE_NAMESPACE: bad })).toThrow(
+        `QUEUE_NAMESPACE: ${NAMESPACE_RULE}`,
+      );
+      expect(() => validateNamespace(bad)).toThrow(NAMESPACE_RULE);
+    }
+  });
+
+  it('counts a blank value as unset, like every other variable', () => {
+    expect(loadMasterConfig({ QUEUE_NAMESPACE: ' ', PORT: '' })).toMatchObject({
+      QUEUE_NAMESPACE: 'flota',
+      PORT: 8080,
+    });
   });
 });

@@ -58,14 +58,18 @@ describe('redactUrl', () => {
 });
 
 describe('validateNamespace', () => {
-  it('accepts simple identifiers', () => {
+  it('accepts simple lower-case identifiers of up to 41 characters', () => {
     expect(validateNamespace('flota')).toBe('flota');
-    expect(validateNamespace('_tenant_42')).toBe('_tenant_42');
+    expect(validateNamespace('tenant_42')).toBe('tenant_42');
+    expect(validateNamespace('a'.repeat(41))).toBe('a'.repeat(41));
   });
 
-  it.each(['', '1abc', 'with-dash', 'with:colon', 'a'.repeat(64)])('rejects %j', (ns) => {
-    expect(() => validateNamespace(ns)).toThrow(ConfigError);
-  });
+  it.each(['', '1abc', '_tenant', 'Flota', 'with-dash', 'with:colon', 'a'.repeat(42)])(
+    'rejects %j',
+    (ns) => {
+      expect(() => validateNamespace(ns)).toThrow(ConfigError);
+    },
+  );
 });
 
 describe('openQueueStore', () => {

@@ -83,7 +83,7 @@ describe('loadWorkerConfig', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const lines = (error as ConfigError).message.split('\n').slice(1);
-    const named = lines.map((line) => line.split(':')[0]);
+    const named = lines.map((line) => line.replace(/^ {2}- /, '').split(':')[0]);
     expect(new Set(named)).toEqual(
       new Set([
         'MQTT_URL',
@@ -99,7 +99,7 @@ describe('loadWorkerConfig', () => {
         'LOG_LEVEL',
       ]),
     );
-    expect(lines.find((l) => l.startsWith('MODELS'))).toContain('PROVIDER=openai');
+    expect(lines.find((l) => l.startsWith('  - MODELS'))).toContain('PROVIDER=openai');
   });
 
   it('never puts a secret into the error text', () => {
@@ -175,9 +175,9 @@ describe('credentials and TLS settings', () => {
     const lines = (error as ConfigError).message.split('\n').slice(1);
     expect(lines).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^TLS_CA: cannot read .*missing\.crt \(ENOENT\)/),
-        expect.stringMatching(/^TLS_CERT: not a PEM file/),
-        expect.stringMatching(/^GRPC_TLS: expected 1\/0/),
+        expect.stringMatching(/^ {2}- TLS_CA: cannot read .*missing\.crt \(ENOENT\)/),
+        expect.stringMatching(/^ {2}- TLS_CERT: .*not a PEM file/),
+        expect.stringMatching(/^ {2}- GRPC_TLS: expected 1\/0/),
       ]),
     );
     expect(() => loadWorkerConfig({ TLS_CERT: pemFile('alone.crt') })).toThrow(

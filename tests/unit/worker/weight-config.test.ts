@@ -18,7 +18,7 @@ describe('WEIGHT (worker config)', () => {
         error = err;
       }
       expect(error).toBeInstanceOf(ConfigError);
-      expect((error as Error).message).toMatch(/^WEIGHT: /m);
+      expect((error as Error).message).toMatch(/^ {2}- WEIGHT: /m);
     }
   });
 });
