@@ -5,18 +5,35 @@
 #   docker build --target master -t flota-master:dev .
 #   docker build --target worker -t flota-worker:dev .
 #
-# build.sh does this with version and git-sha tags. There is no build step:
-# tsx (a runtime dependency) runs the TypeScript as it is.
+# build.sh does this with version and git-sha tags. The images run the
+# JavaScript that `npm run build` compiles into dist/; no transpiler (tsx,
+# esbuild, typescript) is installed in them.
 
 ARG NODE_VERSION=20-bookworm-slim
+
+# --- dist/: the compiled JavaScript and the files it reads ---------------------
+FROM node:${NODE_VERSION} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# All dependencies, typescript among them; none of them is needed to compile.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/copy-build-assets.mjs ./scripts/
+COPY cli ./cli
+COPY common ./common
+COPY proto ./proto
+COPY master ./master
+COPY worker ./worker
+COPY autoscaler ./autoscaler
+COPY web ./web
+RUN npm run build
 
 # --- production node_modules --------------------------------------------------
 FROM node:${NODE_VERSION} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: no runtime install script is needed here. esbuild (under
-# tsx) and msgpackr-extract load the prebuilt binaries of their platform
-# packages. The one script that matters elsewhere is embedded-postgres's, and
+# --ignore-scripts: no runtime install script is needed here. msgpackr-extract
+# loads the prebuilt binary of its platform package. The one script that matters elsewhere is embedded-postgres's, and
 # its binaries (~60 MB, only for running without QUEUE_URL) are removed: the
 # images always use an external store, and the entrypoint says so if unset.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
@@ -31,15 +48,9 @@ ENV NODE_ENV=production
 WORKDIR /app
 # Everything is owned by root and read-only for the `node` user that runs it.
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json package-lock.json tsconfig.json ./
-COPY bin ./bin
-COPY cli ./cli
-COPY common ./common
-COPY proto ./proto
-COPY master ./master
-COPY worker ./worker
-COPY autoscaler ./autoscaler
-COPY web ./web
+# dist/ holds its own package.json, web/ and .proto files (see
+# scripts/copy-build-assets.mjs): the sources are not needed.
+COPY --from=build /app/dist ./dist
 COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/flota-entrypoint
 # FLOTA_DATA_DIR in stack.yml and docker-compose.yml (the master keeps its
 # list of revoked workers there). A named volume mounted here starts as a

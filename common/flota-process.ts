@@ -8,7 +8,17 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
-const BIN = fileURLToPath(new URL('../bin/flota.mjs', import.meta.url));
+/**
+ * A child runs the same code as its parent: compiled from dist/ when this
+ * module is compiled (npm start, the images; no transpiler loaded anywhere in
+ * the tree), the TypeScript sources through bin/flota.mjs (tsx) in development.
+ */
+const ENTRY = fileURLToPath(
+  new URL(
+    import.meta.url.endsWith('.js') ? '../cli/flota.js' : '../bin/flota.mjs',
+    import.meta.url,
+  ),
+);
 /** Longer than a worker's default SHUTDOWN_GRACE_MS (10 s), so in-flight work can finish. */
 export const CHILD_STOP_GRACE_MS = 15_000;
 
@@ -26,7 +36,7 @@ export function spawnRole(
   env: NodeJS.ProcessEnv,
   output?: ChildOutput,
 ): ChildProcess {
-  const child = spawn(process.execPath, [BIN, role], {
+  const child = spawn(process.execPath, [ENTRY, role], {
     env,
     stdio: ['ignore', output ? 'pipe' : 'inherit', output ? 'pipe' : 'inherit', 'ipc'],
     detached: true,

@@ -38,4 +38,4 @@ if [ "${1:-}" = "master" ] && [ -z "${QUEUE_URL:-}" ]; then
   die "set QUEUE_URL (or QUEUE_URL_FILE), e.g. redis://redis:6379: this image has no embedded PostgreSQL"
 fi
 
-exec node /app/bin/flota.mjs "$@"
+exec node /app/dist/cli/flota.js "$@"

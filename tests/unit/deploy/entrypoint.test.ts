@@ -58,7 +58,7 @@ describe('image entrypoint', () => {
       LOG_LEVEL: 'debug',
     });
     expect(started.stderr).toBe('');
-    expect(started.argv).toEqual(['/app/bin/flota.mjs', 'master']);
+    expect(started.argv).toEqual(['/app/dist/cli/flota.js', 'master']);
     expect(started.env).toMatchObject({
       QUEUE_URL: 'redis://:pw@redis:6379',
       MQTT_PASSWORD: 'pa:ss word',
@@ -71,7 +71,7 @@ describe('image entrypoint', () => {
 
   it('starts a worker without any store', () => {
     const started = start(['worker'], { WORKER_TOKEN_FILE: join(dir, 'password') });
-    expect(started.argv).toEqual(['/app/bin/flota.mjs', 'worker']);
+    expect(started.argv).toEqual(['/app/dist/cli/flota.js', 'worker']);
     expect(started.env?.WORKER_TOKEN).toBe('pa:ss word');
   });
 
@@ -95,7 +95,7 @@ describe('image entrypoint', () => {
 
   it('starts the autoscaler with its token from a file, and no store', () => {
     const started = start(['autoscale'], { AUTOSCALE_API_TOKEN_FILE: join(dir, 'password') });
-    expect(started.argv).toEqual(['/app/bin/flota.mjs', 'autoscale']);
+    expect(started.argv).toEqual(['/app/dist/cli/flota.js', 'autoscale']);
     expect(started.env?.AUTOSCALE_API_TOKEN).toBe('pa:ss word');
     expect(started.env?.AUTOSCALE_API_TOKEN_FILE).toBeUndefined();
   });

@@ -1,9 +1,11 @@
 /**
- * The Dockerfile without a Docker engine: what it copies is what the runtime
- * imports, the build context lets exactly that in, production dependencies
- * cover every package the code imports (dev ones are omitted in the image),
- * and the master's HEALTHCHECK command really tells ready from unready, over
- * HTTP and, with TLS_CERT set, over HTTPS.
+ * The Dockerfile without a Docker engine: what its build stage copies and
+ * compiles is what the runtime imports, the build context lets exactly that
+ * in, the runtime stage ships the compiled dist/ with production dependencies
+ * only, and those cover every package the code imports (dev ones, the
+ * transpilers among them, are omitted in the image), and the master's
+ * HEALTHCHECK command really tells ready from unready, over HTTP and, with
+ * TLS_CERT set, over HTTPS.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -18,11 +20,15 @@ import { ROOT, runOk } from './support/tools.ts';
 
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  scripts: Record<string, string>;
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
 };
+const buildConfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as {
+  include: string[];
+};
 
-/** Sources the runtime stage copies from the build context (not from another stage). */
+/** Sources the build stage copies from the build context (not from another stage). */
 const copied = [...dockerfile.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)].flatMap((m) =>
   (m[1] ?? '').split(' '),
 );
@@ -61,10 +67,24 @@ describe('images', () => {
     expect(worker).not.toMatch(/HEALTHCHECK/);
   });
 
+  it('compile in a build stage and ship only dist/ and production node_modules', () => {
+    const [, build = '', runtime = ''] = dockerfile.split(/^FROM .* AS (?:build|runtime)$/m);
+    expect(build).toMatch(/^RUN npm run build$/m);
+    expect(runtime).toMatch(/^COPY --from=deps \/app\/node_modules \.\/node_modules$/m);
+    expect(runtime).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+    expect(runtime.match(/^COPY (?!--from).*$/gm)).toEqual([
+      'COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/flota-entrypoint',
+    ]);
+    const entrypoint = readFileSync(join(ROOT, 'deploy/docker/entrypoint.sh'), 'utf8');
+    expect(entrypoint).toMatch(/^exec node \/app\/dist\/cli\/flota\.js "\$@"$/m);
+    expect(pkg.scripts.build).toContain('tsc -b tsconfig.build.json');
+    // The build compiles exactly the code directories the build stage copies.
+    expect([...buildConfig.include].sort()).toEqual(runtimeDirs.sort());
+  });
+
   it('copy every directory the runtime code imports from, and the build context has them', () => {
     expect(runtimeDirs.sort()).toEqual([
       'autoscaler',
-      'bin',
       'cli',
       'common',
       'master',
@@ -88,8 +108,10 @@ describe('images', () => {
     }
   });
 
-  it('need only production dependencies at run time, tsx among them', () => {
-    expect(pkg.dependencies.tsx).toBeDefined();
+  it('need only production dependencies at run time, and no transpiler', () => {
+    for (const transpiler of ['tsx', 'typescript', 'esbuild']) {
+      expect(pkg.dependencies[transpiler], transpiler).toBeUndefined();
+    }
     const builtins = new Set(builtinModules);
     const packages = new Set<string>();
     for (const file of runtimeFiles) {
@@ -99,7 +121,8 @@ describe('images', () => {
         packages.add(spec.startsWith('@') ? parts.slice(0, 2).join('/') : (parts[0] ?? spec));
       }
     }
-    expect([...packages]).toEqual(expect.arrayContaining(['bullmq', 'mqtt', 'tsx', 'zod']));
+    expect([...packages]).toEqual(expect.arrayContaining(['bullmq', 'mqtt', 'zod']));
+    expect([...packages]).not.toContain('tsx');
     for (const name of packages) {
       expect(pkg.dependencies[name], `${name} is imported at run time`).toBeDefined();
     }
