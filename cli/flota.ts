@@ -25,11 +25,11 @@ program
   )
   .addHelpText(
     'after',
-    '\nConfigured by environment variables: PORT, GRPC_PORT, MQTT_PORT, WORKERS, ... (see README).',
+    '\nConfigured by environment variables: PORT, GRPC_PORT, MQTT_PORT, WORKERS, ... (see docs/CONFIGURATION.md).',
   )
   .option(
     '--autoscale',
-    'size the local workers to the load, between AUTOSCALE_MIN and AUTOSCALE_MAX (see README)',
+    'size the local workers to the load, between AUTOSCALE_MIN and AUTOSCALE_MAX (see docs/OPERATIONS.md)',
   )
   .action(async (options: { autoscale?: boolean }) => {
     const env = environment();
