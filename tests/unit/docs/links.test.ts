@@ -12,12 +12,6 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/**
- * docs/CONFIGURATION.md is generated from the config schemas by its own
- * change; until that lands, links into it are allowed to wait for it.
- */
-const PENDING = new Set(['docs/CONFIGURATION.md']);
-
 const pages = [
   'README.md',
   ...readdirSync(join(ROOT, 'docs'))
@@ -49,21 +43,8 @@ interface Link {
   target: string;
 }
 
-/**
- * Until docs/CONFIGURATION.md lands, the README still carries the old
- * hand-written configuration tables, whose links name README sections that
- * have moved to docs/; that change replaces the section with a pointer.
- */
-function withoutPendingSections(page: string, text: string): string {
-  if (page !== 'README.md' || existsSync(join(ROOT, 'docs/CONFIGURATION.md'))) return text;
-  return text.replace(/^## Configuration\n[\s\S]*?(?=^## )/m, '');
-}
-
 function linksOf(page: string): Link[] {
-  const text = withoutPendingSections(page, prose(readFileSync(join(ROOT, page), 'utf8'))).replace(
-    /`[^`\n]*`/g,
-    '',
-  );
+  const text = prose(readFileSync(join(ROOT, page), 'utf8')).replace(/`[^`\n]*`/g, '');
   const links: Link[] = [];
   for (const match of text.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
     const target = match[1] ?? '';
@@ -85,10 +66,7 @@ describe('links in README.md and docs/', () => {
     (_, link) => {
       const [path = '', anchor] = link.target.split('#', 2);
       const file = path === '' ? link.page : relative(ROOT, join(ROOT, dirname(link.page), path));
-      if (!existsSync(join(ROOT, file))) {
-        expect(PENDING.has(file), `${file} does not exist`).toBe(true);
-        return;
-      }
+      expect(existsSync(join(ROOT, file)), `${file} exists`).toBe(true);
       if (anchor !== undefined && file.endsWith('.md')) {
         expect([...anchorsOf(file)], `#${anchor} in ${file}`).toContain(decodeURIComponent(anchor));
       }
