@@ -6,7 +6,7 @@
  * not move, and half of these waits are tested with fake timers.
  */
 
-/** The two timer calls a bounded wait needs; a `Clock` fits. Default: the global timers. */
+/** The two timer calls a bounded wait needs. Default: the global timers. */
 export interface Timers {
   setTimeout(fn: () => void, ms: number): NodeJS.Timeout;
   clearTimeout(handle: NodeJS.Timeout): void;

@@ -5,7 +5,6 @@
  * nothing — scaling blind is worse than waiting. A scaling the driver could
  * not apply is not remembered, so the next round tries again.
  */
-import type { Clock } from '../../common/clock.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { PoolStatus } from '../../proto/src/schemas/autoscaler.ts';
 import type { PoolSpec } from './config.ts';
@@ -25,7 +24,6 @@ export interface AutoscalerDeps {
   pools: readonly PoolSpec[];
   driver: ScaleDriver;
   source: FleetSource;
-  clock: Clock;
   log: Logger;
   metrics: AutoscalerMetrics;
   intervalMs: number;
@@ -54,7 +52,7 @@ export class Autoscaler {
     const loop = async () => {
       this.round = this.tick();
       await this.round;
-      if (!this.closed) this.timer = this.deps.clock.setTimeout(loop, this.deps.intervalMs);
+      if (!this.closed) this.timer = setTimeout(loop, this.deps.intervalMs);
     };
     void loop();
   }
@@ -81,12 +79,12 @@ export class Autoscaler {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) this.deps.clock.clearTimeout(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     await this.round;
   }
 
   private async tickPool(pool: PoolSpec, fleet: FleetView): Promise<void> {
-    const { driver, log, metrics, clock } = this.deps;
+    const { driver, log, metrics } = this.deps;
     let replicas: number;
     try {
       replicas = await driver.replicas(pool);
@@ -103,7 +101,7 @@ export class Autoscaler {
       );
     }
     const seen = observePool(pool, fleet, replicas, this.servers.get(pool.name));
-    const now = clock.now();
+    const now = Date.now();
     const decision = decide(pool.policy, seen, this.memory.get(pool.name) ?? {}, now);
     const { memory: _, ...shown } = decision;
     const facts = { pool: pool.name, ...seen, ...shown };
@@ -132,7 +130,7 @@ export class Autoscaler {
 
   private fail(pool: PoolSpec, stage: 'observe' | 'replicas' | 'scale', err: unknown): void {
     this.deps.metrics.failed(pool.name, stage);
-    this.setStatus(pool, { at: this.deps.clock.now(), error: `${stage}: ${messageOf(err)}` });
+    this.setStatus(pool, { at: Date.now(), error: `${stage}: ${messageOf(err)}` });
   }
 
   private setStatus(pool: PoolSpec, change: Partial<PoolStatus>): void {

@@ -4,7 +4,6 @@
  * supervisor, with the local driver) both start it here.
  */
 import { hostname } from 'node:os';
-import { type Clock, systemClock } from '../../common/clock.ts';
 import { type ChildOutput, childExited, spawnRole, stopChild } from '../../common/flota-process.ts';
 import { createLogger, type Logger } from '../../common/logger.ts';
 import { Autoscaler } from './autoscaler.ts';
@@ -27,19 +26,17 @@ export interface AutoscalerHandle {
 export interface AutoscalerDepsIn {
   driver: ScaleDriver;
   log: Logger;
-  clock?: Clock;
 }
 
 export async function startAutoscaler(
   config: AutoscalerConfig,
-  { driver, log, clock = systemClock }: AutoscalerDepsIn,
+  { driver, log }: AutoscalerDepsIn,
 ): Promise<AutoscalerHandle> {
   const metrics = new AutoscalerMetrics(config.pools.map((pool) => pool.name));
   const autoscaler = new Autoscaler({
     pools: config.pools,
     driver,
     source: masterSource(config.AUTOSCALE_MASTER_URL, config.AUTOSCALE_API_TOKEN),
-    clock,
     log,
     metrics,
     intervalMs: config.AUTOSCALE_INTERVAL_MS,

@@ -8,7 +8,6 @@ import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { type Clock, systemClock } from '../../common/clock.ts';
 import { exitCodeOf, FlotaError, StartupError } from '../../common/errors.ts';
 import { createLogger, type FlotaLogger } from '../../common/logger.ts';
 import { connectMqtt, waitConnected } from '../../common/mqtt.ts';
@@ -72,7 +71,6 @@ export interface MasterHandle {
 
 export interface MasterDeps {
   logger?: FlotaLogger;
-  clock?: Clock;
   /** Where a one-time notice for the operator goes (a generated admin token); stderr by default. */
   notice?: (text: string) => void;
 }
@@ -88,14 +86,13 @@ export async function startMaster(
 ): Promise<MasterHandle> {
   const flotaLogger = deps.logger ?? createLogger({ source: 'master', level: config.LOG_LEVEL });
   const log = flotaLogger.logger;
-  const clock = deps.clock ?? systemClock;
   const topics = createTopics(config.MQTT_PREFIX);
   const closers: Array<() => Promise<void> | void> = [];
   // Each step is bounded: with the store or broker already gone, a close could wait forever.
   const close = async () => {
     for (const step of closers.reverse()) {
       try {
-        const done = await finishesWithin(Promise.resolve().then(step), SHUTDOWN_STEP_MS, clock);
+        const done = await finishesWithin(Promise.resolve().then(step), SHUTDOWN_STEP_MS);
         if (!done) log.warn({ ms: SHUTDOWN_STEP_MS }, 'shutdown step timed out');
       } catch (err) {
         log.warn({ err }, 'shutdown step failed');
@@ -110,7 +107,6 @@ export async function startMaster(
     const credentials = await WorkerCredentials.open({
       dataDir,
       secret: configuredSecret(config),
-      clock,
     });
     const tls: TlsMaterial | undefined =
       config.TLS_CERT && config.TLS_KEY
@@ -198,7 +194,7 @@ export async function startMaster(
     });
     closers.push(() => store.close());
 
-    const registry = new WorkerRegistry({ mqtt, topics, log, clock });
+    const registry = new WorkerRegistry({ mqtt, topics, log });
     await registry.start();
     closers.push(() => registry.stop());
 
@@ -208,7 +204,7 @@ export async function startMaster(
     const queues = new TaskQueues(store);
     const policy = createPolicy(config.DISPATCH_POLICY);
     // What most task modules share; each takes the parts it declares.
-    const core = { leases, registry, queues, events, vault, publisher, topics, clock, log };
+    const core = { leases, registry, queues, events, vault, publisher, topics, log };
     // The stopper wakes a lane; the dispatcher needs the stopper: late-bound through this holder.
     let dispatcherRef: Dispatcher | undefined;
     const stopper = new Stopper({
@@ -243,7 +239,7 @@ export async function startMaster(
     });
     deadlines.start();
     closers.push(() => deadlines.stop());
-    const cache = new ResultCache({ kv: store.kv, ttlMs: config.CACHE_TTL_S * 1000, clock, log });
+    const cache = new ResultCache({ kv: store.kv, ttlMs: config.CACHE_TTL_S * 1000, log });
     const results = new ResultHandler({ ...core, cache, policy, dispatcher, adopter });
     const tasks = new TaskService({
       ...core,
@@ -255,7 +251,7 @@ export async function startMaster(
       submissionKeys: new SubmissionKeys(store.kv, log),
       maxQueuedPerTenant: config.MAX_QUEUED_PER_TENANT,
     });
-    const outboxes = new Outboxes(clock);
+    const outboxes = new Outboxes();
 
     const grpcServer = await startGrpcServer({
       host: config.HOST,
@@ -309,7 +305,6 @@ export async function startMaster(
       events,
       outboxes,
       registry,
-      clock,
       log,
     });
     // Mutual TLS is asked of workers on mqtts and gRPC; the HTTPS port asks browsers for none.

@@ -3,7 +3,6 @@
  * (assignments, control) → heartbeat → unregister (retained offline status).
  */
 import os from 'node:os';
-import type { Clock } from '../../common/clock.ts';
 import { createLogger, type FlotaLogger, type Logger } from '../../common/logger.ts';
 import { parseMqttJson } from '../../common/mqtt.ts';
 import { settlesWithin } from '../../common/timeout.ts';
@@ -29,7 +28,6 @@ import { readVersion } from './version.ts';
 
 export interface WorkerDeps {
   logger?: FlotaLogger;
-  clock?: Clock;
   /** Replaces the provider the configuration names (tests, embedding). */
   provider?: Provider;
   /** How long enrollment (WORKER_JOIN_TOKEN) waits for a master that is away; default 120 s. */
@@ -59,7 +57,6 @@ const ABORT_REPORT_WAIT_MS = 5_000;
 
 export async function startWorkerAgent(
   config: WorkerConfig,
-  clock: Clock,
   deps: WorkerDeps = {},
 ): Promise<WorkerHandle> {
   const id = config.workerId;
@@ -67,8 +64,8 @@ export async function startWorkerAgent(
   const flotaLogger = deps.logger ?? createLogger({ source: id, level: config.logLevel });
   const log: Logger = flotaLogger.logger.child({ workerId: id });
   const topics = createTopics(config.mqttPrefix);
-  const provider = deps.provider ?? createProvider(config, clock);
-  const startedAt = clock.now();
+  const provider = deps.provider ?? createProvider(config);
+  const startedAt = Date.now();
 
   const channelCredentials = grpcChannelCredentials(config);
   const credential =
@@ -79,7 +76,6 @@ export async function startWorkerAgent(
           workerId: id,
           joinToken: source.token,
           channelCredentials,
-          clock,
           log,
           waitMs: deps.enrollWaitMs,
         });
@@ -88,7 +84,6 @@ export async function startWorkerAgent(
     workerId: id,
     credential,
     channelCredentials,
-    clock,
     log,
   });
   const runner = new TaskRunner({
@@ -97,7 +92,6 @@ export async function startWorkerAgent(
     models: config.models,
     provider,
     reporter,
-    clock,
     log,
   });
 
@@ -160,11 +154,10 @@ export async function startWorkerAgent(
   });
   flotaLogger.attachPublisher((line) => link.publishLog(line));
 
-  const gpus = createGpuSampler({ clock, log });
+  const gpus = createGpuSampler({ log });
   const stopHeartbeat = startHeartbeat(
     {
       workerId: id,
-      clock,
       cpuPct: createCpuSampler(),
       memory: memorySnapshot,
       gpus: () => gpus.current(),
@@ -176,7 +169,7 @@ export async function startWorkerAgent(
     (heartbeat) => link.publishHeartbeat(heartbeat),
   );
 
-  if (!(await settlesWithin(link.connected(), FIRST_CONNECT_WAIT_MS, clock))) {
+  if (!(await settlesWithin(link.connected(), FIRST_CONNECT_WAIT_MS))) {
     log.warn({ url: config.mqttUrl.replace(/\/\/[^@/]*@/, '//***@') }, 'broker not reachable yet');
   }
 
@@ -189,10 +182,10 @@ export async function startWorkerAgent(
   const shutdown = async () => {
     log.info('worker stopping');
     runner.stopIntake();
-    if (!(await settlesWithin(runner.idle(), config.shutdownGraceMs, clock))) {
+    if (!(await settlesWithin(runner.idle(), config.shutdownGraceMs))) {
       log.warn({ active: runner.active() }, 'in-flight tasks did not finish in time: aborting');
       runner.abortAll();
-      await settlesWithin(runner.idle(), ABORT_REPORT_WAIT_MS, clock);
+      await settlesWithin(runner.idle(), ABORT_REPORT_WAIT_MS);
     }
     stopHeartbeat();
     log.info('worker stopped');

@@ -10,7 +10,6 @@
  * with the master's own explanation.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { Clock } from '../../common/clock.ts';
 import { FlotaError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import { backoffDelay } from '../../common/retry.ts';
@@ -37,7 +36,6 @@ export interface EnrollOptions {
   workerId: string;
   joinToken: string;
   channelCredentials: grpc.ChannelCredentials;
-  clock: Clock;
   log: Logger;
   /** How long to keep trying while the master is unreachable or the id is still online; default 120 s. */
   waitMs?: number;
@@ -57,7 +55,7 @@ const TRANSIENT = new Set<grpc.status>([
 
 /** Trades the join token for this worker's own credential. */
 export async function enrollWorker(options: EnrollOptions): Promise<string> {
-  const { clock, workerId } = options;
+  const { workerId } = options;
   const log = options.log.child({ component: 'enroll' });
   const { proto } = loadMasterPackage();
   const client: MasterClient = new proto.flota.v1.Master(
@@ -65,7 +63,7 @@ export async function enrollWorker(options: EnrollOptions): Promise<string> {
     options.channelCredentials,
     GRPC_CHANNEL_OPTIONS,
   );
-  const stopAt = clock.now() + (options.waitMs ?? DEFAULT_ENROLL_WAIT_MS);
+  const stopAt = Date.now() + (options.waitMs ?? DEFAULT_ENROLL_WAIT_MS);
   const callOnce = () =>
     new Promise<{ error?: grpc.ServiceError; reply?: EnrollReply__Output }>((resolve) => {
       const metadata = new grpc.Metadata();
@@ -73,7 +71,7 @@ export async function enrollWorker(options: EnrollOptions): Promise<string> {
       client.Enroll(
         { workerId },
         metadata,
-        { deadline: new Date(clock.now() + CALL_TIMEOUT_MS) },
+        { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) },
         (error, reply) => resolve(error ? { error } : { reply }),
       );
     });
@@ -102,7 +100,7 @@ export async function enrollWorker(options: EnrollOptions): Promise<string> {
         );
       }
       const delay = backoffDelay(attempt, RETRY_BACKOFF);
-      if (clock.now() + delay >= stopAt) {
+      if (Date.now() + delay >= stopAt) {
         throw new EnrollmentError(
           `could not enroll worker ${workerId} with the master at ${options.address} in time (${why})`,
           { cause: failure },
@@ -113,7 +111,7 @@ export async function enrollWorker(options: EnrollOptions): Promise<string> {
         { reason: why, delay },
         'enrollment not possible yet; retrying',
       );
-      await new Promise<void>((resolve) => clock.setTimeout(resolve, delay));
+      await new Promise<void>((resolve) => setTimeout(resolve, delay));
     }
   } finally {
     client.close();

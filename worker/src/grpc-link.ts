@@ -5,7 +5,6 @@
  * times with backoff, bounded by the attempt's deadline.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { Clock } from '../../common/clock.ts';
 import type { Logger } from '../../common/logger.ts';
 import { backoffDelay } from '../../common/retry.ts';
 import {
@@ -82,7 +81,6 @@ export interface GrpcLinkOptions {
   credential: string;
   /** Plaintext or TLS (grpcChannelCredentials). */
   channelCredentials: grpc.ChannelCredentials;
-  clock: Clock;
   log: Logger;
 }
 
@@ -113,7 +111,6 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
     GRPC_CHANNEL_OPTIONS,
   );
   const log = options.log.child({ component: 'grpc-link' });
-  const clock = options.clock;
 
   const metadata = () => {
     const md = new grpc.Metadata();
@@ -122,8 +119,8 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
     return md;
   };
   const callDeadline = (deadline: number) =>
-    new Date(Math.max(deadline, clock.now()) + REPORT_GRACE_MS);
-  const sleep = (ms: number) => new Promise<void>((resolve) => clock.setTimeout(resolve, ms));
+    new Date(Math.max(deadline, Date.now()) + REPORT_GRACE_MS);
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
   const reportOnce = (result: TaskResult, deadline: number) =>
     new Promise<CallOutcome>((resolve) => {
@@ -146,7 +143,7 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
       if (outcome.ack?.accepted || !worthRetry(outcome)) return outcome.ack;
       const delay = backoffDelay(attempt, RETRY_BACKOFF);
       const ref = { taskId: result.taskId, attempt: result.attempt };
-      if (clock.now() + delay >= stopAt) {
+      if (Date.now() + delay >= stopAt) {
         log.warn(
           { ...ref, err: outcome.error?.message ?? outcome.ack?.reason },
           'result could not be delivered',

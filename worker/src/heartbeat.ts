@@ -2,13 +2,11 @@
  * Periodic heartbeat. Every figure comes from a cheap synchronous read (GPU
  * data is cached by its sampler), so busy tasks cannot starve it.
  */
-import type { Clock } from '../../common/clock.ts';
 import type { GpuMetrics, Heartbeat } from '../../proto/src/schemas/worker.ts';
 import type { MemorySnapshot } from './metrics/system.ts';
 
 export interface HeartbeatSources {
   workerId: string;
-  clock: Clock;
   cpuPct: () => number;
   memory: () => MemorySnapshot;
   gpus: () => GpuMetrics[];
@@ -20,7 +18,7 @@ export interface HeartbeatSources {
 export function buildHeartbeat(sources: HeartbeatSources): Heartbeat {
   return {
     id: sources.workerId,
-    ts: sources.clock.now(),
+    ts: Date.now(),
     cpuPct: sources.cpuPct(),
     mem: sources.memory(),
     gpus: sources.gpus(),
@@ -38,6 +36,6 @@ export function startHeartbeat(
 ): () => void {
   const beat = () => publish(buildHeartbeat(sources));
   beat();
-  const timer = sources.clock.setInterval(beat, intervalMs);
-  return () => sources.clock.clearInterval(timer);
+  const timer = setInterval(beat, intervalMs);
+  return () => clearInterval(timer);
 }

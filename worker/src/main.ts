@@ -1,5 +1,4 @@
 /** Entry points: `startWorker` for code and tests, `runWorkerFromEnv` for the CLI. */
-import { type Clock, systemClock } from '../../common/clock.ts';
 import type { FlotaLogger } from '../../common/logger.ts';
 import { startWorkerAgent, type WorkerDeps, type WorkerHandle } from './agent.ts';
 import { loadWorkerConfig, type WorkerConfig } from './config.ts';
@@ -9,9 +8,9 @@ export { loadWorkerConfig, type WorkerConfig, workerConfigSchema } from './confi
 
 export function startWorker(
   config: WorkerConfig,
-  deps: { logger?: FlotaLogger; clock?: Clock } & WorkerDeps = {},
+  deps: { logger?: FlotaLogger } & WorkerDeps = {},
 ): Promise<WorkerHandle> {
-  return startWorkerAgent(config, deps.clock ?? systemClock, deps);
+  return startWorkerAgent(config, deps);
 }
 
 /**

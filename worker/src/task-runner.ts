@@ -5,7 +5,6 @@
  * A duplicate delivery of the same (taskId, attempt) runs once.
  */
 import { LRUCache } from 'lru-cache';
-import type { Clock } from '../../common/clock.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { TaskAck__Output, TaskResult } from '../../proto/src/grpc.ts';
 import {
@@ -32,7 +31,6 @@ export interface TaskRunnerOptions {
   models: readonly string[];
   provider: Provider;
   reporter: ResultReporter;
-  clock: Clock;
   log: Logger;
 }
 
@@ -155,7 +153,7 @@ export class TaskRunner {
         message: `model ${a.model} is not served by this worker (serves: ${[...this.models].join(', ')})`,
       };
     }
-    if (a.deadline <= this.options.clock.now()) {
+    if (a.deadline <= Date.now()) {
       return { code: 'deadline_exceeded', message: 'assignment arrived after its deadline' };
     }
     if (this.running.size >= this.options.slots) {
@@ -165,7 +163,7 @@ export class TaskRunner {
   }
 
   private baseResult(a: Assignment, startedAt: number): TaskResult {
-    const finishedAt = this.options.clock.now();
+    const finishedAt = Date.now();
     return {
       taskId: a.taskId,
       attempt: a.attempt,
@@ -180,7 +178,7 @@ export class TaskRunner {
 
   private async refuse(a: Assignment, code: AssignmentRejectCode, message: string): Promise<void> {
     const result = {
-      ...this.baseResult(a, this.options.clock.now()),
+      ...this.baseResult(a, Date.now()),
       error: message,
       errorCode: code,
     };
@@ -190,8 +188,8 @@ export class TaskRunner {
 
   private async run(entry: Running): Promise<void> {
     const { assignment: a, controller } = entry;
-    const { clock, provider, reporter } = this.options;
-    const startedAt = clock.now();
+    const { provider, reporter } = this.options;
+    const startedAt = Date.now();
     const ref: AttemptRef = {
       taskId: a.taskId,
       attempt: a.attempt,
@@ -199,7 +197,7 @@ export class TaskRunner {
       deadline: a.deadline,
     };
     const stream = reporter.openStream(ref);
-    const timer = clock.setTimeout(
+    const timer = setTimeout(
       () => this.stop(entry, 'deadline_exceeded'),
       Math.max(0, a.deadline - startedAt),
     );
@@ -220,7 +218,7 @@ export class TaskRunner {
     } catch (error) {
       outcome = this.describeFailure(entry, error);
     } finally {
-      clock.clearTimeout(timer);
+      clearTimeout(timer);
       this.running.delete(key(a.taskId, a.attempt));
       this.reporting.set(key(a.taskId, a.attempt), a);
     }

@@ -5,14 +5,12 @@
  * and commits it here. The task is then an ordinary completed task: its
  * result lives in the queue and its session hears `task:completed`.
  */
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { attemptOf, type TaskJob, type TaskJobResult, toTaskView } from '../tasks/task-data.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
 
 export interface CachedCompletionDeps {
   events: TaskEvents;
-  clock: Clock;
   log: Logger;
 }
 
@@ -24,7 +22,7 @@ export async function completeFromCache(
 ): Promise<boolean> {
   const cached = job.data.cached;
   if (!cached) return false;
-  const now = deps.clock.now();
+  const now = Date.now();
   const value: TaskJobResult = {
     text: cached.text,
     attempt: attemptOf(job),

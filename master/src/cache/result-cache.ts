@@ -10,7 +10,6 @@
  * that must reach a model sends `cache: false`.
  */
 import { z } from 'zod';
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { withTimeout } from '../../../common/timeout.ts';
 import type { StoreKv } from '../store/types.ts';
@@ -41,7 +40,6 @@ export interface ResultCacheDeps {
   kv: StoreKv;
   /** Entry lifetime; 0 turns the cache off. */
   ttlMs: number;
-  clock: Clock;
   log: Logger;
 }
 
@@ -96,7 +94,7 @@ export class ResultCache {
   /** Keeps a committed answer for the TTL. Never throws and never delays the caller. */
   remember(input: CacheKeyInput, answer: Omit<CachedAnswer, 'cachedAt'>): void {
     if (!this.enabled) return;
-    const value: CachedAnswer = { ...answer, cachedAt: this.deps.clock.now() };
+    const value: CachedAnswer = { ...answer, cachedAt: Date.now() };
     const key = CACHE_KV_PREFIX + cacheKey(input);
     this.deps.kv.set(key, value, this.deps.ttlMs).catch((err: unknown) => {
       this.log.warn({ err: (err as Error).message }, 'answer not cached: the store refused it');
@@ -104,6 +102,6 @@ export class ResultCache {
   }
 
   private within<T>(work: Promise<T>, ms: number): Promise<T> {
-    return withTimeout(work, ms, () => new Error(`no answer in ${ms} ms`), this.deps.clock);
+    return withTimeout(work, ms, () => new Error(`no answer in ${ms} ms`));
   }
 }

@@ -7,7 +7,6 @@
  * (its job was requeued, finished or cancelled) and the worker is told to stop.
  */
 import { LRUCache } from 'lru-cache';
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { cancelControl } from '../../../proto/src/schemas/task.ts';
 import type { ActiveLease } from '../../../proto/src/schemas/worker.ts';
@@ -23,7 +22,6 @@ export interface AdopterDeps {
   queues: TaskQueues;
   events: TaskEvents;
   stopper: Stopper;
-  clock: Clock;
   log: Logger;
   lockDurationMs: number;
 }
@@ -83,7 +81,7 @@ export class Adopter {
   }
 
   private async lookUp(workerId: string, item: Required<ActiveLease>): Promise<AdoptOutcome> {
-    const { leases, registry, queues, clock, stopper } = this.deps;
+    const { leases, registry, queues, stopper } = this.deps;
     if (leases.isSettling(item.taskId)) return { reason: 'stale_lease' };
     // A lease names the worker it was made for: another worker holding it learned it somewhere.
     if (!leaseMadeFor(item.lease, workerId)) {
@@ -123,7 +121,7 @@ export class Adopter {
       workerKind: record.status.kind,
       job,
       sessionId: job.data.sessionId,
-      assignedAt: clock.now(),
+      assignedAt: Date.now(),
       nextSeq: 0,
       confirmed: true,
     };
@@ -146,7 +144,7 @@ export class Adopter {
 
   private stop(workerId: string, item: ActiveLease): void {
     const key = `${workerId}/${item.taskId}#${item.attempt}`;
-    const now = this.deps.clock.now();
+    const now = Date.now();
     if (now - (this.stopped.get(key) ?? Number.NEGATIVE_INFINITY) < STOP_REPEAT_MS) return;
     this.stopped.set(key, now);
     this.log.info(

@@ -5,7 +5,6 @@
  * way, e.g. during a broker restart), and every few seconds ends queued
  * tasks whose time ran out while no worker could take them.
  */
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { QueueKey } from '../../../proto/src/queues.ts';
 import { cancelControl } from '../../../proto/src/schemas/task.ts';
@@ -32,7 +31,6 @@ export interface DeadlineDeps {
   registry: WorkerRegistry;
   queues: TaskQueues;
   stopper: Stopper;
-  clock: Clock;
   log: Logger;
   /** Queues with a lane (the ones worth scanning). */
   laneKeys(): QueueKey[];
@@ -54,11 +52,11 @@ export class DeadlineSweeper {
   }
 
   start(): void {
-    this.timer = this.deps.clock.setInterval(() => void this.sweep(), SWEEP_MS);
+    this.timer = setInterval(() => void this.sweep(), SWEEP_MS);
   }
 
   stop(): void {
-    if (this.timer) this.deps.clock.clearInterval(this.timer);
+    if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
 
@@ -77,8 +75,8 @@ export class DeadlineSweeper {
   }
 
   private sweepRunning(): void {
-    const { leases, registry, stopper, clock } = this.deps;
-    const now = clock.now();
+    const { leases, registry, stopper } = this.deps;
+    const now = Date.now();
     // While the master cannot hear the broker, silence proves nothing about workers.
     const hearing = !registry.partitioned();
     for (const lease of leases.all()) {
@@ -103,7 +101,7 @@ export class DeadlineSweeper {
   }
 
   private async sweepQueued(): Promise<void> {
-    const now = this.deps.clock.now();
+    const now = Date.now();
     for (const key of this.deps.laneKeys()) {
       const queue = this.deps.queues.get(key);
       const jobs = (await queue.getJobs(

@@ -2,7 +2,6 @@
  * Owns the lanes, turns fetched jobs into MQTT assignments, keeps their
  * queue locks alive, and takes tasks back from workers that vanish.
  */
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import {
   parseQueueName,
@@ -54,7 +53,6 @@ export interface DispatcherDeps {
   topics: Topics;
   stopper: Stopper;
   queues: TaskQueues;
-  clock: Clock;
   log: Logger;
   /** How many times a task may stall (master lost) before it fails. */
   maxStalls: number;
@@ -89,7 +87,7 @@ export class Dispatcher {
     this.deps.registry.on('offline', this.onOffline);
     this.deps.registry.on('online', this.onOnline);
     for (const record of this.deps.registry.list()) this.onOnline(record.status.id);
-    this.lockTimer = this.deps.clock.setInterval(() => void this.renewLocks(), LOCK_RENEW_MS);
+    this.lockTimer = setInterval(() => void this.renewLocks(), LOCK_RENEW_MS);
     void this.openStoredLanes();
   }
 
@@ -123,7 +121,6 @@ export class Dispatcher {
       lane = new Lane(key, bullWorker, {
         registry: this.deps.registry,
         policy: this.deps.policy,
-        clock: this.deps.clock,
         log: this.log,
         assign: (job, workerId, token) => this.assign(job, workerId, token),
         reap: (job, token) => this.reap(job, token),
@@ -158,7 +155,7 @@ export class Dispatcher {
     this.deps.registry.off('capacity', this.wakeAll);
     this.deps.registry.off('offline', this.onOffline);
     this.deps.registry.off('online', this.onOnline);
-    if (this.lockTimer) this.deps.clock.clearInterval(this.lockTimer);
+    if (this.lockTimer) clearInterval(this.lockTimer);
     await Promise.all([...this.lanes.values()].map((lane) => lane.close()));
   }
 
@@ -178,7 +175,7 @@ export class Dispatcher {
   }
 
   private assign(job: TaskJob, workerId: string, token: string): void {
-    const { registry, leases, events, vault, clock, topics, publisher, stopper } = this.deps;
+    const { registry, leases, events, vault, topics, publisher, stopper } = this.deps;
     const data = job.data;
     const ending = stopper.endingOf(job);
     if (ending) {
@@ -187,7 +184,7 @@ export class Dispatcher {
     }
     const record = registry.get(workerId);
     const attempt = attemptOf(job);
-    const now = clock.now();
+    const now = Date.now();
     const lease: Lease = {
       taskId: data.taskId,
       attempt,

@@ -5,7 +5,6 @@
  * queue's fair-share clock (fair-priority.ts), since it sees every take.
  */
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { describeLabels, type QueueKey, queueName } from '../../../proto/src/queues.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
@@ -37,7 +36,6 @@ const HOLD_PREFIX = 'hold:';
 export interface LaneDeps {
   registry: WorkerRegistry;
   policy: DispatchPolicy;
-  clock: Clock;
   log: Logger;
   /** Hands a fetched job to the chosen worker; the slot is already reserved under `token`. */
   assign(job: TaskJob, workerId: string, token: string): void;
@@ -80,7 +78,7 @@ export class Lane {
     readonly bullWorker: StoreWorker<TaskJobData, TaskJobResult>,
     private readonly deps: LaneDeps,
   ) {
-    this.signal = new Signal(deps.clock);
+    this.signal = new Signal();
     this.need = { model: key.model, gpu: key.capability === 'gpu', labels: key.labels };
     this.blind = key.labelsDigest !== undefined && key.labels === undefined;
   }
@@ -175,7 +173,7 @@ export class Lane {
     else if (!this.closed) this.fairness.taken(mark, job.data.priority, job.priority);
     if (!job || this.closed) {
       policy.unpick?.(workerId, this.need);
-      if (job) await job.moveToDelayed(this.deps.clock.now(), token).catch(() => undefined);
+      if (job) await job.moveToDelayed(Date.now(), token).catch(() => undefined);
       return false;
     }
     if (job.data.cached) {

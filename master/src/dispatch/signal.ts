@@ -1,11 +1,7 @@
-import type { Clock } from '../../../common/clock.ts';
-
 /** Lets a loop sleep until something happens or a timeout passes, whichever is first. */
 export class Signal {
   private waiters = new Set<() => void>();
   private pending = false;
-
-  constructor(private readonly clock: Clock) {}
 
   notify(): void {
     if (this.waiters.size === 0) {
@@ -24,11 +20,11 @@ export class Signal {
     }
     return new Promise((resolve) => {
       const wake = () => {
-        this.clock.clearTimeout(timer);
+        clearTimeout(timer);
         this.waiters.delete(wake);
         resolve();
       };
-      const timer = this.clock.setTimeout(wake, timeoutMs);
+      const timer = setTimeout(wake, timeoutMs);
       this.waiters.add(wake);
     });
   }

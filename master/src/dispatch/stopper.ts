@@ -7,7 +7,6 @@
  */
 import { UnrecoverableError } from 'bullmq';
 import { LRUCache } from 'lru-cache';
-import type { Clock } from '../../../common/clock.ts';
 import { ConflictError, NotFoundError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { type Control, cancelControl } from '../../../proto/src/schemas/task.ts';
@@ -29,7 +28,6 @@ export interface StopperDeps {
   vault: SecretVault;
   publisher: Publisher;
   topics: Topics;
-  clock: Clock;
   log: Logger;
   /** Wakes the lane of a task's queue so it takes (and fails) a marked job soon. */
   reap(taskId: string): void;
@@ -48,7 +46,7 @@ export class Stopper {
 
   /** For TaskService: cancel whatever state the task is in; 'finished' if it already ended. */
   async cancel(taskId: string, reason: string): Promise<'cancelled' | 'finished'> {
-    return this.end(taskId, { state: 'cancelled', reason, at: this.deps.clock.now() });
+    return this.end(taskId, { state: 'cancelled', reason, at: Date.now() });
   }
 
   async end(taskId: string, ending: TaskEnding): Promise<'cancelled' | 'finished'> {
@@ -150,7 +148,7 @@ export class Stopper {
     this.requested.delete(taskId);
     this.deps.vault.drop(taskId);
     job.failedReason = ending.reason;
-    job.finishedOn = this.deps.clock.now();
+    job.finishedOn = Date.now();
     this.log.info({ taskId, state: ending.state, reason: ending.reason }, 'task ended');
     this.deps.events.emit('failed', job.data.sessionId, toTaskView(job, 'failed'));
   }

@@ -11,7 +11,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Clock } from '../../../common/clock.ts';
 import {
   type TaskEventName,
   type TaskEventPayloads,
@@ -65,8 +64,6 @@ export class Outboxes {
    */
   private nextSeq = 1;
 
-  constructor(private readonly clock: Clock) {}
-
   /**
    * Records an event; undefined when it must not be sent (a second terminal
    * event for the same task, or any event after the terminal one).
@@ -79,7 +76,7 @@ export class Outboxes {
     const box = this.session(sessionId);
     const taskId = taskIdOf(name, payload);
     if (box.terminal.has(taskId)) return undefined;
-    box.lastActive = this.clock.now();
+    box.lastActive = Date.now();
     const entry: OutboxEntry<K> = { seq: this.nextSeq++, name, taskId, payload };
     if (TERMINAL_TASK_EVENTS.includes(name)) {
       box.terminal.set(taskId, entry.seq);
@@ -131,7 +128,7 @@ export class Outboxes {
   trim(sessionId: string, seq: number): void {
     const box = this.sessions.get(sessionId);
     if (!box) return;
-    box.lastActive = this.clock.now();
+    box.lastActive = Date.now();
     const keepFrom = box.entries.findIndex((e) => e.seq > seq);
     const removed = keepFrom === -1 ? box.entries.length : keepFrom;
     if (removed === 0) return;
@@ -141,7 +138,7 @@ export class Outboxes {
 
   /** Marks a session in use; sessions idle past OUTBOX_IDLE_MS are forgotten. */
   touch(sessionId: string): void {
-    const now = this.clock.now();
+    const now = Date.now();
     this.session(sessionId).lastActive = now;
     for (const [id, box] of this.sessions) {
       if (now - box.lastActive > OUTBOX_IDLE_MS) this.sessions.delete(id);
@@ -158,7 +155,7 @@ export class Outboxes {
   private session(sessionId: string): SessionOutbox {
     let box = this.sessions.get(sessionId);
     if (!box) {
-      box = new SessionOutbox(this.clock.now(), this.nextSeq - 1);
+      box = new SessionOutbox(Date.now(), this.nextSeq - 1);
       this.sessions.set(sessionId, box);
     }
     return box;

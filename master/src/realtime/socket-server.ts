@@ -8,7 +8,6 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
-import type { Clock } from '../../../common/clock.ts';
 import { FlotaError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
@@ -57,7 +56,6 @@ export interface SocketServerDeps {
   limiter: RateLimiter;
   /** Browser origins besides the master's own that may connect (CORS_ORIGINS). */
   corsOrigins: readonly string[];
-  clock: Clock;
   log: Logger;
 }
 
@@ -310,7 +308,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
 
   let pending: NodeJS.Timeout | undefined;
   const onWorkersChange = () => {
-    pending ??= deps.clock.setTimeout(() => {
+    pending ??= setTimeout(() => {
       pending = undefined;
       io.emit('workers:update', { workers: deps.registry.views(), models: deps.registry.models() });
     }, WORKERS_UPDATE_MS);
@@ -320,7 +318,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
   return {
     async close() {
       deps.registry.off('change', onWorkersChange);
-      if (pending) deps.clock.clearTimeout(pending);
+      if (pending) clearTimeout(pending);
       for (const [kind, listener] of listeners) events.off(kind, listener as never);
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -4,7 +4,6 @@
  */
 import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { parseMqttJson } from '../../../common/mqtt.ts';
 import type { WorkerOfflineReason } from '../../../proto/src/schemas/codes.ts';
@@ -40,7 +39,6 @@ export interface RegistryOptions {
   mqtt: MqttClient;
   topics: Topics;
   log: Logger;
-  clock: Clock;
   /** How often to look for workers that stopped heartbeating (each states its own interval). */
   sweepIntervalMs?: number;
 }
@@ -71,7 +69,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
   private readonly onLinkUp = () => {
     if (!this.deaf) return;
     this.deaf = false;
-    const now = this.options.clock.now();
+    const now = Date.now();
     for (const record of this.workers.values()) record.lastSeen = now;
     this.log.info('broker link back: worker liveness resumed');
   };
@@ -80,17 +78,17 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     super();
     this.log = options.log.child({ component: 'registry' });
     this.sweepIntervalMs = options.sweepIntervalMs ?? 250;
-    this.wills = new WillGrace(options.clock);
+    this.wills = new WillGrace();
   }
 
   async start(): Promise<void> {
-    const { mqtt, topics, clock } = this.options;
+    const { mqtt, topics } = this.options;
     mqtt.on('message', this.onMessage);
     mqtt.on('close', this.onLinkDown);
     mqtt.on('offline', this.onLinkDown);
     mqtt.on('connect', this.onLinkUp);
     await mqtt.subscribeAsync([topics.allStatus(), topics.allHeartbeats()], { qos: 1 });
-    this.sweepTimer = clock.setInterval(() => this.sweep(), this.sweepIntervalMs);
+    this.sweepTimer = setInterval(() => this.sweep(), this.sweepIntervalMs);
   }
 
   stop(): void {
@@ -99,7 +97,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     this.options.mqtt.off('close', this.onLinkDown);
     this.options.mqtt.off('offline', this.onLinkDown);
     this.options.mqtt.off('connect', this.onLinkUp);
-    if (this.sweepTimer) this.options.clock.clearInterval(this.sweepTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
   }
 
@@ -184,7 +182,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       return;
     }
     if (this.wills.startedAt(workerId) === status.startedAt) this.withdrawWill(workerId);
-    const now = this.options.clock.now();
+    const now = Date.now();
     if (existing && existing.state === 'online' && existing.status.startedAt !== status.startedAt) {
       // Same id, new process: whatever the old one held is gone.
       this.markOffline(existing, 'restarted');
@@ -238,7 +236,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       this.log.debug({ topic, workerId }, 'heartbeat dropped: worker unknown or offline');
       return;
     }
-    record.lastSeen = this.options.clock.now();
+    record.lastSeen = Date.now();
     record.heartbeat = heartbeat;
     this.emit('active', workerId, heartbeat.active);
     // Adoption of what it runs (the 'active' listeners) comes before its first new work.
@@ -248,7 +246,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
 
   private sweep(): void {
     if (this.deaf) return;
-    const now = this.options.clock.now();
+    const now = Date.now();
     for (const record of this.workers.values()) {
       if (record.state === 'offline' && now - record.lastSeen > FORGET_OFFLINE_MS) {
         this.workers.delete(record.status.id); // e.g. an old process id: it will not come back
@@ -267,7 +265,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
   private revive(record: WorkerRecord): void {
     record.state = 'online';
     record.offlineReason = undefined;
-    record.lastSeen = this.options.clock.now();
+    record.lastSeen = Date.now();
     this.log.info({ workerId: record.status.id }, 'worker back online (heartbeats resumed)');
     this.emit('online', record.status.id);
     this.emit('capacity');
@@ -309,7 +307,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     if (record.state === 'offline') {
       record.state = 'online';
       record.offlineReason = undefined;
-      record.lastSeen = this.options.clock.now();
+      record.lastSeen = Date.now();
     }
     this.log.info({ workerId, kept: held.size }, 'Last Will withdrawn: its tasks stay');
     this.emit('change');

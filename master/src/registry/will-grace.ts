@@ -4,7 +4,6 @@
  * master hears them ~30 ms before its own link drops. Withdrawing them then
  * (or when the same worker process reconnects) saves needless retries.
  */
-import type { Clock } from '../../../common/clock.ts';
 
 /** How long after a Last Will the worker's tasks are taken back. */
 export const WILL_GRACE_MS = 300;
@@ -18,12 +17,10 @@ interface HeldWill {
 export class WillGrace {
   private readonly held = new Map<string, HeldWill>();
 
-  constructor(private readonly clock: Clock) {}
-
   /** Holds a Will; `revoke` runs after the grace unless it is withdrawn first. */
   hold(workerId: string, startedAt: number, active: Map<string, number>, revoke: () => void): void {
     this.withdraw(workerId);
-    const timer = this.clock.setTimeout(() => {
+    const timer = setTimeout(() => {
       this.held.delete(workerId);
       revoke();
     }, WILL_GRACE_MS);
@@ -44,7 +41,7 @@ export class WillGrace {
   withdraw(workerId: string): Map<string, number> | undefined {
     const will = this.held.get(workerId);
     if (!will) return undefined;
-    this.clock.clearTimeout(will.timer);
+    clearTimeout(will.timer);
     this.held.delete(workerId);
     return will.active;
   }

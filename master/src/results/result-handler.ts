@@ -3,7 +3,6 @@
  * commits each task's outcome to the queue exactly once.
  */
 import { UnrecoverableError } from 'bullmq';
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { TaskResult__Output } from '../../../proto/src/grpc.ts';
 import { isRetryableErrorCode, type ResultRejectReason } from '../../../proto/src/schemas/codes.ts';
@@ -27,7 +26,6 @@ export interface ResultHandlerDeps {
   adopter: Adopter;
   events: TaskEvents;
   vault: SecretVault;
-  clock: Clock;
   log: Logger;
   /** Keeps each committed answer for identical later requests (when enabled). */
   cache?: ResultCache;
@@ -84,8 +82,8 @@ export class ResultHandler {
     const lease = fenced.lease;
     lease.confirmed = true;
     if (result.error) return this.fail(lease, result);
-    const { leases, registry, events, vault, clock } = this.deps;
-    const committedAt = clock.now();
+    const { leases, registry, events, vault } = this.deps;
+    const committedAt = Date.now();
     const value: TaskJobResult = {
       text: result.text,
       workerId,
@@ -153,7 +151,7 @@ export class ResultHandler {
     registry.release(lease.workerId, lease.taskId);
     vault.drop(lease.taskId);
     lease.job.failedReason = result.error;
-    lease.job.finishedOn = this.deps.clock.now();
+    lease.job.finishedOn = Date.now();
     this.log.warn(
       { taskId: lease.taskId, code: result.errorCode, error: result.error },
       'task failed',

@@ -18,7 +18,6 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Clock, systemClock } from '../../../common/clock.ts';
 import { ConfigError } from '../../../common/errors.ts';
 import { TOPIC_ID_PATTERN } from '../../../proto/src/topics.ts';
 import { ensureDataDir } from '../data-dir.ts';
@@ -58,7 +57,6 @@ export interface OpenCredentialsOptions {
   dataDir: string;
   /** FLOTA_SECRET / FLOTA_SECRET_FILE; unset → `${dataDir}/secret`, generated on first use. */
   secret?: string;
-  clock?: Clock;
 }
 
 const b64url = (buf: Buffer) => buf.toString('base64url');
@@ -104,7 +102,6 @@ export class WorkerCredentials extends EventEmitter<WorkerCredentialsEvents> {
     private readonly secret: string,
     revoked: Record<string, number>,
     private readonly revocationsPath: string,
-    private readonly clock: Clock,
     /** True when this start created the secret (a fresh data dir). */
     readonly generated: boolean,
   ) {
@@ -132,13 +129,7 @@ export class WorkerCredentials extends EventEmitter<WorkerCredentialsEvents> {
       }
       revoked = {};
     }
-    return new WorkerCredentials(
-      secret,
-      revoked,
-      revocationsPath,
-      options.clock ?? systemClock,
-      generated,
-    );
+    return new WorkerCredentials(secret, revoked, revocationsPath, generated);
   }
 
   private mac(body: string): string {
@@ -151,7 +142,7 @@ export class WorkerCredentials extends EventEmitter<WorkerCredentialsEvents> {
       throw new ConfigError(`invalid worker id ${JSON.stringify(workerId)}`);
     }
     // Strictly after any revocation of the same id, even within the same millisecond.
-    const issued = Math.max(this.clock.now(), (this.revokedAt.get(workerId) ?? -1) + 1);
+    const issued = Math.max(Date.now(), (this.revokedAt.get(workerId) ?? -1) + 1);
     const body = `${WORKER_KIND}.${workerId}.${issued.toString(36)}`;
     return `${body}.${this.mac(body)}`;
   }
@@ -175,7 +166,7 @@ export class WorkerCredentials extends EventEmitter<WorkerCredentialsEvents> {
     if (!JOIN_PREFIX.test(prefix)) {
       throw new ConfigError(`invalid join prefix ${JSON.stringify(prefix)}`);
     }
-    const body = `${JOIN_KIND}.${prefix}.${this.clock.now().toString(36)}`;
+    const body = `${JOIN_KIND}.${prefix}.${Date.now().toString(36)}`;
     return `${body}.${this.mac(body)}`;
   }
 
@@ -191,7 +182,7 @@ export class WorkerCredentials extends EventEmitter<WorkerCredentialsEvents> {
     if (!TOPIC_ID_PATTERN.test(workerId)) {
       throw new ConfigError(`invalid worker id ${JSON.stringify(workerId)}`);
     }
-    const revokedAt = this.clock.now();
+    const revokedAt = Date.now();
     this.revokedAt.set(workerId, revokedAt);
     await writePrivate(
       this.revocationsPath,

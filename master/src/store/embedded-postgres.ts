@@ -8,7 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Clock } from '../../../common/clock.ts';
 import { ConfigError, StartupError } from '../../../common/errors.ts';
 import { freeLoopbackPort } from '../../../common/free-port.ts';
 import type { Logger } from '../../../common/logger.ts';
@@ -33,7 +32,6 @@ export interface EmbeddedPostgresServer {
 export interface StartEmbeddedPostgresOptions {
   dataDir: string;
   log: Logger;
-  clock: Clock;
 }
 
 const USER = 'postgres';
@@ -83,7 +81,6 @@ async function ensureReachableByPostgresUser(dataDir: string): Promise<void> {
 export async function startEmbeddedPostgres(
   options: StartEmbeddedPostgresOptions,
 ): Promise<EmbeddedPostgresServer> {
-  const { clock } = options;
   const log = options.log.child({ part: 'embedded-postgres' });
   const dataDir = resolve(options.dataDir);
   const pgDir = join(dataDir, 'pg');
@@ -92,7 +89,7 @@ export async function startEmbeddedPostgres(
   const clusterExists = existsSync(join(pgDir, 'PG_VERSION'));
   const password = await loadPassword(dataDir, clusterExists);
   const EmbeddedPostgres = await importEmbeddedPostgres();
-  await clearLeftoverPostmaster(pgDir, log, clock);
+  await clearLeftoverPostmaster(pgDir, log);
 
   const tail: string[] = [];
   const remember = (line: string) => {
@@ -128,7 +125,7 @@ export async function startEmbeddedPostgres(
       },
     });
 
-  const startedAt = clock.now();
+  const startedAt = Date.now();
   if (!clusterExists) {
     await build(0)
       .initialise()
@@ -143,7 +140,7 @@ export async function startEmbeddedPostgres(
           },
         );
       });
-    log.info({ pgDir, ms: clock.now() - startedAt }, 'embedded PostgreSQL initialised');
+    log.info({ pgDir, ms: Date.now() - startedAt }, 'embedded PostgreSQL initialised');
   }
 
   let server: InstanceType<typeof EmbeddedPostgres> | undefined;
@@ -174,7 +171,7 @@ export async function startEmbeddedPostgres(
     );
   }
   const pid = await readPostmasterPid(pgDir);
-  log.info({ port, postmasterPid: pid, ms: clock.now() - startedAt }, 'embedded PostgreSQL ready');
+  log.info({ port, postmasterPid: pid, ms: Date.now() - startedAt }, 'embedded PostgreSQL ready');
 
   // If the process exits without stop(), still ask PostgreSQL to shut down.
   const onExit = () => {
@@ -197,10 +194,10 @@ export async function startEmbeddedPostgres(
       log.warn({ postmasterPid: pid }, 'embedded PostgreSQL had already stopped');
       return;
     }
-    const done = await finishesWithin(running.stop(), STOP_TIMEOUT_MS, clock);
+    const done = await finishesWithin(running.stop(), STOP_TIMEOUT_MS);
     if (!done && pid !== undefined) {
       log.warn({ postmasterPid: pid }, 'embedded PostgreSQL did not stop in time; killing it');
-      await stopPostmaster(pgDir, pid, 'SIGKILL', STOP_TIMEOUT_MS, clock);
+      await stopPostmaster(pgDir, pid, 'SIGKILL', STOP_TIMEOUT_MS);
     }
     log.info({ pgDir }, 'embedded PostgreSQL stopped');
   };

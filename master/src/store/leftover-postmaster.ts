@@ -7,7 +7,6 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Clock } from '../../../common/clock.ts';
 import { StartupError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 
@@ -46,16 +45,12 @@ async function servesDataDir(pid: number, pgDir: string): Promise<boolean> {
   return cmdline.split('\0').some((arg) => arg === pgDir);
 }
 
-async function waitUntil(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  clock: Clock,
-): Promise<boolean> {
-  const deadline = clock.now() + timeoutMs;
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;
-    if (clock.now() >= deadline) return false;
-    await new Promise<void>((resolve) => clock.setTimeout(resolve, POLL_MS));
+    if (Date.now() >= deadline) return false;
+    await new Promise<void>((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
 
@@ -65,7 +60,6 @@ export async function stopPostmaster(
   pid: number,
   signal: NodeJS.Signals,
   timeoutMs: number,
-  clock: Clock,
 ): Promise<boolean> {
   try {
     process.kill(pid, signal);
@@ -75,16 +69,11 @@ export async function stopPostmaster(
   return waitUntil(
     async () => !(await isProcessAlive(pid)) || (await readPostmasterPid(pgDir)) !== pid,
     timeoutMs,
-    clock,
   );
 }
 
 /** `pgDir` must be the absolute path the postmaster was started with. */
-export async function clearLeftoverPostmaster(
-  pgDir: string,
-  log: Logger,
-  clock: Clock,
-): Promise<void> {
+export async function clearLeftoverPostmaster(pgDir: string, log: Logger): Promise<void> {
   const pid = await readPostmasterPid(pgDir);
   if (pid === undefined) return;
   if ((await isProcessAlive(pid)) && (await servesDataDir(pid, pgDir))) {
@@ -94,12 +83,12 @@ export async function clearLeftoverPostmaster(
       'stopping a PostgreSQL left running by an earlier master',
     );
     // SIGINT = PostgreSQL "fast" shutdown: rolls back open transactions, keeps committed data.
-    if (await stopPostmaster(pgDir, pid, 'SIGINT', STOP_TIMEOUT_MS, clock)) {
+    if (await stopPostmaster(pgDir, pid, 'SIGINT', STOP_TIMEOUT_MS)) {
       await rm(join(pgDir, 'postmaster.pid'), { force: true });
       return;
     }
     log.warn({ postmasterPid: pid }, 'leftover PostgreSQL ignored SIGINT; killing it');
-    if (!(await stopPostmaster(pgDir, pid, 'SIGKILL', KILL_TIMEOUT_MS, clock))) {
+    if (!(await stopPostmaster(pgDir, pid, 'SIGKILL', KILL_TIMEOUT_MS))) {
       throw new StartupError(
         'store_unavailable',
         `a PostgreSQL (pid ${pid}) still holds ${pgDir} and would not stop`,

@@ -1,4 +1,3 @@
-import { type Clock, systemClock } from '../../../common/clock.ts';
 import { StartupError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { type EmbeddedPostgresServer, startEmbeddedPostgres } from './embedded-postgres.ts';
@@ -12,16 +11,12 @@ const DEFAULT_NAMESPACE = 'flota';
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const RETRY_MS = 100;
 
-async function untilReachable(
-  binding: StoreBinding,
-  timeoutMs: number,
-  clock: Clock,
-): Promise<boolean> {
-  const deadline = clock.now() + timeoutMs;
+async function untilReachable(binding: StoreBinding, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await binding.ping().catch(() => false)) return true;
-    if (clock.now() >= deadline) return false;
-    await new Promise<void>((resolve) => clock.setTimeout(resolve, RETRY_MS));
+    if (Date.now() >= deadline) return false;
+    await new Promise<void>((resolve) => setTimeout(resolve, RETRY_MS));
   }
 }
 
@@ -35,13 +30,12 @@ async function openBinding(
   options: OpenQueueStoreOptions,
   namespace: string,
   log: Logger,
-  clock: Clock,
 ): Promise<Opened> {
   const kind = storeKindForUrl(options.url);
   switch (kind) {
     case 'redis': {
       const url = options.url as string;
-      const binding = createRedisBinding({ url, prefix: namespace, log, clock });
+      const binding = createRedisBinding({ url, prefix: namespace, log });
       return { binding, description: redactUrl(url) };
     }
     case 'postgres': {
@@ -51,18 +45,16 @@ async function openBinding(
         schema: namespace,
         poolSize: options.poolSize,
         log,
-        clock,
       });
       return { binding, description: redactUrl(url) };
     }
     case 'embedded-postgres': {
-      const server = await startEmbeddedPostgres({ dataDir: options.dataDir, log, clock });
+      const server = await startEmbeddedPostgres({ dataDir: options.dataDir, log });
       const binding = createPostgresBinding({
         connectionString: server.connectionString,
         schema: namespace,
         poolSize: options.poolSize,
         log,
-        clock,
       });
       return { binding, server, description: redactUrl(server.connectionString) };
     }
@@ -83,9 +75,8 @@ async function openBinding(
 export async function openQueueStore(options: OpenQueueStoreOptions): Promise<QueueStore> {
   const kind = storeKindForUrl(options.url);
   const namespace = validateNamespace(options.namespace ?? DEFAULT_NAMESPACE);
-  const clock = options.clock ?? systemClock;
   const log = options.log.child({ component: 'queue-store' });
-  const { binding, description, server } = await openBinding(options, namespace, log, clock);
+  const { binding, description, server } = await openBinding(options, namespace, log);
 
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const giveUp = async (why: string, cause?: unknown): Promise<never> => {
@@ -102,7 +93,7 @@ export async function openQueueStore(options: OpenQueueStoreOptions): Promise<Qu
       },
     );
   };
-  if (!(await untilReachable(binding, timeoutMs, clock))) {
+  if (!(await untilReachable(binding, timeoutMs))) {
     await giveUp(`did not answer within ${timeoutMs} ms`);
   }
   try {
@@ -116,7 +107,6 @@ export async function openQueueStore(options: OpenQueueStoreOptions): Promise<Qu
     description,
     binding,
     log,
-    clock,
     afterClose: server ? () => server.stop() : undefined,
   });
 }

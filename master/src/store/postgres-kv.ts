@@ -8,7 +8,6 @@
  */
 import { MIGRATION_ADVISORY_LOCK_KEY, quoteSchemaName } from 'bullmq';
 import type pg from 'pg';
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { checkKvKey, encodeKvEntry } from './kv.ts';
 import type { StoreKv } from './types.ts';
@@ -22,7 +21,6 @@ export interface PostgresKvOptions {
   /** The store's pool; the kv borrows it and never ends it. */
   pool: pg.Pool;
   schema: string;
-  clock: Clock;
   log: Logger;
 }
 
@@ -34,7 +32,7 @@ export interface PostgresKv extends StoreKv {
 }
 
 export function createPostgresKv(options: PostgresKvOptions): PostgresKv {
-  const { pool, clock, log, schema } = options;
+  const { pool, log, schema } = options;
   const table = `${quoteSchemaName(schema)}.${KV_TABLE}`;
   const query = <R extends pg.QueryResultRow>(text: string, values: unknown[]) => {
     // pg honours a per-query query_timeout; its typings only know the pool-wide one.
@@ -82,10 +80,10 @@ export function createPostgresKv(options: PostgresKvOptions): PostgresKv {
   const sweep = async () => {
     if (!ready) return 0;
     await ensureTable();
-    const res = await query(`DELETE FROM ${table} WHERE expires_at <= $1`, [clock.now()]);
+    const res = await query(`DELETE FROM ${table} WHERE expires_at <= $1`, [Date.now()]);
     return res.rowCount ?? 0;
   };
-  const timer = clock.setInterval(() => {
+  const timer = setInterval(() => {
     sweep().then(
       (n) => n > 0 && log.debug({ deleted: n }, 'expired kv rows deleted'),
       (err: unknown) => log.debug({ err }, 'kv sweep failed'),
@@ -97,7 +95,7 @@ export function createPostgresKv(options: PostgresKvOptions): PostgresKv {
     async get(key) {
       checkKvKey(key);
       await ensureTable();
-      const now = clock.now();
+      const now = Date.now();
       const res = await query<{ value: unknown; expires_at: string }>(
         `SELECT value, expires_at FROM ${table} WHERE key = $1`,
         [key],
@@ -116,12 +114,12 @@ export function createPostgresKv(options: PostgresKvOptions): PostgresKv {
       await query(
         `INSERT INTO ${table} (key, value, expires_at) VALUES ($1, $2::jsonb, $3)
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at`,
-        [key, json, clock.now() + ttlMs],
+        [key, json, Date.now() + ttlMs],
       );
     },
     sweep,
     close() {
-      clock.clearInterval(timer);
+      clearInterval(timer);
     },
   };
 }

@@ -7,7 +7,6 @@ import {
   withBackend,
 } from 'bullmq';
 import type pg from 'pg';
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { settlesWithin } from '../../../common/timeout.ts';
 import { createPostgresKv } from './postgres-kv.ts';
@@ -27,7 +26,6 @@ export interface PostgresBindingOptions {
   /** Most connections in the pool. Default DEFAULT_POOL_SIZE. */
   poolSize?: number;
   log: Logger;
-  clock: Clock;
 }
 
 /**
@@ -43,7 +41,7 @@ export interface PostgresBindingOptions {
  * pool to closeConnections().
  */
 export function createPostgresBinding(options: PostgresBindingOptions): StoreBinding {
-  const { connectionString, schema, log, clock } = options;
+  const { connectionString, schema, log } = options;
   const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
   if (!Number.isSafeInteger(poolSize) || poolSize < 1) {
     throw new RangeError(`poolSize must be a positive integer, got ${poolSize}`);
@@ -71,7 +69,7 @@ export function createPostgresBinding(options: PostgresBindingOptions): StoreBin
   // Required by BullMQ's option types; the factory above ignores it.
   const unused = { connection: connectionString };
 
-  const kv = createPostgresKv({ pool, schema, clock, log });
+  const kv = createPostgresKv({ pool, schema, log });
 
   const query = <R extends pg.QueryResultRow>(text: string, values: unknown[] = []) => {
     // pg honours a per-query query_timeout; its typings only know the pool-wide one.
@@ -107,7 +105,6 @@ export function createPostgresBinding(options: PostgresBindingOptions): StoreBin
           answered = true;
         })(),
         PING_TIMEOUT_MS,
-        clock,
       );
       return settled && answered;
     },

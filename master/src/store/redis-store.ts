@@ -5,7 +5,6 @@ import {
   withBackend,
 } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { settlesWithin } from '../../../common/timeout.ts';
 import { checkKvKey, encodeKvEntry } from './kv.ts';
@@ -20,7 +19,6 @@ export interface RedisBindingOptions {
   /** BullMQ key prefix. */
   prefix: string;
   log: Logger;
-  clock: Clock;
 }
 
 /**
@@ -40,7 +38,7 @@ const { Queue, Worker } = withBackend(nonBlockingBackend);
  * open when a queue closes); `maxRetriesPerRequest: null` as BullMQ requires.
  */
 export function createRedisBinding(options: RedisBindingOptions): StoreBinding {
-  const { prefix, log, clock } = options;
+  const { prefix, log } = options;
   const client = new Redis(options.url, {
     maxRetriesPerRequest: null,
     // Back within half a second of Redis (ioredis' default waits up to 2 s between tries).
@@ -66,7 +64,6 @@ export function createRedisBinding(options: RedisBindingOptions): StoreBinding {
         answered = (await client.ping()) === 'PONG';
       })(),
       PING_TIMEOUT_MS,
-      clock,
     );
     return settled && answered;
   };
@@ -114,7 +111,7 @@ export function createRedisBinding(options: RedisBindingOptions): StoreBinding {
     ping,
     async closeConnections() {
       if (client.status === 'ready') {
-        const quit = await settlesWithin(client.quit(), PING_TIMEOUT_MS, clock);
+        const quit = await settlesWithin(client.quit(), PING_TIMEOUT_MS);
         if (quit) return;
       }
       client.disconnect();

@@ -2,7 +2,6 @@
  * The part every store shares: remembers what it created so close() can shut
  * it down in order (workers, queues, connections, server), once.
  */
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { settlesWithin } from '../../../common/timeout.ts';
 import type {
@@ -41,7 +40,6 @@ export interface TrackedStoreOptions {
   description: string;
   binding: StoreBinding;
   log: Logger;
-  clock: Clock;
   /** Runs last in close(), e.g. stopping the embedded PostgreSQL. */
   afterClose?: () => Promise<void>;
 }
@@ -50,14 +48,14 @@ export interface TrackedStoreOptions {
 const CLOSE_STEP_TIMEOUT_MS = 5_000;
 
 export function createTrackedStore(options: TrackedStoreOptions): QueueStore {
-  const { binding, log, clock } = options;
+  const { binding, log } = options;
   const queues = new Set<StoreQueue>();
   const workers = new Set<StoreWorker>();
   let closing: Promise<void> | undefined;
 
   const closeAll = async (what: string, items: Iterable<{ close(): Promise<void> }>) => {
     const results = await Promise.all(
-      [...items].map((item) => settlesWithin(item.close(), CLOSE_STEP_TIMEOUT_MS, clock)),
+      [...items].map((item) => settlesWithin(item.close(), CLOSE_STEP_TIMEOUT_MS)),
     );
     const stuck = results.filter((ok) => !ok).length;
     if (stuck > 0) log.warn({ stuck, what }, 'some did not close in time; moving on');

@@ -6,7 +6,6 @@ import type {
   Worker,
   WorkerOptions,
 } from 'bullmq';
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { LimiterBackend } from '../http/rate-limit.ts';
 
@@ -65,8 +64,6 @@ export interface OpenQueueStoreOptions {
   log: Logger;
   /** How long open waits for a Redis / external PostgreSQL to answer. Default 10 000 ms. */
   connectTimeoutMs?: number;
-  /** Default: the system clock. */
-  clock?: Clock;
   /**
    * PostgreSQL only: the most connections the store holds in its one pool,
    * shared by every queue, worker, kv entry and ping (plus one LISTEN

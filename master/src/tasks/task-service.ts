@@ -1,5 +1,4 @@
 /** Submitting tasks to the durable queue, reading them back, re-prioritizing and cancelling them. */
-import type { Clock } from '../../../common/clock.ts';
 import { ConflictError, NotFoundError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { withTimeout } from '../../../common/timeout.ts';
@@ -61,7 +60,6 @@ export interface TaskServiceDeps {
   leases: LeaseTable;
   events: TaskEvents;
   vault: SecretVault;
-  clock: Clock;
   log: Logger;
   defaults: { timeoutMs: number; attempts: number };
   /** The store runs one connection's commands in order (Redis), so reads can be pipelined with writes. */
@@ -100,7 +98,7 @@ export class TaskService {
   }
 
   async submit(input: SubmitTask, ctx: SubmitContext = {}): Promise<{ taskId: string }> {
-    const { clock, registry, dispatcher, events, vault, defaults } = this.deps;
+    const { registry, dispatcher, events, vault, defaults } = this.deps;
     if (!input.model) {
       const earlier = await this.deps.submissionKeys?.earlier(ctx);
       if (earlier) return { taskId: earlier }; // a retry: the first try chose the model
@@ -114,7 +112,7 @@ export class TaskService {
     const taskId = taskIdFor(key, uniquePart(ctx));
     const tenant = ctx.tenant ?? DEFAULT_TENANT;
     const timeoutMs = input.timeoutMs ?? defaults.timeoutMs;
-    const now = clock.now();
+    const now = Date.now();
     const data: TaskJobData = {
       taskId,
       sessionId: ctx.sessionId,
@@ -183,7 +181,6 @@ export class TaskService {
         enqueue(),
         SUBMIT_STORE_WAIT_MS,
         () => new Error('the store did not answer'),
-        clock,
       );
     } catch (err) {
       if (admitted === 'added') this.backlog.remove(taskId);

@@ -1,6 +1,5 @@
 /** A real echo worker that counts the prompts it ran, and a token-carrying chat session. */
 import { io, type Socket } from 'socket.io-client';
-import { systemClock } from '../../../common/clock.ts';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { Ack, HelloReply } from '../../../proto/src/socket-events.ts';
@@ -20,7 +19,7 @@ export async function startCountingWorker(
   master: MasterHandle,
   workerId: string,
 ): Promise<CountingWorker> {
-  const echo = createEchoProvider({ clock: systemClock, delayMs: 0, chunkSize: 8 });
+  const echo = createEchoProvider({ delayMs: 0, chunkSize: 8 });
   const runs: string[] = [];
   const provider: Provider = {
     name: 'echo',

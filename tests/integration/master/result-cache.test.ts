@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import { startEmbeddedPostgres } from '../../../master/src/store/embedded-postgres.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
@@ -199,7 +198,6 @@ describe('result cache on PostgreSQL', () => {
     const pg = await startEmbeddedPostgres({
       dataDir,
       log: pino({ level: 'silent' }),
-      clock: systemClock,
     });
     try {
       const env = { CACHE_TTL_S: '300', QUEUE_NAMESPACE: ns() };

@@ -10,7 +10,6 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import {
   type EmbeddedPostgresServer,
   startEmbeddedPostgres,
@@ -59,7 +58,6 @@ describe('PostgreSQL: one bounded pool for every queue', () => {
     server = await startEmbeddedPostgres({
       dataDir: await tempDir('pgbound'),
       log,
-      clock: systemClock,
     });
     observer = new pg.Client({ connectionString: server.connectionString });
     await observer.connect();

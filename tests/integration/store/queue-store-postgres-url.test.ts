@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Clock, systemClock } from '../../../common/clock.ts';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type EmbeddedPostgresServer,
   startEmbeddedPostgres,
@@ -23,7 +22,7 @@ const namespace = randomName('flota');
 beforeAll(async () => {
   pgDataDir = await mkdtemp(join(tmpdir(), 'flota-store-pgurl-'));
   storeDataDir = await mkdtemp(join(tmpdir(), 'flota-store-pgurl-unused-'));
-  server = await startEmbeddedPostgres({ dataDir: pgDataDir, log, clock: systemClock });
+  server = await startEmbeddedPostgres({ dataDir: pgDataDir, log });
 });
 
 afterAll(async () => {
@@ -34,11 +33,12 @@ afterAll(async () => {
 
 describe('PostgreSQL kv table', () => {
   it('deletes expired rows when a read meets them and in the sweep', async () => {
-    let now = 1_000_000;
-    const clock: Clock = { ...systemClock, now: () => now };
+    // Only Date is faked: the pool and the kv's sweep keep real timers.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(1_000_000);
     const schema = randomName('kv');
     const pool = new pg.Pool({ connectionString: server.connectionString, max: 2 });
-    const kv = createPostgresKv({ pool, schema, clock, log });
+    const kv = createPostgresKv({ pool, schema, log });
     const db = new pg.Client({ connectionString: server.connectionString });
     await db.connect();
     const keys = async () =>
@@ -50,13 +50,14 @@ describe('PostgreSQL kv table', () => {
       await kv.set('b', { n: 2 }, 1_000);
       await kv.set('c', { n: 3 }, 60_000);
       expect(await keys()).toEqual(['a', 'b', 'c']);
-      now += 1_000; // a and b expire exactly now
+      vi.setSystemTime(1_001_000); // a and b expire exactly now
       expect(await kv.get('a')).toBeUndefined();
       expect(await keys()).toEqual(['b', 'c']);
       expect(await kv.sweep()).toBe(1);
       expect(await keys()).toEqual(['c']);
       expect(await kv.get('c')).toEqual({ n: 3 });
     } finally {
+      vi.useRealTimers();
       await db.end();
       kv.close();
       await pool.end();

@@ -8,7 +8,6 @@ import * as grpc from '@grpc/grpc-js';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import { ConfigError } from '../../../common/errors.ts';
 import { loadMasterPackage, type MasterHandlers } from '../../../proto/src/grpc.ts';
 import type { Assignment } from '../../../proto/src/schemas/task.ts';
@@ -160,7 +159,6 @@ describe('a refused credential', () => {
       workerId: 'revoked-1',
       credential: 'fwt1.revoked-1.x',
       channelCredentials: grpc.credentials.createInsecure(),
-      clock: systemClock,
       log: pino({ level: 'silent' }),
     });
     const started = Date.now();

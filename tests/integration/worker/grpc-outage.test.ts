@@ -8,7 +8,6 @@ import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import type { TaskAck__Output } from '../../../proto/src/grpc.ts';
 import { createResultReporter, type ResultReporter } from '../../../worker/src/grpc-link.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
@@ -61,7 +60,6 @@ describe('worker gRPC link after a long outage', () => {
       workerId: 'outage-worker',
       credential: 'outage-worker-credential',
       channelCredentials: grpc.credentials.createInsecure(),
-      clock: systemClock,
       log: pino({ level: 'silent' }),
     });
     let ack: TaskAck__Output | undefined;

@@ -1,11 +1,10 @@
 import pino from 'pino';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Autoscaler } from '../../../autoscaler/src/autoscaler.ts';
 import type { PoolSpec } from '../../../autoscaler/src/config.ts';
 import type { ScaleDriver } from '../../../autoscaler/src/drivers/driver.ts';
 import { AutoscalerMetrics } from '../../../autoscaler/src/metrics.ts';
 import type { FleetView } from '../../../autoscaler/src/observe.ts';
-import { systemClock } from '../../../common/clock.ts';
 import { queueName } from '../../../proto/src/queues.ts';
 import { cpuPool, fleet, worker } from './support.ts';
 
@@ -31,20 +30,20 @@ class CountingDriver implements ScaleDriver {
   async close() {}
 }
 
+/** Time starts at 0; `at` moves Date.now() (faked by each test, see beforeEach). */
 function setup(view: () => FleetView | Promise<FleetView>, replicas = 1) {
-  let now = 0;
+  vi.setSystemTime(0);
   const driver = new CountingDriver(replicas);
   const metrics = new AutoscalerMetrics();
   const autoscaler = new Autoscaler({
     pools: [cpuPool],
     driver,
     source: { read: async () => view() },
-    clock: { ...systemClock, now: () => now },
     log: pino({ level: 'silent' }),
     metrics,
     intervalMs: 1_000,
   });
-  return { driver, metrics, autoscaler, at: (ms: number) => (now = ms) };
+  return { driver, metrics, autoscaler, at: (ms: number) => vi.setSystemTime(ms) };
 }
 
 const busy = (n: number, backlog: number) =>
@@ -52,6 +51,10 @@ const busy = (n: number, backlog: number) =>
     Array.from({ length: n }, (_, i) => worker(`local-${i + 1}`, { active: 2 })),
     { [echo]: { waiting: backlog } },
   );
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+});
 
 afterEach(() => {
   vi.useRealTimers();

@@ -6,7 +6,6 @@
  */
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import { Adopter, type AdopterDeps } from '../../../master/src/dispatch/adoption.ts';
 import { type Lease, LeaseTable, newLease } from '../../../master/src/dispatch/leases.ts';
 
@@ -33,7 +32,6 @@ function setup() {
       tellWorker: (_w: string, message: { taskId: string }) => cancels.push(message.taskId),
       endingOf: () => undefined,
     },
-    clock: systemClock,
     log: pino({ level: 'silent' }),
     lockDurationMs: 30_000,
   } as unknown as AdopterDeps;

@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import { FORGET_OFFLINE_MS, isWorkerDead } from '../../../master/src/registry/liveness.ts';
 import { WorkerRegistry } from '../../../master/src/registry/registry.ts';
 import { WILL_GRACE_MS } from '../../../master/src/registry/will-grace.ts';
@@ -62,7 +61,6 @@ describe('WorkerRegistry (fake timers)', () => {
       mqtt: mqtt as unknown as MqttClient,
       topics,
       log: pino({ level: 'silent' }),
-      clock: systemClock,
       sweepIntervalMs: 100,
     });
     await registry.start();

@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import {
   OUTBOX_IDLE_MS,
   OUTBOX_MAX_EVENTS,
@@ -24,7 +23,7 @@ describe('session outbox', () => {
   afterEach(() => vi.useRealTimers());
 
   it('numbers events per session and replays exactly what came after lastSeq', () => {
-    const boxes = new Outboxes(systemClock);
+    const boxes = new Outboxes();
     const a = boxes.append('s1', 'task:queued', { taskId: 't1' });
     const b = boxes.append('s1', 'task:chunk', chunk('t1', 0));
     boxes.append('s2', 'task:queued', { taskId: 't9' });
@@ -38,7 +37,7 @@ describe('session outbox', () => {
   });
 
   it('records one terminal event per task and nothing after it', () => {
-    const boxes = new Outboxes(systemClock);
+    const boxes = new Outboxes();
     expect(boxes.append('s', 'task:completed', view('t1'))).toBeDefined();
     expect(boxes.append('s', 'task:completed', view('t1'))).toBeUndefined();
     expect(boxes.append('s', 'task:failed', view('t1', 'failed'))).toBeUndefined();
@@ -47,7 +46,7 @@ describe('session outbox', () => {
   });
 
   it("drops a finished task's chunks: its terminal event carries the whole answer", () => {
-    const boxes = new Outboxes(systemClock);
+    const boxes = new Outboxes();
     boxes.append('s', 'task:chunk', chunk('t1', 0));
     boxes.append('s', 'task:chunk', chunk('t2', 0));
     boxes.append('s', 'task:chunk', chunk('t1', 1));
@@ -57,7 +56,7 @@ describe('session outbox', () => {
   });
 
   it('cannot replay across epochs, below the trimmed floor, or ahead of itself', () => {
-    const boxes = new Outboxes(systemClock);
+    const boxes = new Outboxes();
     for (let i = 0; i < 5; i += 1) boxes.append('s', 'task:queued', { taskId: `t${i}` });
     expect(boxes.replay('s', 'another-epoch', 0)).toBeUndefined();
     boxes.trim('s', 3);
@@ -67,7 +66,7 @@ describe('session outbox', () => {
   });
 
   it('keeps at most OUTBOX_MAX_EVENTS per session; a client behind that resyncs', () => {
-    const boxes = new Outboxes(systemClock);
+    const boxes = new Outboxes();
     const total = OUTBOX_MAX_EVENTS * 1.1 + 1;
     for (let i = 0; i < total; i += 1) {
       boxes.append('s', 'task:queued', { taskId: `t${i}` });
@@ -79,7 +78,7 @@ describe('session outbox', () => {
   });
 
   it('stamps resync answers for one socket without recording them', () => {
-    const boxes = new Outboxes(systemClock);
+    const boxes = new Outboxes();
     boxes.append('s', 'task:queued', { taskId: 't1' });
     const seq = boxes.stamp('s');
     expect(seq).toBe(2);
@@ -89,7 +88,7 @@ describe('session outbox', () => {
   });
 
   it('forgets sessions nobody touched for OUTBOX_IDLE_MS; one made anew never reuses numbers', () => {
-    const boxes = new Outboxes(systemClock);
+    const boxes = new Outboxes();
     boxes.append('old', 'task:queued', { taskId: 't1' });
     boxes.append('old', 'task:queued', { taskId: 't2' });
     vi.advanceTimersByTime(OUTBOX_IDLE_MS + 1);

@@ -8,7 +8,6 @@ import { Writable } from 'node:stream';
 import type { MqttClient } from 'mqtt';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import { WorkerRegistry } from '../../../master/src/registry/registry.ts';
 import { createTopics } from '../../../proto/src/topics.ts';
 
@@ -67,7 +66,6 @@ describe('WorkerRegistry: heartbeats bounded by slots', () => {
       mqtt: mqtt as unknown as MqttClient,
       topics,
       log: pino({ level: 'warn' }, sink),
-      clock: systemClock,
     });
     await registry.start();
     mqtt.deliver(topics.status('w1'), online('w1'));

@@ -1,7 +1,6 @@
 /** ResultCache's own rules; the kv it uses is tested on every store in the store contract. */
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import { cacheKey } from '../../../master/src/cache/cache-key.ts';
 import {
   CACHE_KV_PREFIX,
@@ -32,7 +31,7 @@ afterEach(() => {
 describe('ResultCache', () => {
   it('keeps an answer under the request key for the TTL and finds it again', async () => {
     const { kv, entries } = mapKv();
-    const cache = new ResultCache({ kv, ttlMs: 60_000, clock: systemClock, log });
+    const cache = new ResultCache({ kv, ttlMs: 60_000, log });
     expect(await cache.find(request)).toBeUndefined();
     cache.remember(request, { text: 'echo: hi', workerId: 'w-1' });
     const key = CACHE_KV_PREFIX + cacheKey(request);
@@ -49,7 +48,7 @@ describe('ResultCache', () => {
       get: vi.fn(async () => ({ text: 'never', cachedAt: 1 })),
       set: vi.fn(async () => undefined),
     };
-    const cache = new ResultCache({ kv, ttlMs: 0, clock: systemClock, log });
+    const cache = new ResultCache({ kv, ttlMs: 0, log });
     expect(cache.enabled).toBe(false);
     expect(await cache.find(request)).toBeUndefined();
     cache.remember(request, { text: 'x' });
@@ -62,7 +61,7 @@ describe('ResultCache', () => {
   it('treats an entry of the wrong shape as a miss', async () => {
     const { kv, entries } = mapKv();
     entries.set(CACHE_KV_PREFIX + cacheKey(request), { value: { text: 42 }, ttlMs: 1 });
-    const cache = new ResultCache({ kv, ttlMs: 60_000, clock: systemClock, log });
+    const cache = new ResultCache({ kv, ttlMs: 60_000, log });
     expect(await cache.find(request)).toBeUndefined();
   });
 
@@ -75,7 +74,7 @@ describe('ResultCache', () => {
         throw new Error('the Redis store is not connected');
       },
     };
-    const down = new ResultCache({ kv: failing, ttlMs: 60_000, clock: systemClock, log });
+    const down = new ResultCache({ kv: failing, ttlMs: 60_000, log });
     expect(await down.find(request)).toBeUndefined();
     expect(() => down.remember(request, { text: 'x' })).not.toThrow();
 
@@ -84,7 +83,7 @@ describe('ResultCache', () => {
       get: () => new Promise(() => undefined),
       set: async () => undefined,
     };
-    const slow = new ResultCache({ kv: hanging, ttlMs: 60_000, clock: systemClock, log });
+    const slow = new ResultCache({ kv: hanging, ttlMs: 60_000, log });
     const lookup = slow.find(request);
     await vi.advanceTimersByTimeAsync(CACHE_LOOKUP_WAIT_MS);
     await expect(lookup).resolves.toBeUndefined();
@@ -92,7 +91,7 @@ describe('ResultCache', () => {
   });
 
   it('counts hits and misses', () => {
-    const cache = new ResultCache({ kv: mapKv().kv, ttlMs: 1_000, clock: systemClock, log });
+    const cache = new ResultCache({ kv: mapKv().kv, ttlMs: 1_000, log });
     cache.count(true);
     cache.count(false);
     cache.count(false);

@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import {
   clearLeftoverPostmaster,
   readPostmasterPid,
@@ -33,14 +32,14 @@ describe('leftover postmaster.pid', () => {
     const child = spawn(process.execPath, ['-e', '0']);
     await once(child, 'exit');
     await writeFile(join(dir, 'postmaster.pid'), `${child.pid}\n${dir}\n`);
-    await clearLeftoverPostmaster(dir, pino({ level: 'silent' }), systemClock);
+    await clearLeftoverPostmaster(dir, pino({ level: 'silent' }));
     expect(existsSync(join(dir, 'postmaster.pid'))).toBe(false);
   });
 
   it('never signals a live process that does not serve this data dir', async () => {
     // Our own pid is alive but is not `postgres -D <dir>`: treated as a stale file.
     await writeFile(join(dir, 'postmaster.pid'), `${process.pid}\n${dir}\n`);
-    await clearLeftoverPostmaster(dir, pino({ level: 'silent' }), systemClock);
+    await clearLeftoverPostmaster(dir, pino({ level: 'silent' }));
     expect(existsSync(join(dir, 'postmaster.pid'))).toBe(false);
   });
 });

@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import { ConfigError } from '../../../common/errors.ts';
 import { loadWorkerConfig } from '../../../worker/src/config.ts';
 import { createEchoProvider, echoChunkDelay } from '../../../worker/src/providers/echo.ts';
@@ -37,7 +36,6 @@ describe('echo provider with jitter', () => {
   it('draws once per task and waits delay + draw before every chunk', async () => {
     const draws = [0.5, 0];
     const provider = createEchoProvider({
-      clock: systemClock,
       delayMs: 100,
       jitterMs: 40,
       chunkSize: 5,

@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import { createEchoProvider, echoAnswer } from '../../../worker/src/providers/echo.ts';
 
 describe('echo provider', () => {
@@ -11,7 +10,7 @@ describe('echo provider', () => {
   });
 
   it('answers deterministically in chunk-size pieces, waiting before each', async () => {
-    const provider = createEchoProvider({ clock: systemClock, delayMs: 100, chunkSize: 5 });
+    const provider = createEchoProvider({ delayMs: 100, chunkSize: 5 });
     const chunks: string[] = [];
     const done = provider.generate(
       { model: 'echo', prompt: 'hello world', params: {}, signal: new AbortController().signal },
@@ -30,7 +29,7 @@ describe('echo provider', () => {
   });
 
   it('stops at once when aborted mid-way', async () => {
-    const provider = createEchoProvider({ clock: systemClock, delayMs: 1_000, chunkSize: 2 });
+    const provider = createEchoProvider({ delayMs: 1_000, chunkSize: 2 });
     const controller = new AbortController();
     const chunks: string[] = [];
     const done = provider.generate(

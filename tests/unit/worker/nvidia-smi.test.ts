@@ -1,6 +1,5 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import { createGpuSampler, parseNvidiaSmi } from '../../../worker/src/metrics/gpu.ts';
 import { cpuPercent } from '../../../worker/src/metrics/system.ts';
 
@@ -31,7 +30,6 @@ describe('gpu sampler', () => {
     let calls = 0;
     let release: (out: string) => void = () => {};
     const sampler = createGpuSampler({
-      clock: systemClock,
       log: pino({ level: 'silent' }),
       refreshMs: 0,
       run: () => {
@@ -52,7 +50,6 @@ describe('gpu sampler', () => {
   it('stops trying when nvidia-smi is absent', async () => {
     let calls = 0;
     const sampler = createGpuSampler({
-      clock: systemClock,
       log: pino({ level: 'silent' }),
       refreshMs: 0,
       run: () => {

@@ -1,6 +1,5 @@
 /** One set of cases, run against every provider (HTTP ones against a local fake server). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import { ProviderError } from '../../../common/errors.ts';
 import { createEchoProvider } from '../../../worker/src/providers/echo.ts';
 import { createGeminiProvider } from '../../../worker/src/providers/gemini.ts';
@@ -31,7 +30,7 @@ const fixtures: Fixture[] = [
     name: 'echo',
     http: false,
     model: 'echo',
-    make: () => createEchoProvider({ clock: systemClock, delayMs: 5, chunkSize: 4 }),
+    make: () => createEchoProvider({ delayMs: 5, chunkSize: 4 }),
   },
   {
     name: 'gemini',

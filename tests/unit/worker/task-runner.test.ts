@@ -1,6 +1,5 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { systemClock } from '../../../common/clock.ts';
 import { ProviderError } from '../../../common/errors.ts';
 import type { TaskResult } from '../../../proto/src/grpc.ts';
 import type { Assignment } from '../../../proto/src/schemas/task.ts';
@@ -64,9 +63,8 @@ function makeRunner(provider?: Provider, slots = 1) {
     workerId: 'w1',
     slots,
     models: ['echo'],
-    provider: provider ?? createEchoProvider({ clock: systemClock, delayMs: 100, chunkSize: 3 }),
+    provider: provider ?? createEchoProvider({ delayMs: 100, chunkSize: 3 }),
     reporter,
-    clock: systemClock,
     log: pino({ level: 'silent' }),
   });
   return { runner, reporter };

@@ -4,7 +4,6 @@
  * delays a heartbeat. Without nvidia-smi the list is simply empty.
  */
 import { execFile } from 'node:child_process';
-import type { Clock } from '../../../common/clock.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { GpuMetrics } from '../../../proto/src/schemas/worker.ts';
 
@@ -59,7 +58,6 @@ export interface GpuSampler {
 }
 
 export function createGpuSampler(options: {
-  clock: Clock;
   log: Logger;
   refreshMs?: number;
   run?: CommandRunner;
@@ -73,7 +71,7 @@ export function createGpuSampler(options: {
 
   const refresh = () => {
     inFlight = true;
-    fetchedAt = options.clock.now();
+    fetchedAt = Date.now();
     run('nvidia-smi', NVIDIA_SMI_ARGS)
       .then((out) => {
         cache = parseNvidiaSmi(out);
@@ -94,7 +92,7 @@ export function createGpuSampler(options: {
 
   return {
     current() {
-      if (!absent && !inFlight && options.clock.now() - fetchedAt >= refreshMs) refresh();
+      if (!absent && !inFlight && Date.now() - fetchedAt >= refreshMs) refresh();
       return cache;
     },
   };

@@ -1,11 +1,9 @@
 /** A deterministic provider for tests and demos: answers `echo: <prompt>`, streamed in pieces. */
-import type { Clock } from '../../../common/clock.ts';
 import { abortedError } from './scrub.ts';
 import type { ChunkHandler, GenerateRequest, GenerateResult, Provider } from './types.ts';
 import { abortableDelay } from './wait.ts';
 
 export interface EchoOptions {
-  clock: Clock;
   /** Wait before each chunk. */
   delayMs: number;
   /**
@@ -49,7 +47,7 @@ export function createEchoProvider(options: EchoOptions): Provider {
       const text = echoAnswer(request);
       const delayMs = echoChunkDelay(options.delayMs, jitterMs, options.random);
       for (let at = 0; at < text.length; at += chunkSize) {
-        if (delayMs > 0) await abortableDelay(options.clock, delayMs, request.signal);
+        if (delayMs > 0) await abortableDelay(delayMs, request.signal);
         else if (request.signal.aborted) throw abortedError();
         onChunk(text.slice(at, at + chunkSize));
       }

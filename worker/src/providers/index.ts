@@ -1,4 +1,3 @@
-import type { Clock } from '../../../common/clock.ts';
 import { ConfigError } from '../../../common/errors.ts';
 import type { WorkerConfig } from '../config.ts';
 import { createEchoProvider } from './echo.ts';
@@ -10,11 +9,10 @@ export type { ChunkHandler, GenerateRequest, GenerateResult, Provider, Usage } f
 export { ABORTED_CODE } from './types.ts';
 
 /** Builds the provider the configuration names. */
-export function createProvider(config: WorkerConfig, clock: Clock): Provider {
+export function createProvider(config: WorkerConfig): Provider {
   switch (config.provider) {
     case 'echo':
       return createEchoProvider({
-        clock,
         delayMs: config.echoDelayMs,
         jitterMs: config.echoDelayJitterMs,
         chunkSize: config.echoChunkSize,
