@@ -88,6 +88,12 @@ describe('logger', () => {
   it('publishes nothing that is not a JSON line', () => {
     expect(lineForMqtt('not json')).toBeUndefined();
     expect(lineForMqtt('{"lease":"x","n":1}')).toBe('{"lease":"[redacted]","n":1}');
+    // Already censored (or holding no secret key): passed on as it is, unparsed.
+    const clean = '{"level":"info","lease":"[redacted]","sessionId":"#0123456789","msg":"ok"}';
+    expect(lineForMqtt(clean)).toBe(clean);
+    expect(lineForMqtt('{"a":{"b":{"c":{"prompt":"hi"}}}}')).toBe(
+      '{"a":{"b":{"c":{"prompt":"[redacted]"}}}}',
+    );
   });
 });
 
