@@ -61,8 +61,10 @@ interface TerminalRun {
 async function upOnTerminal(env: Record<string, string> = {}): Promise<TerminalRun> {
   const dataDir = await newDataDir();
   const [port, grpcPort, mqttPort] = [await freePort(), await freePort(), await freePort()];
-  // A person's terminal has colours: no FORCE_COLOR=0 (the suite's default) here.
-  const { FORCE_COLOR: _, NO_COLOR: __, ...base } = baseChildEnv();
+  // A person's terminal has colours: none of the settings that turn them off
+  // (FORCE_COLOR=0 is the suite's default; CI=… makes Node assume two colours).
+  const { FORCE_COLOR: _, NO_COLOR: __, NODE_DISABLE_COLORS: ___, CI: ____, ...base } =
+    baseChildEnv();
   const script = spawnGroup({
     name: `flota up on a terminal${env.LOG_FORMAT ? ` (LOG_FORMAT=${env.LOG_FORMAT})` : ''}`,
     command: 'script',
