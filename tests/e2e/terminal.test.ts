@@ -63,8 +63,8 @@ async function upOnTerminal(env: Record<string, string> = {}): Promise<TerminalR
   const [port, grpcPort, mqttPort] = [await freePort(), await freePort(), await freePort()];
   // A person's terminal has colours: none of the settings that turn them off
   // (FORCE_COLOR=0 is the suite's default; CI=… makes Node assume two colours).
-  const { FORCE_COLOR: _, NO_COLOR: __, NODE_DISABLE_COLORS: ___, CI: ____, ...base } =
-    baseChildEnv();
+  const base = baseChildEnv();
+  for (const name of ['FORCE_COLOR', 'NO_COLOR', 'NODE_DISABLE_COLORS', 'CI']) delete base[name];
   const script = spawnGroup({
     name: `flota up on a terminal${env.LOG_FORMAT ? ` (LOG_FORMAT=${env.LOG_FORMAT})` : ''}`,
     command: 'script',
