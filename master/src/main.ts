@@ -18,7 +18,6 @@ import {
   type MasterFailed,
   type MasterReady,
 } from '../../proto/src/ipc.ts';
-import { queueKeyOfTaskId } from '../../proto/src/queues.ts';
 import type { MetricsSnapshot } from '../../proto/src/schemas/metrics.ts';
 import { createTopics, MASTER_MQTT_USERNAME } from '../../proto/src/topics.ts';
 import { startDynsecProvisioner } from './broker/dynsec.ts';
@@ -32,7 +31,6 @@ import { DeadlineSweeper } from './dispatch/deadlines.ts';
 import { Dispatcher, LOCK_DURATION_MS } from './dispatch/dispatcher.ts';
 import { LeaseTable } from './dispatch/leases.ts';
 import { createPolicy } from './dispatch/policies/index.ts';
-import { Stopper } from './dispatch/stopper.ts';
 import { startGrpcServer } from './grpc/server.ts';
 import { createHttpApp } from './http/app.ts';
 import { ApiAuth } from './http/auth.ts';
@@ -48,10 +46,11 @@ import { prepareExposure } from './security/exposure.ts';
 import type { TlsMaterial } from './security/tls.ts';
 import { WorkerCredentials } from './security/worker-credentials.ts';
 import { openQueueStore } from './store/index.ts';
+import { TaskStore } from './store/task-store.ts';
+import { TaskLifecycle } from './tasks/lifecycle.ts';
 import { SecretVault } from './tasks/secret-vault.ts';
 import { SubmissionKeys } from './tasks/submission-keys.ts';
 import { TaskEvents } from './tasks/task-events.ts';
-import { TaskQueues } from './tasks/task-queues.ts';
 import { TaskService } from './tasks/task-service.ts';
 
 export interface MasterHandle {
@@ -201,53 +200,69 @@ export async function startMaster(
     const events = new TaskEvents();
     const leases = new LeaseTable();
     const vault = new SecretVault();
-    const queues = new TaskQueues(store);
+    const taskStore = new TaskStore(store);
     const policy = createPolicy(config.DISPATCH_POLICY);
-    // What most task modules share; each takes the parts it declares.
-    const core = { leases, registry, queues, events, vault, publisher, topics, log };
-    // The stopper wakes a lane; the dispatcher needs the stopper: late-bound through this holder.
-    let dispatcherRef: Dispatcher | undefined;
-    const stopper = new Stopper({
-      ...core,
-      reap: (taskId) => {
-        const key = queueKeyOfTaskId(taskId);
-        if (key) dispatcherRef?.lane(key).reap();
-      },
-    });
-    const dispatcher = new Dispatcher({
-      ...core,
-      store,
+    const cache = new ResultCache({ kv: store.kv, ttlMs: config.CACHE_TTL_S * 1000, log });
+    const lifecycle = new TaskLifecycle({
+      store: taskStore,
+      leases,
+      registry,
+      events,
+      vault,
+      publisher,
+      topics,
       policy,
-      stopper,
+      cache,
+      log,
+    });
+    lifecycle.start();
+    closers.push(() => lifecycle.stop());
+    const dispatcher = new Dispatcher({
+      store: taskStore,
+      registry,
+      policy,
+      leases,
+      lifecycle,
+      log,
       maxStalls: config.TASK_ATTEMPTS,
     });
-    dispatcherRef = dispatcher;
     dispatcher.start();
     closers.push(() => dispatcher.close());
-    const adopter = new Adopter({ ...core, stopper, lockDurationMs: LOCK_DURATION_MS });
+    const adopter = new Adopter({
+      leases,
+      registry,
+      store: taskStore,
+      lifecycle,
+      log,
+      lockDurationMs: LOCK_DURATION_MS,
+    });
     const onActive = adopter.onActive.bind(adopter);
     registry.on('active', onActive);
     closers.push(() => {
       registry.off('active', onActive);
     });
     const deadlines = new DeadlineSweeper({
-      ...core,
-      stopper,
-      laneKeys: () => dispatcher.laneKeys(),
-      requeue: (lease, why) => dispatcher.requeue(lease, why),
-      reap: (key) => dispatcher.lane(key).reap(),
+      leases,
+      registry,
+      store: taskStore,
+      lifecycle,
+      dispatcher,
+      log,
     });
     deadlines.start();
     closers.push(() => deadlines.stop());
-    const cache = new ResultCache({ kv: store.kv, ttlMs: config.CACHE_TTL_S * 1000, log });
-    const results = new ResultHandler({ ...core, cache, policy, dispatcher, adopter });
+    const results = new ResultHandler({ leases, lifecycle, adopter, events, log });
     const tasks = new TaskService({
-      ...core,
-      cache,
+      store: taskStore,
       dispatcher,
-      canceller: stopper,
+      lifecycle,
+      registry,
+      leases,
+      events,
+      vault,
+      log,
+      cache,
       defaults: { timeoutMs: config.TASK_TIMEOUT_MS, attempts: config.TASK_ATTEMPTS },
-      orderedStore: store.kind === 'redis',
       submissionKeys: new SubmissionKeys(store.kv, log),
       maxQueuedPerTenant: config.MAX_QUEUED_PER_TENANT,
     });

@@ -11,17 +11,17 @@ import type { Logger } from '../../../common/logger.ts';
 import { cancelControl } from '../../../proto/src/schemas/task.ts';
 import type { ActiveLease } from '../../../proto/src/schemas/worker.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
-import type { TaskEvents } from '../tasks/task-events.ts';
-import type { TaskQueues } from '../tasks/task-queues.ts';
+import type { SlotHold } from '../registry/worker-record.ts';
+import type { TaskStore } from '../store/task-store.ts';
+import type { TaskLifecycle } from '../tasks/lifecycle.ts';
 import { type Lease, type LeaseTable, leaseMadeFor } from './leases.ts';
-import type { Stopper } from './stopper.ts';
 
 export interface AdopterDeps {
   leases: LeaseTable;
   registry: WorkerRegistry;
-  queues: TaskQueues;
-  events: TaskEvents;
-  stopper: Stopper;
+  store: Pick<TaskStore, 'queueOf'>;
+  /** Makes an adopted attempt this master's (or ends it), and tells workers to stop. */
+  lifecycle: Pick<TaskLifecycle, 'adopted' | 'tellWorker'>;
   log: Logger;
   lockDurationMs: number;
 }
@@ -70,18 +70,18 @@ export class Adopter {
   }
 
   private async tryAdopt(workerId: string, item: Required<ActiveLease>): Promise<AdoptOutcome> {
-    // The worker's slot is taken while we look: no new task may land on it meanwhile.
-    const hold = `adopt:${item.taskId}`;
-    this.deps.registry.reserve(workerId, hold, 0, false);
+    // The worker's slot is held while we look: no new task may land on it meanwhile.
+    const hold: SlotHold = { by: `adoption of ${item.taskId}` };
+    this.deps.registry.hold(workerId, hold);
     try {
       return await this.lookUp(workerId, item);
     } finally {
-      this.deps.registry.release(workerId, hold);
+      this.deps.registry.unhold(workerId, hold, true);
     }
   }
 
   private async lookUp(workerId: string, item: Required<ActiveLease>): Promise<AdoptOutcome> {
-    const { leases, registry, queues, stopper } = this.deps;
+    const { leases, registry, store, lifecycle } = this.deps;
     if (leases.isSettling(item.taskId)) return { reason: 'stale_lease' };
     // A lease names the worker it was made for: another worker holding it learned it somewhere.
     if (!leaseMadeFor(item.lease, workerId)) {
@@ -94,52 +94,29 @@ export class Adopter {
         ? { lease: known }
         : { reason: 'stale_lease' };
     }
-    let renewed: boolean;
-    const job = await queues.job(item.taskId).catch(() => null);
-    if (job === null) return { reason: 'store_unavailable' };
-    if (!job) {
+    const queue = store.queueOf(item.taskId);
+    if (!queue) {
       this.stop(workerId, item);
       return { reason: 'unknown_task' };
     }
+    let held: Awaited<ReturnType<typeof queue.adopt>>;
     try {
-      renewed = (await job.extendLock(item.lease, this.deps.lockDurationMs)) === 1;
+      held = await queue.adopt(item.taskId, item.lease, this.deps.lockDurationMs);
     } catch {
       return { reason: 'store_unavailable' };
     }
-    const record = registry.get(workerId);
-    if (!renewed || record?.state !== 'online') {
+    if (held === 'gone') {
+      this.stop(workerId, item);
+      return { reason: 'unknown_task' };
+    }
+    if (held === 'stale' || registry.get(workerId)?.state !== 'online') {
       this.stop(workerId, item);
       return { reason: 'stale_lease' };
     }
     const raced = leases.get(item.taskId);
     if (raced) return raced.token === item.lease ? { lease: raced } : { reason: 'stale_lease' };
-    const lease: Lease = {
-      taskId: item.taskId,
-      attempt: item.attempt,
-      token: item.lease,
-      workerId,
-      workerKind: record.status.kind,
-      job,
-      sessionId: job.data.sessionId,
-      assignedAt: Date.now(),
-      nextSeq: 0,
-      confirmed: true,
-    };
-    leases.set(lease);
-    registry.reserve(workerId, item.taskId, item.attempt);
-    this.log.info({ taskId: item.taskId, attempt: item.attempt, workerId }, 'running task adopted');
-    const ending = stopper.endingOf(job);
-    if (ending) {
-      await stopper.endRunning(lease, ending).catch(() => undefined);
-      return { reason: 'stale_lease' };
-    }
-    this.deps.events.emit('assigned', lease.sessionId, {
-      taskId: lease.taskId,
-      attempt: lease.attempt,
-      workerId,
-      workerKind: lease.workerKind,
-    });
-    return { lease };
+    const lease = await lifecycle.adopted(held, workerId);
+    return lease ? { lease } : { reason: 'stale_lease' };
   }
 
   private stop(workerId: string, item: ActiveLease): void {
@@ -151,6 +128,6 @@ export class Adopter {
       { taskId: item.taskId, attempt: item.attempt, workerId },
       'stale attempt stopped',
     );
-    this.deps.stopper.tellWorker(workerId, cancelControl(item));
+    this.deps.lifecycle.tellWorker(workerId, cancelControl(item));
   }
 }

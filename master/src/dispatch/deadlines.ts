@@ -6,13 +6,12 @@
  * tasks whose time ran out while no worker could take them.
  */
 import type { Logger } from '../../../common/logger.ts';
-import type { QueueKey } from '../../../proto/src/queues.ts';
-import { cancelControl } from '../../../proto/src/schemas/task.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
-import { deadlineOf, type TaskJob } from '../tasks/task-data.ts';
-import type { TaskQueues } from '../tasks/task-queues.ts';
+import type { TaskStore } from '../store/task-store.ts';
+import type { TaskLifecycle } from '../tasks/lifecycle.ts';
+import { deadlineOf } from '../tasks/task-data.ts';
+import type { Dispatcher } from './dispatcher.ts';
 import type { Lease, LeaseTable } from './leases.ts';
-import type { Stopper } from './stopper.ts';
 
 export const SWEEP_MS = 1_000;
 /** The worker enforces the deadline itself; the master steps in after this grace. */
@@ -29,14 +28,11 @@ const QUEUED_SCAN_LIMIT = 1_000;
 export interface DeadlineDeps {
   leases: LeaseTable;
   registry: WorkerRegistry;
-  queues: TaskQueues;
-  stopper: Stopper;
+  store: Pick<TaskStore, 'queue'>;
+  lifecycle: Pick<TaskLifecycle, 'end' | 'endRunning' | 'retry'>;
+  /** Which queues have a lane (the ones worth scanning), and waking a lane's reaper. */
+  dispatcher: Pick<Dispatcher, 'laneKeys' | 'reap'>;
   log: Logger;
-  /** Queues with a lane (the ones worth scanning). */
-  laneKeys(): QueueKey[];
-  requeue(lease: Lease, why: string): Promise<void>;
-  /** Wakes a lane's reaper: jobs that must end (or come from the cache) wait in its queue. */
-  reap(key: QueueKey): void;
 }
 
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
@@ -75,22 +71,22 @@ export class DeadlineSweeper {
   }
 
   private sweepRunning(): void {
-    const { leases, registry, stopper } = this.deps;
+    const { leases, registry, lifecycle } = this.deps;
     const now = Date.now();
     // While the master cannot hear the broker, silence proves nothing about workers.
     const hearing = !registry.partitioned();
     for (const lease of leases.all()) {
-      const data = lease.job.data;
+      const data = lease.held.data;
       if (now > deadlineOf(data) + DEADLINE_GRACE_MS) {
         const ending = {
           state: 'failed' as const,
           reason: `timed out after ${seconds(data.timeoutMs)}`,
           at: now,
         };
-        stopper.endRunning(lease, ending).catch(() => undefined);
+        lifecycle.endRunning(lease, ending).catch(() => undefined);
       } else if (hearing && !lease.confirmed && now - lease.assignedAt > this.confirmMs(lease)) {
-        stopper.tellWorker(lease.workerId, cancelControl(lease));
-        void this.deps.requeue(lease, `worker ${lease.workerId} never confirmed the assignment`);
+        const why = `worker ${lease.workerId} never confirmed the assignment`;
+        void lifecycle.retry(lease, why, true);
       }
     }
   }
@@ -101,22 +97,18 @@ export class DeadlineSweeper {
   }
 
   private async sweepQueued(): Promise<void> {
+    const { store, lifecycle, dispatcher } = this.deps;
     const now = Date.now();
-    for (const key of this.deps.laneKeys()) {
-      const queue = this.deps.queues.get(key);
-      const jobs = (await queue.getJobs(
-        ['prioritized', 'wait', 'delayed'],
-        0,
-        QUEUED_SCAN_LIMIT - 1,
-      )) as TaskJob[];
+    for (const key of dispatcher.laneKeys()) {
+      const waiting = await store.queue(key).waiting(QUEUED_SCAN_LIMIT);
       // One ended while it was delayed (a retry's backoff) reaches the head only later.
-      if (jobs.some((job) => job?.data?.ended || job?.data?.cached)) this.deps.reap(key);
-      for (const job of jobs) {
-        if (!job?.data || job.data.ended || now <= deadlineOf(job.data)) continue;
-        const reason = `timed out after ${seconds(job.data.timeoutMs)} in the queue (no worker took it)`;
-        await this.deps.stopper
-          .end(job.data.taskId, { state: 'failed', reason, at: now })
-          .catch((err) => this.log.warn({ err, taskId: job.data.taskId }, 'could not expire task'));
+      if (waiting.some((data) => data.ended)) dispatcher.reap(key);
+      for (const data of waiting) {
+        if (data.ended || now <= deadlineOf(data)) continue;
+        const reason = `timed out after ${seconds(data.timeoutMs)} in the queue (no worker took it)`;
+        await lifecycle
+          .end(data.taskId, { state: 'failed', reason, at: now })
+          .catch((err) => this.log.warn({ err, taskId: data.taskId }, 'could not expire task'));
       }
     }
   }

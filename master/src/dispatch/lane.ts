@@ -1,5 +1,5 @@
 /**
- * One lane per queue (capability class + model + labels). It takes a job from
+ * One lane per queue (capability class + model + labels). It takes a task from
  * the durable queue only after reserving a free slot on a capable worker, so
  * waiting work stays in the store, never in master memory. It also keeps the
  * queue's fair-share clock (fair-priority.ts), since it sees every take.
@@ -8,9 +8,10 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../../common/logger.ts';
 import { describeLabels, type QueueKey, queueName } from '../../../proto/src/queues.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
-import type { StoreWorker } from '../store/types.ts';
+import type { SlotHold } from '../registry/worker-record.ts';
+import type { HeldTask, TaskQueueHandle, TaskTaker } from '../store/task-store.ts';
 import { FairShare } from '../tasks/fair-priority.ts';
-import type { TaskJob, TaskJobData, TaskJobResult } from '../tasks/task-data.ts';
+import type { TakeOutcome } from '../tasks/lifecycle.ts';
 import { newLease } from './leases.ts';
 import type { DispatchPolicy, TaskNeeds } from './policies/types.ts';
 import { Signal } from './signal.ts';
@@ -31,23 +32,20 @@ export const LANE_PARALLEL_TAKES = 8;
 export const HOLD_RETRY_MS = 5;
 /** Quick looks in a row at most (a hold that outlasts them, e.g. a store that hangs, gets the poll). */
 const MAX_QUICK_RETRIES = 20;
-const HOLD_PREFIX = 'hold:';
 
 export interface LaneDeps {
   registry: WorkerRegistry;
   policy: DispatchPolicy;
   log: Logger;
-  /** Hands a fetched job to the chosen worker; the slot is already reserved under `token`. */
-  assign(job: TaskJob, workerId: string, token: string): void;
+  /** Takes the head task of this lane's queue. */
+  taker: TaskTaker;
+  /** This lane's queue, read without taking. */
+  queue: TaskQueueHandle;
   /**
-   * A job taken only to end it (cancel, timeout) or to complete it from the result cache;
-   * false if it must not end (it was put back).
+   * Hands a taken task on (the task lifecycle): to the chosen worker, whose
+   * slot is held meanwhile, or, with no worker, to be ended if it must.
    */
-  reap(job: TaskJob, token: string): Promise<boolean>;
-  /** Jobs waiting at BullMQ priority 0 (only ever ended or cached ones) in this lane's queue. */
-  headCount(): Promise<number>;
-  /** Any job of this lane's queue, read without taking it (all of them carry its labels). */
-  peek(): Promise<TaskJob | undefined>;
+  taken(held: HeldTask, workerId: string | undefined): Promise<TakeOutcome>;
 }
 
 export class Lane {
@@ -57,25 +55,24 @@ export class Lane {
   private need: TaskNeeds;
   /**
    * The key names its labels only by digest (the lane was opened from a task
-   * id): no worker is picked until a job of the queue has shown them.
+   * id): no worker is picked until a task of the queue has shown them.
    */
   private blind: boolean;
   /**
-   * A job at the head of this queue must end (or completes from the cache):
-   * take it even when no worker is free. Also set at start when such jobs
-   * were left behind by a previous master.
+   * A task at the head of this queue must end: take it even when no worker
+   * is free. Also set at start when such tasks were left behind by a
+   * previous master.
    */
   private reapPending = false;
-  /** Rounds for fairness within a priority; task submissions ask it for BullMQ priorities. */
+  /** Rounds for fairness within a priority; task submissions ask it for queue orders. */
   readonly fairness = new FairShare();
   /** This lane's slot holds in flight. */
-  private readonly holds = new Set<string>();
-  /** The last take found a job (or none was tried yet): there may be more waiting. */
+  private readonly holds = new Set<SlotHold>();
+  /** The last take found a task (or none was tried yet): there may be more waiting. */
   private maybeMore = true;
 
   constructor(
     readonly key: QueueKey,
-    readonly bullWorker: StoreWorker<TaskJobData, TaskJobResult>,
     private readonly deps: LaneDeps,
   ) {
     this.signal = new Signal();
@@ -86,7 +83,7 @@ export class Lane {
   start(): void {
     if (this.loops.length > 0) return;
     for (let i = 0; i < LANE_PARALLEL_TAKES; i += 1) this.loops.push(this.run());
-    this.deps.headCount().then(
+    this.deps.queue.headCount().then(
       (count) => {
         if (count > 0) this.reap();
       },
@@ -100,7 +97,7 @@ export class Lane {
     await Promise.all(this.loops);
   }
 
-  /** Asks the lane to take and end a marked job (it sits at the head of the queue). */
+  /** Asks the lane to take and end a marked task (it sits at the head of the queue). */
   reap(): void {
     this.reapPending = true;
     this.signal.notify();
@@ -149,39 +146,34 @@ export class Lane {
     }
   }
 
-  /** One attempt to move one job to one worker; false when there was nothing to do. */
+  /** One attempt to move one task to one worker; false when there was nothing to do. */
   private async step(): Promise<boolean> {
     const { registry, policy } = this.deps;
     if (this.blind) return this.reapPending ? this.reapOne() : this.learnLabels();
     const target = policy.pick(registry.available(this.need), this.need);
     if (!target) return this.reapPending ? this.reapOne() : false;
     const workerId = target.status.id;
-    const token = newLease(workerId);
-    const hold = `${HOLD_PREFIX}${token}`;
-    registry.reserve(workerId, hold, 0, false);
+    const hold: SlotHold = { by: queueName(this.key) };
+    registry.hold(workerId, hold);
     this.holds.add(hold);
-    let job: TaskJob | undefined;
+    let held: HeldTask | undefined;
     const mark = this.fairness.mark();
     try {
-      job = (await this.bullWorker.getNextJob(token, { block: false })) as TaskJob | undefined;
+      held = await this.deps.taker.take(newLease(workerId));
     } finally {
-      registry.release(workerId, hold, false);
+      registry.unhold(workerId, hold);
       this.holds.delete(hold);
     }
-    this.maybeMore = job !== undefined;
-    if (!job) this.fairness.empty(mark);
-    else if (!this.closed) this.fairness.taken(mark, job.data.priority, job.priority);
-    if (!job || this.closed) {
+    this.maybeMore = held !== undefined;
+    if (!held) this.fairness.empty(mark);
+    else if (!this.closed) this.fairness.taken(mark, held.data.priority, held.order);
+    if (!held || this.closed) {
       policy.unpick?.(workerId, this.need);
-      if (job) await job.moveToDelayed(Date.now(), token).catch(() => undefined);
+      if (held) await held.putBack().catch(() => undefined);
       return false;
     }
-    if (job.data.cached) {
-      // Answered from the result cache: completed without the worker.
+    if ((await this.deps.taken(held, workerId)) !== 'assigned')
       policy.unpick?.(workerId, this.need);
-      return this.deps.reap(job, token);
-    }
-    this.deps.assign(job, workerId, token);
     return true;
   }
 
@@ -189,26 +181,22 @@ export class Lane {
   private heldByOtherLane(): boolean {
     return this.deps.registry
       .capable(this.need)
-      .some((w) =>
-        [...w.active.keys()].some((k) => k.startsWith(HOLD_PREFIX) && !this.holds.has(k)),
-      );
+      .some((w) => [...w.holds].some((hold) => !this.holds.has(hold)));
   }
 
   private async reapOne(): Promise<boolean> {
-    const token = randomUUID();
-    const job = (await this.bullWorker.getNextJob(token, { block: false })) as TaskJob | undefined;
-    const ended = job ? await this.deps.reap(job, token) : false;
+    const held = await this.deps.taker.take(randomUUID());
+    const ended = held ? (await this.deps.taken(held, undefined)) === 'ended' : false;
     if (!ended) this.reapPending = false;
     return ended;
   }
 
-  /** A blind lane takes one job to read the labels it requires, then puts it back. */
-  /** Reads the labels off a job of the queue, without taking it (a take would show as running). */
+  /** Reads the labels off a task of the queue, without taking it (a take would show as running). */
   private async learnLabels(): Promise<boolean> {
-    const job = await this.deps.peek();
-    if (!job) return false;
-    if (!this.know(job.data.labels)) {
-      this.deps.log.warn({ queue: queueName(this.key) }, 'job labels do not match its queue');
+    const data = await this.deps.queue.peek();
+    if (!data) return false;
+    if (!this.know(data.labels)) {
+      this.deps.log.warn({ queue: queueName(this.key) }, 'task labels do not match its queue');
     }
     return !this.blind;
   }

@@ -1,11 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { WorkerKind } from '../../../proto/src/schemas/worker.ts';
-import type { TaskJob } from '../tasks/task-data.ts';
+import type { HeldTask } from '../store/task-store.ts';
 
 /**
- * One assignment in flight. The BullMQ lock token doubles as the fencing
+ * One assignment in flight. The store's lock token doubles as the fencing
  * lease: only the holder of (taskId, attempt, lease) may stream or finish it.
+ * Only the task lifecycle (tasks/lifecycle.ts) adds, settles or drops leases;
+ * everyone else reads them.
  */
 export interface Lease {
   taskId: string;
@@ -13,7 +15,8 @@ export interface Lease {
   token: string;
   workerId: string;
   workerKind: WorkerKind;
-  job: TaskJob;
+  /** The task as taken from the store, under the lease's lock. */
+  held: HeldTask;
   sessionId?: string;
   assignedAt: number;
   /** Next chunk seq expected; lower ones are duplicates. */

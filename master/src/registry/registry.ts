@@ -15,7 +15,13 @@ import {
 import type { Topics } from '../../../proto/src/topics.ts';
 import { FORGET_OFFLINE_MS, isWorkerDead } from './liveness.ts';
 import { WillGrace } from './will-grace.ts';
-import { freeSlots, toWorkerView, type WorkerNeed, type WorkerRecord } from './worker-record.ts';
+import {
+  freeSlots,
+  type SlotHold,
+  toWorkerView,
+  type WorkerNeed,
+  type WorkerRecord,
+} from './worker-record.ts';
 import { WorkerTable } from './worker-table.ts';
 
 export interface LostTask {
@@ -141,19 +147,34 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     return this.capable(need).filter((w) => freeSlots(w) > 0 && !this.unsettled.has(w.status.id));
   }
 
-  reserve(workerId: string, taskId: string, attempt: number, notify = true): void {
+  /** A task's attempt takes one of the worker's slots. */
+  reserve(workerId: string, taskId: string, attempt: number): void {
     this.workers.get(workerId)?.active.set(taskId, attempt);
-    if (notify) this.emit('change');
+    this.emit('change');
   }
 
-  /** Frees a slot; `notify: false` for a hold that never turned into work (nothing changed). */
-  release(workerId: string, taskId: string, notify = true): void {
+  /** The task's slot is free again. */
+  release(workerId: string, taskId: string): void {
     this.wills.forget(workerId, taskId);
     const record = this.workers.get(workerId);
-    if (record?.active.delete(taskId) && notify) {
+    if (record?.active.delete(taskId)) {
       this.emit('capacity');
       this.emit('change');
     }
+  }
+
+  /** Holds one free slot of the worker for a moment (a take or an adoption in flight). */
+  hold(workerId: string, hold: SlotHold): void {
+    this.workers.get(workerId)?.holds.add(hold);
+  }
+
+  /**
+   * Lets a held slot go. `freed`: the hold did not turn into a task, and the
+   * slot is worth offering again (a take that found nothing needs no wake-up).
+   */
+  unhold(workerId: string, hold: SlotHold, freed = false): void {
+    const record = this.workers.get(workerId);
+    if (record?.holds.delete(hold) && freed) this.emit('capacity');
   }
 
   private handle(topic: string, payload: Buffer, retained: boolean): void {
@@ -193,6 +214,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       lastSeen: now,
       heartbeat: existing?.state === 'online' ? existing.heartbeat : undefined,
       active: existing?.state === 'online' ? existing.active : new Map(),
+      holds: existing?.state === 'online' ? existing.holds : new Set(),
     };
     this.workers.set(record);
     if (retained && existing?.state !== 'online') this.unsettled.add(workerId);

@@ -11,10 +11,20 @@ export interface WorkerRecord {
   heartbeat?: Heartbeat;
   /** taskId → attempt, for the assignments this master made and has not seen finish. */
   active: Map<string, number>;
+  /**
+   * Slots held for a moment without a task yet: a lane's take in flight, an
+   * adoption being looked up. No new task lands on a held slot.
+   */
+  holds: Set<SlotHold>;
+}
+
+/** A slot held by a lane or an adoption; `by` says whose (for logs and other lanes). */
+export interface SlotHold {
+  readonly by: string;
 }
 
 export function freeSlots(record: WorkerRecord): number {
-  return Math.max(0, record.status.slots - record.active.size);
+  return Math.max(0, record.status.slots - record.active.size - record.holds.size);
 }
 
 /** What a task asks of a worker: the model, a GPU, and labels with exact values. */

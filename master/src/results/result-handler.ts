@@ -1,34 +1,25 @@
 /**
- * Takes chunks and final results from workers, checks the fencing lease, and
- * commits each task's outcome to the queue exactly once.
+ * Takes chunks and final results from workers: checks the fencing lease,
+ * relays chunks to the task's session, and hands each final report to the
+ * task lifecycle, which commits the outcome exactly once.
  */
-import { UnrecoverableError } from 'bullmq';
 import type { Logger } from '../../../common/logger.ts';
 import type { TaskResult__Output } from '../../../proto/src/grpc.ts';
 import { isRetryableErrorCode, type ResultRejectReason } from '../../../proto/src/schemas/codes.ts';
-import type { ResultCache } from '../cache/result-cache.ts';
 import type { Adopter } from '../dispatch/adoption.ts';
-import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { Lease, LeaseTable } from '../dispatch/leases.ts';
-import type { DispatchPolicy } from '../dispatch/policies/types.ts';
-import type { WorkerRegistry } from '../registry/registry.ts';
-import type { SecretVault } from '../tasks/secret-vault.ts';
-import { DEFAULT_TENANT, type TaskJobResult, toTaskView } from '../tasks/task-data.ts';
+import type { Outcome, TaskLifecycle } from '../tasks/lifecycle.ts';
+import type { TaskJobResult } from '../tasks/task-data.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
 
 export type Verdict = { accepted: true } | { accepted: false; reason: ResultRejectReason };
 
 export interface ResultHandlerDeps {
-  policy: DispatchPolicy;
   leases: LeaseTable;
-  registry: WorkerRegistry;
-  dispatcher: Dispatcher;
-  adopter: Adopter;
+  lifecycle: Pick<TaskLifecycle, 'complete' | 'fail'>;
+  adopter: Pick<Adopter, 'adopt'>;
   events: TaskEvents;
-  vault: SecretVault;
   log: Logger;
-  /** Keeps each committed answer for identical later requests (when enabled). */
-  cache?: ResultCache;
 }
 
 export interface ChunkInput {
@@ -81,8 +72,14 @@ export class ResultHandler {
     if ('reason' in fenced) return this.reject(fenced.reason, result.taskId, workerId);
     const lease = fenced.lease;
     lease.confirmed = true;
-    if (result.error) return this.fail(lease, result);
-    const { leases, registry, events, vault } = this.deps;
+    if (result.error) {
+      const code = result.errorCode;
+      const retryable = isRetryableErrorCode(code);
+      return this.verdict(
+        await this.deps.lifecycle.fail(lease, result.error, code, retryable),
+        lease,
+      );
+    }
     const committedAt = Date.now();
     const value: TaskJobResult = {
       text: result.text,
@@ -98,66 +95,13 @@ export class ResultHandler {
         ? { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens }
         : undefined,
     };
-    // Take the lease first: a duplicate final arriving meanwhile is then stale.
-    if (!leases.settle(lease)) return this.reject('stale_lease', lease.taskId, workerId);
-    try {
-      await lease.job.moveToCompleted(value, lease.token, false);
-      leases.unsettle(lease, false);
-    } catch (err) {
-      leases.unsettle(lease, true);
-      this.log.error({ err, taskId: lease.taskId }, 'result could not be committed');
-      return { accepted: false, reason: 'store_unavailable' };
-    }
-    registry.release(workerId, lease.taskId);
-    this.deps.policy.observe?.({
-      workerId,
-      model: lease.job.data.model,
-      processingMs: value.processingMs,
-    });
-    vault.drop(lease.taskId);
-    lease.job.returnvalue = value;
-    const data = lease.job.data;
-    if (!data.noCache) {
-      const { text, usage } = value;
-      this.deps.cache?.remember(
-        { ...data, tenant: data.tenant ?? DEFAULT_TENANT },
-        { text, usage, workerId },
-      );
-    }
-    this.log.info(
-      { taskId: lease.taskId, workerId, attempt: lease.attempt, processingMs: value.processingMs },
-      'task completed',
-    );
-    events.emit('completed', lease.sessionId, toTaskView(lease.job, 'completed'));
-    return { accepted: true };
+    return this.verdict(await this.deps.lifecycle.complete(lease, value), lease);
   }
 
-  private async fail(lease: Lease, result: TaskResult__Output): Promise<Verdict> {
-    const { leases, registry, events, vault, dispatcher } = this.deps;
-    if (isRetryableErrorCode(result.errorCode)) {
-      await dispatcher.requeue(lease, `${lease.workerId}: ${result.error}`);
-      return { accepted: true };
-    }
-    if (!leases.settle(lease)) return this.reject('stale_lease', lease.taskId, lease.workerId);
-    try {
-      // A provider error (bad key, bad prompt) fails the same way everywhere: do not retry it.
-      await lease.job.moveToFailed(new UnrecoverableError(result.error), lease.token, false);
-      leases.unsettle(lease, false);
-    } catch (err) {
-      leases.unsettle(lease, true);
-      this.log.error({ err, taskId: lease.taskId }, 'failure could not be committed');
-      return { accepted: false, reason: 'store_unavailable' };
-    }
-    registry.release(lease.workerId, lease.taskId);
-    vault.drop(lease.taskId);
-    lease.job.failedReason = result.error;
-    lease.job.finishedOn = Date.now();
-    this.log.warn(
-      { taskId: lease.taskId, code: result.errorCode, error: result.error },
-      'task failed',
-    );
-    events.emit('failed', lease.sessionId, toTaskView(lease.job, 'failed'));
-    return { accepted: true };
+  private verdict(outcome: Outcome, lease: Lease): Verdict {
+    if (outcome === 'stored') return { accepted: true };
+    if (outcome === 'stale_lease') return this.reject(outcome, lease.taskId, lease.workerId);
+    return { accepted: false, reason: outcome };
   }
 
   /** An attempt this master does not know: take it over if the store still holds it under its lease. */

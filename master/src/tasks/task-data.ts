@@ -1,5 +1,4 @@
-/** What a task job stores in the queue, and how a job reads back as a TaskView. */
-import type { Job } from 'bullmq';
+/** What a task stores in the queue, and how a stored task reads back as a TaskView. */
 import type { QueueKey } from '../../../proto/src/queues.ts';
 import type {
   ChatMessage,
@@ -8,7 +7,6 @@ import type {
   TaskView,
 } from '../../../proto/src/schemas/task.ts';
 import type { WorkerKind } from '../../../proto/src/schemas/worker.ts';
-import type { CachedAnswer } from '../cache/result-cache.ts';
 
 /** Stored in the queue; never holds a secret (API keys live in master memory only). */
 export interface TaskJobData {
@@ -35,8 +33,22 @@ export interface TaskJobData {
   tenant?: string;
   /** The request said `cache: false`: its answer is not stored in the result cache. */
   noCache?: true;
-  /** An answer from the result cache: the first lane that takes the job completes it, no worker runs it. */
-  cached?: CachedAnswer;
+}
+
+/** Where a task stands in the store. */
+export type StoredState = 'queued' | 'running' | 'completed' | 'failed';
+
+/** A task as the store holds it. */
+export interface StoredTask {
+  data: TaskJobData;
+  state: StoredState;
+  /** The answer, once completed. */
+  result?: TaskJobResult;
+  /** Why it failed (the store's words: the last attempt's error). */
+  failedReason?: string;
+  finishedOn?: number;
+  /** Attempts that ended (failed or retried). */
+  attemptsMade: number;
 }
 
 /** The tenant of every request when no API tokens are configured. */
@@ -65,24 +77,9 @@ export interface TaskJobResult {
   cache?: { hit: true; cachedAt: number };
 }
 
-export type TaskJob = Job<TaskJobData, TaskJobResult>;
-
 export function queueKeyOf(data: Pick<TaskJobData, 'model' | 'gpu' | 'labels'>): QueueKey {
   const key = { capability: data.gpu ? 'gpu' : 'any', model: data.model } as const;
   return data.labels && Object.keys(data.labels).length > 0 ? { ...key, labels: data.labels } : key;
-}
-
-function toState(bullState: string): TaskState {
-  switch (bullState) {
-    case 'active':
-      return 'running';
-    case 'completed':
-      return 'completed';
-    case 'failed':
-      return 'failed';
-    default:
-      return 'queued';
-  }
 }
 
 /** Live facts the master holds for a running task (the queue does not know them). */
@@ -93,16 +90,13 @@ export interface RunningInfo {
   attempt: number;
 }
 
-/** The attempt number of a job just taken from the queue: unique per take, so fencing and UIs never confuse two runs. */
-export const attemptOf = (job: TaskJob) => Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1);
-
 /** Absolute time after which the task is given up (queued time included). */
 export const deadlineOf = (data: TaskJobData) => data.submittedAt + data.timeoutMs;
 
-export function toTaskView(job: TaskJob, bullState: string, running?: RunningInfo): TaskView {
-  const data = job.data;
-  const result = job.returnvalue ?? undefined;
-  let state = toState(bullState);
+export function toTaskView(task: StoredTask, running?: RunningInfo): TaskView {
+  const data = task.data;
+  const result = task.result;
+  let state: TaskState = task.state;
   if (data.ended && state !== 'completed') state = data.ended.state;
   const view: TaskView = {
     id: data.taskId,
@@ -110,7 +104,7 @@ export function toTaskView(job: TaskJob, bullState: string, running?: RunningInf
     model: data.model,
     priority: data.priority,
     requires: data.labels ? { gpu: data.gpu, labels: data.labels } : { gpu: data.gpu },
-    attempt: result?.attempt ?? running?.attempt ?? job.attemptsMade,
+    attempt: result?.attempt ?? running?.attempt ?? task.attemptsMade,
     timings: { submittedAt: data.submittedAt },
   };
   if (state === 'completed' && result) {
@@ -128,8 +122,8 @@ export function toTaskView(job: TaskJob, bullState: string, running?: RunningInf
     };
     if (result.cache) view.cache = { hit: true, cachedAt: result.cache.cachedAt };
   } else if (state === 'failed' || state === 'cancelled') {
-    view.error = data.ended?.reason || job.failedReason || state;
-    if (job.finishedOn) view.timings.totalMs = job.finishedOn - data.submittedAt;
+    view.error = data.ended?.reason || task.failedReason || state;
+    if (task.finishedOn) view.timings.totalMs = task.finishedOn - data.submittedAt;
   } else if (state === 'running' && running) {
     view.workerId = running.workerId;
     view.workerKind = running.workerKind;

@@ -17,20 +17,21 @@ function setup() {
   const deps = {
     leases,
     registry: {
-      reserve: (_w: string, hold: string) => reserved.push(hold),
-      release: () => undefined,
+      hold: (_w: string, hold: { by: string }) => reserved.push(hold.by),
+      unhold: () => undefined,
       get: () => undefined,
     },
-    queues: {
-      job: async (taskId: string) => {
-        lookups.push(taskId);
-        return undefined;
-      },
+    store: {
+      queueOf: () => ({
+        adopt: async (taskId: string) => {
+          lookups.push(taskId);
+          return 'gone';
+        },
+      }),
     },
-    events: { emit: () => undefined },
-    stopper: {
+    lifecycle: {
       tellWorker: (_w: string, message: { taskId: string }) => cancels.push(message.taskId),
-      endingOf: () => undefined,
+      adopted: async () => undefined,
     },
     log: pino({ level: 'silent' }),
     lockDurationMs: 30_000,
@@ -58,7 +59,7 @@ describe('Adopter.onActive', () => {
     adopter.onActive('w1', [{ taskId: 't-done', attempt: 1, lease: 'tok-t-done' }]);
     await adopter.adopt('w1', { taskId: 't-other', attempt: 1, lease: newLease('w1') });
     expect(lookups).toEqual(['t-other']);
-    expect(reserved).toEqual(['adopt:t-other']);
+    expect(reserved).toEqual(['adoption of t-other']);
     expect(cancels).toEqual(['t-other']);
   });
 

@@ -63,6 +63,7 @@ export function worker(id: string, spec: WorkerSpec = {}): WorkerRecord {
         }
       : undefined,
     active: new Map(Array.from({ length: spec.active ?? 0 }, (_, i) => [`pre-${i}`, 1])),
+    holds: new Set(),
   };
 }
 
