@@ -122,8 +122,15 @@ afterEach(async () => {
 
 /** A new task in the queue, as a submission adds it. */
 async function submit(extra: Partial<TaskJobData> = {}, attempts = 2): Promise<TaskJobData> {
+  const data = newTask(extra);
+  await world.store.queue(queueKeyOf(data)).add(data, { order: 1, attempts });
+  return data;
+}
+
+/** A task's data as a submission makes it, with a fresh id. */
+function newTask(extra: Partial<TaskJobData> = {}): TaskJobData {
   counter += 1;
-  const data: TaskJobData = {
+  return {
     taskId: taskIdFor(key, `t${counter}`),
     sessionId: 's1',
     prompt: `prompt ${counter}`,
@@ -135,8 +142,6 @@ async function submit(extra: Partial<TaskJobData> = {}, attempts = 2): Promise<T
     timeoutMs: 60_000,
     ...extra,
   };
-  await world.store.queue(queueKeyOf(data)).add(data, { order: 1, attempts });
-  return data;
 }
 
 /** A lane's take with a slot reserved on `workerId`: the task runs there. */
@@ -290,17 +295,7 @@ describe('task lifecycle', () => {
   });
 
   it('— → completed from the cache: stored completed at once, never in a queue', async () => {
-    const data: TaskJobData = {
-      taskId: taskIdFor(key, 'cached1'),
-      sessionId: 's1',
-      prompt: 'asked before',
-      model: 'echo',
-      gpu: false,
-      params: {},
-      priority: 0,
-      submittedAt: Date.now(),
-      timeoutMs: 60_000,
-    };
+    const data = newTask({ prompt: 'asked before' });
     await world.lifecycle.answered(data, { text: 'from before', cachedAt: 5 }, 'c1');
     expect(await world.store.read(data.taskId)).toMatchObject({
       state: 'completed',
