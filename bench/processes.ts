@@ -1,6 +1,7 @@
 /**
- * Child processes of the benchmark: `node bin/flota.mjs <role>` in its own
- * process group (one signal reaches the whole tree), output kept in a bounded
+ * Child processes of the benchmark: `node dist/cli/flota.js <role>` (the
+ * compiled build, as `npm start` runs it; `bin/flota.mjs` through tsx with
+ * --from-source) in its own process group (one signal reaches the whole tree), output kept in a bounded
  * buffer, and a process-wide record so nothing outlives the benchmark, even
  * when it fails or is interrupted.
  */
@@ -11,7 +12,32 @@ import { waitFor } from '../tests/helpers/wait-for.ts';
 import { baseChildEnv } from './config.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
-const FLOTA_BIN = fileURLToPath(new URL('../bin/flota.mjs', import.meta.url));
+const SOURCE_ENTRY = fileURLToPath(new URL('../bin/flota.mjs', import.meta.url));
+const COMPILED_ENTRY = fileURLToPath(new URL('../dist/cli/flota.js', import.meta.url));
+let entry = SOURCE_ENTRY;
+
+/**
+ * Runs flota from the compiled build from now on: builds it first
+ * (incremental: about half a second when nothing changed).
+ */
+export async function useCompiledBuild(): Promise<void> {
+  await run('npm', ['run', 'build', '--silent']);
+  entry = COMPILED_ENTRY;
+}
+
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} failed: ${err}`)),
+    );
+  });
+}
 
 const OUTPUT_LIMIT = 200_000;
 const GRACEFUL_STOP_MS = 15_000;
@@ -65,7 +91,7 @@ export interface SpawnOptions {
 
 export function spawnFlota(opts: SpawnOptions): FlotaProcess {
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), FLOTA_BIN, opts.role], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), entry, opts.role], {
     cwd: REPO_ROOT,
     env: { ...baseChildEnv(), ...opts.env },
     detached: true,

@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { Cleanup } from './cleanup.ts';
 import { parseFlags } from './flags.ts';
+import { useCompiledBuild } from './processes.ts';
 import { Progress } from './progress.ts';
 import { runRawBullmq } from './raw-bullmq.ts';
 import { buildReport, formatTable, writeReport } from './report.ts';
@@ -43,6 +44,7 @@ const optionsSchema = z.object({
   latencyRate: z.coerce.number().positive().optional(),
   stallMs: int(1_000),
   cpuProf: z.string().min(1).optional(),
+  fromSource: z.boolean(),
   json: z.string().min(1).optional(),
   resultsDir: z.string().min(1),
   quiet: z.boolean(),
@@ -81,6 +83,11 @@ const program = new Command()
     '--cpu-prof <dir>',
     'run the master and echo workers with node --cpu-prof, profiles into <dir>',
   )
+  .option(
+    '--from-source',
+    'run flota through tsx from the TypeScript sources instead of building and running dist/',
+    false,
+  )
   .option('--json <path>', 'also write the JSON report to <path>')
   .option(
     '--results-dir <dir>',
@@ -92,7 +99,7 @@ const program = new Command()
 
 const opts = parseFlags(program, optionsSchema);
 const brokers = opts.broker === 'both' ? (['mosquitto', 'embedded'] as const) : [opts.broker];
-const params: BenchParams & { brokers: string[] } = {
+const params: BenchParams & { brokers: string[]; build: string } = {
   tasks: opts.tasks,
   latencyTasks: opts.latencyTasks,
   latencyRate: opts.latencyRate,
@@ -116,6 +123,7 @@ const params: BenchParams & { brokers: string[] } = {
   stallMs: opts.stallMs,
   cpuProf: opts.cpuProf,
   brokers: [...brokers],
+  build: opts.fromSource ? 'source (tsx)' : 'compiled (dist/)',
 };
 
 const startedAt = new Date();
@@ -124,6 +132,10 @@ const cleanup = new Cleanup();
 cleanup.installSignalHandlers((signal) => progress.note(`${signal}: stopping every process`));
 
 try {
+  if (!opts.fromSource) {
+    progress.note('building dist/ (npm run build)');
+    await useCompiledBuild();
+  }
   progress.note('starting redis-server');
   const redis = await startRedisServer(cleanup);
 

@@ -7,7 +7,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { z } from 'zod';
-import { IDEMPOTENCY_HEADER } from '../master/src/http/app.ts';
+import { IDEMPOTENCY_HEADER } from '../proto/src/http-api.ts';
 import {
   requirementsSchema,
   submitTaskFields,

@@ -18,7 +18,6 @@ import { brokerVerdict } from './doctor/broker.ts';
 import { type ClockSample, clockVerdict } from './doctor/clock.ts';
 import { checkConfig } from './doctor/config.ts';
 import { checkDataDirWritable, permissionsVerdict, secretFileModes } from './doctor/data-dir.ts';
-import { grpcVerdict, probeGrpcHealth } from './doctor/grpc-health.ts';
 import {
   type MasterTarget,
   masterVerdict,
@@ -26,12 +25,10 @@ import {
   probeWorkers,
   workersVerdict,
 } from './doctor/master-probe.ts';
-import { probeMqtt } from './doctor/mqtt-probe.ts';
 import { checkNodeVersion, requiredNodeRange } from './doctor/node-version.ts';
 import { type PortName, portVerdict, samePortVerdict, tryBind } from './doctor/ports.ts';
 import { type CheckResult, formatResult } from './doctor/result.ts';
 import { exposureVerdicts, tlsVerdict } from './doctor/security.ts';
-import { probeStore, storeVerdict } from './doctor/store.ts';
 import { tokenOption } from './master-api.ts';
 
 export interface DoctorOptions {
@@ -104,6 +101,13 @@ async function checkInstallation(
     config.PORT === 0 ? ({ running: false, reason: 'PORT=0' } as const) : await probeMaster(target);
 
   const grpcAddress = hostPort(config.HOST, config.GRPC_PORT);
+  // The probes' clients (pg, ioredis, mqtt, grpc-js) load only when the doctor runs.
+  const [{ probeStore, storeVerdict }, { probeMqtt }, { probeGrpcHealth, grpcVerdict }] =
+    await Promise.all([
+      import('./doctor/store.ts'),
+      import('./doctor/mqtt-probe.ts'),
+      import('./doctor/grpc-health.ts'),
+    ]);
   const [ports, data, store, broker, grpc, workers] = await Promise.all([
     checkPorts(config, master.running),
     checkDataDir(dataDir),

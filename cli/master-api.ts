@@ -5,7 +5,7 @@
  * do (401: pass a token; 403: an admin token; refused: is the master up?).
  */
 import { Option } from 'commander';
-import { Agent, fetch as fetchWithAgent } from 'undici';
+import type { Agent } from 'undici';
 import { z } from 'zod';
 import { FlotaError, ValidationError } from '../common/errors.ts';
 
@@ -18,16 +18,26 @@ export interface MasterAddress {
   ca?: string;
 }
 
-/** One connection pool per CA, kept for the process's life (a supervisor asks again and again). */
+/**
+ * One connection pool per CA, kept for the process's life (a supervisor asks
+ * again and again). undici loads only when a CA is given: every other call
+ * uses the global fetch.
+ */
 const agents = new Map<string, Agent>();
-const agentFor = (ca: string) => {
+async function fetchTrusting(ca: string, url: string, init: Parameters<typeof fetch>[1]) {
+  const undici = await import('undici');
   let agent = agents.get(ca);
   if (!agent) {
-    agent = new Agent({ connect: { ca } });
+    agent = new undici.Agent({ connect: { ca } });
     agents.set(ca, agent);
   }
-  return agent;
-};
+  return undici.fetch(url, {
+    method: init?.method,
+    body: init?.body as string | undefined,
+    headers: init?.headers as Record<string, string>,
+    dispatcher: agent,
+  }) as unknown as Promise<Response>;
+}
 
 export const clientSchema = z.object({
   url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// address' }),
@@ -85,12 +95,7 @@ export async function api<T>(
   let res: Response;
   try {
     res = ca
-      ? ((await fetchWithAgent(url, {
-          method: init?.method,
-          body: init?.body as string | undefined,
-          headers,
-          dispatcher: agentFor(ca),
-        })) as unknown as Response)
+      ? await fetchTrusting(ca, url, { ...init, headers })
       : await fetch(url, { ...init, headers });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;

@@ -4,8 +4,16 @@
  * MQTT_PORT check.
  */
 import { redactUrl } from '../../common/redact.ts';
-import { LOGIN_REFUSALS, type MqttAnswer } from './mqtt-probe.ts';
 import { type CheckResult, fail, pass } from './result.ts';
+
+export type MqttAnswer =
+  | { answer: 'accepted' }
+  /** A CONNACK refusal: a broker is there, the login is not taken. */
+  | { answer: 'refused'; code: number }
+  | { answer: 'none'; reason: string };
+
+/** CONNACK codes (MQTT 3.1.1 and 5) that mean "wrong user name or password" or "not allowed". */
+export const LOGIN_REFUSALS = new Set([4, 5, 134, 135]);
 
 export function brokerVerdict(
   url: string | undefined,

@@ -3,7 +3,6 @@
  * `{ ok: true }`; its Date header gives its clock. Then GET /api/workers
  * tells how many workers it sees online.
  */
-import { Agent, fetch } from 'undici';
 import { z } from 'zod';
 import { workersResponseSchema } from '../../proto/src/schemas/metrics.ts';
 import type { ClockSample } from './clock.ts';
@@ -34,6 +33,8 @@ interface Answer {
 
 /** One bounded GET; its connection is closed before it returns, so nothing keeps the CLI alive. */
 async function get(target: MasterTarget, path: string, token?: string): Promise<Answer> {
+  // Loaded when the doctor asks, not with every flota command.
+  const { Agent, fetch } = await import('undici');
   const dispatcher = new Agent({ connect: target.ca ? { ca: target.ca } : {} });
   try {
     const res = await fetch(`${target.url}${path}`, {

@@ -1,12 +1,7 @@
 /** One MQTT CONNECT, bounded: does a broker answer, and does it take the login? */
 import mqtt from 'mqtt';
+import type { MqttAnswer } from './broker.ts';
 import { PROBE_TIMEOUT_MS, reasonOf } from './result.ts';
-
-export type MqttAnswer =
-  | { answer: 'accepted' }
-  /** A CONNACK refusal: a broker is there, the login is not taken. */
-  | { answer: 'refused'; code: number }
-  | { answer: 'none'; reason: string };
 
 export interface MqttLogin {
   username?: string;
@@ -14,9 +9,6 @@ export interface MqttLogin {
   /** PEM CA for mqtts:// and wss://. */
   ca?: string;
 }
-
-/** CONNACK codes (MQTT 3.1.1 and 5) that mean "wrong user name or password" or "not allowed". */
-export const LOGIN_REFUSALS = new Set([4, 5, 134, 135]);
 
 export function probeMqtt(url: string, login: MqttLogin = {}): Promise<MqttAnswer> {
   const client = mqtt.connect(url, {

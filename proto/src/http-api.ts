@@ -3,6 +3,12 @@
  * the `code` of every error body (`{ error, code }`).
  */
 
+/** Names the caller's session on a REST submission: its tasks share a fairness round and its events reach that session. */
+export const SESSION_HEADER = 'x-flota-session';
+
+/** A submission's own key: the same key always names the same task (POST /api/tasks). */
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
 /** Sent with every /api answer while RATE_LIMIT_RPM > 0. Reset: seconds until the window restarts. */
 export const RATE_LIMIT_HEADERS = {
   limit: 'X-RateLimit-Limit',

@@ -48,6 +48,8 @@ describe('npm run bench', () => {
     const jsonPath = join(dir, 'out', 'report.json');
     const resultsDir = join(dir, 'results');
     bench = runBenchScript('bench/run.ts', [
+      // No build here: other tests may build dist/ meanwhile; compiled.test.ts runs the build.
+      '--from-source',
       '--broker=mosquitto',
       '--tasks=50',
       '--latency-tasks=20',

@@ -64,7 +64,7 @@ export async function startWorkerAgent(
   const flotaLogger = deps.logger ?? createLogger({ source: id, level: config.logLevel });
   const log: Logger = flotaLogger.logger.child({ workerId: id });
   const topics = createTopics(config.mqttPrefix);
-  const provider = deps.provider ?? createProvider(config);
+  const provider = deps.provider ?? (await createProvider(config));
   const startedAt = Date.now();
 
   const channelCredentials = grpcChannelCredentials(config);

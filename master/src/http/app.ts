@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ValidationError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
+import { IDEMPOTENCY_HEADER, SESSION_HEADER } from '../../../proto/src/http-api.ts';
 import type { WorkersResponse } from '../../../proto/src/schemas/metrics.ts';
 import {
   submitTaskFields,
@@ -31,10 +32,7 @@ import { createOriginPolicy, guardOrigin } from './origins.ts';
 import { limitRequests, type RateLimiter, rateKeyOf } from './rate-limit.ts';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
-/** Optional header tying a REST submission to a chat session, so that session's browser sees it. */
-export const SESSION_HEADER = 'x-flota-session';
 /** A retried POST with the same key names the same task instead of adding another. */
-export const IDEMPOTENCY_HEADER = 'idempotency-key';
 const idempotencyKeySchema = z.string().min(1).max(128);
 /** Body of `PATCH /api/tasks/:id`: the new priority, with the same bounds as a submission's. */
 const reprioritizeSchema = z

@@ -7,8 +7,8 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectMqtt, waitConnected } from '../../../common/mqtt.ts';
-import { SESSION_HEADER } from '../../../master/src/http/app.ts';
 import type { MasterHandle } from '../../../master/src/main.ts';
+import { SESSION_HEADER } from '../../../proto/src/http-api.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import { createTopics, DEFAULT_TOPIC_PREFIX } from '../../../proto/src/topics.ts';
 import type { WorkerHandle } from '../../../worker/src/main.ts';

@@ -1,15 +1,13 @@
 import { ConfigError } from '../../../common/errors.ts';
 import type { WorkerConfig } from '../config.ts';
 import { createEchoProvider } from './echo.ts';
-import { createGeminiProvider } from './gemini.ts';
-import { createOpenAiProvider } from './openai.ts';
 import type { Provider } from './types.ts';
 
 export type { ChunkHandler, GenerateRequest, GenerateResult, Provider, Usage } from './types.ts';
 export { ABORTED_CODE } from './types.ts';
 
-/** Builds the provider the configuration names. */
-export function createProvider(config: WorkerConfig): Provider {
+/** Builds the provider the configuration names, loading only its own SDK. */
+export async function createProvider(config: WorkerConfig): Promise<Provider> {
   switch (config.provider) {
     case 'echo':
       return createEchoProvider({
@@ -17,12 +15,16 @@ export function createProvider(config: WorkerConfig): Provider {
         jitterMs: config.echoDelayJitterMs,
         chunkSize: config.echoChunkSize,
       });
-    case 'gemini':
+    case 'gemini': {
+      const { createGeminiProvider } = await import('./gemini.ts');
       return createGeminiProvider({ apiKey: config.geminiApiKey, baseUrl: config.geminiBaseUrl });
-    case 'openai':
+    }
+    case 'openai': {
       if (!config.openaiBaseUrl)
         throw new ConfigError('OPENAI_BASE_URL: required when PROVIDER=openai');
+      const { createOpenAiProvider } = await import('./openai.ts');
       return createOpenAiProvider({ baseUrl: config.openaiBaseUrl, apiKey: config.openaiApiKey });
+    }
     default: {
       const unknown: never = config.provider;
       throw new ConfigError(`PROVIDER: unknown provider ${String(unknown)}`);
