@@ -49,6 +49,12 @@ export type {
   MasterDefinition,
   MasterHandlers,
 } from '../generated/flota/v1/Master.ts';
+export type { MasterAcks, MasterAcks__Output } from '../generated/flota/v1/MasterAcks.ts';
 export type { TaskAck, TaskAck__Output } from '../generated/flota/v1/TaskAck.ts';
 export type { TaskChunk, TaskChunk__Output } from '../generated/flota/v1/TaskChunk.ts';
 export type { TaskResult, TaskResult__Output } from '../generated/flota/v1/TaskResult.ts';
+export type { WorkerReport, WorkerReport__Output } from '../generated/flota/v1/WorkerReport.ts';
+export type {
+  WorkerReports,
+  WorkerReports__Output,
+} from '../generated/flota/v1/WorkerReports.ts';

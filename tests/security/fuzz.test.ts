@@ -1,9 +1,10 @@
 /**
  * Property-based fuzzing (fast-check, bounded runs) of every boundary a
  * stranger can write to: REST bodies, Socket.IO events, MQTT payloads on a
- * worker's own topics, gRPC messages. The property: every input gets a clear
- * error or a success — never a 5xx, never a dead process — and a real task
- * still completes afterwards.
+ * worker's own topics, gRPC messages (a worker's reports on its Connect
+ * stream, and bytes that are no message at all). The property: every input
+ * gets a clear error or a success — never a 5xx, never a dead process — and
+ * a real task still completes afterwards.
  */
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
@@ -11,17 +12,32 @@ import { io as connectSocket, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   loadMasterPackage,
+  type MasterAcks__Output,
   type MasterClient,
-  METADATA_AUTHORIZATION,
-  METADATA_WORKER_ID,
+  type TaskAck__Output,
+  type WorkerReport,
+  type WorkerReport__Output,
 } from '../../proto/src/grpc.ts';
+import { RESULT_REJECT_REASONS } from '../../proto/src/schemas/codes.ts';
+import {
+  MAX_REPORTS_PER_MESSAGE,
+  taskChunkMessageSchema,
+  taskResultMessageSchema,
+} from '../../proto/src/schemas/grpc.ts';
 import { CLIENT_EVENT_NAMES } from '../../proto/src/socket-events.ts';
 import { createTopics, workerClientId } from '../../proto/src/topics.ts';
 import type { WorkerHandle } from '../../worker/src/main.ts';
 import { startRedis } from '../helpers/redis-server.ts';
+import { answerTo } from '../helpers/report-stream.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { api, startTestMaster, startTestWorker } from '../integration/master/support.ts';
-import { closeQuietly, mqttConnect } from './support/attacker.ts';
+import {
+  closeQuietly,
+  connectAs,
+  grpcClient,
+  mqttConnect,
+  workerMetadata,
+} from './support/attacker.ts';
 
 const RUNS = Number(process.env.FLOTA_FUZZ_RUNS ?? 150);
 const SEED = Number(process.env.FLOTA_FUZZ_SEED ?? Date.now() % 2_147_483_647);
@@ -89,6 +105,88 @@ const submission = fc.record(
   },
   { requiredKeys: [] },
 );
+
+/** gRPC: fields of a worker's reports, with the garbage their types allow on the wire. */
+const uint32 = fc.oneof(fc.constantFrom(0, 1, 2), fc.integer({ min: 0, max: 2 ** 32 - 1 }));
+const uint64 = fc.oneof(
+  fc.nat(),
+  fc.constant(Number.MAX_SAFE_INTEGER),
+  fc.constant('18446744073709551615'),
+);
+const fencing = { taskId: fc.oneof(nasty, fc.constant('')), attempt: uint32, lease: nasty };
+/** Fields that pass the schema: the report reaches fencing (and adoption) with a made-up attempt. */
+const plausible = {
+  taskId: fc.stringMatching(/^[a-z0-9-]{1,40}$/),
+  attempt: fc.integer({ min: 1, max: 5 }),
+  lease: fc.stringMatching(/^[a-z0-9.-]{1,60}$/),
+};
+const chunk = fc.oneof(
+  fc.record({ ...fencing, seq: uint32, text: nasty }, { requiredKeys: [] }),
+  fc.record({ ...plausible, seq: fc.nat(5), text: nasty }),
+);
+const result = fc.oneof(
+  fc.record(
+    {
+      ...fencing,
+      workerId: nasty,
+      text: nasty,
+      error: nasty,
+      errorCode: nasty,
+      usage: fc.record({ inputTokens: uint32, outputTokens: uint32 }, { requiredKeys: [] }),
+      startedAt: uint64,
+      finishedAt: uint64,
+      processingMs: uint64,
+      model: nasty,
+    },
+    { requiredKeys: [] },
+  ),
+  fc.record({ ...plausible, workerId: fc.constant('fuzz-worker'), text: nasty, model: nasty }),
+);
+/** One report: a chunk, a result, or neither (an empty oneof). */
+const report: fc.Arbitrary<WorkerReport> = fc.oneof(
+  chunk.map((c) => ({ chunk: c })),
+  result.map((r) => ({ result: r })),
+  fc.constant({}),
+);
+const bigResult: fc.Arbitrary<WorkerReport> = fc
+  .integer({ min: 1, max: 5 })
+  .map((attempt) => ({ result: { taskId: 'big', attempt, lease: 'l', text: 'x'.repeat(12_000) } }));
+
+/** The master's receive limit (master/src/grpc/server.ts, grpc.max_receive_message_length). */
+const MAX_RECEIVE_BYTES = 8 * 1024 * 1024;
+const connect = loadMasterPackage().proto.flota.v1.Master.service.Connect;
+/** The reports of one message as the master decodes them (its own deserializer on our bytes). */
+const asMasterSees = (reports: WorkerReport[]): WorkerReport__Output[] =>
+  connect.requestDeserialize(connect.requestSerialize({ reports })).reports;
+/** Bytes for a Connect message: random ones, or a real message with bytes changed or cut off. */
+const garbageBytes: fc.Arbitrary<Buffer> = fc.oneof(
+  fc.uint8Array({ maxLength: 2_000 }).map((bytes) => Buffer.from(bytes)),
+  fc
+    .tuple(
+      fc.array(report, { minLength: 1, maxLength: 4 }),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
+      fc.option(fc.nat()),
+    )
+    .map(([reports, changes, cut]) => {
+      const bytes = Buffer.from(connect.requestSerialize({ reports }));
+      for (const [at, value] of changes) bytes[at % bytes.length] = value;
+      return cut === null ? bytes : bytes.subarray(0, cut % (bytes.length + 1));
+    }),
+);
+
+const attemptKey = (ref: { taskId: string; attempt: number }) => `${ref.taskId}#${ref.attempt}`;
+/** The class of a refusal: `bad_request`, `refused` (the result handler's), or the odd reason itself. */
+const refusal = (reason: string) =>
+  reason.startsWith('bad_request: ')
+    ? 'bad_request'
+    : (RESULT_REJECT_REASONS as readonly string[]).includes(reason)
+      ? 'refused'
+      : `unexpected reason ${JSON.stringify(reason)}`;
+/** Matches the `n`th answer to a result (for ConnectStream.answer, which tries each answer once, in order). */
+function nthFinal(n: number): (ack: TaskAck__Output) => boolean {
+  let seen = 0;
+  return (ack) => ack.final && ++seen === n;
+}
 
 async function realTaskCompletes(prompt: string): Promise<void> {
   const res = await api<{ id: string }>(master, '/api/tasks', { body: { prompt } });
@@ -201,52 +299,195 @@ describe(`fuzz (seed ${SEED}, ${RUNS} runs each)`, () => {
     await realTaskCompletes('after MQTT fuzz');
   });
 
-  it('gRPC: any message from an authenticated worker gets an ack or a status, never a crash', async () => {
-    const { proto } = loadMasterPackage();
-    const client: MasterClient = new proto.flota.v1.Master(
-      `127.0.0.1:${master.grpcPort}`,
-      grpc.credentials.createInsecure(),
-    );
-    const credential = await master.issueWorkerCredential('fuzz-worker');
-    const metadata = () => {
-      const m = new grpc.Metadata();
-      m.set(METADATA_WORKER_ID, 'fuzz-worker');
-      m.set(METADATA_AUTHORIZATION, `Bearer ${credential}`);
-      return m;
-    };
-    const message = fc.record(
-      {
-        taskId: fc.oneof(nasty, fc.constant('')),
-        attempt: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
-        lease: nasty,
-        seq: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
-        text: nasty,
-        workerId: nasty,
-        error: nasty,
-        errorCode: nasty,
-        model: nasty,
+  describe('gRPC: a Connect stream from an authenticated worker', () => {
+    let client: MasterClient;
+    const auth = { workerId: 'fuzz-worker', bearer: '' };
+    let sentinels = 0;
+
+    beforeAll(async () => {
+      client = grpcClient(`127.0.0.1:${master.grpcPort}`);
+      auth.bearer = await master.issueWorkerCredential('fuzz-worker');
+    });
+    afterAll(() => client?.close());
+
+    /**
+     * A well-formed result for an attempt the master does not know, sent after
+     * the fuzzed reports: reports are handled in order, so once it is answered
+     * every chunk before it has been answered or dropped.
+     */
+    const sentinel = (): WorkerReport => ({
+      result: {
+        taskId: `fuzz-sentinel-${++sentinels}`,
+        attempt: 1,
+        lease: 'not-a-lease',
+        workerId: 'fuzz-worker',
+        text: 'sentinel',
+        model: 'echo',
       },
-      { requiredKeys: [] },
-    );
-    await fc.assert(
-      fc.asyncProperty(message, fc.boolean(), async (m, stream) => {
-        const outcome = await new Promise<string>((resolve) => {
-          const done = (err: grpc.ServiceError | null) =>
-            resolve(err ? `status ${err.code}` : 'ack');
-          if (!stream) {
-            client.ReportResult(m, metadata(), { deadline: Date.now() + 5_000 }, done);
-            return;
+    });
+
+    it('any reports, several messages on one stream: every result is answered, a chunk is refused or dropped, the stream goes on', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.array(report, { maxLength: 12 }), { minLength: 1, maxLength: 4 }),
+          async (batches) => {
+            const messages = [...batches, [sentinel()]];
+            const seen = messages.flatMap((reports) => asMasterSees(reports));
+            const stream = connectAs(client, auth, 15_000);
+            for (const reports of messages) stream.write(reports);
+            const results = seen.flatMap((r) => (r.result ? [r.result] : []));
+            const all = await stream.answer(nthFinal(results.length));
+            expect(all.error?.details, 'the stream ended before every result was answered').toBe(
+              undefined,
+            );
+            stream.end();
+            expect((await stream.ended).error?.details, 'a clean end after ours').toBe(undefined);
+
+            // Every result: answered once, refused (no such attempt), as a bad request when malformed.
+            const finals = stream.acks.filter((ack) => ack.final);
+            expect(finals.every((ack) => !ack.accepted)).toBe(true);
+            expect(finals.map((ack) => `${attemptKey(ack)} ${refusal(ack.reason)}`).sort()).toEqual(
+              results
+                .map((r) => {
+                  const bad = !taskResultMessageSchema.safeParse(r).success;
+                  return `${attemptKey(r)} ${bad ? 'bad_request' : 'refused'}`;
+                })
+                .sort(),
+            );
+            // Chunks: a malformed one is dropped; the first well-formed one of an attempt
+            // the master does not know is refused (final: false), its later ones are dropped.
+            const chunks = stream.acks.filter((ack) => !ack.final);
+            expect(chunks.every((ack) => !ack.accepted)).toBe(true);
+            expect(chunks.map((ack) => `${attemptKey(ack)} ${refusal(ack.reason)}`).sort()).toEqual(
+              [
+                ...new Set(
+                  seen.flatMap((r) =>
+                    r.chunk && taskChunkMessageSchema.safeParse(r.chunk).success
+                      ? [attemptKey(r.chunk)]
+                      : [],
+                  ),
+                ),
+              ]
+                .map((key) => `${key} refused`)
+                .sort(),
+            );
+          },
+        ),
+        { numRuns: RUNS, seed: SEED },
+      );
+      await realTaskCompletes('after gRPC report fuzz');
+    });
+
+    it('a report carrying both a chunk and a result is the result (proto3: the last member of a oneof wins) and is answered', async () => {
+      const both = {
+        chunk: { taskId: 'both-chunk', attempt: 1, lease: 'not-a-lease', seq: 0, text: 'c' },
+        result: {
+          taskId: 'both-result',
+          attempt: 1,
+          lease: 'not-a-lease',
+          workerId: 'fuzz-worker',
+          text: 'r',
+          model: 'echo',
+        },
+      };
+      // What the master's own decoder makes of it: the oneof is set to the result.
+      expect(asMasterSees([both])[0]?.report).toBe('result');
+      const stream = connectAs(client, auth);
+      stream.write([both]);
+      stream.end();
+      const answer = await answerTo(stream, both.result);
+      expect((await stream.ended).error?.details).toBe(undefined);
+      expect(
+        answer.reply,
+        `the master answers the result (its answers: ${JSON.stringify(stream.acks)})`,
+      ).toMatchObject({
+        taskId: 'both-result',
+        attempt: 1,
+        accepted: false,
+        final: true,
+      });
+    });
+
+    it(`a message with more than ${MAX_REPORTS_PER_MESSAGE} reports ends its stream with INVALID_ARGUMENT and none of it is handled; one at the bound is served`, async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.oneof(
+              { arbitrary: report, weight: 9 },
+              // Big enough that a full batch of them is over the receive limit.
+              { arbitrary: bigResult, weight: 1 },
+            ),
+            { minLength: 1, maxLength: 6 },
+          ),
+          fc.oneof(
+            fc.integer({ min: MAX_REPORTS_PER_MESSAGE - 2, max: MAX_REPORTS_PER_MESSAGE }),
+            fc.integer({ min: MAX_REPORTS_PER_MESSAGE + 1, max: 2 * MAX_REPORTS_PER_MESSAGE }),
+          ),
+          async (pool, count) => {
+            const reports = Array.from({ length: count }, (_, i) => pool[i % pool.length]!);
+            const bytes = connect.requestSerialize({ reports }).length;
+            const stream = connectAs(client, auth, 30_000);
+            stream.write(reports);
+            if (bytes > MAX_RECEIVE_BYTES || count > MAX_REPORTS_PER_MESSAGE) {
+              const { error } = await stream.ended;
+              expect(error?.code, `${count} reports, ${bytes} bytes: ${error?.details}`).toBe(
+                bytes > MAX_RECEIVE_BYTES
+                  ? grpc.status.RESOURCE_EXHAUSTED
+                  : grpc.status.INVALID_ARGUMENT,
+              );
+              expect(stream.acks).toEqual([]);
+              return;
+            }
+            // We are done: the master answers what is pending, then ends the stream cleanly.
+            stream.end();
+            expect((await stream.ended).error?.details).toBe(undefined);
+            const results = asMasterSees(reports).filter((r) => r.result).length;
+            expect(stream.acks.filter((ack) => ack.final)).toHaveLength(results);
+          },
+        ),
+        { numRuns: RUNS, seed: SEED },
+      );
+      await realTaskCompletes('after oversized gRPC batches');
+    });
+
+    it('any bytes as a message: undecodable ones end the stream with INTERNAL, decodable ones are served', async () => {
+      await fc.assert(
+        fc.asyncProperty(garbageBytes, async (bytes) => {
+          let decodable = true;
+          try {
+            connect.requestDeserialize(bytes);
+          } catch {
+            decodable = false;
           }
-          const call = client.StreamTask(metadata(), { deadline: Date.now() + 5_000 }, done);
-          call.write(m);
-          call.write({ ...m, final: m });
+          const call = client.makeBidiStreamRequest<Buffer, MasterAcks__Output>(
+            connect.path,
+            (raw) => raw,
+            connect.responseDeserialize,
+            workerMetadata(auth),
+            { deadline: Date.now() + 15_000 },
+          );
+          const last = sentinel();
+          const acks: TaskAck__Output[] = [];
+          call.on('data', (message: MasterAcks__Output) => acks.push(...message.acks));
+          const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
+            call.on('error', (err: grpc.ServiceError) => resolve(err));
+            call.on('end', () => resolve(undefined));
+          });
+          call.write(bytes);
+          call.write(connect.requestSerialize({ reports: [last] }));
           call.end();
-        });
-        expect(outcome).toMatch(/^(ack|status \d+)$/);
-      }),
-      { numRuns: RUNS, seed: SEED },
-    );
-    client.close();
-    await realTaskCompletes('after gRPC fuzz');
+          const error = await ended;
+          if (decodable) {
+            expect(error?.details).toBe(undefined);
+            expect(acks.some((ack) => ack.final && ack.taskId === last.result?.taskId)).toBe(true);
+          } else {
+            expect(error?.code).toBe(grpc.status.INTERNAL);
+          }
+        }),
+        { numRuns: RUNS, seed: SEED },
+      );
+      expect((await api(master, '/healthz')).status).toBe(200);
+      await realTaskCompletes('after gRPC byte fuzz');
+    });
   });
 });

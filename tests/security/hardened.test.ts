@@ -10,11 +10,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { io as connectSocket } from 'socket.io-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  loadMasterPackage,
-  METADATA_AUTHORIZATION,
-  METADATA_WORKER_ID,
-} from '../../proto/src/grpc.ts';
+import { loadMasterPackage } from '../../proto/src/grpc.ts';
 import {
   createTopics,
   DEFAULT_TOPIC_PREFIX,
@@ -28,8 +24,10 @@ import { waitFor } from '../helpers/wait-for.ts';
 import { type RawAnswer, raw } from '../integration/http/support.ts';
 import {
   closeQuietly,
+  grpcClient,
   listenAddresses,
   mqttConnect,
+  reportResult,
   subscribeGranted,
 } from './support/attacker.ts';
 
@@ -223,22 +221,28 @@ describe('hardened: broker and gRPC', () => {
 
   it('gRPC needs TLS and a worker credential', async () => {
     const { proto } = loadMasterPackage();
+    const forged = {
+      taskId: 't',
+      attempt: 1,
+      lease: 'l',
+      workerId: 'local-1',
+      text: 'forged',
+      model: 'echo',
+    };
+    // Plaintext to the TLS port: no call gets through.
+    const plain = grpcClient(`127.0.0.1:${ports.grpc}`);
+    const overPlaintext = await reportResult(plain, forged, { workerId: 'local-1', bearer: ALICE });
+    expect(overPlaintext.ack).toBeUndefined();
+    expect(overPlaintext.code).toBe(grpc.status.UNAVAILABLE);
+    plain.close();
+    // TLS, but an API token instead of the worker's credential: the Connect stream is refused.
     const secure = new proto.flota.v1.Master(
       `localhost:${ports.grpc}`,
       grpc.credentials.createSsl(Buffer.from(caPem)),
     );
-    const metadata = new grpc.Metadata();
-    metadata.set(METADATA_WORKER_ID, 'local-1');
-    metadata.set(METADATA_AUTHORIZATION, `Bearer ${ALICE}`);
-    const outcome = await new Promise<grpc.ServiceError | null>((resolve) =>
-      secure.ReportResult(
-        { taskId: 't', attempt: 1, lease: 'l', workerId: 'local-1', text: 'forged', model: 'echo' },
-        metadata,
-        { deadline: Date.now() + 5_000 },
-        (err) => resolve(err),
-      ),
-    );
-    expect(outcome?.code).toBe(grpc.status.UNAUTHENTICATED);
+    const outcome = await reportResult(secure, forged, { workerId: 'local-1', bearer: ALICE });
+    expect(outcome.ack).toBeUndefined();
+    expect(outcome.code).toBe(grpc.status.UNAUTHENTICATED);
     secure.close();
   });
 

@@ -1,23 +1,30 @@
 /**
- * Results go to the master over gRPC: one long-lived client, one StreamTask
- * call per task attempt (chunks, then the final result). If the stream breaks
- * before the master's ack, the result is sent again with ReportResult, a few
- * times with backoff, bounded by the attempt's deadline.
+ * Results go to the master over gRPC: one long-lived Connect stream per
+ * worker carries the chunks and results of all its attempts, several per
+ * message (what one turn of the event loop gathered), and brings back the
+ * master's answers. A result the master has not answered when the stream
+ * breaks is sent again on a new stream, with backoff, until the attempt's
+ * deadline (plus a grace) has passed; one it could not store yet
+ * (`store_unavailable`) is sent again the same way.
  */
 import * as grpc from '@grpc/grpc-js';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../common/logger.ts';
 import { backoffDelay } from '../../common/retry.ts';
 import {
   bearer,
   loadMasterPackage,
+  type MasterAcks__Output,
   type MasterClient,
   METADATA_AUTHORIZATION,
   METADATA_WORKER_ID,
   type TaskAck__Output,
-  type TaskChunk,
   type TaskResult,
+  type WorkerReport,
+  type WorkerReports,
 } from '../../proto/src/grpc.ts';
 import type { ResultRejectReason } from '../../proto/src/schemas/codes.ts';
+import { MAX_REPORTS_PER_MESSAGE, taskAckMessageSchema } from '../../proto/src/schemas/grpc.ts';
 
 /**
  * A result may be reported a little after the task's own deadline: a task
@@ -25,16 +32,15 @@ import type { ResultRejectReason } from '../../proto/src/schemas/codes.ts';
  */
 export const REPORT_GRACE_MS = 5_000;
 /**
- * Backoff between ReportResult tries: the cap doubles from 200 ms to 2 s and
- * stays there until the attempt's deadline (plus grace) passes, so a master
- * that restarts in the meantime still gets the result.
+ * Backoff before a result is sent again (on a new stream, or after
+ * `store_unavailable`): the cap doubles from 200 ms to 2 s and stays there
+ * until the attempt's deadline (plus grace) passes, so a master that
+ * restarts in the meantime still gets the result.
  */
 const RETRY_BACKOFF = { baseMs: 200, maxMs: 2_000 };
 
 /** The master kept the lease but could not commit (its store is down): send again later. */
 const RESEND_REASON: ResultRejectReason = 'store_unavailable';
-const shouldResend = (ack: TaskAck__Output | undefined) =>
-  ack?.accepted === false && ack.reason === RESEND_REASON;
 /**
  * Refusals no resend can change: the master does not accept this worker's
  * credential (revoked, another installation's) or the call itself.
@@ -45,11 +51,8 @@ const REFUSED = new Set<grpc.status>([
   grpc.status.INVALID_ARGUMENT,
   grpc.status.UNIMPLEMENTED,
 ]);
-const refused = (outcome: CallOutcome) =>
-  outcome.error !== undefined && REFUSED.has(outcome.error.code);
-/** The master is unreachable (e.g. restarting) or asked for a resend: try again. */
-const worthRetry = (outcome: CallOutcome) =>
-  (!outcome.ack && !refused(outcome)) || shouldResend(outcome.ack);
+/** Refused chunks remembered (the attempt's later chunks and its result are not sent). */
+const MAX_REFUSED_ATTEMPTS = 1_024;
 
 export interface AttemptRef {
   taskId: string;
@@ -59,9 +62,9 @@ export interface AttemptRef {
 }
 
 export interface TaskStream {
-  /** Sends one text chunk; dropped silently once the stream has failed. */
+  /** Sends one text chunk; dropped once the master refused the attempt or the stream broke. */
   write(text: string): void;
-  /** Sends the final result and ends the stream; falls back to ReportResult. */
+  /** Sends the final result; resolves with the master's answer (undefined if it never came). */
   finish(result: TaskResult): Promise<TaskAck__Output | undefined>;
   /** Chunks written so far. */
   readonly chunks: number;
@@ -69,7 +72,7 @@ export interface TaskStream {
 
 export interface ResultReporter {
   openStream(ref: AttemptRef): TaskStream;
-  /** Unary ReportResult with retries; undefined when the master could not be reached. */
+  /** A result with no chunks before it; undefined when the master could not be reached in time. */
   report(result: TaskResult, deadline: number): Promise<TaskAck__Output | undefined>;
   close(): void;
 }
@@ -82,11 +85,6 @@ export interface GrpcLinkOptions {
   /** Plaintext or TLS (grpcChannelCredentials). */
   channelCredentials: grpc.ChannelCredentials;
   log: Logger;
-}
-
-interface CallOutcome {
-  error?: grpc.ServiceError;
-  ack?: TaskAck__Output;
 }
 
 /**
@@ -103,6 +101,19 @@ export const GRPC_CHANNEL_OPTIONS = {
   'grpc.max_reconnect_backoff_ms': 2_000,
 } as const;
 
+interface PendingResult {
+  result: TaskResult;
+  /** The attempt's deadline; the result is given up REPORT_GRACE_MS after it. */
+  deadline: number;
+  resolve(ack: TaskAck__Output | undefined): void;
+  /** Sends so far that came back `store_unavailable` (for the backoff). */
+  tries: number;
+  expiry: NodeJS.Timeout;
+  resend?: NodeJS.Timeout;
+}
+
+const attemptKey = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
+
 export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
   const { proto } = loadMasterPackage();
   const client: MasterClient = new proto.flota.v1.Master(
@@ -111,6 +122,14 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
     GRPC_CHANNEL_OPTIONS,
   );
   const log = options.log.child({ component: 'grpc-link' });
+  let call: grpc.ClientDuplexStream<WorkerReports, MasterAcks__Output> | undefined;
+  let outbox: WorkerReport[] = [];
+  let flushQueued = false;
+  let reconnects = 0;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const pending = new Map<string, PendingResult>();
+  const refusedChunks = new LRUCache<string, TaskAck__Output>({ max: MAX_REFUSED_ATTEMPTS });
 
   const metadata = () => {
     const md = new grpc.Metadata();
@@ -118,94 +137,160 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
     md.set(METADATA_AUTHORIZATION, bearer(options.credential));
     return md;
   };
-  const callDeadline = (deadline: number) =>
-    new Date(Math.max(deadline, Date.now()) + REPORT_GRACE_MS);
-  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-  const reportOnce = (result: TaskResult, deadline: number) =>
-    new Promise<CallOutcome>((resolve) => {
-      client.ReportResult(result, metadata(), { deadline: callDeadline(deadline) }, (error, ack) =>
-        resolve(error ? { error } : { ack }),
+  const settle = (key: string, ack: TaskAck__Output | undefined) => {
+    const entry = pending.get(key);
+    if (!entry) return;
+    pending.delete(key);
+    clearTimeout(entry.expiry);
+    clearTimeout(entry.resend);
+    entry.resolve(ack);
+  };
+
+  const onAcks = (message: MasterAcks__Output) => {
+    reconnects = 0;
+    for (const raw of message.acks ?? []) {
+      const parsed = taskAckMessageSchema.safeParse(raw);
+      if (!parsed.success) {
+        log.warn({ reason: parsed.error.message }, 'answer from the master dropped: invalid');
+        continue;
+      }
+      const ack = raw;
+      const key = attemptKey(ack.taskId, ack.attempt);
+      if (!ack.final) {
+        refusedChunks.set(key, ack);
+        continue;
+      }
+      const entry = pending.get(key);
+      if (!entry) continue;
+      if (ack.accepted || ack.reason !== RESEND_REASON) {
+        settle(key, ack);
+        continue;
+      }
+      // Kept the lease, could not store: the same result again after a pause.
+      const delay = backoffDelay(entry.tries, RETRY_BACKOFF);
+      entry.tries += 1;
+      log.debug(
+        { taskId: ack.taskId, attempt: ack.attempt, delay },
+        'master store busy; resending',
       );
-    });
-
-  const report = async (result: TaskResult, deadline: number) => {
-    const stopAt = deadline + REPORT_GRACE_MS;
-    for (let attempt = 0; ; attempt += 1) {
-      const outcome = await reportOnce(result, deadline);
-      if (refused(outcome)) {
-        // Loud: without a credential the master takes, no result of this worker counts.
-        log.error(
-          { taskId: result.taskId, attempt: result.attempt, err: outcome.error?.details },
-          "the master refused this worker's result call: check WORKER_TOKEN",
-        );
-      }
-      if (outcome.ack?.accepted || !worthRetry(outcome)) return outcome.ack;
-      const delay = backoffDelay(attempt, RETRY_BACKOFF);
-      const ref = { taskId: result.taskId, attempt: result.attempt };
-      if (Date.now() + delay >= stopAt) {
-        log.warn(
-          { ...ref, err: outcome.error?.message ?? outcome.ack?.reason },
-          'result could not be delivered',
-        );
-        return outcome.ack;
-      }
-      log.debug({ ...ref, err: outcome.error?.message, delay }, 'ReportResult failed; retrying');
-      await sleep(delay);
+      entry.resend = setTimeout(() => send({ result: entry.result }), delay);
     }
   };
 
+  const onBroken = (error: grpc.ServiceError | undefined) => {
+    if (!call) return;
+    call = undefined;
+    if (closed) return;
+    if (error && REFUSED.has(error.code)) {
+      // Loud: without a credential the master takes, no result of this worker counts.
+      log.error(
+        { err: error.details, results: pending.size },
+        "the master refused this worker's report stream: check WORKER_TOKEN",
+      );
+      for (const key of [...pending.keys()]) settle(key, undefined);
+      return;
+    }
+    if (pending.size === 0) return; // opened again with the next report
+    const delay = backoffDelay(reconnects, RETRY_BACKOFF);
+    reconnects += 1;
+    log.debug(
+      { err: error?.message, results: pending.size, delay },
+      'report stream broke; reopening',
+    );
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      for (const entry of pending.values()) {
+        clearTimeout(entry.resend); // sent now: a resend already waiting would send it twice
+        send({ result: entry.result });
+      }
+    }, delay);
+  };
+
+  const open = () => {
+    const next = client.Connect(metadata());
+    call = next;
+    next.on('data', onAcks);
+    next.on('error', (error: grpc.ServiceError) => {
+      if (call === next) onBroken(error);
+    });
+    next.on('end', () => {
+      if (call === next) onBroken(undefined);
+    });
+    return next;
+  };
+
+  const flush = () => {
+    flushQueued = false;
+    if (closed || outbox.length === 0) return;
+    const stream = call ?? open();
+    while (outbox.length > 0) {
+      stream.write({ reports: outbox.slice(0, MAX_REPORTS_PER_MESSAGE) });
+      outbox = outbox.slice(MAX_REPORTS_PER_MESSAGE);
+    }
+  };
+
+  /** Reports leave together, once per turn of the event loop. */
+  const send = (report: WorkerReport) => {
+    if (closed) return;
+    outbox.push(report);
+    if (flushQueued) return;
+    flushQueued = true;
+    setImmediate(flush);
+  };
+
+  const report = (result: TaskResult, deadline: number) =>
+    new Promise<TaskAck__Output | undefined>((resolve) => {
+      const key = attemptKey(result.taskId ?? '', result.attempt ?? 0);
+      settle(key, undefined); // a result sent twice: the newer one counts
+      const stopAt = deadline + REPORT_GRACE_MS;
+      const expiry = setTimeout(
+        () => {
+          log.warn(
+            { taskId: result.taskId, attempt: result.attempt },
+            'result could not be delivered',
+          );
+          settle(key, undefined);
+        },
+        Math.max(0, stopAt - Date.now()),
+      );
+      pending.set(key, { result, deadline, resolve, tries: 0, expiry });
+      send({ result });
+    });
+
   const openStream = (ref: AttemptRef): TaskStream => {
     let seq = 0;
-    let failed = false;
-    let call: grpc.ClientWritableStream<TaskChunk> | undefined;
-    let outcome: Promise<CallOutcome> | undefined;
+    const key = attemptKey(ref.taskId, ref.attempt);
     const base = { taskId: ref.taskId, attempt: ref.attempt, lease: ref.lease };
-
-    const ensureCall = () => {
-      if (call) return call;
-      outcome = new Promise<CallOutcome>((resolve) => {
-        call = client.StreamTask(
-          metadata(),
-          { deadline: callDeadline(ref.deadline) },
-          (error, ack) => {
-            if (error) failed = true;
-            resolve(error ? { error } : { ack });
-          },
-        );
-      });
-      // Errors also arrive through the callback; this keeps them from being unhandled.
-      call!.on('error', () => {
-        failed = true;
-      });
-      return call!;
-    };
-
     return {
       get chunks() {
         return seq;
       },
       write(text: string) {
-        if (failed) return;
-        ensureCall().write({ ...base, seq, text });
+        if (refusedChunks.has(key)) return;
+        send({ chunk: { ...base, seq, text } });
         seq += 1;
       },
       async finish(result: TaskResult) {
-        const stream = ensureCall();
-        if (!failed) {
-          stream.write({ ...base, seq, text: '', final: result });
-          stream.end();
-        }
-        const end = await outcome!;
-        if (end.ack && !shouldResend(end.ack)) return end.ack;
-        log.warn(
-          { taskId: ref.taskId, attempt: ref.attempt, err: end.error?.message },
-          'result stream failed; falling back to ReportResult',
-        );
+        // The master refused the attempt's chunks: its result would be refused the same way.
+        const refusal = refusedChunks.get(key);
+        if (refusal && refusal.reason !== RESEND_REASON) return refusal;
         return report(result, ref.deadline);
       },
     };
   };
 
-  return { openStream, report, close: () => client.close() };
+  return {
+    openStream,
+    report,
+    close() {
+      closed = true;
+      clearTimeout(reconnectTimer);
+      for (const key of [...pending.keys()]) settle(key, undefined);
+      call?.end();
+      call = undefined;
+      client.close();
+    },
+  };
 }

@@ -1,13 +1,12 @@
 /**
  * Authentication for the Master service, in one server interceptor so no
- * handler repeats it. StreamTask and ReportResult need the caller's own
- * worker credential (`authorization: Bearer fwt1...`) and
- * `x-flota-worker-id` naming the same worker; Enroll needs a join token
- * (`Bearer fjt1...`). Health and reflection stay open for probes and grpcurl.
+ * handler repeats it. Connect needs the caller's own worker credential
+ * (`authorization: Bearer fwt1...`) and `x-flota-worker-id` naming the same
+ * worker; Enroll needs a join token (`Bearer fjt1...`). Health and reflection stay open for probes and grpcurl.
  *
  * The check runs on every call, against the live revocation list, and a
- * revocation also ends the revoked worker's calls still open (a result stream
- * in the middle of a task), so a revoked worker is cut off at once.
+ * revocation also ends the revoked worker's calls still open (its report
+ * stream), so a revoked worker is cut off at once.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../../common/logger.ts';

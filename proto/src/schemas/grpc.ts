@@ -28,12 +28,30 @@ export const taskResultMessageSchema = z
   })
   .passthrough();
 
-/** Checks a decoded `TaskChunk`; `final` is checked with taskResultMessageSchema. */
+/**
+ * Most reports one `WorkerReports` message may carry (a worker sends what a
+ * moment gathered: a few chunks per running attempt). A message with more is
+ * refused whole.
+ */
+export const MAX_REPORTS_PER_MESSAGE = 1_024;
+
+/** Checks a decoded `TaskChunk`. */
 export const taskChunkMessageSchema = z
   .object({
     ...fencing,
     seq: z.number().int().nonnegative(),
     text: z.string().max(MAX_CHUNK_CHARS),
+  })
+  .passthrough();
+
+/** Checks a decoded `TaskAck` on the worker: the answer to one of its reports. */
+export const taskAckMessageSchema = z
+  .object({
+    accepted: z.boolean(),
+    reason: z.string().max(1_024),
+    taskId: z.string().max(128),
+    attempt: z.number().int().nonnegative(),
+    final: z.boolean(),
   })
   .passthrough();
 

@@ -12,6 +12,7 @@ import type { MasterClient } from '../../../proto/src/grpc.ts';
 import { MASTER_SERVICE_NAME } from '../../../proto/src/grpc.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import {
+  answerTo,
   enroll,
   foreignCredentials,
   type GrpcRig,
@@ -29,6 +30,14 @@ const result = (taskId: string, workerId: string) => ({
   lease: `lease-${taskId}`,
   workerId,
   text: 'answer',
+});
+/** The master's answer to an accepted `result(taskId, ...)`. */
+const accepted = (taskId: string) => ({
+  accepted: true,
+  reason: '',
+  taskId,
+  attempt: 1,
+  final: true,
 });
 
 let rig: GrpcRig;
@@ -107,14 +116,17 @@ describe('gRPC authentication', () => {
       ],
     ];
     for (const [name, metadata, code, details] of cases) {
-      const unary = await reportResult(client, result(`t-${name}`, 'w-a'), metadata);
-      expect(unary.error?.code, name).toBe(code);
-      expect(unary.error?.details, name).toMatch(details);
+      // A result: the call is refused before it reaches the stream's handler.
+      const asResult = await reportResult(client, result(`t-${name}`, 'w-a'), metadata);
+      expect(asResult.error?.code, name).toBe(code);
+      expect(asResult.error?.details, name).toMatch(details);
+      // A chunk (no answer expected when accepted): the call ends with the same refusal.
       const stream = openStream(client, metadata, [
-        { taskId: `s-${name}`, attempt: 1, lease: 'l', seq: 0, text: 'forged' },
+        { chunk: { taskId: `s-${name}`, attempt: 1, lease: 'l', seq: 0, text: 'forged' } },
       ]);
-      stream.stream.end();
-      expect((await stream.outcome).error?.code, `${name} (stream)`).toBe(code);
+      const ended = await stream.ended;
+      expect(ended.error?.code, `${name} (chunk)`).toBe(code);
+      expect(stream.acks, `${name} (chunk)`).toEqual([]);
     }
     expect(rig.handled).toEqual([]);
     // The operator learns who was refused and why, never the credential presented.
@@ -125,7 +137,7 @@ describe('gRPC authentication', () => {
     for (const secret of [own, other, foreign, join]) expect(logged).not.toContain(secret);
 
     const ok = await reportResult(client, result('t-own', 'w-a'), workerMetadata('w-a', own));
-    expect(ok.reply).toEqual({ accepted: true, reason: '' });
+    expect(ok.reply).toEqual(accepted('t-own'));
     expect(rig.handled).toEqual([{ workerId: 'w-a', taskId: 't-own', kind: 'final' }]);
   });
 
@@ -133,23 +145,30 @@ describe('gRPC authentication', () => {
     const credential = rig.credentials.issue('w-rev');
     const md = () => workerMetadata('w-rev', credential);
     const open = openStream(client, md(), [
-      { taskId: 't-rev', attempt: 1, lease: 'l', seq: 0, text: 'half an answer' },
+      { chunk: { taskId: 't-rev', attempt: 1, lease: 'l', seq: 0, text: 'half an answer' } },
     ]);
     await waitFor(() => rig.handled.find((h) => h.taskId === 't-rev'), { what: 'first chunk' });
+    // The stream outlives an answered result: it stays open for the worker's next reports.
+    const first = result('t-rev-1', 'w-rev');
+    open.write([{ result: first }]);
+    expect((await answerTo(open, first)).reply).toEqual(accepted('t-rev-1'));
     await rig.credentials.revoke('w-rev');
-    const cut = await open.outcome;
+    const cut = await open.ended;
     expect(cut.error?.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(cut.error?.details).toMatch(/revoked/);
     const next = await reportResult(client, result('t-rev-2', 'w-rev'), md());
     expect(next.error?.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(next.error?.details).toMatch(/revoked/);
-    expect(rig.handled.filter((h) => h.workerId === 'w-rev')).toHaveLength(1);
+    expect(rig.handled.filter((h) => h.workerId === 'w-rev')).toEqual([
+      { workerId: 'w-rev', taskId: 't-rev', kind: 'chunk' },
+      { workerId: 'w-rev', taskId: 't-rev-1', kind: 'final' },
+    ]);
     // A credential issued after the revocation works again (`flota token worker` re-admits).
     const fresh = rig.credentials.issue('w-rev');
     expect(
       (await reportResult(client, result('t-rev-3', 'w-rev'), workerMetadata('w-rev', fresh)))
         .reply,
-    ).toEqual({ accepted: true, reason: '' });
+    ).toEqual(accepted('t-rev-3'));
   });
 });
 

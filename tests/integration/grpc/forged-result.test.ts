@@ -15,7 +15,7 @@ import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { SessionClient } from '../master/session-client.ts';
 import { api, startTestMaster } from '../master/support.ts';
-import { openStream, rawClient, reportResult, workerMetadata } from './support.ts';
+import { answerTo, openStream, rawClient, reportResult, workerMetadata } from './support.ts';
 
 const topics = createTopics();
 const OWNER = 'owner-1';
@@ -104,16 +104,25 @@ describe('a forged result with a leaked lease', () => {
 
     // As itself: its credential is good, the lease is not its own.
     const asThief = workerMetadata(THIEF, thiefCredential);
-    expect((await reportResult(grpcClient, forged, asThief)).reply).toEqual({
+    const notOwner = (final: boolean) => ({
       accepted: false,
       reason: 'not_lease_owner',
+      taskId,
+      attempt: a.attempt,
+      final,
     });
+    expect((await reportResult(grpcClient, forged, asThief)).reply).toEqual(notOwner(true));
+    // Chunks and the result on one stream: the chunk is refused (and the attempt's later chunks
+    // with it), the result is answered on its own.
     const streamed = openStream(grpcClient, asThief, [
-      { ...fence, seq: 0, text: 'FORGED chunk' },
-      { ...fence, seq: 1, final: forged },
+      { chunk: { ...fence, seq: 0, text: 'FORGED chunk' } },
+      { chunk: { ...fence, seq: 1, text: 'FORGED again' } },
+      { result: forged },
     ]);
-    streamed.stream.end();
-    expect((await streamed.outcome).reply).toEqual({ accepted: false, reason: 'not_lease_owner' });
+    expect((await answerTo(streamed, forged)).reply).toEqual(notOwner(true));
+    expect(streamed.acks).toEqual([notOwner(false), notOwner(true)]);
+    streamed.end();
+    expect(await streamed.ended).toEqual({});
 
     // As the owner, with its own credential: the credential names the thief.
     const asOwner = workerMetadata(OWNER, thiefCredential);
@@ -126,7 +135,13 @@ describe('a forged result with a leaked lease', () => {
       { ...fence, workerId: OWNER, text: 'the genuine answer', model: MODEL },
       workerMetadata(OWNER, ownerCredential),
     );
-    expect(genuine.reply).toEqual({ accepted: true, reason: '' });
+    expect(genuine.reply).toEqual({
+      accepted: true,
+      reason: '',
+      taskId,
+      attempt: a.attempt,
+      final: true,
+    });
 
     const done = await session.waitTerminal(taskId);
     expect(done.name).toBe('task:completed');

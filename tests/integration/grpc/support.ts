@@ -15,10 +15,9 @@ import {
   type MasterClient,
   METADATA_AUTHORIZATION,
   METADATA_WORKER_ID,
-  type TaskAck__Output,
-  type TaskChunk,
-  type TaskResult,
+  type WorkerReport,
 } from '../../../proto/src/grpc.ts';
+import { type ConnectStream, type Outcome, openConnect } from '../../helpers/report-stream.ts';
 import { LogSink } from '../worker/support.ts';
 
 export interface GrpcRig {
@@ -98,24 +97,16 @@ export function workerMetadata(workerId?: string, token?: string): grpc.Metadata
   return md;
 }
 
-export interface Outcome<T> {
-  error?: grpc.ServiceError;
-  reply?: T;
-}
+export {
+  answerTo,
+  type ConnectStream,
+  type Outcome,
+  openConnect,
+  reportOnce,
+  reportResult,
+} from '../../helpers/report-stream.ts';
 
 const deadline = () => ({ deadline: Date.now() + 5_000 });
-
-export function reportResult(
-  client: MasterClient,
-  result: TaskResult,
-  metadata: grpc.Metadata,
-): Promise<Outcome<TaskAck__Output>> {
-  return new Promise((resolve) =>
-    client.ReportResult(result, metadata, deadline(), (error, reply) =>
-      resolve(error ? { error } : { reply }),
-    ),
-  );
-}
 
 export function enroll(
   client: MasterClient,
@@ -129,16 +120,16 @@ export function enroll(
   );
 }
 
-/** Opens a result stream and writes `chunks`; `outcome` settles when the master answers or ends it. */
-export function openStream(client: MasterClient, metadata: grpc.Metadata, chunks: TaskChunk[]) {
-  let call: grpc.ClientWritableStream<TaskChunk> | undefined;
-  const outcome = new Promise<Outcome<TaskAck__Output>>((resolve) => {
-    call = client.StreamTask(metadata, deadline(), (error, reply) =>
-      resolve(error ? { error } : { reply }),
-    );
-  });
-  const stream = call as grpc.ClientWritableStream<TaskChunk>;
-  stream.on('error', () => undefined);
-  for (const chunk of chunks) stream.write(chunk);
-  return { stream, outcome };
+/**
+ * Opens a Connect stream and writes `reports` in one message; read the
+ * answers and how the call ended on the returned stream.
+ */
+export function openStream(
+  client: MasterClient,
+  metadata: grpc.Metadata,
+  reports: WorkerReport[],
+): ConnectStream {
+  const stream = openConnect(client, metadata);
+  if (reports.length > 0) stream.write(reports);
+  return stream;
 }

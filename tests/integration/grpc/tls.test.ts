@@ -27,7 +27,7 @@ afterAll(async () => {
   await ca?.remove();
 });
 
-/** One ReportResult as `w-tls` over `channel`; the outcome's code, or 'ok'. */
+/** One result as `w-tls` on a Connect stream over `channel`; the call's error code, or 'ok' once answered. */
 async function tryCall(rig: GrpcRig, channel: grpc.ChannelCredentials) {
   const client = rawClient(rig.address, channel);
   const credential = rig.credentials.issue('w-tls');
@@ -37,7 +37,8 @@ async function tryCall(rig: GrpcRig, channel: grpc.ChannelCredentials) {
     workerMetadata('w-tls', credential),
   );
   client.close();
-  return outcome.error ? grpc.status[outcome.error.code] : 'ok';
+  if (outcome.error) return grpc.status[outcome.error.code];
+  return outcome.reply?.accepted ? 'ok' : `refused: ${outcome.reply?.reason}`;
 }
 
 describe('gRPC server with TLS', () => {

@@ -15,13 +15,15 @@ import {
   type MasterClient,
   METADATA_WORKER_ID,
   type TaskAck__Output,
-  type TaskChunk,
   type TaskResult,
+  type WorkerReport,
 } from '../../../proto/src/grpc.ts';
+import { MAX_REPORTS_PER_MESSAGE } from '../../../proto/src/schemas/grpc.ts';
 import type { Assignment, TaskView } from '../../../proto/src/schemas/task.ts';
 import { workerClientId } from '../../../proto/src/topics.ts';
 import type { WorkerHandle } from '../../../worker/src/main.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
+import { answerTo, openConnect, reportOnce, reportResult } from '../../helpers/report-stream.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import {
   type ErrorTrap,
@@ -56,26 +58,38 @@ describe('bad input on gRPC', () => {
     m.set(METADATA_WORKER_ID, RAW);
     return m;
   };
-  const deadline = () => Date.now() + 10_000;
 
-  const report = (result: TaskResult) =>
-    new Promise<TaskAck__Output>((resolve, reject) =>
-      client.ReportResult(result, meta(), { deadline: deadline() }, (err, ack) =>
-        err ? reject(err) : resolve(ack!),
-      ),
-    );
+  /** One result on a fresh Connect stream: the master's answer; rejects with the call's error. */
+  const report = async (result: TaskResult): Promise<TaskAck__Output> => {
+    const { error, reply } = await reportResult(client, result, meta());
+    if (error) throw error;
+    return reply as TaskAck__Output;
+  };
 
-  /** One StreamTask call: writes the messages, half-closes, resolves with the ack. */
-  const stream = (messages: TaskChunk[]) =>
-    new Promise<TaskAck__Output>((resolve, reject) => {
-      const call = client.StreamTask(meta(), { deadline: deadline() }, (err, ack) =>
-        err ? reject(err) : resolve(ack!),
-      );
-      for (const m of messages) call.write(m);
-      call.end();
-    });
+  /**
+   * One message of `reports` on a fresh Connect stream: the answer to its last
+   * result, or its first answer when it has none (a refused chunk); rejects with
+   * the call's error.
+   */
+  const stream = async (reports: WorkerReport[]): Promise<TaskAck__Output> => {
+    const { error, reply } = await reportOnce(client, meta(), reports);
+    if (error) throw error;
+    return reply as TaskAck__Output;
+  };
 
   const fenceOf = (a: Assignment) => ({ taskId: a.taskId, attempt: a.attempt, lease: a.lease });
+  /** The answer to a result (final) or a refused chunk (not final) of `ref`. */
+  const ack = (
+    ref: { taskId: string; attempt: number },
+    final: boolean,
+    reason?: string,
+  ): TaskAck__Output => ({
+    accepted: reason === undefined,
+    reason: reason ?? '',
+    taskId: ref.taskId,
+    attempt: ref.attempt,
+    final,
+  });
   const resultFor = (a: Assignment, text: string): TaskResult => ({
     ...fenceOf(a),
     workerId: RAW,
@@ -163,23 +177,26 @@ describe('bad input on gRPC', () => {
     it('refuses a result and a chunk for a task it never gave out', async () => {
       // A lease of the right shape for this worker: a lease made for another is refused sooner.
       const fence = { taskId: 'any.raw-model.nope', attempt: 1, lease: newLease(RAW) };
-      expect(await report({ ...fence, workerId: RAW, text: 'x' })).toEqual({
-        accepted: false,
-        reason: 'unknown_task',
-      });
-      expect(await stream([{ ...fence, seq: 0, text: 'x' }])).toEqual({
-        accepted: false,
-        reason: 'unknown_task',
-      });
+      expect(await report({ ...fence, workerId: RAW, text: 'x' })).toEqual(
+        ack(fence, true, 'unknown_task'),
+      );
+      expect(await stream([{ chunk: { ...fence, seq: 0, text: 'x' } }])).toEqual(
+        ack(fence, false, 'unknown_task'),
+      );
     });
 
     it('refuses a wrong lease and an attempt that is not current; the owner still finishes', async () => {
       const a = await submitRaw('fence me');
-      const stale = { accepted: false, reason: 'stale_lease' };
-      expect(await report({ ...resultFor(a, 'x'), lease: 'wrong' })).toEqual(stale);
-      expect(await report({ ...resultFor(a, 'x'), attempt: a.attempt + 1 })).toEqual(stale);
-      expect(await stream([{ ...fenceOf(a), lease: 'wrong', seq: 0, text: 'x' }])).toEqual(stale);
-      expect(await report(resultFor(a, 'right'))).toEqual({ accepted: true, reason: '' });
+      expect(await report({ ...resultFor(a, 'x'), lease: 'wrong' })).toEqual(
+        ack(a, true, 'stale_lease'),
+      );
+      expect(await report({ ...resultFor(a, 'x'), attempt: a.attempt + 1 })).toEqual(
+        ack({ taskId: a.taskId, attempt: a.attempt + 1 }, true, 'stale_lease'),
+      );
+      expect(
+        await stream([{ chunk: { ...fenceOf(a), lease: 'wrong', seq: 0, text: 'x' } }]),
+      ).toEqual(ack(a, false, 'stale_lease'));
+      expect(await report(resultFor(a, 'right'))).toEqual(ack(a, true));
       expect(await waitForTask(master, a.taskId)).toMatchObject({ result: 'right' });
     });
 
@@ -190,53 +207,102 @@ describe('bad input on gRPC', () => {
       expect(await report(busy)).toMatchObject({ accepted: true });
       const second = await assignment(first.taskId, 2);
       expect(second.lease).not.toBe(first.lease);
-      const stale = { accepted: false, reason: 'stale_lease' };
-      expect(await stream([{ ...fenceOf(first), seq: 0, text: 'late' }])).toEqual(stale);
-      expect(await report(resultFor(first, 'late'))).toEqual(stale);
-      expect(await report(resultFor(second, 'current'))).toEqual({ accepted: true, reason: '' });
+      expect(await stream([{ chunk: { ...fenceOf(first), seq: 0, text: 'late' } }])).toEqual(
+        ack(first, false, 'stale_lease'),
+      );
+      expect(await report(resultFor(first, 'late'))).toEqual(ack(first, true, 'stale_lease'));
+      expect(await report(resultFor(second, 'current'))).toEqual(ack(second, true));
       expect(await waitForTask(master, first.taskId)).toMatchObject({ result: 'current' });
     });
 
     it('survives a stream cut mid-way: the caller reads a status, the owner finishes later', async () => {
       const a = await submitRaw('cut me');
-      const failure = new Promise<grpc.ServiceError>((resolve) => {
-        const call = client.StreamTask(meta(), { deadline: deadline() }, (err) =>
-          resolve(err as grpc.ServiceError),
-        );
-        // Once the first chunk is on the wire, cut the stream.
-        call.write({ ...fenceOf(a), seq: 0, text: 'par' }, () => call.cancel());
-      });
-      const err = await failure;
-      expect(err.code).toBe(grpc.status.CANCELLED);
-      expect(err.details).toMatch(/cancel/i);
-      await logs.waitForLine(
-        (l) => l.msg === 'result stream cut' && (l as { taskId?: string }).taskId === a.taskId,
-        'the master logs the cut',
+      const cut = openConnect(client, meta());
+      // Once the first chunk is on the wire, cut the stream.
+      cut.call.write({ reports: [{ chunk: { ...fenceOf(a), seq: 0, text: 'par' } }] }, () =>
+        cut.call.cancel(),
       );
-      expect(await report(resultFor(a, 'whole'))).toEqual({ accepted: true, reason: '' });
+      const { error } = await cut.ended;
+      expect(error?.code).toBe(grpc.status.CANCELLED);
+      expect(error?.details).toMatch(/cancel/i);
+      expect(await report(resultFor(a, 'whole'))).toEqual(ack(a, true));
+      expect(await waitForTask(master, a.taskId)).toMatchObject({ result: 'whole' });
     });
 
-    it('refuses a stream that mixes attempts, ends without a final, or has bad fields', async () => {
+    it('carries several attempts on one stream; a bad report is refused or dropped and the stream goes on', async () => {
       const a = await submitRaw('mix me');
       const b = await submitRaw('and me');
-      const mixed = await stream([
-        { ...fenceOf(a), seq: 0, text: 'a' },
-        { ...fenceOf(a), seq: 1, text: '', final: resultFor(b, 'b') },
+      const s = openConnect(client, meta());
+      /** The answer accepting `ref`'s result (a refusal of the same attempt came before). */
+      const acceptance = (ref: Assignment) =>
+        s.answer((x) => x.final && x.accepted && x.taskId === ref.taskId);
+      const badResult = { ...resultFor(a, 'x'), lease: '' };
+      s.write([
+        { chunk: { ...fenceOf(a), seq: 0, text: 'a' } },
+        { chunk: { ...fenceOf(b), seq: 0, text: 'b' } },
+        // Fails its schema: dropped (and logged), never answered.
+        { chunk: { ...fenceOf(b), lease: '', seq: 1, text: 'x' } },
+        // Fails its schema: answered bad_request.
+        { result: badResult },
       ]);
-      expect(mixed).toMatchObject({
-        accepted: false,
-        reason: expect.stringMatching(/^bad_request: .*attempt/),
-      });
-      expect(await stream([{ ...fenceOf(a), seq: 1, text: 'no end' }])).toEqual({
-        accepted: false,
-        reason: 'no_final',
-      });
-      expect(await stream([{ ...fenceOf(a), lease: '', seq: 2, text: 'x' }])).toMatchObject({
-        accepted: false,
+      expect((await answerTo(s, badResult)).reply).toEqual({
+        ...ack(a, true, ''),
         reason: expect.stringMatching(/^bad_request: lease/),
       });
-      expect(await report(resultFor(a, 'a'))).toMatchObject({ accepted: true });
-      expect(await report(resultFor(b, 'b'))).toMatchObject({ accepted: true });
+      await logs.waitForLine(
+        (l) => l.msg === 'chunk dropped: invalid' && (l as { workerId?: string }).workerId === RAW,
+        'the master logs the dropped chunk',
+      );
+      // The stream goes on: both attempts finish on it.
+      s.write([
+        { chunk: { ...fenceOf(b), seq: 1, text: 'b2' } },
+        { result: resultFor(a, 'a') },
+        { result: resultFor(b, 'b') },
+      ]);
+      expect((await acceptance(a)).reply).toEqual(ack(a, true));
+      expect((await acceptance(b)).reply).toEqual(ack(b, true));
+      // No chunk was refused: the bad one was dropped without an answer.
+      expect(s.acks.filter((x) => !x.final)).toEqual([]);
+      expect(s.acks).toHaveLength(3);
+      s.end();
+      expect(await s.ended).toEqual({});
+      expect(await waitForTask(master, a.taskId)).toMatchObject({ result: 'a' });
+      expect(await waitForTask(master, b.taskId)).toMatchObject({ result: 'b' });
+    });
+
+    it('a stream may end without a result: nothing is answered, the master ends its side', async () => {
+      const c = await submitRaw('no end');
+      const s = openConnect(client, meta());
+      s.write([{ chunk: { ...fenceOf(c), seq: 0, text: 'no end' } }]);
+      s.end();
+      expect(await s.ended).toEqual({});
+      expect(s.acks).toEqual([]);
+      // The attempt is still the worker's: its result on a later stream counts.
+      expect(await report(resultFor(c, 'c'))).toEqual(ack(c, true));
+    });
+
+    it(`takes ${MAX_REPORTS_PER_MESSAGE} reports in one message; more end the stream with INVALID_ARGUMENT, none handled`, async () => {
+      const a = await submitRaw('many chunks');
+      const full: WorkerReport[] = Array.from(
+        { length: MAX_REPORTS_PER_MESSAGE - 1 },
+        (_, seq) => ({
+          chunk: { ...fenceOf(a), seq, text: 'x' },
+        }),
+      );
+      full.push({ result: resultFor(a, 'many') });
+      expect(await stream(full)).toEqual(ack(a, true));
+
+      // Chunks of a task never given out: were any handled, unknown_task would count it (below).
+      const fence = { taskId: 'any.raw-model.flood', attempt: 1, lease: newLease(RAW) };
+      const flood = Array.from({ length: MAX_REPORTS_PER_MESSAGE + 1 }, (_, seq) => ({
+        chunk: { ...fence, seq, text: 'x' },
+      }));
+      const err = await stream(flood).then(
+        () => undefined,
+        (e: grpc.ServiceError) => e,
+      );
+      expect(err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(err?.details).toMatch(new RegExp(`at most ${MAX_REPORTS_PER_MESSAGE} reports`));
     });
 
     it('answers a 10 MB message with RESOURCE_EXHAUSTED and a message', async () => {

@@ -19,6 +19,7 @@ import {
 import type { Assignment, TaskView } from '../../../proto/src/schemas/task.ts';
 import { createTopics, workerClientId } from '../../../proto/src/topics.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
+import { answerTo, openConnect, reportResult } from '../../helpers/report-stream.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { api, masterGrpcClient, startTestMaster } from './support.ts';
 
@@ -42,12 +43,20 @@ describe('gRPC callback server', () => {
   let credential: string;
   const assignments: Assignment[] = [];
 
-  const report = (result: TaskResult, workerId = WORKER) =>
-    new Promise<TaskAck__Output>((resolve, reject) =>
-      client.ReportResult(result, meta(workerId), { deadline: deadline() }, (err, ack) =>
-        err ? reject(err) : resolve(ack!),
-      ),
-    );
+  /** One result on a fresh Connect stream: the master's answer; rejects with the call's error. */
+  const report = async (result: TaskResult, workerId = WORKER): Promise<TaskAck__Output> => {
+    const { error, reply } = await reportResult(client, result, meta(workerId));
+    if (error) throw error;
+    return reply as TaskAck__Output;
+  };
+  /** The answer accepting `ref`'s result. */
+  const accepted = (ref: { taskId: string; attempt: number }) => ({
+    accepted: true,
+    reason: '',
+    taskId: ref.taskId,
+    attempt: ref.attempt,
+    final: true,
+  });
 
   async function submitAndReceive(prompt: string): Promise<Assignment> {
     const { body } = await api<{ id: string }>(master, '/api/tasks', {
@@ -192,7 +201,7 @@ describe('gRPC callback server', () => {
       accepted: false,
       reason: expect.stringMatching(/^bad_request/),
     });
-    expect(await report(base)).toEqual({ accepted: true, reason: '' });
+    expect(await report(base)).toEqual(accepted(a));
     // The attempt is over: the store no longer holds the job under that lease.
     expect(await report(base)).toMatchObject({ accepted: false, reason: 'stale_lease' });
     const { body } = await api<TaskView>(master, `/api/tasks/${a.taskId}`);
@@ -203,52 +212,50 @@ describe('gRPC callback server', () => {
     const bare = masterGrpcClient(master);
     const m = new grpc.Metadata();
     m.set(METADATA_AUTHORIZATION, bearer(credential));
-    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-      bare.ReportResult({ taskId: 'x', attempt: 1, lease: 'l' }, m, { deadline: deadline() }, (e) =>
-        resolve(e),
-      ),
+    const { error: err, reply } = await reportResult(
+      bare,
+      { taskId: 'x', attempt: 1, lease: 'l' },
+      m,
     );
     bare.close();
+    expect(reply).toBeUndefined();
     expect(err?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(err?.details).toMatch(/x-flota-worker-id/);
   });
 
   it('takes a streamed answer, drops resent chunks, and survives a stream cut in the middle', async () => {
     const cut = await submitAndReceive('cut me');
-    const broken = client.StreamTask(meta(), { deadline: deadline() }, () => undefined);
-    broken.write({
-      taskId: cut.taskId,
-      attempt: cut.attempt,
-      lease: cut.lease,
-      seq: 0,
-      text: 'par',
-    });
-    broken.cancel();
+    const broken = openConnect(client, meta());
+    broken.write([
+      {
+        chunk: { taskId: cut.taskId, attempt: cut.attempt, lease: cut.lease, seq: 0, text: 'par' },
+      },
+    ]);
+    broken.call.cancel();
+    expect((await broken.ended).error?.code).toBe(grpc.status.CANCELLED);
 
     const a = await submitAndReceive('stream me');
     const fence = { taskId: a.taskId, attempt: a.attempt, lease: a.lease };
-    const ack = await new Promise<TaskAck__Output>((resolve, reject) => {
-      const call = client.StreamTask(meta(), { deadline: deadline() }, (err, res) =>
-        err ? reject(err) : resolve(res!),
-      );
-      call.write({ ...fence, seq: 0, text: 'Hel' });
-      call.write({ ...fence, seq: 0, text: 'Hel' });
-      call.write({ ...fence, seq: 1, text: 'lo' });
-      call.write({
-        ...fence,
-        seq: 2,
-        final: { ...fence, workerId: WORKER, text: 'Hello', processingMs: 3 },
-      });
-      call.end();
-    });
-    expect(ack).toEqual({ accepted: true, reason: '' });
+    const result = { ...fence, workerId: WORKER, text: 'Hello', processingMs: 3 };
+    const stream = openConnect(client, meta());
+    // Several reports per message, several messages; a resent chunk (seq 0 again) is dropped.
+    stream.write([
+      { chunk: { ...fence, seq: 0, text: 'Hel' } },
+      { chunk: { ...fence, seq: 0, text: 'Hel' } },
+    ]);
+    stream.write([{ chunk: { ...fence, seq: 1, text: 'lo' } }, { result }]);
+    expect((await answerTo(stream, result)).reply).toEqual(accepted(a));
+    // No chunk was refused: the only answer is the result's.
+    expect(stream.acks).toEqual([accepted(a)]);
     const { body } = await api<TaskView>(master, `/api/tasks/${a.taskId}`);
     expect(body).toMatchObject({ state: 'completed', result: 'Hello' });
-    // The cut task is still running and its owner can still finish it.
-    expect(await report({ ...cut, workerId: WORKER, text: 'partial, then whole' })).toEqual({
-      accepted: true,
-      reason: '',
-    });
+    // The cut task is still running and its owner can still finish it, on the same open stream.
+    const whole = { ...cut, workerId: WORKER, text: 'partial, then whole' };
+    // The worker sends it and stops at once: the master still answers, then ends its side cleanly.
+    stream.write([{ result: whole }]);
+    stream.end();
+    expect((await answerTo(stream, whole)).reply).toEqual(accepted(cut));
+    expect(await stream.ended).toEqual({});
   });
 
   it('hands the conversation history to the worker with the prompt', async () => {
@@ -271,10 +278,7 @@ describe('gRPC callback server', () => {
         workerId: WORKER,
         text: 'Ada',
       }),
-    ).toEqual({
-      accepted: true,
-      reason: '',
-    });
+    ).toEqual(accepted(a));
   });
 
   it('fails a task with the provider error, without retrying it', async () => {

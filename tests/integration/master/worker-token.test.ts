@@ -15,6 +15,7 @@ import {
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { WorkerHandle } from '../../../worker/src/main.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
+import { reportResult } from '../../helpers/report-stream.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { api, masterGrpcClient, startTestMaster, startTestWorker } from './support.ts';
 
@@ -38,38 +39,35 @@ describe('worker credentials', () => {
     await redis?.stop();
   });
 
-  const call = (workerId: string, authorization?: string) =>
-    new Promise<grpc.ServiceError | null>((resolve) => {
-      const md = new grpc.Metadata();
-      md.set(METADATA_WORKER_ID, workerId);
-      if (authorization) md.set(METADATA_AUTHORIZATION, authorization);
-      client.ReportResult(
-        { taskId: 't', attempt: 1, lease: 'l' },
-        md,
-        { deadline: Date.now() + 5_000 },
-        (err) => resolve(err),
-      );
-    });
+  /** One result on a Connect stream as `workerId`: the call's error, or the master's answer. */
+  const call = (workerId: string, authorization?: string) => {
+    const md = new grpc.Metadata();
+    md.set(METADATA_WORKER_ID, workerId);
+    if (authorization) md.set(METADATA_AUTHORIZATION, authorization);
+    return reportResult(client, { taskId: 't', attempt: 1, lease: 'l' }, md);
+  };
 
   it('refuses a call without a credential, with a forged one, or as another worker', async () => {
     const own = await master.issueWorkerCredential('intruder');
-    const none = await call('intruder');
+    const { error: none } = await call('intruder');
     expect(none?.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(none?.details).toMatch(/no worker credential/);
-    expect((await call('intruder', 'Bearer wrong-token-value'))?.code).toBe(
+    expect((await call('intruder', 'Bearer wrong-token-value')).error?.code).toBe(
       grpc.status.UNAUTHENTICATED,
     );
     // Well formed, not signed by this installation.
     const forged = `${own.slice(0, own.lastIndexOf('.'))}.${'A'.repeat(43)}`;
-    const unsigned = await call('intruder', bearer(forged));
+    const { error: unsigned } = await call('intruder', bearer(forged));
     expect(unsigned?.code).toBe(grpc.status.UNAUTHENTICATED);
     expect(unsigned?.details).toMatch(/not issued by this installation/);
     // A real credential, presented for another id.
-    const impostor = await call('tok-1', bearer(own));
+    const { error: impostor } = await call('tok-1', bearer(own));
     expect(impostor?.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(impostor?.details).toMatch(/another worker id/);
-    // Its own id: the call reaches the result handler (which knows no such task).
-    expect(await call('intruder', bearer(own))).toBeNull();
+    // Its own id: the result reaches the result handler (which knows no such task) and is answered.
+    const admitted = await call('intruder', bearer(own));
+    expect(admitted.error).toBeUndefined();
+    expect(admitted.reply).toMatchObject({ accepted: false, taskId: 't', attempt: 1, final: true });
   });
 
   it('runs tasks for a worker that has its credential', async () => {

@@ -7,16 +7,16 @@ import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import mqtt from 'mqtt';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../common/errors.ts';
-import { loadMasterPackage, type MasterHandlers } from '../../../proto/src/grpc.ts';
 import type { Assignment } from '../../../proto/src/schemas/task.ts';
 import { createTopics } from '../../../proto/src/topics.ts';
-import { createResultReporter } from '../../../worker/src/grpc-link.ts';
+import { createResultReporter, type ResultReporter } from '../../../worker/src/grpc-link.ts';
 import { loadWorkerConfig, startWorker, type WorkerHandle } from '../../../worker/src/main.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { testLogger } from '../master/support.ts';
 import {
+  DROP,
   enrolledCredential,
   startBroker,
   startMaster,
@@ -79,10 +79,10 @@ async function assign(workerId: string): Promise<string> {
 
 /** The `authorization` the worker's result for `taskId` carried. */
 async function resultAuthorization(taskId: string): Promise<string> {
-  const stream = await waitFor(() => master.streams.find((s) => s.final?.taskId === taskId), {
+  const attempt = await waitFor(() => master.attempts.find((a) => a.final?.taskId === taskId), {
     what: `result of ${taskId}`,
   });
-  return stream.authorization;
+  return attempt.authorization;
 }
 
 describe('worker credentials on the wire', () => {
@@ -136,40 +136,60 @@ describe('worker credentials on the wire', () => {
 });
 
 describe('a refused credential', () => {
-  it('is not retried: one call, then the result is given up', async () => {
-    const { proto } = loadMasterPackage();
-    let calls = 0;
-    const handlers: MasterHandlers = {
-      StreamTask: (_call, callback) => callback({ code: grpc.status.UNAUTHENTICATED }),
-      ReportResult: (_call, callback) => {
-        calls += 1;
-        return callback({ code: grpc.status.UNAUTHENTICATED, details: 'revoked' });
-      },
-      Enroll: (_call, callback) => callback({ code: grpc.status.UNAUTHENTICATED }),
-    };
-    const server = new grpc.Server();
-    server.addService(proto.flota.v1.Master.service, handlers);
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
-      ),
-    );
-    const reporter = createResultReporter({
-      address: `127.0.0.1:${port}`,
+  let refusing: TestMaster | undefined;
+  let reporter: ResultReporter | undefined;
+  afterEach(async () => {
+    reporter?.close();
+    await refusing?.close();
+    reporter = undefined;
+    refusing = undefined;
+  });
+
+  const connectReporter = (address: string) => {
+    reporter = createResultReporter({
+      address,
       workerId: 'revoked-1',
       credential: 'fwt1.revoked-1.x',
       channelCredentials: grpc.credentials.createInsecure(),
       log: pino({ level: 'silent' }),
     });
+    return reporter;
+  };
+  const result = { taskId: 't', attempt: 1, lease: 'l', workerId: 'revoked-1', text: 'x' };
+
+  it.each([
+    ['UNAUTHENTICATED', grpc.status.UNAUTHENTICATED],
+    ['PERMISSION_DENIED', grpc.status.PERMISSION_DENIED],
+  ])('is not retried: one call, then the result is given up (%s)', async (_, code) => {
+    // Refused at the call's start, as the real master's auth interceptor does.
+    refusing = await startMaster();
+    refusing.behaviour = { connect: () => ({ code, details: 'revoked' }) };
+    const link = connectReporter(refusing.address);
     const started = Date.now();
-    const ack = await reporter.report(
-      { taskId: 't', attempt: 1, lease: 'l', workerId: 'revoked-1', text: 'x' },
-      Date.now() + 60_000,
-    );
-    reporter.close();
-    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    const ack = await link.report(result, Date.now() + 60_000);
     expect(ack).toBeUndefined();
-    expect(calls).toBe(1);
+    expect(refusing.connections).toHaveLength(1);
+    expect(refusing.connections[0]).toMatchObject({
+      workerId: 'revoked-1',
+      authorization: 'Bearer fwt1.revoked-1.x',
+      messages: 0,
+    });
+    expect(refusing.deliveries).toEqual([]);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('revoked while its stream is open: the result waiting for an answer is given up, not resent', async () => {
+    refusing = await startMaster();
+    refusing.behaviour = { result: () => DROP };
+    const link = connectReporter(refusing.address);
+    const started = Date.now();
+    const ack = link.report(result, Date.now() + 60_000);
+    await waitFor(() => refusing?.deliveries.length === 1, { what: 'the result to arrive' });
+    // The real master ends a revoked worker's open calls with UNAUTHENTICATED.
+    refusing.cut(grpc.status.UNAUTHENTICATED);
+    expect(await ack).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(refusing.connections).toHaveLength(1);
+    expect(refusing.deliveries).toHaveLength(1);
   });
 });

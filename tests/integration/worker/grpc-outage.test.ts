@@ -1,4 +1,9 @@
 /**
+ * The worker's gRPC link (worker/src/grpc-link.ts) against a test master: its
+ * Connect stream carries several attempts' reports and brings back their
+ * answers; a result left unanswered when the stream breaks, or answered
+ * `store_unavailable`, is sent again; a refused chunk stops its attempt.
+ *
  * A worker whose master was unreachable for a long time (a network cut, a
  * master restarting slowly) must deliver its result as soon as the master is
  * back. grpc-js alone would by then wait up to 120 s between dials; the
@@ -8,10 +13,15 @@ import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TaskAck__Output } from '../../../proto/src/grpc.ts';
-import { createResultReporter, type ResultReporter } from '../../../worker/src/grpc-link.ts';
+import type { TaskAck__Output, TaskResult } from '../../../proto/src/grpc.ts';
+import { MAX_REPORTS_PER_MESSAGE } from '../../../proto/src/schemas/grpc.ts';
+import {
+  createResultReporter,
+  REPORT_GRACE_MS,
+  type ResultReporter,
+} from '../../../worker/src/grpc-link.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
-import { startMaster, type TestMaster } from './support.ts';
+import { ACCEPT, DROP, fail, refuse, startMaster, type TestMaster } from './support.ts';
 
 /**
  * Dials after which grpc-js's default backoff (1 s, ×1.6 per failure) waits
@@ -85,7 +95,7 @@ describe('worker gRPC link after a long outage', () => {
       timeoutMs: 30_000,
     });
     const gaps = deadEnd.dials.slice(1).map((at, i) => at - (deadEnd.dials[i] as number));
-    // The cap (2 s, up to 20 % jitter) plus the report's own retry delay (2 s).
+    // The cap (2 s, up to 20 % jitter) plus the reporter's own wait before it reopens the stream (up to 2 s).
     expect(Math.max(...gaps)).toBeLessThan(4_500);
 
     await deadEnd.close();
@@ -97,7 +107,226 @@ describe('worker gRPC link after a long outage', () => {
     });
     await delivered;
     expect(ack?.accepted).toBe(true);
-    expect(master.reports.map((r) => r.result.taskId)).toEqual(['task-outage']);
+    expect(master.deliveries.map((d) => d.result.taskId)).toEqual(['task-outage']);
     expect(Date.now() - backAt).toBeLessThan(6_000);
   }, 60_000);
+});
+
+const WORKER_ID = 'link-worker';
+
+function connectReporter(address: string): ResultReporter {
+  reporter = createResultReporter({
+    address,
+    workerId: WORKER_ID,
+    credential: 'link-worker-credential',
+    channelCredentials: grpc.credentials.createInsecure(),
+    log: pino({ level: 'silent' }),
+  });
+  return reporter;
+}
+
+let seq = 0;
+function result(overrides: Partial<TaskResult> = {}): TaskResult {
+  seq += 1;
+  return {
+    taskId: `task-${seq}`,
+    attempt: 1,
+    lease: `lease-${seq}`,
+    workerId: WORKER_ID,
+    text: `answer ${seq}`,
+    ...overrides,
+  };
+}
+
+const inAMinute = () => Date.now() + 60_000;
+
+/** What the master answers a result with: accepted, or why not. */
+const answerFor = (r: TaskResult, reason = '') => ({
+  accepted: reason === '',
+  reason,
+  taskId: r.taskId,
+  attempt: r.attempt,
+  final: true,
+});
+
+describe('worker gRPC link on one Connect stream', () => {
+  it("carries several attempts' chunks and results on one stream and takes each answer back", async () => {
+    master = await startMaster();
+    const link = connectReporter(master.address);
+    const refs = [1, 2].map((n) => ({
+      taskId: `streamed-${n}`,
+      attempt: n,
+      lease: `lease-streamed-${n}`,
+      deadline: inAMinute(),
+    }));
+    const [one, two] = refs.map((ref) => link.openStream(ref));
+    one?.write('a');
+    two?.write('x');
+    one?.write('b');
+    two?.write('y');
+    const finals = refs.map((ref) =>
+      result({ taskId: ref.taskId, attempt: ref.attempt, lease: ref.lease }),
+    );
+    const others = [result(), result({ attempt: 3 })];
+    const acks = await Promise.all([
+      one?.finish(finals[0] as TaskResult),
+      two?.finish(finals[1] as TaskResult),
+      ...others.map((r) => link.report(r, inAMinute())),
+    ]);
+
+    expect(acks).toEqual([...finals, ...others].map((r) => answerFor(r)));
+    expect(master.connections).toHaveLength(1);
+    expect(master.connections[0]).toMatchObject({
+      workerId: WORKER_ID,
+      authorization: 'Bearer link-worker-credential',
+      open: true,
+    });
+    // What one turn of the event loop gathered leaves together.
+    expect(master.connections[0]?.messages).toBe(1);
+    for (const [i, ref] of refs.entries()) {
+      const attempt = master.attempts.find((a) => a.taskId === ref.taskId);
+      expect(attempt?.chunks.map((c) => [c.seq, c.text, c.lease, c.attempt])).toEqual(
+        (i === 0 ? ['a', 'b'] : ['x', 'y']).map((text, n) => [n, text, ref.lease, ref.attempt]),
+      );
+      expect(attempt?.final).toMatchObject({ taskId: ref.taskId, lease: ref.lease });
+    }
+    expect(master.deliveries).toHaveLength(4);
+  });
+
+  it('splits a burst larger than one message may carry over several messages, in order', async () => {
+    master = await startMaster();
+    const link = connectReporter(master.address);
+    const ref = { taskId: 'burst', attempt: 1, lease: 'lease-burst', deadline: inAMinute() };
+    const stream = link.openStream(ref);
+    const count = MAX_REPORTS_PER_MESSAGE + 100;
+    for (let i = 0; i < count; i += 1) stream.write(`${i} `);
+    const final = result({ taskId: ref.taskId, lease: ref.lease });
+    expect(await stream.finish(final)).toEqual(answerFor(final));
+    // More would have ended the stream with INVALID_ARGUMENT.
+    expect(master.connections).toHaveLength(1);
+    expect(master.connections[0]?.messages).toBe(2);
+    const chunks = master.attempts.find((a) => a.taskId === 'burst')?.chunks ?? [];
+    expect(chunks.map((c) => c.seq)).toEqual([...Array(count).keys()]);
+  });
+
+  it.each([
+    ['the master cuts it', () => master?.cut(grpc.status.UNAVAILABLE)],
+    ['the master ends it cleanly', () => master?.cut(grpc.status.OK)],
+  ])('resends a result left unanswered on a new stream when %s', async (_, breakStream) => {
+    master = await startMaster();
+    master.behaviour = { result: (_r, delivery) => (delivery === 1 ? DROP : ACCEPT) };
+    const link = connectReporter(master.address);
+    const lost = result();
+    const ack = link.report(lost, inAMinute());
+    await waitFor(() => master?.deliveries.length === 1, { what: 'the first delivery' });
+    breakStream();
+
+    expect(await ack).toEqual(answerFor(lost));
+    expect(master.connections).toHaveLength(2);
+    expect(master.connections[0]?.open).toBe(false);
+    expect(master.deliveries.map((d) => d.result.taskId)).toEqual([lost.taskId, lost.taskId]);
+  });
+
+  it('resends a result whose report broke the call, on a new stream', async () => {
+    master = await startMaster();
+    master.behaviour = {
+      result: (_r, delivery) => (delivery === 1 ? fail(grpc.status.INTERNAL) : ACCEPT),
+    };
+    const link = connectReporter(master.address);
+    const r = result();
+    expect(await link.report(r, inAMinute())).toEqual(answerFor(r));
+    expect(master.connections).toHaveLength(2);
+    expect(master.deliveries).toHaveLength(2);
+  });
+
+  it('resends a result answered store_unavailable until the master stores it', async () => {
+    master = await startMaster();
+    master.behaviour = {
+      result: (_r, delivery) => (delivery <= 2 ? refuse('store_unavailable') : ACCEPT),
+    };
+    const link = connectReporter(master.address);
+    const r = result();
+    expect(await link.report(r, inAMinute())).toEqual(answerFor(r));
+    expect(master.deliveries).toHaveLength(3);
+    // The stream did not break: the resends went on the same one.
+    expect(master.connections).toHaveLength(1);
+  });
+
+  it.each(['stale_lease', 'not_lease_owner', 'internal'])(
+    'takes a result answered %s as final: no resend',
+    async (reason) => {
+      master = await startMaster();
+      master.behaviour = { result: () => refuse(reason) };
+      const link = connectReporter(master.address);
+      const r = result();
+      expect(await link.report(r, inAMinute())).toEqual(answerFor(r, reason));
+      // One more report behind it on the same stream: had the first been resent, it would be here by now.
+      const next = result();
+      master.behaviour = {};
+      expect(await link.report(next, inAMinute())).toEqual(answerFor(next));
+      expect(master.deliveries.map((d) => d.result.taskId)).toEqual([r.taskId, next.taskId]);
+    },
+  );
+
+  it('takes the bad_request answer to a malformed result as final, and the stream goes on', async () => {
+    master = await startMaster();
+    const link = connectReporter(master.address);
+    const bad = result({ lease: '' });
+    const ack = await link.report(bad, inAMinute());
+    expect(ack).toMatchObject({ accepted: false, taskId: bad.taskId, attempt: 1, final: true });
+    expect(ack?.reason).toMatch(/^bad_request: lease/);
+    const good = result();
+    expect(await link.report(good, inAMinute())).toEqual(answerFor(good));
+    expect(master.connections).toHaveLength(1);
+  });
+
+  it('gives a result up when no answer came by the deadline plus the grace', async () => {
+    master = await startMaster();
+    master.behaviour = { result: () => DROP };
+    const link = connectReporter(master.address);
+    const started = Date.now();
+    const ack = await link.report(result(), started - REPORT_GRACE_MS + 300);
+    expect(ack).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    // Unanswered on a stream that stays up: sent once, not again.
+    expect(master.deliveries).toHaveLength(1);
+    expect(master.connections).toHaveLength(1);
+  });
+
+  it('stops an attempt whose chunk the master refused: its later chunks and its result stay home', async () => {
+    master = await startMaster();
+    master.behaviour = {
+      chunk: (c) => (c.taskId === 'refused-task' ? refuse('stale_lease') : ACCEPT),
+    };
+    const link = connectReporter(master.address);
+    const ref = { taskId: 'refused-task', attempt: 1, lease: 'old', deadline: inAMinute() };
+    const stream = link.openStream(ref);
+    stream.write('a');
+    // Answers come in order on one stream: once this one is in, so is the refusal before it.
+    const marker = result();
+    expect(await link.report(marker, inAMinute())).toEqual(answerFor(marker));
+    expect(master.connections[0]?.acks[0]).toEqual({
+      taskId: 'refused-task',
+      attempt: 1,
+      accepted: false,
+      reason: 'stale_lease',
+      final: false,
+    });
+
+    stream.write('b');
+    const ack = await stream.finish(result({ taskId: ref.taskId, lease: ref.lease }));
+    expect(ack).toEqual({
+      taskId: 'refused-task',
+      attempt: 1,
+      accepted: false,
+      reason: 'stale_lease',
+      final: false,
+    });
+    const after = result();
+    expect(await link.report(after, inAMinute())).toEqual(answerFor(after));
+    const refused = master.attempts.find((a) => a.taskId === 'refused-task');
+    expect(refused).toMatchObject({ chunks: [], droppedChunks: 0 });
+    expect(refused?.final).toBeUndefined();
+    expect(master.deliveries.map((d) => d.result.taskId)).toEqual([marker.taskId, after.taskId]);
+  });
 });

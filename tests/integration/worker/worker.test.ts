@@ -138,7 +138,7 @@ describe('worker over MQTT + gRPC', () => {
 
   it('streams chunks and a final result with the matching lease', async () => {
     const a = assign(echoId, { prompt: 'hello there' });
-    const stream = await waitFor(() => master.streams.find((s) => s.final?.taskId === a.taskId), {
+    const stream = await waitFor(() => master.attempts.find((s) => s.final?.taskId === a.taskId), {
       what: 'final result',
     });
     expect(stream.workerId).toBe(echoId);
@@ -158,7 +158,7 @@ describe('worker over MQTT + gRPC', () => {
 
   it('cancel stops a slow task with error code cancelled', async () => {
     const a = assign(echoId, { prompt: 'x'.repeat(400) });
-    await waitFor(() => master.streams.find((s) => s.chunks[0]?.taskId === a.taskId), {
+    await waitFor(() => master.attempts.find((s) => s.chunks[0]?.taskId === a.taskId), {
       what: 'first chunk',
     });
     observer.publish(topics.control(echoId), JSON.stringify({ type: 'cancel', taskId: a.taskId }), {
@@ -258,9 +258,12 @@ describe('worker over MQTT + gRPC', () => {
     try {
       models.mode = 'ok';
       const a = assign(id, { model: 'gemini-2.5-flash', prompt: 'greet' });
-      const stream = await waitFor(() => master.streams.find((s) => s.final?.taskId === a.taskId), {
-        what: 'gemini result',
-      });
+      const stream = await waitFor(
+        () => master.attempts.find((s) => s.final?.taskId === a.taskId),
+        {
+          what: 'gemini result',
+        },
+      );
       expect(stream.chunks.map((c) => c.text)).toEqual(models.pieces);
       expect(stream.final).toMatchObject({ text: models.pieces.join(''), error: '' });
       expect(stream.final?.usage).toEqual({ inputTokens: 3, outputTokens: 5 });

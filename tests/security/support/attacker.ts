@@ -14,7 +14,10 @@ import {
   METADATA_AUTHORIZATION,
   METADATA_WORKER_ID,
   type TaskAck__Output,
+  type TaskResult,
+  type WorkerReport,
 } from '../../../proto/src/grpc.ts';
+import { answerTo, type ConnectStream, openConnect } from '../../helpers/report-stream.ts';
 
 export interface MqttAttempt {
   client?: MqttClient;
@@ -98,31 +101,80 @@ export function grpcClient(address: string): MasterClient {
   return new proto.flota.v1.Master(address, grpc.credentials.createInsecure());
 }
 
+/** What a worker's call carries, as the attacker chooses: a worker id and a bearer, either may be omitted. */
+export interface GrpcAuth {
+  workerId?: string;
+  bearer?: string;
+}
+
+export function workerMetadata(auth: GrpcAuth): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  if (auth.workerId) metadata.set(METADATA_WORKER_ID, auth.workerId);
+  if (auth.bearer) metadata.set(METADATA_AUTHORIZATION, `Bearer ${auth.bearer}`);
+  return metadata;
+}
+
 export interface GrpcOutcome {
   ack?: TaskAck__Output;
   code?: grpc.status;
   details?: string;
 }
 
-/** ReportResult with the given worker id and bearer (either may be omitted). */
-export function reportResult(
+/** How long a helper below waits for the master's answer before it gives up on the call. */
+const ANSWER_TIMEOUT_MS = 5_000;
+
+/**
+ * Opens a Connect stream with `auth` that is cancelled when it is still open
+ * after `timeoutMs` (`ended` then settles with CANCELLED and `timedOut()` is
+ * true), so a master that never answers fails the test instead of hanging it.
+ */
+export function connectAs(
+  client: MasterClient,
+  auth: GrpcAuth,
+  timeoutMs = ANSWER_TIMEOUT_MS,
+): ConnectStream & { timedOut(): boolean } {
+  const stream = openConnect(client, workerMetadata(auth));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stream.call.cancel();
+  }, timeoutMs);
+  void stream.ended.then(() => clearTimeout(timer));
+  return Object.assign(stream, { timedOut: () => timedOut });
+}
+
+/**
+ * Sends `reports` in one message on a fresh Connect stream with `auth`, and
+ * reports the master's answer to the last result among them (or its first
+ * answer when there is none), or the status the call ended with; then closes
+ * the stream.
+ */
+export async function reportAs(
+  client: MasterClient,
+  reports: WorkerReport[],
+  auth: GrpcAuth,
+): Promise<GrpcOutcome> {
+  const stream = connectAs(client, auth);
+  stream.write(reports);
+  const last = [...reports].reverse().find((r) => r.result)?.result ?? undefined;
+  const outcome = await (last ? answerTo(stream, last) : stream.answer());
+  stream.end();
+  if (outcome.reply) return { ack: outcome.reply };
+  if (stream.timedOut()) {
+    return {
+      code: grpc.status.DEADLINE_EXCEEDED,
+      details: `no answer within ${ANSWER_TIMEOUT_MS} ms`,
+    };
+  }
+  return { code: outcome.error?.code, details: outcome.error?.details };
+}
+
+/** One result on a fresh Connect stream with the given worker id and bearer (either may be omitted). */
+export const reportResult = (
   client: MasterClient,
   result: Record<string, unknown>,
-  auth: { workerId?: string; bearer?: string },
-): Promise<GrpcOutcome> {
-  const metadata = new grpc.Metadata();
-  if (auth.workerId) metadata.set(METADATA_WORKER_ID, auth.workerId);
-  if (auth.bearer) metadata.set(METADATA_AUTHORIZATION, `Bearer ${auth.bearer}`);
-  return new Promise((resolve) => {
-    client.ReportResult(
-      result,
-      metadata,
-      { deadline: Date.now() + 5_000 },
-      (err: grpc.ServiceError | null, ack?: TaskAck__Output) =>
-        resolve(err ? { code: err.code, details: err.details } : { ack }),
-    );
-  });
-}
+  auth: GrpcAuth,
+): Promise<GrpcOutcome> => reportAs(client, [{ result: result as TaskResult }], auth);
 
 /** Resident memory of a process in MiB (Linux /proc). */
 export async function rssMiB(pid: number): Promise<number> {

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ProviderError } from '../../../common/errors.ts';
-import type { TaskResult } from '../../../proto/src/grpc.ts';
+import type { TaskAck__Output, TaskResult } from '../../../proto/src/grpc.ts';
 import type { Assignment } from '../../../proto/src/schemas/task.ts';
 import type { AttemptRef, ResultReporter } from '../../../worker/src/grpc-link.ts';
 import { createEchoProvider } from '../../../worker/src/providers/echo.ts';
@@ -12,6 +12,15 @@ interface Recorded {
   streamed: Array<{ ref: AttemptRef; chunks: string[]; final?: TaskResult }>;
   reported: TaskResult[];
 }
+
+/** The master's answer to `result`: taken. */
+const accepted = (result: TaskResult): TaskAck__Output => ({
+  accepted: true,
+  reason: '',
+  taskId: result.taskId ?? '',
+  attempt: result.attempt ?? 0,
+  final: true,
+});
 
 function fakeReporter(): ResultReporter & Recorded {
   const streamed: Recorded['streamed'] = [];
@@ -29,13 +38,13 @@ function fakeReporter(): ResultReporter & Recorded {
         write: (text) => entry.chunks.push(text),
         finish: async (result) => {
           entry.final = result;
-          return { accepted: true, reason: '' };
+          return accepted(result);
         },
       };
     },
     report: async (result) => {
       reported.push(result);
-      return { accepted: true, reason: '' };
+      return accepted(result);
     },
     close: () => {},
   };
@@ -101,7 +110,7 @@ describe('TaskRunner', () => {
 
   it('keeps listing a finished attempt as active until its result is acknowledged, without its slot', async () => {
     const { runner, reporter } = makeRunner();
-    let deliver: (ack: { accepted: boolean; reason: string }) => void = () => {};
+    let deliver: (ack: TaskAck__Output) => void = () => {};
     const open = reporter.openStream.bind(reporter);
     reporter.openStream = (ref) => {
       const stream = open(ref);
@@ -113,7 +122,7 @@ describe('TaskRunner', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     expect(runner.freeSlots()).toBe(1);
     expect(runner.active()).toEqual([{ taskId: a.taskId, attempt: 1, lease: a.lease }]);
-    deliver({ accepted: true, reason: '' });
+    deliver(accepted({ taskId: a.taskId, attempt: a.attempt }));
     await runner.idle();
     expect(runner.active()).toEqual([]);
   });

@@ -4,9 +4,15 @@
 export interface TaskAck {
   'accepted'?: (boolean);
   'reason'?: (string);
+  'taskId'?: (string);
+  'attempt'?: (number);
+  'final'?: (boolean);
 }
 
 export interface TaskAck__Output {
   'accepted': (boolean);
   'reason': (string);
+  'taskId': (string);
+  'attempt': (number);
+  'final': (boolean);
 }

@@ -1,6 +1,5 @@
 // Original file: proto/flota/v1/master.proto
 
-import type { TaskResult as _flota_v1_TaskResult, TaskResult__Output as _flota_v1_TaskResult__Output } from '../../flota/v1/TaskResult.ts';
 
 export interface TaskChunk {
   'taskId'?: (string);
@@ -8,7 +7,6 @@ export interface TaskChunk {
   'lease'?: (string);
   'seq'?: (number);
   'text'?: (string);
-  'final'?: (_flota_v1_TaskResult | null);
 }
 
 export interface TaskChunk__Output {
@@ -17,5 +15,4 @@ export interface TaskChunk__Output {
   'lease': (string);
   'seq': (number);
   'text': (string);
-  'final': (_flota_v1_TaskResult__Output | null);
 }
