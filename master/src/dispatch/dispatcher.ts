@@ -11,11 +11,11 @@ import {
   queueName,
 } from '../../../proto/src/queues.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
-import type { TaskStore } from '../store/task-store.ts';
+import type { HeldTask, TaskStore } from '../store/task-store.ts';
 import { fairnessKey } from '../tasks/fair-priority.ts';
 import type { TaskLifecycle } from '../tasks/lifecycle.ts';
 import { Lane } from './lane.ts';
-import type { Lease, LeaseTable } from './leases.ts';
+import type { LeaseTable } from './leases.ts';
 import type { DispatchPolicy } from './policies/types.ts';
 
 /**
@@ -175,18 +175,22 @@ export class Dispatcher {
     await Promise.all([...this.lanes.values()].map((lane) => lane.close()));
   }
 
+  /** One store call per queue for every lock held here (not one per running task). */
   private async renewLocks(): Promise<void> {
-    await Promise.all(this.deps.leases.all().map((lease) => this.renew(lease)));
-  }
-
-  private async renew(lease: Lease): Promise<void> {
-    let held: boolean;
+    const leases = this.deps.leases.all();
+    if (leases.length === 0) return;
+    let lost: Set<HeldTask>;
     try {
-      held = await lease.held.extend(LOCK_DURATION_MS);
+      lost = await this.deps.store.extendLocks(
+        leases.map((lease) => lease.held),
+        LOCK_DURATION_MS,
+      );
     } catch (err) {
-      this.log.warn({ err, taskId: lease.taskId }, 'lock renewal failed; retrying');
+      this.log.warn({ err, leases: leases.length }, 'lock renewal failed; retrying');
       return;
     }
-    if (!held) await this.deps.lifecycle.lockLapsed(lease);
+    for (const lease of leases) {
+      if (lost.has(lease.held)) await this.deps.lifecycle.lockLapsed(lease);
+    }
   }
 }

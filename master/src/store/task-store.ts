@@ -72,6 +72,8 @@ export class HeldTask {
     private readonly job: TaskJob,
     /** The lock token: the attempt's fencing lease. */
     readonly token: string,
+    /** The name of its queue. */
+    readonly queue: string,
   ) {
     this.attempt = Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1);
   }
@@ -131,7 +133,10 @@ export class HeldTask {
 
 /** One task queue (capability + model + labels). */
 export class TaskQueueHandle {
-  constructor(private readonly queue: TaskQueue) {}
+  constructor(
+    private readonly queue: TaskQueue,
+    private readonly name: string,
+  ) {}
 
   /**
    * Adds a task under its id. With `onlyIfNew`, answers whether it is new:
@@ -254,18 +259,31 @@ export class TaskQueueHandle {
     const job = (await this.queue.getJob(taskId)) as TaskJob | undefined;
     if (!job) return 'gone';
     if ((await job.extendLock(token, ms)) !== 1) return 'stale';
-    return new HeldTask(job, token);
+    return new HeldTask(job, token, this.name);
   }
 }
 
 /** Takes tasks from one queue by hand: BullMQ's worker without a processor. */
 export class TaskTaker {
-  constructor(private readonly worker: StoreWorker<TaskJobData, TaskJobResult>) {}
+  constructor(
+    private readonly worker: StoreWorker<TaskJobData, TaskJobResult>,
+    private readonly name: string,
+  ) {}
 
   /** The head task under a new lock `token`, or undefined when none waits. */
   async take(token: string): Promise<HeldTask | undefined> {
     const job = (await this.worker.getNextJob(token, { block: false })) as TaskJob | undefined;
-    return job ? new HeldTask(job, token) : undefined;
+    return job ? new HeldTask(job, token, this.name) : undefined;
+  }
+
+  /** Keeps the locks of many tasks of this queue another `ms`, in one store call: the ids lost. */
+  async extendLocks(held: HeldTask[], ms: number): Promise<Set<string>> {
+    const failed = await this.worker.extendJobLocks(
+      held.map((h) => h.taskId),
+      held.map((h) => h.token),
+      ms,
+    );
+    return new Set(failed);
   }
 
   /** Recovers tasks whose lock lapsed while no master held them (e.g. after a crash). */
@@ -292,6 +310,7 @@ const ANSWER_KV_PREFIX = 'answer:';
  */
 export class TaskStore {
   private readonly queues = new Map<string, TaskQueueHandle>();
+  private readonly takers = new Map<string, TaskTaker>();
 
   constructor(private readonly store: QueueStore) {}
 
@@ -303,7 +322,7 @@ export class TaskStore {
     const name = queueName(key);
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new TaskQueueHandle(this.store.createQueue<TaskJobData, TaskJobResult>(name));
+      queue = new TaskQueueHandle(this.store.createQueue<TaskJobData, TaskJobResult>(name), name);
       this.queues.set(name, queue);
     }
     return queue;
@@ -344,13 +363,41 @@ export class TaskStore {
 
   /** A taker for one queue, with the lock and stall rules of running tasks. */
   taker(key: QueueKey, options: TakerOptions): TaskTaker {
-    return new TaskTaker(
-      this.store.createWorker<TaskJobData, TaskJobResult>(queueName(key), {
+    const name = queueName(key);
+    let taker = this.takers.get(name);
+    if (!taker) {
+      const worker = this.store.createWorker<TaskJobData, TaskJobResult>(name, {
         lockDuration: options.lockDurationMs,
         stalledInterval: options.stalledCheckMs,
         maxStalledCount: options.maxStalls,
+      });
+      taker = new TaskTaker(worker, name);
+      this.takers.set(name, taker);
+    }
+    return taker;
+  }
+
+  /**
+   * Keeps the locks of running tasks another `ms`: one store call per queue
+   * (a task whose queue has no taker here is extended on its own). Returns
+   * the tasks whose lock was lost.
+   */
+  async extendLocks(held: HeldTask[], ms: number): Promise<Set<HeldTask>> {
+    const byQueue = new Map<string, HeldTask[]>();
+    for (const h of held) byQueue.set(h.queue, [...(byQueue.get(h.queue) ?? []), h]);
+    const lost = new Set<HeldTask>();
+    await Promise.all(
+      [...byQueue].map(async ([name, tasks]) => {
+        const taker = this.takers.get(name);
+        if (taker) {
+          const failed = await taker.extendLocks(tasks, ms);
+          for (const h of tasks) if (failed.has(h.taskId)) lost.add(h);
+          return;
+        }
+        await Promise.all(tasks.map(async (h) => (await h.extend(ms)) || lost.add(h)));
       }),
     );
+    return lost;
   }
 
   /** Names of the queues the store holds tasks for, starting with `prefix`. */
