@@ -5,12 +5,14 @@
  * workers heartbeating while tasks flow. Progress on stderr, a table on
  * stdout, JSON in bench/results/. `npm run bench -- --help` lists the flags.
  */
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { Cleanup } from './cleanup.ts';
 import { parseFlags } from './flags.ts';
 import { useCompiledBuild } from './processes.ts';
+import { summarizeProfiles } from './profile-summary.ts';
 import { Progress } from './progress.ts';
 import { runRawBullmq } from './raw-bullmq.ts';
 import { buildReport, formatTable, writeReport } from './report.ts';
@@ -45,6 +47,7 @@ const optionsSchema = z.object({
   stallMs: int(1_000),
   cpuProf: z.string().min(1).optional(),
   fromSource: z.boolean(),
+  profile: z.boolean(),
   json: z.string().min(1).optional(),
   resultsDir: z.string().min(1),
   quiet: z.boolean(),
@@ -84,6 +87,11 @@ const program = new Command()
     'run the master and echo workers with node --cpu-prof, profiles into <dir>',
   )
   .option(
+    '--profile',
+    'profile the master and the echo workers, then print where their CPU time went (profiles in <results-dir>/profiles-<time>, or --cpu-prof <dir>)',
+    false,
+  )
+  .option(
     '--from-source',
     'run flota through tsx from the TypeScript sources instead of building and running dist/',
     false,
@@ -121,7 +129,11 @@ const params: BenchParams & { brokers: string[]; build: string } = {
   logLevel: opts.logLevel,
   dispatchPolicy: opts.dispatchPolicy,
   stallMs: opts.stallMs,
-  cpuProf: opts.cpuProf,
+  cpuProf:
+    opts.cpuProf ??
+    (opts.profile
+      ? join(opts.resultsDir, `profiles-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+      : undefined),
   brokers: [...brokers],
   build: opts.fromSource ? 'source (tsx)' : 'compiled (dist/)',
 };
@@ -160,6 +172,11 @@ try {
   const files = writeReport(report, opts.resultsDir, opts.json);
   console.log(formatTable(report));
   progress.note(`written: ${files.join(', ')}`);
+  if (opts.profile && params.cpuProf) {
+    const processes = runs.flatMap((r) => r.profiled ?? []);
+    const { text } = await summarizeProfiles(params.cpuProf, processes);
+    console.log(`\nwhere the CPU time went (${params.cpuProf}/summary.txt):\n\n${text}`);
+  }
   const failed = runs.reduce((sum, r) => sum + r.failed, 0);
   if (failed > 0) console.error(`${failed} tasks failed`);
   process.exit(failed === 0 ? 0 : 1);

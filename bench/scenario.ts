@@ -58,6 +58,8 @@ export interface BrokerResult {
   /** CPU ms per task of each component in the throughput run (`other`: the rest of the machine). */
   cpuMsPerTask: Record<string, number>;
   failed: number;
+  /** With profiling: the processes that wrote a CPU profile, by pid. */
+  profiled?: Array<{ pid: number; name: string }>;
   /** Client-side submit → result at the fixed offered load. */
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   latency: LatencyResult;
@@ -152,6 +154,12 @@ export async function runBroker(
     const fleetReadyMs = performance.now() - fleetStart;
     const masterRssStartMb = (await rssMb(master.proc.pid)) ?? 0;
     const masterHeapStartMb = await masterHeapMb(baseUrl);
+    const profiled = params.cpuProf
+      ? [
+          { pid: master.proc.pid, name: `${broker}: master` },
+          ...fleet.map((w, i) => ({ pid: w.proc.pid, name: `${broker}: worker ${fleetIds[i]}` })),
+        ]
+      : undefined;
     if (params.cpuProf) {
       const pids = fleet.map((w) => w.proc.pid).join(', ');
       progress.note(
@@ -240,6 +248,7 @@ export async function runBroker(
       masterRssStartMb: round2(masterRssStartMb),
       masterHeapStartMb,
       scale,
+      profiled,
     };
   } finally {
     client?.close();
