@@ -7,6 +7,7 @@
 import type { MqttClient } from 'mqtt';
 import type { Logger } from '../../common/logger.ts';
 import { connectMqtt } from '../../common/mqtt.ts';
+import { settlesWithin } from '../../common/timeout.ts';
 import type { Heartbeat, WorkerOffline, WorkerOnline } from '../../proto/src/schemas/worker.ts';
 import { type Topics, workerClientId } from '../../proto/src/topics.ts';
 
@@ -44,6 +45,13 @@ export interface MqttLink {
 }
 
 const json = (value: unknown) => JSON.stringify(value);
+
+/**
+ * How long a stopping worker waits for the broker to confirm its offline
+ * record. A broker that is gone or stuck never will: the worker then leaves
+ * without it (the Last Will says `lost`), instead of waiting forever.
+ */
+export const OFFLINE_CONFIRM_WAIT_MS = 2_000;
 
 export function openMqttLink(options: MqttLinkOptions): MqttLink {
   const { topics, workerId } = options;
@@ -108,15 +116,19 @@ export function openMqttLink(options: MqttLinkOptions): MqttLink {
       if (client.connected) client.publish(topics.log(workerId), line, { qos: 0 });
     },
     async shutdown() {
+      let confirmed = false;
       if (client.connected) {
         const offline: WorkerOffline = { state: 'offline', id: workerId, reason: 'shutdown' };
-        try {
-          await client.publishAsync(statusTopic, json(offline), { qos: 1, retain: true });
-        } catch (error) {
-          log.warn({ err: error instanceof Error ? error.message : error }, 'offline status lost');
-        }
+        const published = client
+          .publishAsync(statusTopic, json(offline), { qos: 1, retain: true })
+          .then(() => {
+            confirmed = true;
+          });
+        await settlesWithin(published, OFFLINE_CONFIRM_WAIT_MS);
+        if (!confirmed) log.warn('offline status not confirmed by the broker: leaving without it');
       }
-      await client.endAsync();
+      // A clean end waits for acknowledgements; without a broker that answers, end at once.
+      await client.endAsync(!confirmed);
     },
   };
 }
