@@ -21,6 +21,7 @@ import {
 import { RESULT_REJECT_REASONS } from '../../proto/src/schemas/codes.ts';
 import {
   MAX_REPORTS_PER_MESSAGE,
+  MAX_TASK_ID_CHARS,
   taskChunkMessageSchema,
   taskResultMessageSchema,
 } from '../../proto/src/schemas/grpc.ts';
@@ -174,7 +175,9 @@ const garbageBytes: fc.Arbitrary<Buffer> = fc.oneof(
     }),
 );
 
-const attemptKey = (ref: { taskId: string; attempt: number }) => `${ref.taskId}#${ref.attempt}`;
+/** An attempt as an answer names it: the task id cut to what an answer may carry. */
+const attemptKey = (ref: { taskId: string; attempt: number }) =>
+  `${ref.taskId.slice(0, MAX_TASK_ID_CHARS)}#${ref.attempt}`;
 /** The class of a refusal: `bad_request`, `refused` (the result handler's), or the odd reason itself. */
 const refusal = (reason: string) =>
   reason.startsWith('bad_request: ')

@@ -28,7 +28,9 @@ import type {
   WorkerReports__Output,
 } from '../../../proto/src/grpc.ts';
 import {
+  MAX_ACK_REASON_CHARS,
   MAX_REPORTS_PER_MESSAGE,
+  MAX_TASK_ID_CHARS,
   taskChunkMessageSchema,
   taskResultMessageSchema,
 } from '../../../proto/src/schemas/grpc.ts';
@@ -60,7 +62,7 @@ export interface ReportStream {
 export function serveReportStream(call: ReportCall, deps: ReportStreamDeps): ReportStream {
   const { workerId, results, log } = deps;
   let open = true;
-  let outgoing: TaskAck[] = [];
+  const outgoing: TaskAck[] = [];
   let flushQueued = false;
   /** Reports wait behind an adoption in progress, so their order is kept. */
   let backlog: Promise<void> | undefined;
@@ -71,10 +73,10 @@ export function serveReportStream(call: ReportCall, deps: ReportStreamDeps): Rep
 
   const flush = () => {
     flushQueued = false;
-    if (!open || outgoing.length === 0) return;
-    const acks = outgoing;
-    outgoing = [];
-    call.write({ acks });
+    if (!open) return;
+    // At most as many answers per message as reports per message: each answer is bounded
+    // (task id, reason), so a message stays far below any receive limit.
+    while (outgoing.length > 0) call.write({ acks: outgoing.splice(0, MAX_REPORTS_PER_MESSAGE) });
   };
   /** Answers go out together, once per turn of the event loop. */
   const answer = (ack: TaskAck) => {
@@ -116,12 +118,17 @@ export function serveReportStream(call: ReportCall, deps: ReportStreamDeps): Rep
   };
 
   const onResult = (result: TaskResult__Output): void => {
-    const ref = { taskId: String(result.taskId ?? ''), attempt: Number(result.attempt) || 0 };
+    // Echoed in the answer: a task id or reason no longer than an answer may carry.
+    const ref = {
+      taskId: String(result.taskId ?? '').slice(0, MAX_TASK_ID_CHARS),
+      attempt: Number(result.attempt) || 0,
+    };
     const parsed = taskResultMessageSchema.safeParse(result);
     if (!parsed.success) {
       const why = formatZodError(parsed.error);
       log.warn({ workerId, ...ref, reason: why }, 'result refused: invalid');
-      answer({ ...ref, accepted: false, reason: `bad_request: ${why}`, final: true });
+      const reason = `bad_request: ${why}`.slice(0, MAX_ACK_REASON_CHARS);
+      answer({ ...ref, accepted: false, reason, final: true });
       return;
     }
     pending += 1;

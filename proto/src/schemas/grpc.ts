@@ -7,8 +7,13 @@ export const MAX_CHUNK_CHARS = 64 * 1024;
 /** Largest final answer the master stores. */
 export const MAX_RESULT_CHARS = 4 * MAX_PROMPT_CHARS;
 
+/** Longest task id a report or an answer carries. */
+export const MAX_TASK_ID_CHARS = 128;
+/** Longest reason an answer carries. */
+export const MAX_ACK_REASON_CHARS = 1_024;
+
 const fencing = {
-  taskId: z.string().min(1).max(128),
+  taskId: z.string().min(1).max(MAX_TASK_ID_CHARS),
   attempt: z.number().int().min(1),
   lease: z.string().min(1).max(128),
 };
@@ -48,8 +53,8 @@ export const taskChunkMessageSchema = z
 export const taskAckMessageSchema = z
   .object({
     accepted: z.boolean(),
-    reason: z.string().max(1_024),
-    taskId: z.string().max(128),
+    reason: z.string().max(MAX_ACK_REASON_CHARS),
+    taskId: z.string().max(MAX_TASK_ID_CHARS),
     attempt: z.number().int().nonnegative(),
     final: z.boolean(),
   })
