@@ -150,12 +150,43 @@ export async function runFixedRate(
   };
   const outcomes = await guarded(submitAll(), () => done + pending.length, opts.stallMs);
   const spanSec = (lastSubmit - started) / 1000;
+  const achieved = spanSec > 0 ? (opts.tasks - 1) / spanSec : opts.ratePerSec;
+  return summarize(outcomes, opts.ratePerSec, achieved);
+}
+
+export interface SoloOptions {
+  tasks: number;
+  label: string;
+  stallMs: number;
+  onProgress?: (done: number) => void;
+}
+
+/**
+ * One task at a time, each submitted once the previous one's answer came:
+ * the latency of a task alone, with nothing else in the system.
+ */
+export async function runSolo(client: LoadClient, opts: SoloOptions): Promise<LatencyResult> {
+  const outcomes: Outcome[] = [];
+  const started = performance.now();
+  const one = async () => {
+    for (let i = 0; i < opts.tasks; i++) {
+      outcomes.push(await client.task(`${opts.label} ${i}`));
+      opts.onProgress?.(outcomes.length);
+    }
+    return outcomes;
+  };
+  await guarded(one(), () => outcomes.length, opts.stallMs);
+  const rate = opts.tasks / Math.max((performance.now() - started) / 1000, 1e-3);
+  return summarize(outcomes, rate, rate);
+}
+
+function summarize(outcomes: Outcome[], offered: number, achieved: number): LatencyResult {
   const completed = outcomes.filter((o) => o.completed);
   return {
     samples: outcomes.length,
     failed: outcomes.length - completed.length,
-    offeredPerSec: round2(opts.ratePerSec),
-    achievedPerSec: round2(spanSec > 0 ? (opts.tasks - 1) / spanSec : opts.ratePerSec),
+    offeredPerSec: round2(offered),
+    achievedPerSec: round2(achieved),
     latencyMs: percentiles(completed.map((o) => o.latencyMs)),
     serverTotalMs: percentiles(
       completed.flatMap((o) => (o.serverTotalMs === undefined ? [] : [o.serverTotalMs])),

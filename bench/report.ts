@@ -54,6 +54,7 @@ export function buildReport(
     rawBullmqJobsPerSec: round2(raw.jobsPerSec),
     ratioToRawBullmq: ratio(head),
     latencyMs: { p50: head.latencyMs.p50, p95: head.latencyMs.p95, p99: head.latencyMs.p99 },
+    soloLatencyMs: { p50: head.solo.latencyMs.p50, p99: head.solo.latencyMs.p99 },
     registrationMs: head.registrationMs,
     scale: {
       workers: head.scale.workers,
@@ -142,6 +143,8 @@ export function formatTable(report: BenchReport): string {
     ['latency p50 (ms)', (r) => fmt(r.latencyMs.p50, 2), '≤ 2'],
     ['latency p95 (ms)', (r) => fmt(r.latencyMs.p95, 2), ''],
     ['latency p99 (ms)', (r) => fmt(r.latencyMs.p99, 2), ''],
+    ['one task alone p50 (ms)', (r) => fmt(r.solo.latencyMs.p50, 2), '≤ 1.5'],
+    ['one task alone p99 (ms)', (r) => fmt(r.solo.latencyMs.p99, 2), '≤ 5'],
     ['master submit→commit p50 (ms)', (r) => fmt(r.latency.serverTotalMs.p50, 2), ''],
     ['  p50 submitted→assigned', (r) => fmt(r.latency.stagesP50Ms.queue, 0), ''],
     ['  p50 assigned→started', (r) => fmt(r.latency.stagesP50Ms.dispatch, 0), ''],

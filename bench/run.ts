@@ -25,6 +25,7 @@ const int = (min: number) => z.coerce.number().int().min(min);
 const optionsSchema = z.object({
   tasks: int(1),
   latencyTasks: int(1),
+  soloTasks: int(1),
   warmup: int(1),
   workers: int(1),
   slots: int(1).max(1024),
@@ -58,6 +59,7 @@ const program = new Command()
   .description('flota end-to-end benchmark: processes, Redis, Mosquitto and the embedded broker')
   .option('--tasks <n>', 'tasks per throughput run', '2000')
   .option('--latency-tasks <n>', 'latency samples at half the measured maximum', '500')
+  .option('--solo-tasks <n>', 'tasks sent one at a time, for the latency of a task alone', '200')
   .option('--warmup <n>', 'warm-up tasks before measuring (the master JIT-warms slowly)', '1000')
   .option('--workers <n>', 'echo worker processes', '4')
   .option('--slots <n>', 'slots per echo worker', '16')
@@ -110,6 +112,7 @@ const brokers = opts.broker === 'both' ? (['mosquitto', 'embedded'] as const) : 
 const params: BenchParams & { brokers: string[]; build: string } = {
   tasks: opts.tasks,
   latencyTasks: opts.latencyTasks,
+  soloTasks: opts.soloTasks,
   latencyRate: opts.latencyRate,
   warmupTasks: opts.warmup,
   workers: opts.workers,

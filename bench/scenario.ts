@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Cleanup } from './cleanup.ts';
 import { type CpuGroups, childPids, perTaskMs, startCpuMeter } from './cpu.ts';
-import { type LatencyResult, round2, runFixedRate, runThroughput } from './drive.ts';
+import { type LatencyResult, round2, runFixedRate, runSolo, runThroughput } from './drive.ts';
 import { LoadClient } from './load.ts';
 import { deadReason, rssMb } from './processes.ts';
 import type { Progress } from './progress.ts';
@@ -27,6 +27,8 @@ import {
 export interface BenchParams {
   tasks: number;
   latencyTasks: number;
+  /** Tasks sent one at a time (each after the previous answer), for the latency of a task alone. */
+  soloTasks: number;
   /** Fixed offered rate for the latency run; default half the measured maximum. */
   latencyRate?: number;
   warmupTasks: number;
@@ -63,6 +65,8 @@ export interface BrokerResult {
   /** Client-side submit → result at the fixed offered load. */
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   latency: LatencyResult;
+  /** One task at a time: the latency of a task alone. */
+  solo: LatencyResult;
   registrationMs: number;
   registrationFromConnectMs?: number;
   /** Spawning all K workers at once → all listed online. */
@@ -217,6 +221,15 @@ export async function runBroker(
     });
     latBar.finish(`p50 ${latency.latencyMs.p50} ms, p99 ${latency.latencyMs.p99} ms`);
 
+    const soloBar = progress.bar('one task at a time', params.soloTasks);
+    const solo = await runSolo(load, {
+      tasks: params.soloTasks,
+      label: 'solo',
+      stallMs,
+      onProgress: (d) => soloBar.update(d),
+    });
+    soloBar.finish(`p50 ${solo.latencyMs.p50} ms, p99 ${solo.latencyMs.p99} ms`);
+
     const scale =
       params.simWorkers > 0
         ? await runScale(cleanup, load, progress, {
@@ -239,9 +252,10 @@ export async function runBroker(
       throughputTasksPerSec: round2(throughput.tasksPerSec),
       throughputSeconds: round2(throughput.seconds),
       cpuMsPerTask,
-      failed: throughput.failed + latency.failed,
+      failed: throughput.failed + latency.failed + solo.failed,
       latencyMs: latency.latencyMs,
       latency,
+      solo,
       registrationMs: round2(registrationMs),
       registrationFromConnectMs: fromConnect.length > 0 ? round2(median(fromConnect)) : undefined,
       fleetReadyMs: round2(fleetReadyMs),

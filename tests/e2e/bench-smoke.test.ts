@@ -19,6 +19,7 @@ const reportSchema = z.object({
   rawBullmqJobsPerSec: positive,
   ratioToRawBullmq: positive,
   latencyMs: z.object({ p50: positive, p95: positive, p99: positive }),
+  soloLatencyMs: z.object({ p50: positive, p99: positive }),
   registrationMs: positive,
   scale: z.object({ workers: z.literal(10), masterRssMb: positive, throughputDropPct: z.number() }),
   runs: z.object({
@@ -53,6 +54,7 @@ describe('npm run bench', () => {
       '--broker=mosquitto',
       '--tasks=50',
       '--latency-tasks=20',
+      '--solo-tasks=10',
       '--warmup=10',
       '--raw-jobs=200',
       '--raw-runs=1',
@@ -73,6 +75,8 @@ describe('npm run bench', () => {
 
     const report = reportSchema.parse(JSON.parse(await readFile(jsonPath, 'utf8')));
     expect(report.latencyMs.p50).toBeLessThanOrEqual(report.latencyMs.p99);
+    expect(report.soloLatencyMs.p50).toBeLessThanOrEqual(report.soloLatencyMs.p99);
+    expect(run.stdout).toContain('one task alone p50 (ms)');
     expect(report.ratioToRawBullmq).toBeCloseTo(
       report.throughputTasksPerSec / report.rawBullmqJobsPerSec,
       1,
