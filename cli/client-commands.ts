@@ -18,16 +18,12 @@ import type { WorkerView } from '../proto/src/schemas/worker.ts';
 import {
   api,
   baseOf,
+  type ClientOptions,
   check,
   clientSchema,
-  type MasterAddress,
   tokenOption,
   urlOption,
 } from './master-api.ts';
-
-export interface ClientOptions extends MasterAddress {
-  json: boolean;
-}
 
 export interface SubmitOptions extends ClientOptions {
   model?: string;

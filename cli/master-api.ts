@@ -18,6 +18,11 @@ export interface MasterAddress {
   ca?: string;
 }
 
+/** What every client command takes: where the master is, and `--json` for machine-readable output. */
+export interface ClientOptions extends MasterAddress {
+  json: boolean;
+}
+
 /**
  * One connection pool per CA, kept for the process's life (a supervisor asks
  * again and again). undici loads only when a CA is given: every other call

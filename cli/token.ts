@@ -20,16 +20,13 @@ import { workerIdSchema } from '../proto/src/schemas/worker.ts';
 import {
   api,
   baseOf,
+  type ClientOptions,
   check,
   clientSchema,
   type MasterAddress,
   tokenOption,
   urlOption,
 } from './master-api.ts';
-
-interface TokenOptions extends MasterAddress {
-  json: boolean;
-}
 
 const workerPath = (workerId: string, what: 'credential' | 'revoke') =>
   `/api/workers/${encodeURIComponent(workerId)}/${what}`;
@@ -54,7 +51,7 @@ export const randomWorkerId = () => `worker-${randomBytes(4).toString('hex')}`;
 
 export async function tokenWorkerCommand(
   id: string | undefined,
-  opts: TokenOptions,
+  opts: ClientOptions,
 ): Promise<number> {
   const address = check(clientSchema, opts);
   const { id: workerId } = check(z.object({ id: workerIdSchema }), { id: id ?? randomWorkerId() });
@@ -70,7 +67,7 @@ export async function tokenWorkerCommand(
 
 export async function tokenJoinCommand(
   prefix: string | undefined,
-  opts: TokenOptions,
+  opts: ClientOptions,
 ): Promise<number> {
   const address = check(clientSchema, opts);
   const body = check(z.object({ prefix: joinPrefixSchema }), { prefix: prefix ?? '' });
@@ -92,7 +89,7 @@ export async function tokenJoinCommand(
   return 0;
 }
 
-export async function tokenRevokeCommand(id: string, opts: TokenOptions): Promise<number> {
+export async function tokenRevokeCommand(id: string, opts: ClientOptions): Promise<number> {
   const address = check(clientSchema, opts);
   const { id: workerId } = check(z.object({ id: workerIdSchema }), { id });
   const reply = await api<RevokeResponse>(
@@ -120,7 +117,7 @@ export function tokenCommand(): Command {
     new Command('worker')
       .description('issue a worker its own credential (its WORKER_TOKEN)')
       .argument('[id]', 'the worker id (default: worker-<random>)'),
-  ).action(async (id: string | undefined, opts: TokenOptions) => {
+  ).action(async (id: string | undefined, opts: ClientOptions) => {
     process.exitCode = await tokenWorkerCommand(id, opts);
   });
   const join = withClientOptions(
@@ -129,14 +126,14 @@ export function tokenCommand(): Command {
         'issue a join token: workers whose id starts with PREFIX enroll with it and get their own credential',
       )
       .argument('[prefix]', 'the start of the worker ids it admits (default: any id)'),
-  ).action(async (prefix: string | undefined, opts: TokenOptions) => {
+  ).action(async (prefix: string | undefined, opts: ClientOptions) => {
     process.exitCode = await tokenJoinCommand(prefix, opts);
   });
   const revoke = withClientOptions(
     new Command('revoke')
       .description('revoke a worker: its credentials stop working and it is disconnected')
       .argument('<id>', 'the worker id'),
-  ).action(async (id: string, opts: TokenOptions) => {
+  ).action(async (id: string, opts: ClientOptions) => {
     process.exitCode = await tokenRevokeCommand(id, opts);
   });
   return new Command('token')

@@ -11,7 +11,7 @@ import type { WorkerHandle } from '../../../worker/src/main.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
 import { waitOnline } from '../master/cache-support.ts';
 import { startTestMaster, startTestWorker } from '../master/support.ts';
-import { type Run, runFlota } from './run-flota.ts';
+import { asJson, type Run, runFlotaAt } from './run-flota.ts';
 
 const TOKEN = 'cli-token-0123456789';
 
@@ -19,16 +19,9 @@ let redis: RedisServer;
 let master: MasterHandle;
 let worker: WorkerHandle;
 
-/** Runs the CLI with only the environment given (no FLOTA_* from the caller's shell). */
-function flota(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const { FLOTA_URL: _url, FLOTA_TOKEN: _token, ...base } = process.env;
-  return runFlota(args, { ...base, FLOTA_URL: master.httpUrl, ...env });
-}
-
-const asJson = <T>(run: Run): T => {
-  if (run.code !== 0) throw new Error(`flota exited ${run.code}: ${run.stderr}`);
-  return JSON.parse(run.stdout) as T;
-};
+/** Runs the CLI against this file's master, with only the environment given. */
+const flota = (args: string[], env: Record<string, string> = {}): Promise<Run> =>
+  runFlotaAt(master.httpUrl, args, env);
 
 beforeAll(async () => {
   redis = await startRedis();

@@ -29,3 +29,18 @@ export function runFlota(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/**
+ * Runs the CLI against `url` with only the environment given: the caller's
+ * FLOTA_URL and FLOTA_TOKEN never leak in from the shell.
+ */
+export function runFlotaAt(url: string, args: string[], env: Record<string, string> = {}) {
+  const { FLOTA_URL: _url, FLOTA_TOKEN: _token, ...base } = process.env;
+  return runFlota(args, { ...base, FLOTA_URL: url, ...env });
+}
+
+/** The JSON a run printed; throws with its stderr when it failed. */
+export const asJson = <T>(run: Run): T => {
+  if (run.code !== 0) throw new Error(`flota exited ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout) as T;
+};

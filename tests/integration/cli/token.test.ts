@@ -17,7 +17,7 @@ import { freePort } from '../../helpers/free-port.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { api, startTestMaster, startTestWorker } from '../master/support.ts';
-import { type Run, runFlota } from './run-flota.ts';
+import { asJson, type Run, runFlotaAt } from './run-flota.ts';
 
 const ADMIN = 'token-admin-0123456789';
 const USER = 'token-user-0123456789';
@@ -26,16 +26,9 @@ let redis: RedisServer;
 let master: MasterHandle;
 const workers: WorkerHandle[] = [];
 
-/** Runs the CLI with only the environment given (no FLOTA_* from the caller's shell). */
-function flota(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const { FLOTA_URL: _url, FLOTA_TOKEN: _token, ...base } = process.env;
-  return runFlota(args, { ...base, FLOTA_URL: master.httpUrl, ...env });
-}
-
-const asJson = <T>(run: Run): T => {
-  if (run.code !== 0) throw new Error(`flota exited ${run.code}: ${run.stderr}`);
-  return JSON.parse(run.stdout) as T;
-};
+/** Runs the CLI against this file's master, with only the environment given. */
+const flota = (args: string[], env: Record<string, string> = {}): Promise<Run> =>
+  runFlotaAt(master.httpUrl, args, env);
 
 const workerState = async (id: string) => {
   const { body } = await api<{ workers: WorkerView[] }>(master, '/api/workers', {
