@@ -51,8 +51,8 @@ export class Dispatcher {
   private readonly log: Logger;
   private lockTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly wakeAll = () => {
-    for (const lane of this.lanes.values()) lane.signal.notify();
+  private readonly offerCapacity = () => {
+    for (const lane of this.lanes.values()) lane.offerCapacity();
   };
   private readonly onOffline = (workerId: string) => this.deps.policy.forget?.(workerId);
   /** A worker that comes online may serve queues nobody has submitted to since a restart. */
@@ -73,7 +73,7 @@ export class Dispatcher {
 
   start(): void {
     const { registry, lifecycle } = this.deps;
-    registry.on('capacity', this.wakeAll);
+    registry.on('capacity', this.offerCapacity);
     registry.on('offline', this.onOffline);
     registry.on('online', this.onOnline);
     lifecycle.on('ending', this.onEnding);
@@ -100,8 +100,15 @@ export class Dispatcher {
     }
   }
 
-  /** Makes sure a lane runs for this queue and wakes it. */
+  /** Makes sure a lane runs for this queue and wakes it: work may wait there. */
   private lane(key: QueueKey): Lane {
+    const lane = this.laneFor(key);
+    lane.wake();
+    return lane;
+  }
+
+  /** The queue's lane, opened (and started) when there is none yet. */
+  private laneFor(key: QueueKey): Lane {
     const name = queueName(key);
     let lane = this.lanes.get(name);
     if (!lane) {
@@ -124,7 +131,6 @@ export class Dispatcher {
       // Recovers tasks whose lock expired while no master held them (e.g. after a crash).
       taker.startStalledCheck().catch((err) => this.log.warn({ err }, 'stalled check failed'));
     }
-    lane.signal.notify();
     return lane;
   }
 
@@ -134,7 +140,7 @@ export class Dispatcher {
    * teach a lane opened from a task id what its queue requires.
    */
   place(key: QueueKey, priority: number, who: { sessionId?: string; tenant?: string }): QueuePlace {
-    const lane = this.lanes.get(queueName(key)) ?? this.lane(key);
+    const lane = this.laneFor(key);
     lane.know(key.labels);
     const fairness = lane.fairness;
     return {
@@ -166,7 +172,7 @@ export class Dispatcher {
     if (this.closed) return;
     this.closed = true;
     const { registry, lifecycle } = this.deps;
-    registry.off('capacity', this.wakeAll);
+    registry.off('capacity', this.offerCapacity);
     registry.off('offline', this.onOffline);
     registry.off('online', this.onOnline);
     lifecycle.off('ending', this.onEnding);

@@ -49,7 +49,7 @@ export interface LaneDeps {
 }
 
 export class Lane {
-  readonly signal: Signal;
+  private readonly signal: Signal;
   private closed = false;
   private loops: Promise<void>[] = [];
   private need: TaskNeeds;
@@ -68,8 +68,10 @@ export class Lane {
   readonly fairness = new FairShare();
   /** This lane's slot holds in flight. */
   private readonly holds = new Set<SlotHold>();
-  /** The last take found a task (or none was tried yet): there may be more waiting. */
+  /** The last take found a task (or none was tried yet), or work came since: there may be more waiting. */
   private maybeMore = true;
+  /** Counts `wake` calls, so a take that found nothing only clears `maybeMore` if no work came meanwhile. */
+  private wakes = 0;
 
   constructor(
     readonly key: QueueKey,
@@ -93,8 +95,24 @@ export class Lane {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.signal.notify();
+    this.signal.notifyAll();
     await Promise.all(this.loops);
+  }
+
+  /** Work may wait in the queue (a task added or put back here, a new worker): one loop looks. */
+  wake(): void {
+    this.maybeMore = true;
+    this.wakes += 1;
+    this.signal.notify();
+  }
+
+  /**
+   * A slot freed somewhere. One loop looks, unless the last take found the
+   * queue empty and nothing was added since: then there is nothing to take
+   * (tasks other masters add are found by the poll).
+   */
+  offerCapacity(): void {
+    if (this.maybeMore || this.reapPending) this.signal.notify();
   }
 
   /** Asks the lane to take and end a marked task (it sits at the head of the queue). */
@@ -133,8 +151,11 @@ export class Lane {
     while (!this.closed) {
       try {
         const progressed = await this.step();
-        if (progressed) quick = 0;
-        else {
+        if (progressed) {
+          quick = 0;
+          // One more loop joins while takes find work; each that finds none goes back to sleep.
+          this.signal.notify();
+        } else {
           const soon = quick < MAX_QUICK_RETRIES && this.maybeMore && this.heldByOtherLane();
           quick = soon ? quick + 1 : 0;
           await this.signal.wait(soon ? HOLD_RETRY_MS : LANE_POLL_MS);
@@ -158,13 +179,15 @@ export class Lane {
     this.holds.add(hold);
     let held: HeldTask | undefined;
     const mark = this.fairness.mark();
+    const wakes = this.wakes;
     try {
       held = await this.deps.taker.take(newLease(workerId));
     } finally {
       registry.unhold(workerId, hold);
       this.holds.delete(hold);
     }
-    this.maybeMore = held !== undefined;
+    if (held) this.maybeMore = true;
+    else if (wakes === this.wakes) this.maybeMore = false;
     if (!held) this.fairness.empty(mark);
     else if (!this.closed) this.fairness.taken(mark, held.data.priority, held.order);
     if (!held || this.closed) {

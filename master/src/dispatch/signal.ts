@@ -1,16 +1,28 @@
-/** Lets a loop sleep until something happens or a timeout passes, whichever is first. */
+/**
+ * Lets loops sleep until something happens or a timeout passes, whichever is
+ * first. `notify` wakes one sleeper (a task added is work for one loop, and
+ * waking every loop for it costs a store round trip each); `notifyAll` wakes
+ * them all. A notification with nobody asleep is kept for the next `wait`.
+ */
 export class Signal {
   private waiters = new Set<() => void>();
   private pending = false;
 
   notify(): void {
+    const first = this.waiters.values().next();
+    if (first.done) {
+      this.pending = true;
+      return;
+    }
+    first.value();
+  }
+
+  notifyAll(): void {
     if (this.waiters.size === 0) {
       this.pending = true;
       return;
     }
-    const waiters = this.waiters;
-    this.waiters = new Set();
-    for (const wake of waiters) wake();
+    for (const wake of [...this.waiters]) wake();
   }
 
   wait(timeoutMs: number): Promise<void> {
