@@ -1,19 +1,22 @@
 /**
  * The load generator: chat sessions over Socket.IO, as the browser speaks the
  * protocol of proto/src/socket-events.ts (`session:hello`, `task:submit` with
- * a clientId, results as `task:completed` stamped with `outboxSeq`, acked
- * with `session:ack`). A share of the tasks goes through `POST /api/tasks`
+ * a clientId, results as `task:completed` stamped with `outboxSeq` inside
+ * `task:events` batches, acked with `session:ack`). A share of the tasks goes through `POST /api/tasks`
  * with the session header instead, so their results reach the same socket.
  * Latency is measured here, at the client: submit call → result event.
  */
 import { io, type Socket } from 'socket.io-client';
 import { z } from 'zod';
-import { type Ack, TERMINAL_TASK_EVENTS } from '../proto/src/socket-events.ts';
+import { type Ack, TASK_EVENTS_BATCH, TERMINAL_TASK_EVENTS } from '../proto/src/socket-events.ts';
 
 const SESSION_HEADER = 'x-flota-session';
 const ACK_EVERY_MS = 50;
 const SUBMIT_TIMEOUT_MS = 30_000;
 
+const batchSchema = z.object({
+  events: z.array(z.object({ name: z.string(), payload: z.unknown() })),
+});
 const stampSchema = z.object({ outboxSeq: z.number().int().nonnegative() }).loose();
 const terminalSchema = z
   .object({
@@ -75,7 +78,14 @@ function stagesOf(t: z.infer<typeof terminalSchema>['timings']): Stages | undefi
   };
 }
 
+/** What the sessions received: Socket.IO messages carrying task events, and the events in them. */
+export interface Received {
+  messages: number;
+  events: number;
+}
+
 class Session {
+  readonly received: Received = { messages: 0, events: 0 };
   private lastSeq = 0;
   private ackedSeq = 0;
   private readonly ackTimer: NodeJS.Timeout;
@@ -85,20 +95,26 @@ class Session {
     readonly socket: Socket,
     onFinished: (taskId: string, result: Finished) => void,
   ) {
-    socket.onAny((name: string, payload: unknown) => {
+    socket.on(TASK_EVENTS_BATCH, (batch: unknown) => {
       const at = performance.now();
-      const stamp = stampSchema.safeParse(payload);
-      if (!stamp.success || stamp.data.outboxSeq <= this.lastSeq) return;
-      this.lastSeq = stamp.data.outboxSeq;
-      if (!(TERMINAL_TASK_EVENTS as readonly string[]).includes(name)) return;
-      const view = terminalSchema.safeParse(payload);
-      if (!view.success) return;
-      onFinished(view.data.id, {
-        at,
-        completed: view.data.state === 'completed',
-        serverTotalMs: view.data.timings.totalMs,
-        stages: stagesOf(view.data.timings),
-      });
+      const parsed = batchSchema.safeParse(batch);
+      if (!parsed.success) return;
+      this.received.messages += 1;
+      this.received.events += parsed.data.events.length;
+      for (const { name, payload } of parsed.data.events) {
+        const stamp = stampSchema.safeParse(payload);
+        if (!stamp.success || stamp.data.outboxSeq <= this.lastSeq) continue;
+        this.lastSeq = stamp.data.outboxSeq;
+        if (!(TERMINAL_TASK_EVENTS as readonly string[]).includes(name)) continue;
+        const view = terminalSchema.safeParse(payload);
+        if (!view.success) continue;
+        onFinished(view.data.id, {
+          at,
+          completed: view.data.state === 'completed',
+          serverTotalMs: view.data.timings.totalMs,
+          stages: stagesOf(view.data.timings),
+        });
+      }
     });
     this.ackTimer = setInterval(() => {
       if (this.lastSeq > this.ackedSeq && socket.connected) {
@@ -213,6 +229,16 @@ export class LoadClient {
       throw new Error(`POST /api/tasks answered ${res.status}: ${JSON.stringify(body)}`);
     }
     return ok.data.id;
+  }
+
+  /** Task-event messages and events received so far, over all sessions. */
+  received(): Received {
+    const total: Received = { messages: 0, events: 0 };
+    for (const s of this.sessions) {
+      total.messages += s.received.messages;
+      total.events += s.received.events;
+    }
+    return total;
   }
 
   close(): void {

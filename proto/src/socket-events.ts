@@ -164,19 +164,35 @@ const TASK_EVENT_KEYS: Record<TaskEventName, true> = {
   'task:completed': true,
   'task:failed': true,
 };
-/** Every task event name; the browser's list (web/js/connection.js) is tested against it. */
+/** Every task event name (inside a `task:events` batch); the browser's list (web/js/connection.js) is tested against it. */
 export const TASK_EVENT_NAMES = Object.keys(TASK_EVENT_KEYS) as TaskEventName[];
 export const TERMINAL_TASK_EVENTS: readonly TaskEventName[] = ['task:completed', 'task:failed'];
 
+/** One task event as it travels: its name and its payload, stamped with its place in the outbox. */
+export type StampedTaskEvent = {
+  [K in TaskEventName]: { name: K; payload: TaskEventPayloads[K] & OutboxStamp };
+}[TaskEventName];
+
+/**
+ * `task:events`: the task events for one session that the master produced in
+ * one turn of its event loop, in outbox order, as one message. Under load a
+ * task's queued, assigned, chunk and completed events, and many tasks' events,
+ * share one frame instead of one each. A chunk whose task ended within the
+ * same turn is left out: the terminal event carries the whole answer.
+ */
+export interface TaskEventBatch {
+  events: StampedTaskEvent[];
+}
+export const TASK_EVENTS_BATCH = 'task:events';
+
 export type ServerToClientEvents = {
-  [K in TaskEventName]: (event: TaskEventPayloads[K] & OutboxStamp) => void;
-} & {
+  'task:events': (batch: TaskEventBatch) => void;
   'workers:update': (event: WorkersUpdateEvent) => void;
 };
 
 /** Every event name the server sends. */
 export const SERVER_EVENT_NAMES: ReadonlyArray<keyof ServerToClientEvents> = [
-  ...TASK_EVENT_NAMES,
+  TASK_EVENTS_BATCH,
   'workers:update',
 ];
 

@@ -21,6 +21,9 @@ const submits: Array<{ clientId?: string; prompt?: string }> = [];
 const acks: number[] = [];
 let current: Socket | undefined;
 let client: SessionClient | undefined;
+/** Sends one task event the way the master does: in a `task:events` batch. */
+const sendEvent = (socket: Socket, name: string, payload: object) =>
+  socket.emit('task:events', { events: [{ name, payload }] });
 
 const view = (id: string, result: string, outboxSeq: number) => ({
   id,
@@ -42,7 +45,7 @@ beforeAll(async () => {
       const reply = { ok: true, sessionId: 'sess-test-1', workers: [], models: [] };
       if (hellos.length === 1) return ack({ ...reply, epoch: 'e1', resumed: 'fresh' });
       // A restarted master: new epoch, and the pending task's outcome sent before the ack.
-      socket.emit('task:completed', view('t2', 'echo: second', 1));
+      sendEvent(socket, 'task:completed', view('t2', 'echo: second', 1));
       ack({ ...reply, epoch: 'e2', resumed: 'resync' });
     });
     socket.on('task:submit', (payload: { clientId?: string; prompt?: string }, ack) => {
@@ -80,17 +83,29 @@ describe('SessionClient', () => {
 
     // Live events, then a replay of the last two: processed once, acked up to 3.
     const socket = current as Socket;
-    socket.emit('task:queued', { taskId: 't1', clientId: 'c1', outboxSeq: 1 });
-    socket.emit('task:chunk', { taskId: 't1', attempt: 1, seq: 0, text: 'echo', outboxSeq: 2 });
-    socket.emit('task:completed', view('t1', 'echo: first', 3));
-    socket.emit('task:chunk', { taskId: 't1', attempt: 1, seq: 0, text: 'echo', outboxSeq: 2 });
-    socket.emit('task:completed', view('t1', 'echo: first', 3));
+    sendEvent(socket, 'task:queued', { taskId: 't1', clientId: 'c1', outboxSeq: 1 });
+    sendEvent(socket, 'task:chunk', {
+      taskId: 't1',
+      attempt: 1,
+      seq: 0,
+      text: 'echo',
+      outboxSeq: 2,
+    });
+    sendEvent(socket, 'task:completed', view('t1', 'echo: first', 3));
+    sendEvent(socket, 'task:chunk', {
+      taskId: 't1',
+      attempt: 1,
+      seq: 0,
+      text: 'echo',
+      outboxSeq: 2,
+    });
+    sendEvent(socket, 'task:completed', view('t1', 'echo: first', 3));
     await waitFor(() => acks.includes(3), { what: 'session:ack up to 3' });
     expect(session.stats.replayedFiltered).toBe(2);
 
     const second: Submission = ledger.add('c2', 'second');
     await session.submit(second, Date.now() + 10_000);
-    socket.emit('task:queued', { taskId: 't2', clientId: 'c2', outboxSeq: 4 });
+    sendEvent(socket, 'task:queued', { taskId: 't2', clientId: 'c2', outboxSeq: 4 });
     await waitFor(() => acks.includes(4), { what: 'session:ack up to 4' });
 
     // The network drops: the client says where it was and what it still waits for.

@@ -14,7 +14,7 @@
  */
 import { watchLinkState } from './link-state.js';
 
-/** Task events the chat store understands: TASK_EVENT_NAMES of proto/src/socket-events.ts (a unit test holds them equal). */
+/** Task events the chat store understands (inside a batch): TASK_EVENT_NAMES of proto/src/socket-events.ts (a unit test holds them equal). */
 export const TASK_EVENTS = [
   'task:queued',
   'task:assigned',
@@ -23,6 +23,8 @@ export const TASK_EVENTS = [
   'task:completed',
   'task:failed',
 ];
+/** TASK_EVENTS_BATCH of proto/src/socket-events.ts: the one message task events travel in. */
+const TASK_EVENTS_BATCH = 'task:events';
 const ACK_TIMEOUT_MS = 15_000;
 /** MAX_PENDING_IN_HELLO of proto/src/socket-events.ts (a unit test holds them equal). */
 const MAX_PENDING_IN_HELLO = 500;
@@ -76,16 +78,23 @@ export function createConnection(deps) {
     if (reason === 'io server disconnect') socket.connect();
   });
 
-  for (const name of TASK_EVENTS) {
-    socket.on(name, (/** @type {unknown} */ payload) => {
-      if (greeted) return intake(name, payload);
-      early.push([name, payload]);
+  // The master sends task events in batches: every event of one turn of its loop, in order.
+  socket.on(TASK_EVENTS_BATCH, (/** @type {unknown} */ batch) => {
+    const events = isObj(batch) && Array.isArray(batch.events) ? batch.events : [];
+    for (const event of events) {
+      if (!isObj(event) || !TASK_EVENTS.includes(event.name)) continue;
+      if (greeted) {
+        intake(event.name, event.payload);
+        continue;
+      }
+      early.push([event.name, event.payload]);
       if (early.length > MAX_EARLY_EVENTS) {
         early = [];
         socket.disconnect().connect();
+        return;
       }
-    });
-  }
+    }
+  });
   socket.on('workers:update', (/** @type {any} */ event) => {
     if (event && Array.isArray(event.workers)) {
       deps.onWorkers({ workers: event.workers, models: stringList(event.models) });

@@ -17,9 +17,11 @@ import {
   type Hello,
   helloSchema,
   type ServerToClientEvents,
+  type StampedTaskEvent,
   sessionAckSchema,
   sessionRoom,
   socketSubmitSchema,
+  TASK_EVENTS_BATCH,
   type TaskEventName,
   type TaskEventPayloads,
   TERMINAL_TASK_EVENTS,
@@ -123,12 +125,53 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
     if (!verdict.allowed) throw new RateLimitedError(verdict.retryAfterS, verdict.limit);
   };
 
-  const send = (target: FlotaSocket | ReturnType<typeof io.to>, entry: OutboxEntry) => {
-    const emit = target.emit.bind(target) as (name: string, payload: unknown) => boolean;
-    emit(entry.name, { ...entry.payload, outboxSeq: entry.seq });
+  const stamped = (entry: OutboxEntry): StampedTaskEvent =>
+    ({ name: entry.name, payload: { ...entry.payload, outboxSeq: entry.seq } }) as StampedTaskEvent;
+  /** Sends entries to one socket (replays, resync answers) as one message. */
+  const send = (target: FlotaSocket, entries: OutboxEntry[]) => {
+    if (entries.length > 0) target.emit(TASK_EVENTS_BATCH, { events: entries.map(stamped) });
   };
 
-  /** Sends the state of tasks the client still waits for, unless it already had it live. */
+  /**
+   * Live events wait for the end of the event loop's turn and go to their
+   * session's room as one `task:events` message: every event the turn made
+   * for that session, in outbox order, less the chunks a terminal event of
+   * the same turn superseded.
+   */
+  const turn = new Map<string, OutboxEntry[]>();
+  let flushing: NodeJS.Immediate | undefined;
+  const toSession = (sessionId: string, entries: OutboxEntry[]) => {
+    const events = entries.filter((e) => !e.dead).map(stamped);
+    if (events.length > 0) io.to(sessionRoom(sessionId)).emit(TASK_EVENTS_BATCH, { events });
+  };
+  const flush = () => {
+    flushing = undefined;
+    for (const [sessionId, entries] of turn) toSession(sessionId, entries);
+    turn.clear();
+  };
+  /**
+   * Sends one socket an event with a fresh number (a resync answer). The
+   * session's events still waiting for the turn's end go first: they have
+   * lower numbers, and a client drops anything below what it has seen.
+   */
+  const sendFresh = (socket: FlotaSocket, sessionId: string, entry: Omit<OutboxEntry, 'seq'>) => {
+    flushSession(sessionId);
+    send(socket, [{ ...entry, seq: outboxes.stamp(sessionId) } as OutboxEntry]);
+  };
+  /** Sends the session's events waiting for the turn's end now. */
+  function flushSession(sessionId: string) {
+    const waiting = turn.get(sessionId);
+    if (!waiting) return;
+    turn.delete(sessionId);
+    toSession(sessionId, waiting);
+  }
+  const toRoom = (sessionId: string, entry: OutboxEntry) => {
+    const entries = turn.get(sessionId);
+    if (entries) entries.push(entry);
+    else turn.set(sessionId, [entry]);
+    flushing ??= setImmediate(flush);
+  };
+
   /**
    * Sends the state of tasks the client still waits for. A task found finished
    * is recorded as its terminal event and sent to the whole session (every tab
@@ -143,12 +186,12 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
         const name = view.state === 'completed' ? 'task:completed' : 'task:failed';
         const entry = outboxes.append(sessionId, name, view);
         if (entry) {
-          send(io.to(sessionRoom(sessionId)), entry);
+          toRoom(sessionId, entry);
           continue;
         }
         const liveSeq = outboxes.terminalSeq(sessionId, taskId);
         if (liveSeq !== undefined && liveSeq >= joinSeq) continue; // it came through the room
-        send(socket, { seq: outboxes.stamp(sessionId), name, taskId, payload: view });
+        sendFresh(socket, sessionId, { name, taskId, payload: view });
         continue;
       }
       let name: TaskEventName;
@@ -165,7 +208,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
         name = 'task:queued';
         payload = { taskId };
       }
-      send(socket, { seq: outboxes.stamp(sessionId), name, taskId, payload });
+      sendFresh(socket, sessionId, { name, taskId, payload });
     }
   };
 
@@ -208,9 +251,13 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
         models: deps.registry.models(),
       });
       // Synchronous from the ack to the join: no live event can slip in between or be missed.
+      // Events still waiting for the turn's end go to the room first, without this socket:
+      // they are in its replay (or resync), and must not reach it twice or after it.
+      void socket.leave(sessionRoom(sessionId));
+      flushSession(sessionId);
       const joinSeq = outboxes.peekSeq();
       void socket.join(sessionRoom(sessionId));
-      for (const entry of replayed ?? []) send(socket, entry);
+      send(socket, replayed ?? []);
       const done = new Set(
         (replayed ?? []).filter((e) => TERMINAL_TASK_EVENTS.includes(e.name)).map((e) => e.taskId),
       );
@@ -299,7 +346,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
     return (sessionId: string | undefined, payload: TaskEventMap[K][1]) => {
       if (!sessionId) return;
       const entry = outboxes.append(sessionId, name, payload as TaskEventPayloads[typeof name]);
-      if (entry) send(io.to(sessionRoom(sessionId)), entry);
+      if (entry) toRoom(sessionId, entry);
     };
   };
   const kinds = Object.keys(SOCKET_EVENT_OF) as Array<keyof TaskEventMap>;
@@ -319,6 +366,8 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
     async close() {
       deps.registry.off('change', onWorkersChange);
       if (pending) clearTimeout(pending);
+      if (flushing) clearImmediate(flushing);
+      flush();
       for (const [kind, listener] of listeners) events.off(kind, listener as never);
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));

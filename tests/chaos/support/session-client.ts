@@ -11,18 +11,9 @@ import {
   type HelloReply,
   MAX_PENDING_IN_HELLO,
   type ServerToClientEvents,
-  type TaskEventName,
 } from '../../../proto/src/socket-events.ts';
+import { onTaskEvents } from '../../helpers/task-events.ts';
 import type { Submission, TaskEvent, TaskLedger } from './task-ledger.ts';
-
-const TASK_EVENTS: readonly TaskEventName[] = [
-  'task:queued',
-  'task:assigned',
-  'task:chunk',
-  'task:retrying',
-  'task:completed',
-  'task:failed',
-];
 
 /** How long a submit or hello waits for its ack before it is sent again. */
 const ACK_TIMEOUT_MS = 4_000;
@@ -96,8 +87,7 @@ export class SessionClient {
       this.stats.disconnects++;
       this.ready = false;
     });
-    const on = this.socket.on.bind(this.socket) as (n: string, f: (e: TaskEvent) => void) => void;
-    for (const name of TASK_EVENTS) on(name, (event) => this.receive(name, event));
+    onTaskEvents(this.socket, (name, event) => this.receive(name, event as unknown as TaskEvent));
   }
 
   /** Connected and greeted: submissions may go out. */

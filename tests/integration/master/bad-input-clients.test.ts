@@ -11,6 +11,7 @@ import type { MasterHandle } from '../../../master/src/main.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { WorkerHandle } from '../../../worker/src/main.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
+import { onTaskEvent } from '../../helpers/task-events.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import {
   type ErrorTrap,
@@ -78,8 +79,8 @@ describe('bad input from REST and Socket.IO clients', () => {
     socket.on('disconnect', (reason) => {
       disconnects.push(reason);
     });
-    socket.on('task:completed', (view) => {
-      completed.push(view as TaskView);
+    onTaskEvent(socket, 'task:completed', (view) => {
+      completed.push(view);
     });
     await waitFor(() => socket.connected, { what: 'socket connected' });
   });

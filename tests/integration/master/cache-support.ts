@@ -6,6 +6,7 @@ import type { Ack, HelloReply } from '../../../proto/src/socket-events.ts';
 import { loadWorkerConfig, startWorker, type WorkerHandle } from '../../../worker/src/main.ts';
 import { createEchoProvider } from '../../../worker/src/providers/echo.ts';
 import type { Provider } from '../../../worker/src/providers/types.ts';
+import { onTaskEvents } from '../../helpers/task-events.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { api, testLogger } from './support.ts';
 
@@ -93,12 +94,12 @@ export class TokenSession {
       reconnection: false,
       ...(token === undefined ? {} : { auth: { token } }),
     });
-    for (const name of ['task:queued', 'task:assigned', 'task:completed', 'task:failed']) {
-      this.socket.on(name, (payload: ReceivedEvent['payload']) => {
-        this.events.push({ name, payload });
-        this.socket.emit('session:ack', { seq: payload.outboxSeq });
-      });
-    }
+    const kept = new Set(['task:queued', 'task:assigned', 'task:completed', 'task:failed']);
+    onTaskEvents(this.socket, (name, payload) => {
+      if (!kept.has(name)) return;
+      this.events.push({ name, payload: payload as unknown as ReceivedEvent['payload'] });
+      this.socket.emit('session:ack', { seq: payload.outboxSeq });
+    });
   }
 
   /** Resolves once connected; rejects with the server's reason when refused. */

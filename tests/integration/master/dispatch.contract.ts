@@ -12,11 +12,11 @@ import type {
   ClientToServerEvents,
   ServerToClientEvents,
   TaskChunkEvent,
-  TaskQueuedEvent,
 } from '../../../proto/src/socket-events.ts';
 import { createTopics, workerClientId } from '../../../proto/src/topics.ts';
 import type { WorkerHandle } from '../../../worker/src/main.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
+import { nextTaskEvent, onTaskEvent } from '../../helpers/task-events.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { api, startTestMaster, startTestWorker } from './support.ts';
 
@@ -106,9 +106,9 @@ export function describeDispatchContract(
         const hello = await socket.emitWithAck('session:hello', { sessionId: 'session-stream-1' });
         expect(hello).toMatchObject({ ok: true, models: ['echo'] });
         const chunks: TaskChunkEvent[] = [];
-        socket.on('task:chunk', (c) => chunks.push(c));
-        const done = new Promise<TaskView>((resolve) => socket.on('task:completed', resolve));
-        const assigned = new Promise((resolve) => socket.on('task:assigned', resolve));
+        onTaskEvent(socket, 'task:chunk', (c) => chunks.push(c));
+        const done = nextTaskEvent(socket, 'task:completed');
+        const assigned = nextTaskEvent(socket, 'task:assigned');
         const ack = await socket.emitWithAck('task:submit', {
           prompt: 'stream me please',
           clientId: 'c1',
@@ -133,7 +133,7 @@ export function describeDispatchContract(
       let gpu: WorkerHandle | undefined;
       try {
         await socket.emitWithAck('session:hello', { sessionId: 'session-gpu-1' });
-        const queued = new Promise<TaskQueuedEvent>((resolve) => socket.on('task:queued', resolve));
+        const queued = nextTaskEvent(socket, 'task:queued');
         const ack = await socket.emitWithAck('task:submit', {
           prompt: 'needs a gpu',
           requires: { gpu: true },

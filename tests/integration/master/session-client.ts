@@ -11,6 +11,7 @@ import type {
   ServerToClientEvents,
   TaskEventName,
 } from '../../../proto/src/socket-events.ts';
+import { onTaskEvents } from '../../helpers/task-events.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 
 export interface Received {
@@ -18,15 +19,6 @@ export interface Received {
   outboxSeq: number;
   payload: Record<string, unknown>;
 }
-
-const TASK_EVENTS: TaskEventName[] = [
-  'task:queued',
-  'task:assigned',
-  'task:chunk',
-  'task:retrying',
-  'task:completed',
-  'task:failed',
-];
 
 export class SessionClient {
   readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -52,11 +44,9 @@ export class SessionClient {
     this.socket.on('disconnect', (reason) => {
       if (reason === 'io server disconnect') this.socket.connect();
     });
-    for (const name of TASK_EVENTS) {
-      (this.socket as unknown as Socket).on(name, (payload: Record<string, unknown>) =>
-        this.onEvent(name, payload),
-      );
-    }
+    onTaskEvents(this.socket, (name, payload) =>
+      this.onEvent(name, payload as unknown as Record<string, unknown>),
+    );
   }
 
   /** Task ids this session waits for (known and not finished). */

@@ -13,6 +13,7 @@ import {
   sessionAckSchema,
   sessionRoom,
   socketSubmitSchema,
+  TASK_EVENTS_BATCH,
   type TaskEventName,
   type TaskEventPayloads,
   taskCancelSchema,
@@ -92,6 +93,9 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
     return box;
   };
   const stamped = (event: OutboxEvent) => ({ ...event.payload, outboxSeq: event.seq });
+  /** One recorded event as the master sends it: a `task:events` batch of one. */
+  const batchOf = (event: OutboxEvent) =>
+    [TASK_EVENTS_BATCH, { events: [{ name: event.name, payload: stamped(event) }] }] as const;
 
   function record<E extends TaskEventName>(
     sessionId: string,
@@ -102,7 +106,7 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
     const event: OutboxEvent = { seq: box.next, name, payload };
     box.next += 1;
     box.log.push(event);
-    io.to(sessionRoom(sessionId)).emit(name, stamped(event));
+    io.to(sessionRoom(sessionId)).emit(...batchOf(event));
     return event;
   }
 
@@ -126,7 +130,7 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
       const resynced: OutboxEvent[] = [];
       if (canReplay) {
         for (const event of box.log.filter((e) => e.seq > resume.lastSeq)) {
-          socket.emit(event.name, stamped(event));
+          socket.emit(...batchOf(event));
           replayed.push(event.seq);
         }
       } else if (resumed === 'resync') {
@@ -244,7 +248,7 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
     /** Sends recorded events (all, or those `which` picks) again, with the same outboxSeq. */
     replayDuplicates(sessionId: string, which: (event: OutboxEvent) => boolean = () => true) {
       for (const event of outbox(sessionId).log.filter(which)) {
-        io.to(sessionRoom(sessionId)).emit(event.name, stamped(event));
+        io.to(sessionRoom(sessionId)).emit(...batchOf(event));
       }
     },
     /** What a resync and `GET /api/tasks/:id` report for the task from now on (no event is emitted). */

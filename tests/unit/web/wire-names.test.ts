@@ -13,6 +13,7 @@ import {
   MAX_PENDING_IN_HELLO,
   SERVER_EVENT_NAMES,
   TASK_EVENT_NAMES,
+  TASK_EVENTS_BATCH,
 } from '../../../proto/src/socket-events.ts';
 
 const WEB_JS = join(import.meta.dirname, '../../../web/js');
@@ -34,10 +35,15 @@ describe("the browser's copies of the wire contract", () => {
   it('listens to every task event, and to no other', async () => {
     const { TASK_EVENTS } = await webModule('connection.js');
     expect(TASK_EVENTS).toEqual(TASK_EVENT_NAMES);
+    expect(source('connection.js')).toContain(`const TASK_EVENTS_BATCH = '${TASK_EVENTS_BATCH}';`);
   });
 
   it('names only events the contract defines', () => {
-    const known = new Set<string>([...CLIENT_EVENT_NAMES, ...SERVER_EVENT_NAMES]);
+    const known = new Set<string>([
+      ...CLIENT_EVENT_NAMES,
+      ...SERVER_EVENT_NAMES,
+      ...TASK_EVENT_NAMES,
+    ]);
     const files = readdirSync(WEB_JS).filter((f) => f.endsWith('.js'));
     const named = files.flatMap((file) =>
       [...source(file).matchAll(/'((?:task|session|workers):[a-z]+)'/g)].map((m) => ({
