@@ -52,6 +52,7 @@ import { SecretVault } from './tasks/secret-vault.ts';
 import { SubmissionKeys } from './tasks/submission-keys.ts';
 import { TaskEvents } from './tasks/task-events.ts';
 import { TaskService } from './tasks/task-service.ts';
+import { TaskWatch } from './tasks/task-watch.ts';
 
 export interface MasterHandle {
   /** Where the chat UI and REST API answer, e.g. http://127.0.0.1:8080 */
@@ -289,9 +290,12 @@ export async function startMaster(
       log,
     });
     closers.push(() => limiter.close());
+    const watch = new TaskWatch(events);
+    closers.push(() => watch.close());
     const app = createHttpApp({
       auth,
       tasks,
+      watch,
       registry,
       metrics,
       log,

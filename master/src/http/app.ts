@@ -1,4 +1,4 @@
-/** The REST API, health endpoints and the static web UI. */
+/** The REST API, the OpenAI-compatible API, health endpoints and the static web UI. */
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
@@ -17,6 +17,7 @@ import { sessionIdSchema } from '../../../proto/src/socket-events.ts';
 import type { MasterMetrics } from '../metrics/master-metrics.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { TaskService } from '../tasks/task-service.ts';
+import type { TaskWatch } from '../tasks/task-watch.ts';
 import {
   type ApiAuth,
   callerOfResponse,
@@ -28,6 +29,8 @@ import {
 } from './auth.ts';
 import { errorHandler } from './errors.ts';
 import { type FleetControl, fleetRoutes } from './fleet-routes.ts';
+import { openAiErrors } from './openai-errors.ts';
+import { openAiRoutes } from './openai-routes.ts';
 import { createOriginPolicy, guardOrigin } from './origins.ts';
 import { limitRequests, type RateLimiter, rateKeyOf } from './rate-limit.ts';
 
@@ -47,6 +50,8 @@ export interface Readiness {
 
 export interface HttpAppDeps {
   tasks: TaskService;
+  /** Follows single tasks for the OpenAI-compatible API's answers. */
+  watch: TaskWatch;
   registry: WorkerRegistry;
   metrics: MasterMetrics;
   readiness: () => Promise<Readiness>;
@@ -73,8 +78,8 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     }),
   );
   // All before the body is even parsed: a refused origin, token or rate costs nothing more.
-  app.use(
-    '/api',
+  // The OpenAI-compatible API gets the same guards, its refusals in OpenAI's shape.
+  const guards = [
     guardOrigin(
       createOriginPolicy({ corsOrigins: deps.corsOrigins, loopbackOnly: !deps.auth.enabled, log }),
       log,
@@ -84,7 +89,9 @@ export function createHttpApp(deps: HttpAppDeps): Express {
       rateKeyOf(deps.auth.enabled, req.socket.remoteAddress, callerOfResponse(res)?.tenant),
     ),
     refuseAnonymous(log),
-  );
+  ];
+  app.use('/v1', openAiErrors(), ...guards);
+  app.use('/api', ...guards);
   app.use(express.json({ limit: '1mb' }));
 
   app.get('/healthz', (_req, res) => {
@@ -162,6 +169,10 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: 'no such API route', code: 'not_found' });
   });
+  app.use(
+    '/v1',
+    openAiRoutes({ tasks: deps.tasks, watch: deps.watch, registry: deps.registry, log }),
+  );
   app.use(express.static(WEB_ROOT, { index: 'index.html', maxAge: '5m' }));
   app.use(errorHandler(log));
   return app;

@@ -121,6 +121,7 @@ export function toTaskView(task: StoredTask, running?: RunningInfo): TaskView {
       totalMs: result.committedAt - data.submittedAt,
     };
     if (result.cache) view.cache = { hit: true, cachedAt: result.cache.cachedAt };
+    if (result.usage) view.usage = result.usage;
   } else if (state === 'failed' || state === 'cancelled') {
     view.error = data.ended?.reason || task.failedReason || state;
     if (task.finishedOn) view.timings.totalMs = task.finishedOn - data.submittedAt;

@@ -35,6 +35,11 @@ export const generationParamsSchema = z
   .object({
     temperature: z.number().min(0).max(2).optional(),
     maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+    /** The answer ends before the first of these (not included). */
+    stop: z
+      .array(storableText(z.string().min(1).max(256)))
+      .max(4)
+      .optional(),
   })
   .strict();
 export type GenerationParams = z.infer<typeof generationParamsSchema>;
@@ -202,5 +207,7 @@ export const taskViewSchema = z.object({
   timings: taskTimingsSchema,
   /** Present when the answer came from the result cache (no worker ran it); cachedAt: when stored. */
   cache: z.object({ hit: z.literal(true), cachedAt: z.number() }).optional(),
+  /** Token counts of a completed task, as its provider reported them. */
+  usage: z.object({ inputTokens: z.number().int(), outputTokens: z.number().int() }).optional(),
 });
 export type TaskView = z.infer<typeof taskViewSchema>;

@@ -102,12 +102,19 @@ describe('request shapes', () => {
     server.requests.length = 0;
     const provider = createGeminiProvider({ apiKey: 'worker-key-1234', baseUrl: server.url });
     await provider.generate(
-      { ...request('gemini-2.5-flash', new AbortController().signal), apiKey: 'user-key-5678' },
+      {
+        ...request('gemini-2.5-flash', new AbortController().signal),
+        apiKey: 'user-key-5678',
+        params: { maxTokens: 64, stop: ['END'] },
+      },
       () => {},
     );
     const seen = server.requests[0];
     expect(seen?.url).toBe('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
     expect(seen?.headers['x-goog-api-key']).toBe('user-key-5678');
+    expect(seen?.body).toMatchObject({
+      generationConfig: { maxOutputTokens: 64, stopSequences: ['END'] },
+    });
   });
 
   it('openai posts a streaming chat completion with a bearer token', async () => {
@@ -115,13 +122,21 @@ describe('request shapes', () => {
     server.requests.length = 0;
     const provider = createOpenAiProvider({ apiKey: 'k-1234', baseUrl: `${server.url}/v1/` });
     await provider.generate(
-      { ...request('llama3', new AbortController().signal), params: { temperature: 0.2 } },
+      {
+        ...request('llama3', new AbortController().signal),
+        params: { temperature: 0.2, stop: ['END', '\n\n'] },
+      },
       () => {},
     );
     const seen = server.requests[0];
     expect(seen?.url).toBe('/v1/chat/completions');
     expect(seen?.headers.authorization).toBe('Bearer k-1234');
-    expect(seen?.body).toMatchObject({ model: 'llama3', stream: true, temperature: 0.2 });
+    expect(seen?.body).toMatchObject({
+      model: 'llama3',
+      stream: true,
+      temperature: 0.2,
+      stop: ['END', '\n\n'],
+    });
   });
 
   it('gemini without any key fails with an actionable message', async () => {

@@ -69,6 +69,7 @@ export function createGeminiProvider(options: GeminiOptions): Provider {
             ...(request.params.maxTokens !== undefined && {
               maxOutputTokens: request.params.maxTokens,
             }),
+            ...(request.params.stop !== undefined && { stopSequences: request.params.stop }),
           },
         });
         for await (const chunk of stream) {

@@ -53,6 +53,7 @@ export function createOpenAiProvider(options: OpenAiOptions): Provider {
           temperature: request.params.temperature,
         }),
         ...(request.params.maxTokens !== undefined && { max_tokens: request.params.maxTokens }),
+        ...(request.params.stop !== undefined && { stop: request.params.stop }),
       };
       let text = '';
       let usage: Usage | undefined;
