@@ -91,6 +91,31 @@ describe('TaskLedger verdict', () => {
     expect(verdict.mismatchedAnswers).toEqual(['t1: "echo: theirs"']);
   });
 
+  it('takes chunks that joined whole pieces in place, and flags one out of place', () => {
+    const ledger = new TaskLedger(CHUNK);
+    ledger.add('c1', 'abcdefghij');
+    const sub = ledger.submissions.get('c1') as Submission;
+    ledger.acked(sub, 't1', 1);
+    // "echo: abcdefghij" in pieces of 4: "echo", ": ab", "cdef", "ghij".
+    ledger.record(
+      'task:chunk',
+      { taskId: 't1', attempt: 1, seq: 0, text: 'echo: ab', outboxSeq: ++seq },
+      2,
+    );
+    ledger.record(
+      'task:chunk',
+      { taskId: 't1', attempt: 1, seq: 1, text: 'cdefghij', outboxSeq: ++seq },
+      3,
+    );
+    ledger.record(
+      'task:chunk',
+      { taskId: 't1', attempt: 1, seq: 2, text: 'echo', outboxSeq: ++seq },
+      4,
+    );
+    ledger.record('task:completed', view('t1', { result: sub.expected }), 5);
+    expect(ledger.verdict().mismatchedChunks).toBe(1);
+  });
+
   it('reports acked tasks that never ended as lost, and unacked ones as unaccepted', () => {
     const ledger = new TaskLedger(CHUNK);
     streamed(ledger, 'c1', 't1');

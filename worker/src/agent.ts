@@ -84,6 +84,7 @@ export async function startWorkerAgent(
     workerId: id,
     credential,
     channelCredentials,
+    coalesceMs: config.chunkCoalesceMs,
     log,
   });
   const runner = new TaskRunner({

@@ -123,7 +123,9 @@ export const workerConfigSchema = z.object({
   WEIGHT: int(1, 1000, 1).describe(
     'Share of the work under `DISPATCH_POLICY=weighted-round-robin` (1–1000; weights 3 and 1 give 75 % and 25 %). Sent as `weight` in the status record',
   ),
-  ECHO_DELAY_MS: int(0, 600_000, 0).describe('Echo provider: wait before each chunk (0–600000)'),
+  ECHO_DELAY_MS: int(0, 600_000, 0).describe(
+    'Echo provider: time between chunks (0–600000); chunk i is due (i + 1) × N ms after the task started, and a chunk that is late goes at once',
+  ),
   ECHO_DELAY_JITTER_MS: int(0, 600_000, 0).describe(
     "Echo provider: each task draws one extra wait, uniform in 0..N ms, added to every chunk's wait, so tasks take different times (0–600000)",
   ),
@@ -138,6 +140,9 @@ export const workerConfigSchema = z.object({
     .string()
     .optional()
     .describe('Sent as `Bearer` to the OpenAI-compatible server'),
+  CHUNK_COALESCE_MS: int(0, 1_000, 5).describe(
+    "Longest a piece of a streamed answer waits for more of its task's text (0–1000): a piece goes at once when nothing of its task went out within the last N ms, and the pieces that follow it within N ms go to the master, and on to the browser, as one chunk. 0 sends every piece on its own",
+  ),
   HEARTBEAT_MS: int(50, 60_000, 1000).describe(
     'Heartbeat period (50–60000), sent in the status record. The master declares the worker dead after 3 missed heartbeats of this period, and takes back an assignment that no heartbeat (or streamed chunk) has confirmed within 5 s, so keep it well under 5000',
   ),
@@ -175,6 +180,7 @@ export const WORKER_ENV_NAMES = {
   geminiBaseUrl: 'GEMINI_BASE_URL',
   openaiBaseUrl: 'OPENAI_BASE_URL',
   openaiApiKey: 'OPENAI_API_KEY',
+  chunkCoalesceMs: 'CHUNK_COALESCE_MS',
   heartbeatMs: 'HEARTBEAT_MS',
   shutdownGraceMs: 'SHUTDOWN_GRACE_MS',
   logLevel: 'LOG_LEVEL',

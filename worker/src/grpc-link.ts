@@ -6,6 +6,10 @@
  * breaks is sent again on a new stream, with backoff, until the attempt's
  * deadline (plus a grace) has passed; one it could not store yet
  * (`store_unavailable`) is sent again the same way.
+ *
+ * The pieces of text an attempt streams within `coalesceMs` travel as one
+ * chunk (chunk-coalescer.ts): joined text, one seq; an attempt's result takes
+ * its held text along first.
  */
 import * as grpc from '@grpc/grpc-js';
 import { LRUCache } from 'lru-cache';
@@ -24,7 +28,12 @@ import {
   type WorkerReports,
 } from '../../proto/src/grpc.ts';
 import type { ResultRejectReason } from '../../proto/src/schemas/codes.ts';
-import { MAX_REPORTS_PER_MESSAGE, taskAckMessageSchema } from '../../proto/src/schemas/grpc.ts';
+import {
+  MAX_CHUNK_CHARS,
+  MAX_REPORTS_PER_MESSAGE,
+  taskAckMessageSchema,
+} from '../../proto/src/schemas/grpc.ts';
+import { createChunkCoalescer } from './chunk-coalescer.ts';
 
 /**
  * A result may be reported a little after the task's own deadline: a task
@@ -62,11 +71,14 @@ export interface AttemptRef {
 }
 
 export interface TaskStream {
-  /** Sends one text chunk; dropped once the master refused the attempt or the stream broke. */
+  /**
+   * Sends a piece of text, joined with the attempt's other pieces of the
+   * coalescing window; dropped once the master refused the attempt.
+   */
   write(text: string): void;
-  /** Sends the final result; resolves with the master's answer (undefined if it never came). */
+  /** Sends the held text, then the final result; resolves with the master's answer (undefined if it never came). */
   finish(result: TaskResult): Promise<TaskAck__Output | undefined>;
-  /** Chunks written so far. */
+  /** Pieces written so far (fewer chunks go out when pieces are joined). */
   readonly chunks: number;
 }
 
@@ -84,6 +96,11 @@ export interface GrpcLinkOptions {
   credential: string;
   /** Plaintext or TLS (grpcChannelCredentials). */
   channelCredentials: grpc.ChannelCredentials;
+  /**
+   * How long a chunk may wait for more text of its attempt to join it
+   * (CHUNK_COALESCE_MS); 0 sends each chunk at the next turn of the event loop.
+   */
+  coalesceMs?: number;
   log: Logger;
 }
 
@@ -130,6 +147,7 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
   let closed = false;
   const pending = new Map<string, PendingResult>();
   const refusedChunks = new LRUCache<string, TaskAck__Output>({ max: MAX_REFUSED_ATTEMPTS });
+  const coalescer = createChunkCoalescer(options.coalesceMs ?? 0, MAX_CHUNK_CHARS);
 
   const metadata = () => {
     const md = new grpc.Metadata();
@@ -261,18 +279,24 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
 
   const openStream = (ref: AttemptRef): TaskStream => {
     let seq = 0;
+    let written = 0;
     const key = attemptKey(ref.taskId, ref.attempt);
     const base = { taskId: ref.taskId, attempt: ref.attempt, lease: ref.lease };
+    const held = coalescer.open((text) => {
+      if (refusedChunks.has(key)) return;
+      send({ chunk: { ...base, seq, text } });
+      seq += 1;
+    });
     return {
       get chunks() {
-        return seq;
+        return written;
       },
       write(text: string) {
-        if (refusedChunks.has(key)) return;
-        send({ chunk: { ...base, seq, text } });
-        seq += 1;
+        written += 1;
+        if (!refusedChunks.has(key)) held.write(text);
       },
       async finish(result: TaskResult) {
+        held.flush();
         // The master refused the attempt's chunks: its result would be refused the same way.
         const refusal = refusedChunks.get(key);
         if (refusal && refusal.reason !== RESEND_REASON) return refusal;
@@ -287,6 +311,7 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
     close() {
       closed = true;
       clearTimeout(reconnectTimer);
+      coalescer.close();
       for (const key of [...pending.keys()]) settle(key, undefined);
       call?.end();
       call = undefined;

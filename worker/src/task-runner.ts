@@ -211,6 +211,7 @@ export class TaskRunner {
           params: a.params,
           apiKey: a.apiKey,
           signal: controller.signal,
+          startedAt,
         },
         (text) => stream.write(text),
       );

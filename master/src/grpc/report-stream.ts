@@ -99,22 +99,23 @@ export function serveReportStream(call: ReportCall, deps: ReportStreamDeps): Rep
       log.warn({ workerId, reason: formatZodError(parsed.error) }, 'chunk dropped: invalid');
       return;
     }
-    const key = attemptKey(chunk.taskId, chunk.attempt);
-    if (refused.has(key)) return;
-    const settle = (verdict: Verdict) => {
-      if (verdict.accepted) return;
-      refused.set(key, true);
-      answer({
-        taskId: chunk.taskId,
-        attempt: chunk.attempt,
-        accepted: false,
-        reason: verdict.reason,
-        final: false,
-      });
-    };
+    // Refusals are rare: a stream without any looks nothing up per chunk.
+    if (refused.size > 0 && refused.has(attemptKey(chunk.taskId, chunk.attempt))) return;
     const verdict = results.chunk(workerId, chunk);
-    if (verdict instanceof Promise) return verdict.then(settle);
-    settle(verdict);
+    if (verdict instanceof Promise) return verdict.then((v) => refuseChunk(chunk, v));
+    if (!verdict.accepted) refuseChunk(chunk, verdict);
+  };
+  /** A refused chunk: answered once, and the attempt's later chunks are dropped. */
+  const refuseChunk = (chunk: TaskChunk__Output, verdict: Verdict) => {
+    if (verdict.accepted) return;
+    refused.set(attemptKey(chunk.taskId, chunk.attempt), true);
+    answer({
+      taskId: chunk.taskId,
+      attempt: chunk.attempt,
+      accepted: false,
+      reason: verdict.reason,
+      final: false,
+    });
   };
 
   const onResult = (result: TaskResult__Output): void => {

@@ -91,6 +91,21 @@ export class TaskLedger {
 
   constructor(private readonly chunkSize: number) {}
 
+  /**
+   * A chunk holds whole pieces of its answer, in place: a worker joins the
+   * pieces of one coalescing window (CHUNK_COALESCE_MS), each chunk holds at
+   * least one, so chunk `seq` starts at piece `seq` or later.
+   */
+  private fits(c: ChunkSeen, expected: string): boolean {
+    const size = this.chunkSize;
+    const whole = (at: number) =>
+      c.text.length % size === 0 || at + c.text.length === expected.length;
+    for (let at = c.seq * size; at < expected.length; at += size) {
+      if (expected.startsWith(c.text, at) && c.text !== '' && whole(at)) return true;
+    }
+    return false;
+  }
+
   add(clientId: string, prompt: string): Submission {
     const sub: Submission = {
       clientId,
@@ -197,9 +212,7 @@ export class TaskLedger {
       v.duplicates += track.completed + track.failed - 1;
       v.staleChunks += track.staleChunks;
       v.retrying += track.retrying;
-      v.mismatchedChunks += track.chunks.filter(
-        (c) => c.text !== sub.expected.slice(c.seq * this.chunkSize, (c.seq + 1) * this.chunkSize),
-      ).length;
+      v.mismatchedChunks += track.chunks.filter((c) => !this.fits(c, sub.expected)).length;
       const { view, staleAttempt } = track.terminal;
       if (view.state === 'completed') {
         v.completed++;

@@ -114,12 +114,13 @@ describe('worker gRPC link after a long outage', () => {
 
 const WORKER_ID = 'link-worker';
 
-function connectReporter(address: string): ResultReporter {
+function connectReporter(address: string, coalesceMs?: number): ResultReporter {
   reporter = createResultReporter({
     address,
     workerId: WORKER_ID,
     credential: 'link-worker-credential',
     channelCredentials: grpc.credentials.createInsecure(),
+    coalesceMs,
     log: pino({ level: 'silent' }),
   });
   return reporter;
@@ -191,6 +192,45 @@ describe('worker gRPC link on one Connect stream', () => {
       expect(attempt?.final).toMatchObject({ taskId: ref.taskId, lease: ref.lease });
     }
     expect(master.deliveries).toHaveLength(4);
+  });
+
+  it("joins an attempt's pieces of one coalescing window into one chunk, sent ahead of its result", async () => {
+    master = await startMaster();
+    // A window longer than the first attempt takes: only its result's flush sends its held text.
+    const link = connectReporter(master.address, 200);
+    const ref = (taskId: string) => ({
+      taskId,
+      attempt: 1,
+      lease: `lease-${taskId}`,
+      deadline: inAMinute(),
+    });
+    const finishing = link.openStream(ref('joined'));
+    const waiting = link.openStream(ref('held'));
+    for (const piece of ['a ', 'to', 'k', 'ens']) finishing.write(piece);
+    for (const piece of ['now', ' and ', 'later']) waiting.write(piece);
+    let chunksAtResult: string[] | undefined;
+    master.behaviour = {
+      result: (r) => {
+        const attempt = master?.attempts.find((a) => a.taskId === r.taskId);
+        chunksAtResult = attempt?.chunks.map((c) => `${c.seq}:${c.text}`);
+        return ACCEPT;
+      },
+    };
+    const final = result({ taskId: 'joined', lease: 'lease-joined' });
+    expect(await finishing.finish(final)).toEqual(answerFor(final));
+    // The first piece went at once (nothing of its attempt was sent before), the rest joined.
+    expect(chunksAtResult).toEqual(['0:a ', '1:tokens']);
+    expect(finishing.chunks).toBe(4);
+
+    // The other attempt's held text goes when the window ends, as one chunk.
+    const held = await waitFor(
+      () => master?.attempts.find((a) => a.taskId === 'held' && a.chunks.length > 1),
+      { what: 'the held chunk' },
+    );
+    expect(held.chunks.map((c) => [c.seq, c.text])).toEqual([
+      [0, 'now'],
+      [1, ' and later'],
+    ]);
   });
 
   it('splits a burst larger than one message may carry over several messages, in order', async () => {

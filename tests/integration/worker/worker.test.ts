@@ -264,7 +264,9 @@ describe('worker over MQTT + gRPC', () => {
           what: 'gemini result',
         },
       );
-      expect(stream.chunks.map((c) => c.text)).toEqual(models.pieces);
+      // Pieces streamed within CHUNK_COALESCE_MS travel joined: the text, in order, once.
+      expect(stream.chunks.map((c) => c.text).join('')).toBe(models.pieces.join(''));
+      expect(stream.chunks.map((c) => c.seq)).toEqual(stream.chunks.map((_, i) => i));
       expect(stream.final).toMatchObject({ text: models.pieces.join(''), error: '' });
       expect(stream.final?.usage).toEqual({ inputTokens: 3, outputTokens: 5 });
       const request = models.requests.at(-1);

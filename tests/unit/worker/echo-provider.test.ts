@@ -45,6 +45,52 @@ describe('echo provider', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it("paces chunks from the attempt's start: a late one goes at once, none before it is due", async () => {
+    const provider = createEchoProvider({ delayMs: 10, chunkSize: 2 });
+    const start = Date.now();
+    const seen: Array<[string, number]> = [];
+    // The attempt started 25 ms ago: chunks 0 and 1 (due at +10, +20) are late.
+    const done = provider.generate(
+      {
+        model: 'echo',
+        prompt: 'abcd',
+        params: {},
+        signal: new AbortController().signal,
+        startedAt: start - 25,
+      },
+      (text) => seen.push([text, Date.now() - start]),
+    );
+    await vi.advanceTimersByTimeAsync(0);
+    expect(seen).toEqual([
+      ['ec', 0],
+      ['ho', 0],
+    ]);
+    await vi.advanceTimersByTimeAsync(4);
+    expect(seen).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(seen.at(-1)).toEqual([': ', 5]);
+    await vi.advanceTimersByTimeAsync(20);
+    await done;
+    expect(seen.slice(3)).toEqual([
+      ['ab', 15],
+      ['cd', 25],
+    ]);
+  });
+
+  it('serves many tasks at once on one timer', async () => {
+    const provider = createEchoProvider({ delayMs: 5, chunkSize: 4 });
+    const signal = new AbortController().signal;
+    const tasks = Array.from({ length: 50 }, (_, i) =>
+      provider.generate({ model: 'echo', prompt: `task ${i}`, params: {}, signal }, () => {}),
+    );
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(100);
+    expect((await Promise.all(tasks)).map((r) => r.text)).toEqual(
+      Array.from({ length: 50 }, (_, i) => `echo: task ${i}`),
+    );
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('falls back to the last user message when the prompt is empty', () => {
     expect(
       echoAnswer({

@@ -108,6 +108,23 @@ describe('TaskRunner', () => {
     expect(runner.freeSlots()).toBe(1);
   });
 
+  it("hands the provider the attempt's start, the startedAt its result reports", async () => {
+    let seen: number | undefined;
+    const provider: Provider = {
+      name: 'echo',
+      generate: async (request) => {
+        seen = request.startedAt;
+        return { text: 'ok' };
+      },
+    };
+    const { runner, reporter } = makeRunner(provider);
+    await vi.advanceTimersByTimeAsync(7);
+    runner.accept(assignment());
+    await runner.idle();
+    expect(seen).toBe(Date.now());
+    expect(reporter.streamed[0]?.final?.startedAt).toBe(seen);
+  });
+
   it('keeps listing a finished attempt as active until its result is acknowledged, without its slot', async () => {
     const { runner, reporter } = makeRunner();
     let deliver: (ack: TaskAck__Output) => void = () => {};

@@ -1,10 +1,10 @@
 /** A deterministic provider for tests and demos: answers `echo: <prompt>`, streamed in pieces. */
+import { EchoClock } from './echo-clock.ts';
 import { abortedError } from './scrub.ts';
 import type { ChunkHandler, GenerateRequest, GenerateResult, Provider } from './types.ts';
-import { abortableDelay } from './wait.ts';
 
 export interface EchoOptions {
-  /** Wait before each chunk. */
+  /** Time between chunks: chunk i is due `(i + 1) × delayMs` after the attempt started. */
   delayMs: number;
   /**
    * Up to this much more wait before each chunk: every task draws one extra
@@ -41,15 +41,59 @@ export function echoChunkDelay(
 export function createEchoProvider(options: EchoOptions): Provider {
   const chunkSize = Math.max(1, options.chunkSize);
   const jitterMs = Math.max(0, options.jitterMs ?? 0);
+  const clock = new EchoClock();
+  /**
+   * Chunk i is due at start + (i + 1) × delay, as a model server produces at
+   * its own pace: a worker that falls behind gets the late chunks at once, and
+   * none comes before it is due, so a chunk's production time follows from the
+   * attempt's startedAt (bench/streams.ts).
+   */
+  const paced = (
+    text: string,
+    request: GenerateRequest,
+    delayMs: number,
+    onChunk: ChunkHandler,
+  ): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const { signal } = request;
+      if (signal.aborted) return reject(abortedError());
+      let at = 0;
+      let due = request.startedAt ?? Date.now();
+      const end = (error?: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onAbort = () => {
+        clock.cancel(due, step);
+        end(abortedError());
+      };
+      const step = () => {
+        try {
+          onChunk(text.slice(at, at + chunkSize));
+        } catch (error) {
+          return end(error);
+        }
+        at += chunkSize;
+        if (at >= text.length) return end();
+        due += delayMs;
+        clock.at(due, step);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      due += delayMs;
+      clock.at(due, step);
+    });
   return {
     name: 'echo',
     async generate(request: GenerateRequest, onChunk: ChunkHandler): Promise<GenerateResult> {
       const text = echoAnswer(request);
       const delayMs = echoChunkDelay(options.delayMs, jitterMs, options.random);
-      for (let at = 0; at < text.length; at += chunkSize) {
-        if (delayMs > 0) await abortableDelay(delayMs, request.signal);
-        else if (request.signal.aborted) throw abortedError();
-        onChunk(text.slice(at, at + chunkSize));
+      if (delayMs > 0) await paced(text, request, delayMs, onChunk);
+      else {
+        for (let at = 0; at < text.length; at += chunkSize) {
+          if (request.signal.aborted) throw abortedError();
+          onChunk(text.slice(at, at + chunkSize));
+        }
       }
       return {
         text,

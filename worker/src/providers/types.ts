@@ -9,6 +9,8 @@ export interface GenerateRequest {
   /** The caller's own key; wins over the worker's configured key. Never logged. */
   apiKey?: string;
   signal: AbortSignal;
+  /** When the worker started the attempt (epoch ms, the result's `startedAt`); echo paces its chunks from it. */
+  startedAt?: number;
 }
 
 export interface Usage {
