@@ -100,6 +100,15 @@ describe('POST /v1/chat/completions', () => {
     expect(task).toMatchObject({ state: 'completed', result: ANSWER, workerId: 'oa-w1' });
   });
 
+  it('ends the answer before a stop sequence', async () => {
+    const answer = await client.chat.completions.create({
+      model: 'echo',
+      messages: [{ role: 'user', content: PROMPT }],
+      stop: ['fencing', 'never'],
+    });
+    expect(answer.choices[0]?.message.content).toBe('echo: tell me about leases and ');
+  });
+
   it('streams deltas that add up to the answer, then a stop, the usage and [DONE]', async () => {
     const stream = await client.chat.completions.create({
       model: 'echo',

@@ -103,4 +103,12 @@ describe('echo provider', () => {
       }),
     ).toBe('echo: second');
   });
+
+  it('ends before the first stop sequence, as a model does', () => {
+    const ask = (stop?: string[]) =>
+      echoAnswer({ prompt: 'one. two. END three', params: { stop } });
+    expect(ask(['END', 'two'])).toBe('echo: one. ');
+    expect(ask(['nowhere'])).toBe('echo: one. two. END three');
+    expect(ask()).toBe('echo: one. two. END three');
+  });
 });

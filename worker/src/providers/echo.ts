@@ -17,9 +17,18 @@ export interface EchoOptions {
   random?: () => number;
 }
 
-export function echoAnswer(request: Pick<GenerateRequest, 'prompt' | 'messages'>): string {
+/** `echo: <prompt>`, ending before the first stop sequence in it (as a model stops). */
+export function echoAnswer(
+  request: Pick<GenerateRequest, 'prompt' | 'messages'> & { params?: GenerateRequest['params'] },
+): string {
   const lastUser = request.messages?.filter((m) => m.role === 'user').at(-1)?.content;
-  return `echo: ${request.prompt || lastUser || ''}`;
+  const text = `echo: ${request.prompt || lastUser || ''}`;
+  let end = text.length;
+  for (const stop of request.params?.stop ?? []) {
+    const at = text.indexOf(stop);
+    if (at !== -1 && at < end) end = at;
+  }
+  return text.slice(0, end);
 }
 
 /** A rough token count (about four characters per token) so usage is never empty. */
