@@ -143,14 +143,14 @@ const link = createConnection({
   },
   onHello: ({ workers, models }) => {
     workersView.render(workers);
-    composer.setModels(models);
+    composer.setModels(models, workers);
     // The epoch may be new (lastSeq back to 0): save the cursor soon.
     sync.schedule();
     probe.run(store.openTaskIds());
   },
   onWorkers: ({ workers, models }) => {
     workersView.render(workers);
-    composer.setModels(models);
+    composer.setModels(models, workers);
   },
   onTaskEvent: (name, payload) => {
     store.apply(name, payload);

@@ -4,7 +4,8 @@
  */
 import { fillMeta } from './answer-meta.js';
 import { h } from './dom.js';
-import { formatClock, renderMarkdown } from './format.js';
+import { formatClock } from './format.js';
+import { renderMarkdown } from './markdown.js';
 import { chosenPriority, DEFAULT_PRIORITY, showPriority } from './priority.js';
 
 /**

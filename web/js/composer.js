@@ -63,13 +63,28 @@ export function createComposer(els) {
   });
   sync();
 
-  /** @param {string[]} models */
-  function setModels(models) {
+  /**
+   * The models to choose from, each labelled with where it runs now: `llama3 · GPU`,
+   * `echo · CPU`, `phi3 · CPU + GPU`, or `(offline)` when no online worker serves it.
+   * @param {string[]} models @param {Array<{ state: string, kind: string, models: string[] }>} [workers]
+   */
+  function setModels(models, workers = []) {
     // The master's order is kept: its first model is the default choice.
     const unique = [...new Set(models)];
     const previous = model.value;
+    /** @param {string} m */
+    const where = (m) => {
+      const kinds = new Set(
+        workers.filter((w) => w.state === 'online' && w.models.includes(m)).map((w) => w.kind),
+      );
+      if (kinds.size === 0) return '(offline)';
+      return ['cpu', 'gpu']
+        .filter((k) => kinds.has(k))
+        .map((k) => k.toUpperCase())
+        .join(' + ');
+    };
     const options = unique.length
-      ? unique.map((m) => h('option', { value: m, text: m }))
+      ? unique.map((m) => h('option', { value: m, text: `${m} · ${where(m)}` }))
       : [h('option', { value: '', text: 'Default model' })];
     model.replaceChildren(...options);
     model.value = unique.includes(previous) ? previous : (unique[0] ?? '');

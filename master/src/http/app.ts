@@ -33,6 +33,7 @@ import { openAiErrors } from './openai-errors.ts';
 import { openAiRoutes } from './openai-routes.ts';
 import { createOriginPolicy, guardOrigin } from './origins.ts';
 import { limitRequests, type RateLimiter, rateKeyOf } from './rate-limit.ts';
+import { vendorRoutes } from './web-assets.ts';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
 /** A retried POST with the same key names the same task instead of adding another. */
@@ -173,6 +174,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     '/v1',
     openAiRoutes({ tasks: deps.tasks, watch: deps.watch, registry: deps.registry, log }),
   );
+  app.use('/vendor', vendorRoutes());
   app.use(express.static(WEB_ROOT, { index: 'index.html', maxAge: '5m' }));
   app.use(errorHandler(log));
   return app;

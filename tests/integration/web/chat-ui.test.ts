@@ -31,7 +31,10 @@ describe('chat UI in Chromium', () => {
     expect(sessionId).toMatch(/^[A-Za-z0-9_-]{8,64}$/);
 
     const options = page.getByTestId('model-select').locator('option');
-    await expect(options.allTextContents()).resolves.toEqual(['llama-3-8b', 'echo']);
+    await expect(options.allTextContents()).resolves.toEqual([
+      'llama-3-8b · GPU',
+      'echo · CPU + GPU',
+    ]);
     await expect(page.getByTestId('model-select').inputValue()).resolves.toBe('llama-3-8b');
 
     const cards = page.getByTestId('worker-list').getByTestId('worker-card');

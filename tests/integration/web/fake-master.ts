@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { Server } from 'socket.io';
+import { vendorRoutes } from '../../../master/src/http/web-assets.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { WorkerView } from '../../../proto/src/schemas/worker.ts';
 import {
@@ -78,6 +79,7 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
     if (task) res.json(task);
     else res.status(404).json({ error: `no task ${req.params.id}`, code: 'not_found' });
   });
+  app.use('/vendor', vendorRoutes());
   app.use(express.static(WEB_DIR));
   const http = createServer(app);
   // Task events are typed by TaskEventPayloads in record(); the stamp is added there.
