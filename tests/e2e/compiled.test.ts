@@ -1,21 +1,24 @@
 /**
  * flota as `npm start` and the images run it: the JavaScript `npm run build`
- * compiles (tsconfig.build.json, then scripts/copy-build-assets.mjs), here
- * into a temporary directory next to a node_modules holding the production
- * dependencies only — no tsx, esbuild or typescript to fall back on. `flota
- * up` with one worker answers a task there, and every process of its tree runs
- * dist/cli/flota.js with no transpiler on its command line or in NODE_OPTIONS.
+ * compiles (tsconfig.build.json, scripts/copy-build-assets.mjs, then
+ * scripts/bundle-worker.mjs), here into a temporary directory next to a
+ * node_modules holding the production dependencies only — no tsx, esbuild or
+ * typescript to fall back on. `flota up` with one worker answers a task there,
+ * and every process of its tree runs dist/cli/flota.js with no transpiler on
+ * its command line or in NODE_OPTIONS. Its worker runs from the bundle alone:
+ * dist/worker/ is moved away first, so the bundle must find the .proto and
+ * package.json from where it is.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, symlinkSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/free-port.ts';
-import { submitTask, waitForCompleted, waitForSystem } from './support/api.ts';
+import { listWorkers, submitTask, waitForCompleted, waitForSystem } from './support/api.ts';
 import { baseChildEnv, SHOW_LOGS } from './support/config.ts';
 import { dumpOutput, type FlotaProcess, REPO_ROOT, spawnGroup } from './support/flota-process.ts';
 import { environOf, leftoverProcesses, processesMentioning } from './support/proc-scan.ts';
@@ -26,6 +29,7 @@ const TRANSPILERS = ['tsx', 'esbuild', 'typescript'];
 
 let root: string;
 let dataDir: string;
+let dist: string;
 let entry: string;
 let up: FlotaProcess | undefined;
 
@@ -48,7 +52,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'flota-e2e-compiled-'));
   // Its own directory, not under root: flota makes a data dir the embedded PostgreSQL can enter.
   dataDir = await mkdtemp(join(tmpdir(), 'flota-e2e-compiled-data-'));
-  const dist = join(root, 'dist');
+  dist = join(root, 'dist');
   const tsc = join(REPO_ROOT, 'node_modules/typescript/bin/tsc');
   // tsc reports type errors on stdout, which a failed execFile leaves out of its message.
   await run(
@@ -73,8 +77,18 @@ beforeAll(async () => {
     mkdirSync(join(root, 'node_modules', name, '..'), { recursive: true });
     symlinkSync(join(REPO_ROOT, 'node_modules', name), join(root, 'node_modules', name));
   }
+  // After the links: the bundle points at the packages it leaves out where dist/ finds them.
+  await run(process.execPath, ['scripts/bundle-worker.mjs', dist], { cwd: REPO_ROOT });
   entry = join(dist, 'cli/flota.js');
 });
+
+/** Moves dist/worker/ away: only the bundle can run a worker (the master and `flota up` never load it). */
+async function leaveOnlyTheBundle(): Promise<void> {
+  expect(existsSync(join(dist, 'bundle/worker.js'))).toBe(true);
+  if (existsSync(join(dist, 'worker'))) {
+    await rename(join(dist, 'worker'), join(root, 'worker-moved-away'));
+  }
+}
 
 beforeEach((ctx) => {
   ctx.onTestFailed(() => dumpOutput([up]));
@@ -103,7 +117,8 @@ describe('compiled flota (dist/, production dependencies only)', () => {
     expect(stdout).toContain('up');
   });
 
-  it('runs flota up with one worker, which answers a task, no process loading a transpiler', async () => {
+  it('runs flota up with one bundled worker, which answers a task, no process loading a transpiler', async () => {
+    await leaveOnlyTheBundle();
     const [port, grpcPort, mqttPort] = [await freePort(), await freePort(), await freePort()];
     up = spawnGroup({
       name: 'flota up (compiled)',
@@ -123,6 +138,12 @@ describe('compiled flota (dist/, production dependencies only)', () => {
     const running = up;
     const baseUrl = `http://127.0.0.1:${port}`;
     await waitForSystem(baseUrl, ['local-1'], () => deadReason(running));
+    // The version is read from dist/package.json: '0.0.0' would mean the bundle did not find it.
+    const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    const workers = await listWorkers(baseUrl);
+    expect(workers.find((w) => w.id === 'local-1')?.version).toBe(version);
 
     const id = await submitTask(baseUrl, 'compiled question');
     const view = await waitForCompleted(baseUrl, id);
@@ -140,5 +161,17 @@ describe('compiled flota (dist/, production dependencies only)', () => {
     running.signalGroup('SIGINT');
     await expect(running.exited).resolves.toEqual({ code: 0, signal: null });
     expect(await leftoverProcesses(dataDir)).toEqual([]);
+  });
+
+  it('a bundled worker reports bad configuration as the CLI does: one line, exit code 2', async () => {
+    await leaveOnlyTheBundle();
+    const failed = await run(process.execPath, [entry, 'worker'], {
+      cwd: root,
+      env: { ...baseChildEnv(), WORKER_ID: 'bad-config', SLOTS: 'many' },
+    }).catch((err: { code?: number; stderr?: string }) => err);
+    expect(failed).toMatchObject({ code: 2 });
+    const { stderr } = failed as { stderr: string };
+    expect(stderr).toMatch(/^flota: invalid worker configuration:\n {2}- SLOTS: /);
+    expect(stderr).not.toMatch(/\bat /);
   });
 });
