@@ -1,7 +1,8 @@
 /**
  * The line under a finished answer: who ran it (or that the result cache
- * answered it), how long it queued, ran and took in all, the model, the
- * priority and, after a lost attempt, which attempt answered.
+ * answered it), how long it queued, ran and took in all, its time to first
+ * token and tokens per second, the model, the priority and, after a lost
+ * attempt, which attempt answered.
  */
 import { h } from './dom.js';
 import { formatClock, formatMs, totalMs } from './format.js';
@@ -39,12 +40,35 @@ export function fillMeta(meta, m) {
     items.push(stat('processing', formatMs(t.processingMs), 'meta-processing'));
   const total = totalMs(t);
   if (total !== undefined) items.push(stat('total', formatMs(total), 'meta-total'));
+  if (typeof t.ttftMs === 'number' && !cached) {
+    const title = 'Time to first token: from sending to the first piece of the answer';
+    items.push(stat('first token', formatMs(t.ttftMs), 'meta-ttft', title));
+  }
+  const rate = cached ? undefined : tokensPerSecond(m.usage, t);
+  if (rate !== undefined) {
+    const title = `${m.usage.outputTokens} tokens, from the first to the last piece of the answer`;
+    items.push(stat('tokens/s', rate, 'meta-rate', title));
+  }
   if (m.model) items.push(h('span', { class: 'meta-model', testid: 'meta-model', text: m.model }));
   if (isPriority(m.priority)) {
     items.push(stat('priority', m.priority, 'meta-priority', priorityTitle(m.priority)));
   }
   if (m.attempt > 1) items.push(h('span', { class: 'meta-stat', text: `attempt ${m.attempt}` }));
   meta.replaceChildren(...items);
+}
+
+/**
+ * Output tokens per second from the first piece of the answer to the last
+ * (both on the master's clock), or undefined when that cannot be told.
+ * @param {Record<string, any> | undefined} usage @param {Record<string, any>} t
+ */
+function tokensPerSecond(usage, t) {
+  if (!usage || typeof t.firstChunkAt !== 'number' || typeof t.totalMs !== 'number') return;
+  const lastAt = t.submittedAt + t.totalMs;
+  const seconds = (lastAt - t.firstChunkAt) / 1000;
+  if (!(seconds > 0.05) || !(usage.outputTokens > 1)) return;
+  const rate = usage.outputTokens / seconds;
+  return rate >= 100 ? String(Math.round(rate)) : rate.toFixed(1);
 }
 
 /** @param {unknown} cachedAt when the answer was stored */

@@ -136,8 +136,15 @@ function finished(m, task) {
     priority: isInt(task.priority) ? task.priority : m.priority,
     cache,
     timings: isObj(task.timings) ? task.timings : {},
+    usage: usageOf(task.usage),
     attempt: isInt(task.attempt) ? task.attempt : m.attempt,
   };
+}
+
+/** A TaskView's token counts, when it has them. @param {unknown} u */
+function usageOf(u) {
+  if (!isObj(u) || !isInt(u.inputTokens) || !isInt(u.outputTokens)) return undefined;
+  return { inputTokens: u.inputTokens, outputTokens: u.outputTokens };
 }
 
 /** A TaskView's `cache` when it says the answer came from the result cache. @param {unknown} c */

@@ -21,6 +21,8 @@ export interface Lease {
   assignedAt: number;
   /** Next chunk seq expected; lower ones are duplicates. */
   nextSeq: number;
+  /** When this master accepted the attempt's first chunk (its clock): the time to first token. */
+  firstChunkAt?: number;
   /** The worker has shown it runs this attempt (a heartbeat listed it, or it reported). */
   confirmed: boolean;
 }

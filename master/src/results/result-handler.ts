@@ -55,6 +55,7 @@ export class ResultHandler {
     lease.confirmed = true;
     if (chunk.seq < lease.nextSeq) return { accepted: true }; // a resend we already have
     lease.nextSeq = chunk.seq + 1;
+    lease.firstChunkAt ??= Date.now();
     this.deps.events.emit('chunk', lease.sessionId, {
       taskId: lease.taskId,
       attempt: lease.attempt,
@@ -94,6 +95,7 @@ export class ResultHandler {
       usage: result.usage
         ? { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens }
         : undefined,
+      ...(lease.firstChunkAt !== undefined && { firstChunkAt: lease.firstChunkAt }),
     };
     return this.verdict(await this.deps.lifecycle.complete(lease, value), lease);
   }

@@ -72,6 +72,8 @@ export interface TaskJobResult {
   finishedAt: number;
   processingMs: number;
   committedAt: number;
+  /** When the master got the answer's first chunk (absent for an answer that was not streamed). */
+  firstChunkAt?: number;
   usage?: { inputTokens: number; outputTokens: number };
   /** Set when the answer came from the result cache; `cachedAt` is when it was stored. */
   cache?: { hit: true; cachedAt: number };
@@ -120,6 +122,10 @@ export function toTaskView(task: StoredTask, running?: RunningInfo): TaskView {
       processingMs: result.processingMs,
       totalMs: result.committedAt - data.submittedAt,
     };
+    if (result.firstChunkAt !== undefined) {
+      view.timings.firstChunkAt = result.firstChunkAt;
+      view.timings.ttftMs = result.firstChunkAt - data.submittedAt;
+    }
     if (result.cache) view.cache = { hit: true, cachedAt: result.cache.cachedAt };
     if (result.usage) view.usage = result.usage;
   } else if (state === 'failed' || state === 'cancelled') {

@@ -189,6 +189,10 @@ export const taskTimingsSchema = z.object({
   processingMs: z.number().optional(),
   /** submitted → result committed */
   totalMs: z.number().optional(),
+  /** When the master received the answer's first chunk (streamed answers only). */
+  firstChunkAt: z.number().optional(),
+  /** submitted → first chunk: the time to first token as a user waits for it */
+  ttftMs: z.number().optional(),
 });
 export type TaskTimings = z.infer<typeof taskTimingsSchema>;
 

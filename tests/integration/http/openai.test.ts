@@ -98,6 +98,14 @@ describe('POST /v1/chat/completions', () => {
     );
     const task = await taskState(master, taskIdOf(answer.id));
     expect(task).toMatchObject({ state: 'completed', result: ANSWER, workerId: 'oa-w1' });
+    // Streamed by the worker: the master knows when the first piece came.
+    const timings = task.timings as { ttftMs?: number; queueMs?: number; totalMs?: number };
+    expect(timings.ttftMs).toBeGreaterThanOrEqual(timings.queueMs ?? 0);
+    expect(timings.ttftMs).toBeLessThanOrEqual(timings.totalMs ?? 0);
+    expect(task.usage).toEqual({
+      inputTokens: answer.usage?.prompt_tokens,
+      outputTokens: answer.usage?.completion_tokens,
+    });
   });
 
   it('ends the answer before a stop sequence', async () => {

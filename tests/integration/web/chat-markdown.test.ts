@@ -71,4 +71,27 @@ describe('answers as Markdown', () => {
       .poll(() => options.allTextContents())
       .toEqual(['echo · CPU', 'llama3 · GPU', 'phi3 · CPU + GPU', 'gone · (offline)']);
   });
+
+  it('shows the time to first token and the tokens per second with the answer', async () => {
+    const page = await ui.openChat();
+    const task = await ui.ask(page, 'how fast?');
+    const submittedAt = 1_700_000_000_000;
+    const timings = {
+      submittedAt,
+      queueMs: 40,
+      processingMs: 1500,
+      totalMs: 1500,
+      firstChunkAt: submittedAt + 200,
+      ttftMs: 200,
+    };
+    const usage = { inputTokens: 12, outputTokens: 130 };
+    task.emit(
+      'task:completed',
+      taskView(task.taskId, { state: 'completed', result: 'Fast.', timings, usage }),
+    );
+    const bubble = bubbleIn(page, task.taskId, 'completed');
+    await bubble.waitFor();
+    expect(await bubble.getByTestId('meta-ttft').textContent()).toBe('first token 200 ms');
+    expect(await bubble.getByTestId('meta-rate').textContent()).toBe('tokens/s 100');
+  });
 });
