@@ -138,6 +138,8 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
     options.channelCredentials,
     GRPC_CHANNEL_OPTIONS,
   );
+  // Connect now, not at the first report: the first task's answer does not wait for a handshake.
+  client.getChannel().getConnectivityState(true);
   const log = options.log.child({ component: 'grpc-link' });
   let call: grpc.ClientDuplexStream<WorkerReports, MasterAcks__Output> | undefined;
   let outbox: WorkerReport[] = [];
