@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createGpuSampler, parseNvidiaSmi } from '../../../worker/src/metrics/gpu.ts';
 import { cpuPercent } from '../../../worker/src/metrics/system.ts';
 
@@ -32,6 +32,7 @@ describe('gpu sampler', () => {
     const sampler = createGpuSampler({
       log: pino({ level: 'silent' }),
       refreshMs: 0,
+      firstProbeAfterMs: 0,
       run: () => {
         calls += 1;
         return new Promise((resolve) => {
@@ -52,6 +53,7 @@ describe('gpu sampler', () => {
     const sampler = createGpuSampler({
       log: pino({ level: 'silent' }),
       refreshMs: 0,
+      firstProbeAfterMs: 0,
       run: () => {
         calls += 1;
         return Promise.reject(
@@ -70,5 +72,31 @@ describe('cpuPercent', () => {
   it('is the busy share between two samples', () => {
     expect(cpuPercent({ idle: 100, total: 200 }, { idle: 150, total: 400 })).toBe(75);
     expect(cpuPercent({ idle: 1, total: 1 }, { idle: 1, total: 1 })).toBe(0);
+  });
+});
+
+describe('gpu sampler at start', () => {
+  it('waits firstProbeAfterMs before its first probe, so registering is not slowed', () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      const sampler = createGpuSampler({
+        log: pino({ level: 'silent' }),
+        firstProbeAfterMs: 1_000,
+        run: () => {
+          calls += 1;
+          return new Promise(() => {});
+        },
+      });
+      expect(sampler.current()).toEqual([]);
+      vi.advanceTimersByTime(999);
+      sampler.current();
+      expect(calls).toBe(0);
+      vi.advanceTimersByTime(1);
+      sampler.current();
+      expect(calls).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

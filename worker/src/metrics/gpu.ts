@@ -60,12 +60,17 @@ export interface GpuSampler {
 export function createGpuSampler(options: {
   log: Logger;
   refreshMs?: number;
+  /**
+   * No probe before this much time has passed (default 1 s): starting
+   * nvidia-smi costs the worker CPU while it connects and registers.
+   */
+  firstProbeAfterMs?: number;
   run?: CommandRunner;
 }): GpuSampler {
   const run = options.run ?? execCommand;
   const refreshMs = options.refreshMs ?? 5_000;
   let cache: GpuMetrics[] = [];
-  let fetchedAt = Number.NEGATIVE_INFINITY;
+  let fetchedAt = Date.now() - refreshMs + (options.firstProbeAfterMs ?? 1_000);
   let inFlight = false;
   let absent = false;
 
