@@ -10,8 +10,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { round2 } from './drive.ts';
+import { MIN_APPLIED_PCT } from './heartbeat-lag.ts';
 import { REPO_ROOT } from './processes.ts';
 import type { RawBullmqResult } from './raw-bullmq.ts';
+import type { ScaleResult } from './scale.ts';
 import type { BenchParams, BrokerResult } from './scenario.ts';
 
 /** The goals the numbers are read against (not pass/fail tests). */
@@ -23,6 +25,9 @@ export const TARGETS = {
   registrationMs: 300,
   masterRssMb: 200,
   throughputDropPct: 10,
+  masterRssMb10k: 800,
+  streamTokensPerSec: 150_000,
+  streamDelayP99Ms: 20,
 };
 
 /** CPU ms per task of the master and the echo workers together. */
@@ -67,7 +72,30 @@ export function buildReport(
       workers: head.scale.workers,
       masterRssMb: head.scale.masterRssMb,
       throughputDropPct: head.scale.throughputDropPct,
+      heartbeatLagP99Ms: head.scale.heartbeats?.lagP99Ms,
+      keptUp: head.scale.keptUp,
     },
+    /** `--sim-workers-large` (e.g. 10,000 sims); null when it did not run. */
+    scaleLarge: head.scaleLarge
+      ? {
+          workers: head.scaleLarge.workers,
+          workersOnline: head.scaleLarge.workersOnlineAtEnd,
+          masterRssMb: head.scaleLarge.masterRssMb,
+          throughputDropPct: head.scaleLarge.throughputDropPct,
+          heartbeatsAppliedPct: head.scaleLarge.heartbeats?.appliedPctOfSent,
+          heartbeatLagP99Ms: head.scaleLarge.heartbeats?.lagP99Ms,
+          masterCpuUsPerHeartbeat: head.scaleLarge.idle?.masterCpuUsPerHeartbeat,
+          keptUp: head.scaleLarge.keptUp,
+        }
+      : null,
+    streams: head.streams
+      ? {
+          streams: head.streams.streams,
+          tokensPerSec: head.streams.tokensPerSec,
+          delayMs: head.streams.delayMs,
+          cpuMsPer1kTokens: head.streams.cpuMsPer1kTokens,
+        }
+      : null,
     targets: {
       ...TARGETS,
       met: {
@@ -78,6 +106,12 @@ export function buildReport(
         registrationMs: head.registrationMs <= TARGETS.registrationMs,
         masterRssMb: head.scale.masterRssMb <= TARGETS.masterRssMb,
         throughputDropPct: head.scale.throughputDropPct <= TARGETS.throughputDropPct,
+        masterRssMb10k: head.scaleLarge
+          ? head.scaleLarge.masterRssMb <= TARGETS.masterRssMb10k && head.scaleLarge.keptUp === true
+          : null,
+        streamTokensPerSec: (head.streams?.tokensPerSec ?? 0) >= TARGETS.streamTokensPerSec,
+        streamDelayP99Ms:
+          head.streams !== undefined && head.streams.delayMs.p99 <= TARGETS.streamDelayP99Ms,
       },
     },
     raw: { ...raw, jobsPerSec: round2(raw.jobsPerSec) },
@@ -142,6 +176,93 @@ export function alignColumns(header: string[], body: string[][]): string[] {
 const fmt = (n: number | undefined, digits = 1) =>
   n === undefined || Number.isNaN(n) ? '—' : n.toFixed(digits);
 
+const streamCell = (
+  r: Pick<BrokerResult, 'streams'>,
+  cell: (s: NonNullable<BrokerResult['streams']>) => string,
+) => (r.streams ? cell(r.streams) : '—');
+
+type Row<R> = [string, (r: R) => string, string];
+
+/** Heartbeat and listing figures of a scale step (and, for the large one, its headline rows). */
+function scaleRows<R extends Pick<BrokerResult, 'scale' | 'scaleLarge'>>(
+  name: string,
+  step: (r: R) => ScaleResult | undefined,
+  rssTarget: string,
+): Array<Row<R>> {
+  const cell =
+    (f: (s: ScaleResult) => string) =>
+    (r: R): string => {
+      const s = step(r);
+      return s ? f(s) : '—';
+    };
+  const large: Array<Row<R>> = [
+    [`${name}: sim workers online`, cell((s) => `${s.workersOnlineAtEnd}/${s.workers}`), ''],
+    [
+      `${name}: master RSS before / with (MB)`,
+      cell((s) => `${fmt(s.masterRssBeforeMb, 0)} / ${fmt(s.masterRssMb, 0)}`),
+      rssTarget,
+    ],
+    [
+      `${name}: master heap before / with (MB)`,
+      cell((s) => `${fmt(s.masterHeapBeforeMb, 0)} / ${fmt(s.masterHeapWithSimsMb, 0)}`),
+      '',
+    ],
+    [
+      `${name}: tasks/s before / with`,
+      cell((s) => `${fmt(s.baselineTasksPerSec, 0)} / ${fmt(s.throughputTasksPerSec, 0)}`),
+      '',
+    ],
+    [`${name}: throughput drop (%)`, cell((s) => fmt(s.throughputDropPct, 1)), ''],
+    [`${name}: connect time (s)`, cell((s) => fmt(s.connectSeconds, 1)), ''],
+  ];
+  return [
+    ...(name === 'sims' ? [] : large),
+    [
+      `${name}: master CPU idle, ms/s without / with`,
+      cell(
+        (s) =>
+          `${fmt(s.idle?.masterCpuMsPerSecBefore, 0)} / ${fmt(s.idle?.masterCpuMsPerSecWithSims, 0)}`,
+      ),
+      '',
+    ],
+    [
+      `${name}: master CPU per heartbeat (µs)`,
+      cell((s) => fmt(s.idle?.masterCpuUsPerHeartbeat, 1)),
+      '',
+    ],
+    [`${name}: sims' own CPU (ms/s)`, cell((s) => fmt(s.idle?.simsCpuMsPerSec, 0)), ''],
+    [
+      `${name}: heartbeats applied / sent (%)`,
+      cell((s) => fmt(s.heartbeats?.appliedPctOfSent, 1)),
+      `≥ ${MIN_APPLIED_PCT}`,
+    ],
+    [
+      `${name}: heartbeat lag mean / p99 (ms)`,
+      cell((s) => `${fmt(s.heartbeats?.lagMeanMs, 1)} / ≤ ${fmt(s.heartbeats?.lagP99Ms, 0)}`),
+      '≤ period',
+    ],
+    [
+      `${name}: kept up with heartbeats`,
+      cell((s) => (s.keptUp === undefined ? '—' : s.keptUp ? 'yes' : 'NO')),
+      'yes',
+    ],
+    [
+      `${name}: GET /api/workers (ms, KB)`,
+      cell((s) =>
+        s.listing ? `${fmt(s.listing.workers.ms, 0)}, ${fmt(s.listing.workers.kb, 0)}` : '—',
+      ),
+      '',
+    ],
+    [
+      `${name}: GET /metrics (ms, KB)`,
+      cell((s) =>
+        s.listing ? `${fmt(s.listing.metrics.ms, 0)}, ${fmt(s.listing.metrics.kb, 0)}` : '—',
+      ),
+      '',
+    ],
+  ];
+}
+
 /** The table, one column per broker run, plus the target. */
 export function formatTable(report: BenchReport): string {
   const runs = Object.values(report.runs);
@@ -176,6 +297,13 @@ export function formatTable(report: BenchReport): string {
       (r) => fmt(flotaCpu(r), 2),
       `≤ ${TARGETS.cpuMsPerTaskMasterAndWorkers}`,
     ],
+    [
+      'Socket.IO messages / events per task',
+      (r) => `${fmt(r.socketPerTask?.messages, 2)} / ${fmt(r.socketPerTask?.events, 2)}`,
+      '',
+    ],
+    ['Redis commands/task (in scripts too)', (r) => fmt(r.redisCommandsPerTask?.throughput, 1), ''],
+    ['Redis commands/task, one alone', (r) => fmt(r.redisCommandsPerTask?.solo, 1), ''],
     ['CPU ms/task: redis', (r) => fmt(r.cpuMsPerTask.redis, 2), ''],
     ['CPU ms/task: mosquitto', (r) => fmt(r.cpuMsPerTask.broker, 2), ''],
     ['CPU ms/task: bench client', (r) => fmt(r.cpuMsPerTask.client, 2), ''],
@@ -203,6 +331,35 @@ export function formatTable(report: BenchReport): string {
     ['master CPU ms/task before sims', (r) => fmt(r.scale.baselineCpuMsPerTask.master, 2), ''],
     ['master CPU ms/task with sims', (r) => fmt(r.scale.cpuMsPerTask.master, 2), ''],
     ['rest of machine CPU ms/task, sims', (r) => fmt(r.scale.cpuMsPerTask.other, 2), ''],
+    ...scaleRows('sims', (r) => r.scale, ''),
+    ...(runs.some((r) => r.scaleLarge)
+      ? scaleRows('large', (r) => r.scaleLarge, `≤ ${TARGETS.masterRssMb10k}`)
+      : []),
+    [
+      'streamed tokens/s',
+      (r) => fmt(r.streams?.tokensPerSec, 0),
+      `≥ ${TARGETS.streamTokensPerSec}`,
+    ],
+    [
+      '  streams, offered tokens/s',
+      (r) => streamCell(r, (s) => `${s.streams}, ${fmt(s.offeredTokensPerSec, 0)}`),
+      '',
+    ],
+    ['  delay per token p50 (ms)', (r) => fmt(r.streams?.delayMs.p50, 2), ''],
+    [
+      '  delay per token p99 (ms)',
+      (r) => fmt(r.streams?.delayMs.p99, 2),
+      `≤ ${TARGETS.streamDelayP99Ms}`,
+    ],
+    ['  tokens per task:chunk', (r) => fmt(r.streams?.tokensPerChunkEvent, 2), ''],
+    ['  CPU ms/1k tokens: master', (r) => fmt(r.streams?.cpuMsPer1kTokens.master, 1), ''],
+    ['  CPU ms/1k tokens: workers', (r) => fmt(r.streams?.cpuMsPer1kTokens.workers, 1), ''],
+    ['  CPU ms/1k tokens: bench client', (r) => fmt(r.streams?.cpuMsPer1kTokens.client, 1), ''],
+    [
+      '  answers failed / mismatched',
+      (r) => streamCell(r, (s) => `${s.failed} / ${s.mismatched}`),
+      '0 / 0',
+    ],
     ['failed tasks', (r) => String(r.failed), '0'],
   ];
   const header = ['', ...runs.map((r) => `Redis + ${r.broker}`), 'target'];

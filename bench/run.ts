@@ -37,6 +37,15 @@ const optionsSchema = z.object({
   simConnectRate: int(1),
   simSeconds: z.coerce.number().min(0),
   simHeartbeatMs: int(50).max(60_000),
+  simWorkersLarge: int(0).max(20_000),
+  simIdleSeconds: z.coerce.number().min(0),
+  streams: int(0).max(100_000),
+  streamTokens: int(2).max(20_000),
+  streamTokenMs: int(1).max(10_000),
+  streamSeconds: z.coerce.number().positive(),
+  streamSessions: int(1).max(1_000),
+  streamWorkers: int(1).max(64),
+  chunkCoalesceMs: int(0).max(1_000).optional(),
   rawJobs: int(1),
   rawBatch: int(1),
   rawRuns: int(1),
@@ -76,6 +85,26 @@ const program = new Command()
     '6',
   )
   .option('--sim-heartbeat-ms <ms>', 'heartbeat period of the simulated workers', '1000')
+  .option(
+    '--sim-workers-large <n>',
+    'a second scale step with this many simulated workers, e.g. 10000 (0 = skip)',
+    '0',
+  )
+  .option(
+    '--sim-idle-seconds <s>',
+    'seconds with no task flowing, before and with the sims, that price their heartbeats (0 = skip)',
+    '3',
+  )
+  .option('--streams <n>', 'answers streamed at once, token by token (0 = skip)', '500')
+  .option('--stream-tokens <n>', 'tokens per streamed answer', '500')
+  .option('--stream-token-ms <ms>', "the stream workers' time between tokens", '3')
+  .option('--stream-seconds <s>', 'how long the streaming is measured', '8')
+  .option('--stream-sessions <n>', 'Socket.IO sessions the streams go to', '50')
+  .option('--stream-workers <n>', 'echo workers serving the streams', '4')
+  .option(
+    '--chunk-coalesce-ms <ms>',
+    "the stream workers' CHUNK_COALESCE_MS (default: the worker's own)",
+  )
   .option('--raw-jobs <n>', 'jobs per raw BullMQ run', '5000')
   .option('--raw-runs <n>', 'raw BullMQ runs (the median counts)', '3')
   .option('--raw-batch <n>', 'jobs per Queue.addBulk call', '100')
@@ -125,6 +154,17 @@ const params: BenchParams & { brokers: string[]; build: string } = {
   simConnectRate: opts.simConnectRate,
   simSeconds: opts.simSeconds,
   simHeartbeatMs: opts.simHeartbeatMs,
+  simWorkersLarge: opts.simWorkersLarge,
+  simIdleSeconds: opts.simIdleSeconds,
+  stream: {
+    streams: opts.streams,
+    tokens: opts.streamTokens,
+    tokenMs: opts.streamTokenMs,
+    seconds: opts.streamSeconds,
+    sessions: opts.streamSessions,
+    workers: opts.streamWorkers,
+    coalesceMs: opts.chunkCoalesceMs,
+  },
   rawJobs: opts.rawJobs,
   rawRuns: opts.rawRuns,
   rawBatch: opts.rawBatch,

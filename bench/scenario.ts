@@ -11,8 +11,10 @@ import { type LatencyResult, round2, runFixedRate, runSolo, runThroughput } from
 import { LoadClient } from './load.ts';
 import { deadReason, rssMb } from './processes.ts';
 import type { Progress } from './progress.ts';
+import { countRedisCommands } from './redis-stats.ts';
 import { median, probeRegistration } from './registration.ts';
 import { runScale, type ScaleResult } from './scale.ts';
+import { runStreams, type StreamParams, type StreamsResult } from './streams.ts';
 import {
   type BrokerKind,
   masterHeapMb,
@@ -42,6 +44,12 @@ export interface BenchParams {
   simConnectRate: number;
   simSeconds: number;
   simHeartbeatMs: number;
+  /** A second, larger scale step (e.g. 10,000 sims) after the first; 0 skips it. */
+  simWorkersLarge: number;
+  /** Seconds with no task flowing, before and with the sims, that price their heartbeats. */
+  simIdleSeconds: number;
+  /** The streaming scenario (bench/streams.ts). */
+  stream: StreamParams;
   rawJobs: number;
   rawBatch: number;
   rawRuns: number;
@@ -59,6 +67,10 @@ export interface BrokerResult {
   throughputSeconds: number;
   /** CPU ms per task of each component in the throughput run (`other`: the rest of the machine). */
   cpuMsPerTask: Record<string, number>;
+  /** Commands Redis ran per task: in the throughput run, and with one task at a time. */
+  redisCommandsPerTask: { throughput: number; solo: number };
+  /** Socket.IO messages with task events, and the events in them, per task (throughput run). */
+  socketPerTask: { messages: number; events: number };
   failed: number;
   /** With profiling: the processes that wrote a CPU profile, by pid. */
   profiled?: Array<{ pid: number; name: string }>;
@@ -76,6 +88,10 @@ export interface BrokerResult {
   /** The master's V8 heap in use at the same moment (from /metrics). */
   masterHeapStartMb?: number;
   scale: ScaleResult;
+  /** The `--sim-workers-large` step, when it ran. */
+  scaleLarge?: ScaleResult;
+  /** Tokens streamed to the sessions; undefined with --streams 0. */
+  streams?: StreamsResult;
 }
 
 const idPart = () => randomBytes(4).toString('hex');
@@ -107,7 +123,13 @@ export async function runBroker(
       namespace: `bench_${broker}_${idPart()}`,
       dataDir: await tempDir(cleanup, 'flota-bench-data-'),
       logLevel: params.logLevel,
-      env: params.dispatchPolicy ? { DISPATCH_POLICY: params.dispatchPolicy } : {},
+      env: {
+        ...(params.dispatchPolicy ? { DISPATCH_POLICY: params.dispatchPolicy } : {}),
+        // The embedded broker keeps one retained status per worker: room for every sim.
+        ...(retainedNeeded(params) > 10_000
+          ? { MQTT_MAX_RETAINED: String(retainedNeeded(params)) }
+          : {}),
+      },
       nodeArgs: profileArgs,
     });
     stopMaster = master.stop;
@@ -200,14 +222,23 @@ export async function runBroker(
     };
     const tpBar = progress.bar('throughput', params.tasks);
     const cpuUsed = await startCpuMeter(cpuGroups);
-    const throughput = await runThroughput(load, {
-      tasks: params.tasks,
-      inflight: params.inflight,
-      label: 'throughput',
-      stallMs,
-      onProgress: (d) => tpBar.update(d),
-    });
+    const receivedBefore = load.received();
+    const { result: throughput, commands: tpCommands } = await countRedisCommands(redisUrl, () =>
+      runThroughput(load, {
+        tasks: params.tasks,
+        inflight: params.inflight,
+        label: 'throughput',
+        stallMs,
+        onProgress: (d) => tpBar.update(d),
+      }),
+    );
     const cpuMsPerTask = perTaskMs(await cpuUsed(), throughput.tasks);
+    const receivedAfter = load.received();
+    const perTask = (n: number) => round2(n / Math.max(1, throughput.tasks));
+    const socketPerTask = {
+      messages: perTask(receivedAfter.messages - receivedBefore.messages),
+      events: perTask(receivedAfter.events - receivedBefore.events),
+    };
     tpBar.finish(`${Math.round(throughput.tasksPerSec)} tasks/s`);
 
     const rate = params.latencyRate ?? throughput.tasksPerSec / 2;
@@ -222,36 +253,84 @@ export async function runBroker(
     latBar.finish(`p50 ${latency.latencyMs.p50} ms, p99 ${latency.latencyMs.p99} ms`);
 
     const soloBar = progress.bar('one task at a time', params.soloTasks);
-    const solo = await runSolo(load, {
-      tasks: params.soloTasks,
-      label: 'solo',
-      stallMs,
-      onProgress: (d) => soloBar.update(d),
-    });
+    const { result: solo, commands: soloCommands } = await countRedisCommands(redisUrl, () =>
+      runSolo(load, {
+        tasks: params.soloTasks,
+        label: 'solo',
+        stallMs,
+        onProgress: (d) => soloBar.update(d),
+      }),
+    );
     soloBar.finish(`p50 ${solo.latencyMs.p50} ms, p99 ${solo.latencyMs.p99} ms`);
 
+    const streams =
+      params.stream.streams > 0
+        ? await runStreams(
+            cleanup,
+            progress,
+            {
+              baseUrl,
+              mqttUrl,
+              grpcPort,
+              masterPid: master.proc.pid,
+              logLevel: params.logLevel,
+              nodeArgs: profileArgs,
+              stallMs,
+              onWorkers: (ws) =>
+                profiled?.push(
+                  ...ws.map((w) => ({ pid: w.pid, name: `${broker}: worker ${w.id}` })),
+                ),
+            },
+            params.stream,
+          )
+        : undefined;
+
+    const scaleStep = (workers: number, through: LoadClient) =>
+      runScale(cleanup, through, progress, {
+        label: `${workers} sims`,
+        baseUrl,
+        mqttUrl,
+        masterPid: master.proc.pid,
+        cpuGroups,
+        workers,
+        connectPerSec: params.simConnectRate,
+        heartbeatMs: params.simHeartbeatMs,
+        seconds: params.simSeconds,
+        maxTasks: Math.max(params.tasks, 100_000),
+        inflight: params.inflight,
+        stallMs,
+        idleSeconds: params.simIdleSeconds,
+      });
     const scale =
       params.simWorkers > 0
-        ? await runScale(cleanup, load, progress, {
-            baseUrl,
-            mqttUrl,
-            masterPid: master.proc.pid,
-            cpuGroups,
-            workers: params.simWorkers,
-            connectPerSec: params.simConnectRate,
-            heartbeatMs: params.simHeartbeatMs,
-            seconds: params.simSeconds,
-            maxTasks: Math.max(params.tasks, 100_000),
-            inflight: params.inflight,
-            stallMs,
-          })
+        ? await scaleStep(params.simWorkers, load)
         : noScale(throughput.tasksPerSec);
+    let scaleLarge: ScaleResult | undefined;
+    if (params.simWorkersLarge > 0) {
+      // One browser session, not --sessions: today every session gets the whole worker
+      // list twice a second while workers come online (workers:update), 3–4 MB each with
+      // 10,000, which would measure the load client's JSON parsing instead of the master.
+      load.close();
+      client = await LoadClient.open({
+        baseUrl,
+        sessions: 1,
+        restShare: params.restShare,
+        model: 'echo',
+        tag: `bench-${broker}-large-${idPart()}`,
+      });
+      scaleLarge = await scaleStep(params.simWorkersLarge, client);
+    }
 
     return {
       broker,
       throughputTasksPerSec: round2(throughput.tasksPerSec),
       throughputSeconds: round2(throughput.seconds),
       cpuMsPerTask,
+      socketPerTask,
+      redisCommandsPerTask: {
+        throughput: round2(tpCommands / Math.max(1, throughput.tasks)),
+        solo: round2(soloCommands / Math.max(1, params.soloTasks)),
+      },
       failed: throughput.failed + latency.failed + solo.failed,
       latencyMs: latency.latencyMs,
       latency,
@@ -262,6 +341,8 @@ export async function runBroker(
       masterRssStartMb: round2(masterRssStartMb),
       masterHeapStartMb,
       scale,
+      scaleLarge,
+      streams,
       profiled,
     };
   } finally {
@@ -272,6 +353,12 @@ export async function runBroker(
     await stopMaster?.();
     await stopBroker?.();
   }
+}
+
+/** Retained statuses the embedded broker must keep: every sim, the echo workers, the probes, spare. */
+function retainedNeeded(params: BenchParams): number {
+  const sims = Math.max(params.simWorkers, params.simWorkersLarge);
+  return sims + params.workers + params.registrationSamples + 100;
 }
 
 function noScale(tasksPerSec: number): ScaleResult {

@@ -1,8 +1,11 @@
 /**
- * Runs swarm-sim.ts as a child process (its 1,000 MQTT clients get their own
- * event loop, so they do not disturb the latency measured by the load
- * generator) and relays its progress. The sims' credentials reach it over the
- * IPC channel, never on its command line, where any local user could read them.
+ * Runs swarm-sim.ts as child processes (their MQTT clients get their own
+ * event loops, so they do not disturb the latency measured by the load
+ * generator) and relays their progress. One process carries at most
+ * SIMS_PER_PROCESS sims: ten thousand clients heartbeating in one event loop
+ * fall behind their own period, and the master would be blamed for it. The
+ * sims' credentials reach them over the IPC channel, never on a command line,
+ * where any local user could read them.
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -49,14 +52,46 @@ export interface SwarmOptions {
   model: string;
 }
 
+/** Most simulated workers one swarm-sim.ts process runs. */
+export const SIMS_PER_PROCESS = 2_500;
+
 export interface Swarm {
-  readonly pid: number;
+  /** Every swarm-sim.ts process (for the CPU meter). */
+  readonly pids: number[];
   stats(): SwarmStats;
   /** Publishes every sim's offline record, disconnects, and waits for the process to exit. */
   stop(): Promise<SwarmStats>;
 }
 
+/** Splits the sims over ⌈n / SIMS_PER_PROCESS⌉ processes, each connecting its share of the rate. */
 export function startSwarm(cleanup: Cleanup, opts: SwarmOptions): Swarm {
+  const roster = [...opts.credentials];
+  const processes = Math.max(1, Math.ceil(roster.length / SIMS_PER_PROCESS));
+  const parts = Array.from({ length: processes }, (_, i) =>
+    startSimProcess(cleanup, {
+      ...opts,
+      // Interleaved, so every process connects its share from the first second on.
+      credentials: new Map(roster.filter((_, j) => j % processes === i)),
+      connectPerSec: Math.max(1, opts.connectPerSec / processes),
+    }),
+  );
+  const sum = (stats: SwarmStats[]): SwarmStats => ({
+    connected: stats.reduce((n, s) => n + s.connected, 0),
+    heartbeats: stats.reduce((n, s) => n + s.heartbeats, 0),
+    reconnects: stats.reduce((n, s) => n + s.reconnects, 0),
+    errors: stats.reduce((n, s) => n + s.errors, 0),
+  });
+  return {
+    pids: parts.map((p) => p.pid),
+    stats: () => sum(parts.map((p) => p.stats())),
+    stop: async () => sum(await Promise.all(parts.map((p) => p.stop()))),
+  };
+}
+
+function startSimProcess(
+  cleanup: Cleanup,
+  opts: SwarmOptions,
+): { pid: number; stats(): SwarmStats; stop(): Promise<SwarmStats> } {
   const child = fork(
     SIM_ENTRY,
     [

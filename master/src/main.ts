@@ -32,6 +32,7 @@ import { Dispatcher, LOCK_DURATION_MS } from './dispatch/dispatcher.ts';
 import { LeaseTable } from './dispatch/leases.ts';
 import { createPolicy } from './dispatch/policies/index.ts';
 import { startGrpcServer } from './grpc/server.ts';
+import { limitHeapGrowth } from './heap.ts';
 import { createHttpApp } from './http/app.ts';
 import { ApiAuth } from './http/auth.ts';
 import { createRateLimiter } from './http/rate-limit.ts';
@@ -368,6 +369,7 @@ export async function startMaster(
  * and shuts down if that parent goes away.
  */
 export async function runMasterFromEnv(): Promise<MasterHandle> {
+  limitHeapGrowth();
   let master: MasterHandle;
   try {
     master = await startMaster(loadMasterConfig());

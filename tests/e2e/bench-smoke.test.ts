@@ -22,6 +22,11 @@ const reportSchema = z.object({
   soloLatencyMs: z.object({ p50: positive, p99: positive }),
   registrationMs: positive,
   scale: z.object({ workers: z.literal(10), masterRssMb: positive, throughputDropPct: z.number() }),
+  streams: z.object({
+    streams: z.literal(8),
+    tokensPerSec: positive,
+    delayMs: z.object({ p50: z.number().nonnegative(), p99: z.number().nonnegative() }).loose(),
+  }),
   runs: z.object({
     mosquitto: z
       .object({
@@ -65,6 +70,11 @@ describe('npm run bench', () => {
       '--sim-workers=10',
       '--sim-connect-rate=100',
       '--sim-seconds=1',
+      '--streams=8',
+      '--stream-tokens=40',
+      '--stream-seconds=1',
+      '--stream-sessions=2',
+      '--stream-workers=1',
       `--results-dir=${resultsDir}`,
       `--json=${jsonPath}`,
     ]);

@@ -200,6 +200,11 @@ export class RetainedTopics {
     return this.topics.size;
   }
 
+  /** True when a retained message may be kept on this exact topic. */
+  has(topic: string): boolean {
+    return this.topics.has(topic);
+  }
+
   /** Records a retained publish; false when it would exceed the bound. */
   admit(topic: string, payloadBytes: number): boolean {
     if (payloadBytes === 0) {

@@ -9,7 +9,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import net from 'node:net';
-import type { Duplex } from 'node:stream';
+import { type Duplex, Readable } from 'node:stream';
 import tls from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { type IClientOptions, MqttClient } from 'mqtt';
@@ -71,8 +71,12 @@ export interface EmbeddedBrokerOptions {
 const CONNECT_TIMEOUT_MS = 10_000;
 /** A TLS client that never finishes its handshake is dropped after this. */
 const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
-/** Most simultaneous connections; a fleet of thousands of workers stays under it. */
-const MAX_CONNECTIONS = 10_000;
+/**
+ * Most simultaneous connections: a fleet of ten thousand workers stays under
+ * it (measured: `npm run bench -- --sim-workers-large 10000`), and so does
+ * the master's own file limit on a usual host (each connection is a socket).
+ */
+const MAX_CONNECTIONS = 20_000;
 /** Packets a client may send before its CONNECT is accepted (aedes queues them). */
 const QUEUE_LIMIT = 64;
 
@@ -104,6 +108,31 @@ function firstInWindow(windowMs: number, maxKeys = 1_000) {
     if (last.size >= maxKeys) last.clear();
     last.set(key, now);
     return true;
+  };
+}
+
+/** The part of aedes' persistence a SUBSCRIBE asks for the retained messages it must send. */
+interface RetainedStreams {
+  createRetainedStreamCombi(patterns: string[]): Readable;
+}
+
+/**
+ * aedes' in-memory persistence answers every SUBSCRIBE by testing each of its
+ * filters against every retained topic: with one retained status per worker,
+ * each worker subscribing to its own two topics scanned them all, and ten
+ * thousand workers connecting cost the broker minutes of CPU. A filter
+ * without wildcards can only match its own topic: when no retained message
+ * was admitted there (`retained` sees every retained publish, the master's
+ * and Last Wills included), it is left out of the scan, and a SUBSCRIBE of
+ * such filters only scans nothing. Wildcard filters and topics that may hold
+ * a message still go to aedes, so what is sent is unchanged.
+ */
+function skipRetainedScans(broker: Aedes, retained: RetainedTopics): void {
+  const persistence = (broker as unknown as { persistence: RetainedStreams }).persistence;
+  const scan = persistence.createRetainedStreamCombi.bind(persistence);
+  persistence.createRetainedStreamCombi = (patterns) => {
+    const needed = patterns.filter((p) => /[+#]/.test(p) || retained.has(p));
+    return needed.length === 0 ? Readable.from([]) : scan(needed);
   };
 }
 
@@ -202,6 +231,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       return isPrivateFor(client.id, packet.topic) ? packet : null;
     },
   });
+  skipRetainedScans(broker, retained);
   // One client's protocol error must never take the broker down.
   broker.on('clientError', (client, err) =>
     log.debug({ clientId: client?.id, err: err.message }, 'client error'),

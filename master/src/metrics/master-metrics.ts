@@ -4,15 +4,31 @@
  * that own it — task events, the registry, the queues — at scrape time, so no
  * hot path carries metrics code.
  */
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  type Metric,
+  type MetricValueWithName,
+  Registry,
+} from 'prom-client';
 import { RESULT_REJECT_REASONS } from '../../../proto/src/schemas/codes.ts';
 import type { MetricsSnapshot } from '../../../proto/src/schemas/metrics.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { ResultCache } from '../cache/result-cache.ts';
+import { HEARTBEAT_LAG_BUCKETS_MS, type HeartbeatCounts } from '../registry/heartbeat-meter.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { ResultHandler } from '../results/result-handler.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
 import type { TaskService } from '../tasks/task-service.ts';
+
+/**
+ * Most workers with series of their own in `flota_worker_slots` (the first by
+ * id). Ten thousand workers made 20,000 series and a one-second scrape;
+ * `flota_fleet_slots` keeps the fleet's totals whatever its size.
+ */
+export const MAX_WORKER_SERIES = 1_000;
 
 const SECONDS_BUCKETS = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
@@ -109,24 +125,58 @@ export class MasterMetrics {
       registers: [reg],
       collect() {
         this.reset();
-        for (const state of ['online', 'offline']) this.set({ state }, 0);
-        for (const w of deps.registry.views()) this.inc({ state: w.state });
+        let online = 0;
+        for (const w of deps.registry.list()) if (w.state === 'online') online++;
+        this.set({ state: 'online' }, online);
+        this.set({ state: 'offline' }, deps.registry.size() - online);
       },
     });
     new Gauge({
       name: 'flota_worker_slots',
-      help: 'Per online worker: slots (kind=total) and tasks assigned by this master (kind=active)',
+      help: `Per online worker (the first ${MAX_WORKER_SERIES} by id): slots (kind=total) and tasks assigned by this master (kind=active)`,
       labelNames: ['worker', 'kind'],
       registers: [reg],
       collect() {
         this.reset();
-        for (const w of deps.registry.views()) {
+        let series = 0;
+        for (const w of deps.registry.list()) {
           if (w.state !== 'online') continue;
-          this.set({ worker: w.id, kind: 'total' }, w.slots);
-          this.set({ worker: w.id, kind: 'active' }, w.active);
+          if (++series > MAX_WORKER_SERIES) break;
+          this.set({ worker: w.status.id, kind: 'total' }, w.status.slots);
+          this.set({ worker: w.status.id, kind: 'active' }, w.active.size);
         }
       },
     });
+    new Gauge({
+      name: 'flota_fleet_slots',
+      help: 'All online workers together: slots (kind=total) and tasks assigned by this master (kind=active)',
+      labelNames: ['kind'],
+      registers: [reg],
+      collect() {
+        let total = 0;
+        let active = 0;
+        for (const w of deps.registry.list()) {
+          if (w.state !== 'online') continue;
+          total += w.status.slots;
+          active += w.active.size;
+        }
+        this.set({ kind: 'total' }, total);
+        this.set({ kind: 'active' }, active);
+      },
+    });
+    new Counter({
+      name: 'flota_heartbeats_total',
+      help: 'Worker heartbeats the registry received, and of those applied to an online worker',
+      labelNames: ['outcome'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        const { received, applied } = deps.registry.heartbeats.counts();
+        this.inc({ outcome: 'received' }, received);
+        this.inc({ outcome: 'applied' }, applied);
+      },
+    });
+    reg.registerMetric(heartbeatLagHistogram(() => deps.registry.heartbeats.counts()));
     new Gauge({
       name: 'flota_queue_jobs',
       help: 'Jobs per queue and state',
@@ -143,16 +193,18 @@ export class MasterMetrics {
   }
 
   async snapshot(): Promise<MetricsSnapshot> {
-    const views = this.deps.registry.views();
-    const online = views.filter((w) => w.state === 'online');
+    let online = 0;
+    let slots = 0;
+    let active = 0;
+    for (const w of this.deps.registry.list()) {
+      if (w.state !== 'online') continue;
+      online++;
+      slots += w.status.slots;
+      active += w.active.size;
+    }
     return {
       tasks: { ...this.outcomes },
-      workers: {
-        online: online.length,
-        offline: views.length - online.length,
-        slots: online.reduce((sum, w) => sum + w.slots, 0),
-        active: online.reduce((sum, w) => sum + w.active, 0),
-      },
+      workers: { online, offline: this.deps.registry.size() - online, slots, active },
       queues: await this.deps.tasks.queueCounts(),
       resultsRejected: Object.fromEntries(this.deps.results.rejected),
       cache: {
@@ -166,4 +218,33 @@ export class MasterMetrics {
   close(): void {
     this.detach();
   }
+}
+
+const LAG_NAME = 'flota_heartbeat_lag_seconds';
+const LAG_HELP =
+  "Heartbeat sent (the worker's clock) → applied by the registry; past the heartbeat period, the master is falling behind";
+
+/**
+ * The registry's lag counts as a Prometheus histogram, built at scrape time
+ * (prom-client's Histogram takes one observation at a time, which would put
+ * metrics code on every heartbeat). prom-client formats any registered object
+ * with a name, a help, a type and a `get()` of values; its `Metric` type
+ * describes its own classes, hence the one cast.
+ */
+function heartbeatLagHistogram(read: () => HeartbeatCounts): Metric {
+  const get = async () => {
+    const { applied, lagSumMs, lagBuckets } = read();
+    const bucket = `${LAG_NAME}_bucket`;
+    const values: MetricValueWithName<'le'>[] = [];
+    let cumulative = 0;
+    for (const [i, boundMs] of HEARTBEAT_LAG_BUCKETS_MS.entries()) {
+      cumulative += lagBuckets[i] ?? 0;
+      values.push({ metricName: bucket, labels: { le: boundMs / 1000 }, value: cumulative });
+    }
+    values.push({ metricName: bucket, labels: { le: '+Inf' }, value: applied });
+    values.push({ metricName: `${LAG_NAME}_sum`, labels: {}, value: lagSumMs / 1000 });
+    values.push({ metricName: `${LAG_NAME}_count`, labels: {}, value: applied });
+    return { name: LAG_NAME, help: LAG_HELP, type: 'histogram', aggregator: 'sum', values };
+  };
+  return { name: LAG_NAME, help: LAG_HELP, type: 'histogram', get } as unknown as Metric;
 }

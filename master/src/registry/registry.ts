@@ -13,16 +13,30 @@ import {
   workerStatusSchema,
 } from '../../../proto/src/schemas/worker.ts';
 import type { Topics } from '../../../proto/src/topics.ts';
+import { HeartbeatMeter } from './heartbeat-meter.ts';
 import { FORGET_OFFLINE_MS, isWorkerDead } from './liveness.ts';
 import { WillGrace } from './will-grace.ts';
 import {
   freeSlots,
+  keepHeartbeat,
   type SlotHold,
+  samePanelLoad,
   toWorkerView,
   type WorkerNeed,
   type WorkerRecord,
 } from './worker-record.ts';
 import { WorkerTable } from './worker-table.ts';
+
+/**
+ * A worker heard from but not known online gets its retained status asked for
+ * again at most this often. A broker that fell behind may drop a status on
+ * its way to a busy master (Mosquitto keeps at most `max_queued_messages` per
+ * client), and the worker publishes it only when it connects: without this,
+ * it would heartbeat unseen until its next reconnect.
+ */
+export const STATUS_REFETCH_MS = 10_000;
+/** Most workers whose status is being asked for again at once. */
+const MAX_REFETCHES = 1_000;
 
 export interface LostTask {
   taskId: string;
@@ -51,6 +65,8 @@ export interface RegistryOptions {
 
 export class WorkerRegistry extends EventEmitter<RegistryEvents> {
   private readonly workers = new WorkerTable();
+  /** Heartbeats received and applied, and how late (read by the metrics at scrape time). */
+  readonly heartbeats = new HeartbeatMeter();
   private readonly log: Logger;
   private readonly sweepIntervalMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -65,6 +81,8 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
   /** The master's own broker link is down: it hears nobody, so it judges nobody. */
   private deaf = false;
   private readonly wills: WillGrace;
+  /** Worker id → when its retained status was last asked for again. */
+  private readonly refetched = new Map<string, number>();
   private readonly onLinkDown = () => {
     if (!this.deaf) this.log.warn('broker link lost: worker liveness paused until it is back');
     this.deaf = true;
@@ -129,12 +147,18 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     return this.list().map(toWorkerView);
   }
 
+  /** How many workers the registry knows (online or offline), without listing them. */
+  size(): number {
+    return this.workers.size;
+  }
+
   /** Models served by at least one online worker. */
   models(): string[] {
-    const models = new Set<string>();
-    for (const w of this.workers.values())
-      if (w.state === 'online') for (const m of w.status.models) models.add(m);
-    return [...models].sort();
+    const models: string[] = [];
+    for (const [model, ids] of this.workers.models()) {
+      if (ids.some((id) => this.workers.get(id)?.state === 'online')) models.push(model);
+    }
+    return models.sort();
   }
 
   /** Online workers that could run the task at all (free slot or not), by id. */
@@ -182,8 +206,10 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
     if (!parsedTopic) return;
     if (parsedTopic.kind === 'status')
       this.handleStatus(parsedTopic.workerId, topic, payload, retained);
-    else if (parsedTopic.kind === 'heartbeat')
+    else if (parsedTopic.kind === 'heartbeat') {
+      this.heartbeats.receive();
       this.handleHeartbeat(parsedTopic.workerId, topic, payload);
+    }
   }
 
   private handleStatus(workerId: string, topic: string, payload: Buffer, retained: boolean): void {
@@ -202,6 +228,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       if (existing) this.markOffline(existing, status.reason);
       return;
     }
+    this.refetched.delete(workerId);
     if (this.wills.startedAt(workerId) === status.startedAt) this.withdrawWill(workerId);
     const now = Date.now();
     if (existing && existing.state === 'online' && existing.status.startedAt !== status.startedAt) {
@@ -249,21 +276,54 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       );
       return;
     }
+    let changed = false;
     if (record?.state === 'offline' && record.offlineReason === 'missed_heartbeats') {
       // It was only silent (paused, cut off): same process, so it comes back. The attempts it
       // held were revoked; the heartbeat's list below gets them stopped.
       this.revive(record);
+      changed = true;
     } else if (record?.state !== 'online') {
-      // Status first: a heartbeat alone proves nothing.
+      // Status first: a heartbeat alone proves nothing. But the status may have been lost.
       this.log.debug({ topic, workerId }, 'heartbeat dropped: worker unknown or offline');
+      this.refetchStatus(workerId);
       return;
     }
-    record.lastSeen = Date.now();
-    record.heartbeat = heartbeat;
+    const now = Date.now();
+    this.heartbeats.apply(heartbeat.ts, now);
+    // Most heartbeats of a steady fleet change nothing a person sees: no redraw for those,
+    // or ten thousand workers would ask for one every 0.1 ms.
+    changed ||= !samePanelLoad(record.heartbeat, heartbeat);
+    record.lastSeen = now;
+    record.heartbeat = keepHeartbeat(record.heartbeat, heartbeat);
     this.emit('active', workerId, heartbeat.active);
     // Adoption of what it runs (the 'active' listeners) comes before its first new work.
     if (this.unsettled.delete(workerId)) this.emit('capacity');
-    this.emit('change');
+    if (changed) this.emit('change');
+  }
+
+  /**
+   * Subscribing to a topic again makes the broker send its retained message
+   * again: the worker's status, if it was lost on its way here. The
+   * subscription is dropped at once (the wildcard one delivers the rest).
+   */
+  private refetchStatus(workerId: string): void {
+    const now = Date.now();
+    const last = this.refetched.get(workerId);
+    if (last !== undefined && now - last < STATUS_REFETCH_MS) return;
+    if (this.refetched.size >= MAX_REFETCHES) {
+      for (const [id, at] of this.refetched)
+        if (now - at >= STATUS_REFETCH_MS) this.refetched.delete(id);
+      if (this.refetched.size >= MAX_REFETCHES) return;
+    }
+    this.refetched.set(workerId, now);
+    const { mqtt, topics } = this.options;
+    const topic = topics.status(workerId);
+    mqtt
+      .subscribeAsync(topic, { qos: 1 })
+      .then(() => mqtt.unsubscribeAsync(topic))
+      .catch((err: unknown) =>
+        this.log.debug({ workerId, err: String(err) }, 'could not ask for a worker status again'),
+      );
   }
 
   private sweep(): void {

@@ -46,11 +46,65 @@ export function hasLabels(
   );
 }
 
-export function canServe(record: WorkerRecord, need: WorkerNeed): boolean {
-  if (record.state !== 'online' || record.heartbeat?.draining) return false;
+/** What its status says: the model, a GPU if asked, the labels. Changes only with a new status. */
+export function fitsNeed(record: WorkerRecord, need: WorkerNeed): boolean {
   if (need.gpu && record.status.kind !== 'gpu') return false;
   if (!hasLabels(record, need.labels)) return false;
   return record.status.models.includes(need.model);
+}
+
+/** Online and not draining: changes with every status, heartbeat and liveness verdict. */
+export function isTakingWork(record: WorkerRecord): boolean {
+  return record.state === 'online' && record.heartbeat?.draining !== true;
+}
+
+export function canServe(record: WorkerRecord, need: WorkerNeed): boolean {
+  return isTakingWork(record) && fitsNeed(record, need);
+}
+
+const rounded = (pct: number | undefined) => (pct === undefined ? undefined : Math.round(pct));
+
+/**
+ * True when a new heartbeat shows the same load as the last one, as a person
+ * sees it: whole percents of CPU, memory and each GPU, and draining. The
+ * worker panel is redrawn only for heartbeats that change what it shows.
+ */
+export function samePanelLoad(before: Heartbeat | undefined, after: Heartbeat): boolean {
+  if (!before) return false;
+  if (before.draining !== after.draining) return false;
+  if (rounded(before.cpuPct) !== rounded(after.cpuPct)) return false;
+  if (rounded(before.mem.usedPct) !== rounded(after.mem.usedPct)) return false;
+  if (before.gpus.length !== after.gpus.length) return false;
+  return before.gpus.every((gpu, i) => {
+    const next = after.gpus[i];
+    return (
+      next !== undefined &&
+      gpu.index === next.index &&
+      gpu.name === next.name &&
+      rounded(gpu.utilPct) === rounded(next.utilPct) &&
+      Math.round(gpu.memUsedMb) === Math.round(next.memUsedMb) &&
+      gpu.memTotalMb === next.memTotalMb
+    );
+  });
+}
+
+/**
+ * Takes a new heartbeat into the record's own heartbeat object, field by
+ * field, and returns the one to keep. A record lives long, so its heartbeat
+ * sits in V8's old space; replacing it every second with the freshly parsed
+ * one promoted a few objects per heartbeat there (megabytes a second with ten
+ * thousand workers, collected only by full collections). Updated in place,
+ * the parsed heartbeat dies young.
+ */
+export function keepHeartbeat(kept: Heartbeat | undefined, next: Heartbeat): Heartbeat {
+  if (!kept) return next;
+  const { mem, gpus, active } = kept;
+  Object.assign(kept, next);
+  kept.mem = Object.assign(mem, next.mem);
+  // An empty list stays the one already kept.
+  if (gpus.length === 0 && next.gpus.length === 0) kept.gpus = gpus;
+  if (active.length === 0 && next.active.length === 0) kept.active = active;
+  return kept;
 }
 
 export function toWorkerView(record: WorkerRecord): WorkerView {
