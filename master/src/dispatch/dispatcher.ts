@@ -55,13 +55,18 @@ export class Dispatcher {
     for (const lane of this.lanes.values()) lane.offerCapacity();
   };
   private readonly onOffline = (workerId: string) => this.deps.policy.forget?.(workerId);
-  /** A worker that comes online may serve queues nobody has submitted to since a restart. */
+  /**
+   * A worker that comes online may serve queues nobody has submitted to since
+   * a restart: those lanes open (and look). A lane that is open already is
+   * only offered the capacity, so ten thousand workers connecting do not
+   * each make every lane take from the store.
+   */
   private readonly onOnline = (workerId: string) => {
     const record = this.deps.registry.get(workerId);
     if (!record) return;
     for (const model of record.status.models) {
-      this.lane({ capability: 'any', model });
-      if (record.status.kind === 'gpu') this.lane({ capability: 'gpu', model });
+      this.openOrOffer({ capability: 'any', model });
+      if (record.status.kind === 'gpu') this.openOrOffer({ capability: 'gpu', model });
     }
   };
   private readonly onEnding = (key: QueueKey) => this.reap(key);
@@ -105,6 +110,13 @@ export class Dispatcher {
     const lane = this.laneFor(key);
     lane.wake();
     return lane;
+  }
+
+  /** Wakes a lane that is new; offers an open one the capacity. */
+  private openOrOffer(key: QueueKey): void {
+    const open = this.lanes.get(queueName(key));
+    if (open) open.offerCapacity();
+    else this.lane(key);
   }
 
   /** The queue's lane, opened (and started) when there is none yet. */

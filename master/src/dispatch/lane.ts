@@ -30,6 +30,8 @@ export const LANE_PARALLEL_TAKES = 8;
  * so without this one could miss the slot on every poll.
  */
 export const HOLD_RETRY_MS = 5;
+/** How long a loop other than the poller sleeps when nothing wakes it. */
+const IDLE_LOOP_WAIT_MS = 60_000;
 /** Quick looks in a row at most (a hold that outlasts them, e.g. a store that hangs, gets the poll). */
 const MAX_QUICK_RETRIES = 20;
 
@@ -84,7 +86,7 @@ export class Lane {
 
   start(): void {
     if (this.loops.length > 0) return;
-    for (let i = 0; i < LANE_PARALLEL_TAKES; i += 1) this.loops.push(this.run());
+    for (let i = 0; i < LANE_PARALLEL_TAKES; i += 1) this.loops.push(this.run(i === 0));
     this.deps.queue.headCount().then(
       (count) => {
         if (count > 0) this.reap();
@@ -146,7 +148,14 @@ export class Lane {
     return `${this.need.model}${this.need.gpu ? ' on a GPU' : ''}${labels ? ` with labels ${labels}` : ''}`;
   }
 
-  private async run(): Promise<void> {
+  /**
+   * One take loop. Only the `polling` one looks at the queue every
+   * LANE_POLL_MS on its own; the others sleep until woken (a wake-up, or the
+   * poller finding work and waking one more), so an idle lane costs one pick
+   * a second, not eight.
+   */
+  private async run(polling: boolean): Promise<void> {
+    const idleMs = polling ? LANE_POLL_MS : IDLE_LOOP_WAIT_MS;
     let quick = 0;
     while (!this.closed) {
       try {
@@ -158,7 +167,7 @@ export class Lane {
         } else {
           const soon = quick < MAX_QUICK_RETRIES && this.maybeMore && this.heldByOtherLane();
           quick = soon ? quick + 1 : 0;
-          await this.signal.wait(soon ? HOLD_RETRY_MS : LANE_POLL_MS);
+          await this.signal.wait(soon ? HOLD_RETRY_MS : idleMs);
         }
       } catch (err) {
         this.deps.log.warn({ err, queue: this.key }, 'dispatch step failed; retrying');

@@ -1,7 +1,7 @@
 import type { WorkerRecord } from '../../registry/worker-record.ts';
 import { LatencyBook } from './latency-book.ts';
 import { createRoundRobinPolicy } from './round-robin.ts';
-import { type DispatchPolicy, laneKey, type TaskNeeds } from './types.ts';
+import { type DispatchPolicy, laneKey, smallest, type TaskNeeds } from './types.ts';
 
 /** Added to every estimate so a worker that reports 0 ms still pays for its queue. */
 export const LATENCY_FLOOR_MS = 1;
@@ -70,7 +70,7 @@ export function createLatencyAwarePolicy(book = new LatencyBook()): DispatchPoli
       (w, i) =>
         ((estimates[i] ?? neutral) + LATENCY_FLOOR_MS) * ((w.active.size + 1) / w.status.slots),
     );
-    const lowest = Math.min(...scores);
+    const lowest = smallest(scores);
     return tieBreak.pick(
       candidates.filter((_, i) => scores[i]! - lowest <= 1e-9 * Math.max(1, lowest)),
       task,

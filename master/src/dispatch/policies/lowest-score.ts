@@ -1,6 +1,6 @@
 import type { WorkerRecord } from '../../registry/worker-record.ts';
 import { createRoundRobinPolicy } from './round-robin.ts';
-import type { DispatchPolicy, TaskNeeds } from './types.ts';
+import { type DispatchPolicy, smallest, type TaskNeeds } from './types.ts';
 
 /** Scores closer than this count as equal, so float noise never decides a pick. */
 const TIE_EPSILON = 1e-9;
@@ -17,7 +17,7 @@ export function createLowestScorePicker(
     pick(candidates, task) {
       if (candidates.length === 0) return undefined;
       const scores = candidates.map((w) => score(w, candidates, task));
-      const lowest = Math.min(...scores);
+      const lowest = smallest(scores);
       const tied = candidates.filter((_, i) => scores[i]! - lowest <= TIE_EPSILON);
       return tieBreak.pick(tied, task);
     },

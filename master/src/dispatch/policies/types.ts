@@ -55,3 +55,10 @@ export function byId(a: WorkerRecord, b: WorkerRecord): number {
   const y = b.status.id;
   return x < y ? -1 : x > y ? 1 : 0;
 }
+
+/** The smallest of `values` (Infinity for none), without spreading thousands of arguments. */
+export function smallest(values: readonly number[]): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (const v of values) if (v < min) min = v;
+  return min;
+}
