@@ -141,16 +141,16 @@ const link = createConnection({
       token.ask();
     }
   },
-  onHello: ({ workers, models }) => {
-    workersView.render(workers);
-    composer.setModels(models, workers);
+  onHello: ({ workers, models, fleet }) => {
+    workersView.render(workers, fleet);
+    composer.setModels(models, fleet);
     // The epoch may be new (lastSeq back to 0): save the cursor soon.
     sync.schedule();
     probe.run(store.openTaskIds());
   },
-  onWorkers: ({ workers, models }) => {
-    workersView.render(workers);
-    composer.setModels(models, workers);
+  onWorkers: ({ workers, models, fleet }) => {
+    workersView.render(workers, fleet);
+    composer.setModels(models, fleet);
   },
   onTaskEvent: (name, payload) => {
     store.apply(name, payload);

@@ -85,6 +85,7 @@ export interface HelloReply {
   resumed: 'fresh' | 'replay' | 'resync';
   workers: WorkerView[];
   models: string[];
+  fleet: FleetSummary;
 }
 
 /**
@@ -122,9 +123,28 @@ export interface TaskChunkEvent {
   seq: number;
   text: string;
 }
+/** Most worker cards a panel update carries (online ones first, by id); `fleet` counts them all. */
+export const MAX_PANEL_WORKERS = 200;
+
+/** The whole fleet in numbers, however many workers the panel lists. */
+export interface FleetSummary {
+  online: number;
+  offline: number;
+  /** Slots of online workers, and the tasks the master has assigned to them. */
+  slots: number;
+  active: number;
+  /** Online workers serving each model, by kind. */
+  models: Record<string, { cpu: number; gpu: number }>;
+}
+
+/**
+ * The worker panel: at most MAX_PANEL_WORKERS cards (online first, by id),
+ * the models online workers serve, and the fleet summary.
+ */
 export interface WorkersUpdateEvent {
   workers: WorkerView[];
   models: string[];
+  fleet: FleetSummary;
 }
 
 export interface ClientToServerEvents {

@@ -65,23 +65,19 @@ export function createComposer(els) {
 
   /**
    * The models to choose from, each labelled with where it runs now: `llama3 · GPU`,
-   * `echo · CPU`, `phi3 · CPU + GPU`, or `(offline)` when no online worker serves it.
-   * @param {string[]} models @param {Array<{ state: string, kind: string, models: string[] }>} [workers]
+   * `echo · CPU`, `phi3 · CPU + GPU`, or `(offline)` when no online worker serves it
+   * (from the fleet summary: online workers per model and kind).
+   * @param {string[]} models @param {Record<string, any>} [fleet]
    */
-  function setModels(models, workers = []) {
+  function setModels(models, fleet) {
     // The master's order is kept: its first model is the default choice.
     const unique = [...new Set(models)];
     const previous = model.value;
     /** @param {string} m */
     const where = (m) => {
-      const kinds = new Set(
-        workers.filter((w) => w.state === 'online' && w.models.includes(m)).map((w) => w.kind),
-      );
-      if (kinds.size === 0) return '(offline)';
-      return ['cpu', 'gpu']
-        .filter((k) => kinds.has(k))
-        .map((k) => k.toUpperCase())
-        .join(' + ');
+      const served = fleet?.models?.[m] ?? {};
+      const kinds = ['cpu', 'gpu'].filter((k) => Number(served[k]) > 0);
+      return kinds.length ? kinds.map((k) => k.toUpperCase()).join(' + ') : '(offline)';
     };
     const options = unique.length
       ? unique.map((m) => h('option', { value: m, text: `${m} · ${where(m)}` }))

@@ -38,7 +38,7 @@ const isObj = (v) => typeof v === 'object' && v !== null;
 
 /**
  * @typedef {import('./link-state.js').LinkState} LinkState
- * @typedef {{ epoch: string, resumed: string, workers: unknown[], models: string[] }} Greeting
+ * @typedef {{ epoch: string, resumed: string, workers: unknown[], models: string[], fleet?: Record<string, any> }} Greeting
  * @param {{
  *   io: (opts?: object) => any,
  *   sessionId: string,
@@ -47,7 +47,7 @@ const isObj = (v) => typeof v === 'object' && v !== null;
  *   token: string,
  *   onState: (state: LinkState, refusal?: string) => void,
  *   onHello: (reply: Greeting) => void,
- *   onWorkers: (event: { workers: unknown[], models: string[] }) => void,
+ *   onWorkers: (event: { workers: unknown[], models: string[], fleet?: Record<string, any> }) => void,
  *   onTaskEvent: (name: string, payload: Record<string, any>) => void,
  *   onProblem: (message: string) => void,
  * }} deps
@@ -97,7 +97,11 @@ export function createConnection(deps) {
   });
   socket.on('workers:update', (/** @type {any} */ event) => {
     if (event && Array.isArray(event.workers)) {
-      deps.onWorkers({ workers: event.workers, models: stringList(event.models) });
+      deps.onWorkers({
+        workers: event.workers,
+        models: stringList(event.models),
+        fleet: isObj(event.fleet) ? event.fleet : undefined,
+      });
     }
   });
 
@@ -137,6 +141,7 @@ export function createConnection(deps) {
           resumed: String(reply.resumed ?? ''),
           workers: Array.isArray(reply.workers) ? reply.workers : [],
           models: stringList(reply.models),
+          fleet: isObj(reply.fleet) ? reply.fleet : undefined,
         });
         const held = early;
         early = [];

@@ -1,24 +1,29 @@
 /**
- * The live worker panel, redrawn from each `workers:update` (the list is
- * small: one card per worker).
+ * The live worker panel, redrawn from each `workers:update`: a card per
+ * listed worker (the master lists at most 200, online first) and the fleet's
+ * numbers from its summary, with a line for the workers not listed.
  */
 import { h } from './dom.js';
 import { formatPct } from './format.js';
 
 /** @param {{ list: HTMLElement, summary: HTMLElement, count: HTMLElement }} els */
 export function createWorkersView({ list, summary, count }) {
-  /** @param {unknown} workers */
-  function render(workers) {
+  /** @param {unknown} workers @param {Record<string, any>} [fleet] */
+  function render(workers, fleet) {
     const all = Array.isArray(workers) ? workers.filter(isWorker) : [];
     all.sort((a, b) => order(a) - order(b) || a.id.localeCompare(b.id));
-    const online = all.filter((w) => w.state === 'online');
-    const slots = online.reduce((n, w) => n + (w.slots || 0), 0);
-    const active = online.reduce((n, w) => n + (w.active || 0), 0);
-    count.textContent = String(online.length);
-    summary.textContent = all.length
-      ? `${online.length} online · ${active}/${slots} slots busy`
+    const shown = all.filter((w) => w.state === 'online');
+    const online = Number(fleet?.online ?? shown.length);
+    const slots = Number(fleet?.slots ?? shown.reduce((n, w) => n + (w.slots || 0), 0));
+    const active = Number(fleet?.active ?? shown.reduce((n, w) => n + (w.active || 0), 0));
+    const total = online + Number(fleet?.offline ?? all.length - shown.length);
+    count.textContent = String(online);
+    summary.textContent = total
+      ? `${online} online · ${active}/${slots} slots busy`
       : 'No workers connected yet';
-    list.replaceChildren(...(all.length ? all.map(card) : [emptyCard()]));
+    const cards = all.length ? all.map(card) : [emptyCard()];
+    if (total > all.length) cards.push(moreCard(total - all.length));
+    list.replaceChildren(...cards);
   }
   return { render };
 }
@@ -31,6 +36,15 @@ function isWorker(w) {
 /** @param {Record<string, any>} w */
 function order(w) {
   return w.state === 'online' ? 0 : 1;
+}
+
+/** @param {number} n workers the master did not list */
+function moreCard(n) {
+  return h('li', {
+    class: 'worker-more',
+    testid: 'worker-more',
+    text: `and ${n.toLocaleString()} more worker${n === 1 ? '' : 's'}`,
+  });
 }
 
 function emptyCard() {

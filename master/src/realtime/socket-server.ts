@@ -16,6 +16,7 @@ import {
   type ClientToServerEvents,
   type Hello,
   helloSchema,
+  MAX_PANEL_WORKERS,
   type ServerToClientEvents,
   type StampedTaskEvent,
   sessionAckSchema,
@@ -247,8 +248,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
         sessionId: parsed.data.sessionId,
         epoch: outboxes.epoch,
         resumed,
-        workers: deps.registry.views(),
-        models: deps.registry.models(),
+        ...deps.registry.panel(MAX_PANEL_WORKERS),
       });
       // Synchronous from the ack to the join: no live event can slip in between or be missed.
       // Events still waiting for the turn's end go to the room first, without this socket:
@@ -357,7 +357,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
   const onWorkersChange = () => {
     pending ??= setTimeout(() => {
       pending = undefined;
-      io.emit('workers:update', { workers: deps.registry.views(), models: deps.registry.models() });
+      io.emit('workers:update', deps.registry.panel(MAX_PANEL_WORKERS));
     }, WORKERS_UPDATE_MS);
   };
   deps.registry.on('change', onWorkersChange);

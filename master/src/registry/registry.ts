@@ -12,6 +12,7 @@ import {
   heartbeatSchema,
   workerStatusSchema,
 } from '../../../proto/src/schemas/worker.ts';
+import type { FleetSummary, WorkersUpdateEvent } from '../../../proto/src/socket-events.ts';
 import type { Topics } from '../../../proto/src/topics.ts';
 import { HeartbeatMeter } from './heartbeat-meter.ts';
 import { FORGET_OFFLINE_MS, isWorkerDead } from './liveness.ts';
@@ -145,6 +146,35 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
 
   views() {
     return this.list().map(toWorkerView);
+  }
+
+  /**
+   * What the chat UI's worker panel shows: at most `max` worker views (online
+   * first, by id), the models online workers serve, and the whole fleet in
+   * numbers. One pass over the records; only the listed ones become views.
+   */
+  panel(max: number): WorkersUpdateEvent {
+    const fleet: FleetSummary = { online: 0, offline: 0, slots: 0, active: 0, models: {} };
+    const online: WorkerRecord[] = [];
+    const offline: WorkerRecord[] = [];
+    for (const record of this.workers.sorted()) {
+      if (record.state !== 'online') {
+        fleet.offline += 1;
+        if (offline.length < max) offline.push(record);
+        continue;
+      }
+      fleet.online += 1;
+      fleet.slots += record.status.slots;
+      fleet.active += record.active.size;
+      for (const model of record.status.models) {
+        const served = fleet.models[model] ?? { cpu: 0, gpu: 0 };
+        fleet.models[model] = served;
+        served[record.status.kind] += 1;
+      }
+      if (online.length < max) online.push(record);
+    }
+    const listed = [...online, ...offline].slice(0, max);
+    return { workers: listed.map(toWorkerView), models: Object.keys(fleet.models).sort(), fleet };
   }
 
   /** How many workers the registry knows (online or offline), without listing them. */

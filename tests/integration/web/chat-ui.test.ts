@@ -56,6 +56,20 @@ describe('chat UI in Chromium', () => {
     await page.getByTestId('model-select').locator('option[value="qwen-2.5"]').waitFor({
       state: 'attached',
     });
+
+    // A fleet larger than the panel lists: its numbers come from the summary.
+    ui.master.setWorkers([GPU_WORKER, CPU_WORKER], ['llama-3-8b', 'echo'], {
+      online: 9_998,
+      offline: 4,
+      slots: 40_000,
+      active: 1_234,
+      models: { 'llama-3-8b': { cpu: 0, gpu: 5_000 }, echo: { cpu: 4_998, gpu: 1 } },
+    });
+    await page.getByTestId('worker-more').filter({ hasText: 'and 10,000 more workers' }).waitFor();
+    await expect(page.locator('#worker-count').textContent()).resolves.toBe('9998');
+    await expect(
+      page.getByTestId('model-select').locator('option').allTextContents(),
+    ).resolves.toEqual(['llama-3-8b · GPU', 'echo · CPU + GPU']);
   });
 
   it('streams an answer in order, then shows the final text and its metadata', async () => {

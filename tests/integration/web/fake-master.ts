@@ -9,6 +9,7 @@ import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { WorkerView } from '../../../proto/src/schemas/worker.ts';
 import {
   type ClientToServerEvents,
+  type FleetSummary,
   type HelloReply,
   helloSchema,
   sessionAckSchema,
@@ -125,7 +126,14 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
       const { resume, pending = [] } = hello;
       const canReplay = resume && resume.epoch === epoch && resume.lastSeq >= box.acked;
       const resumed = canReplay ? 'replay' : resume || pending.length ? 'resync' : 'fresh';
-      const reply: HelloReply = { sessionId: sid, epoch, resumed, workers, models };
+      const reply: HelloReply = {
+        sessionId: sid,
+        epoch,
+        resumed,
+        workers,
+        models,
+        fleet: fleetOf(workers),
+      };
       // The master may flush the outbox before or after answering: the client must cope with both.
       if (!eventsBeforeHelloAck) ack({ ok: true, ...reply });
       const replayed: number[] = [];
@@ -271,10 +279,11 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
       outboxes.clear();
       io.disconnectSockets(true);
     },
-    setWorkers(next: WorkerView[], nextModels: string[]) {
+    /** A panel update; `fleet` stands for a fleet larger than the workers listed. */
+    setWorkers(next: WorkerView[], nextModels: string[], fleet = fleetOf(next)) {
       workers = next;
       models = nextModels;
-      io.emit('workers:update', { workers, models });
+      io.emit('workers:update', { workers, models, fleet });
     },
     async close() {
       await io.close();
@@ -283,3 +292,23 @@ export async function startFakeMaster(options: { workers: WorkerView[]; models: 
 }
 
 export type FakeMaster = Awaited<ReturnType<typeof startFakeMaster>>;
+
+/** The fleet summary a master sends with the panel, counted from `workers`. */
+function fleetOf(workers: WorkerView[]): FleetSummary {
+  const fleet: FleetSummary = { online: 0, offline: 0, slots: 0, active: 0, models: {} };
+  for (const w of workers) {
+    if (w.state !== 'online') {
+      fleet.offline += 1;
+      continue;
+    }
+    fleet.online += 1;
+    fleet.slots += w.slots;
+    fleet.active += w.active;
+    for (const model of w.models) {
+      const served = fleet.models[model] ?? { cpu: 0, gpu: 0 };
+      fleet.models[model] = served;
+      served[w.kind] += 1;
+    }
+  }
+  return fleet;
+}
