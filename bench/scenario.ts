@@ -126,7 +126,7 @@ export async function runBroker(
       env: {
         ...(params.dispatchPolicy ? { DISPATCH_POLICY: params.dispatchPolicy } : {}),
         // The embedded broker keeps one retained status per worker: room for every sim.
-        ...(retainedNeeded(params) > 10_000
+        ...(retainedNeeded(params) > 20_000
           ? { MQTT_MAX_RETAINED: String(retainedNeeded(params)) }
           : {}),
       },

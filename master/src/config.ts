@@ -197,7 +197,7 @@ export const masterConfigSchema = z.object({
   MQTT_MAX_PACKET_BYTES: int(1_024, 64 * 1_048_576, 262_144).describe(
     'Largest packet a client may send the embedded broker',
   ),
-  MQTT_MAX_RETAINED: int(16, 1_000_000, 10_000).describe(
+  MQTT_MAX_RETAINED: int(16, 1_000_000, 20_000).describe(
     'Retained messages the embedded broker keeps at most (one status per worker)',
   ),
   MQTT_DYNSEC: flag(false).describe(

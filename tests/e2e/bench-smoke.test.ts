@@ -70,6 +70,7 @@ describe('npm run bench', () => {
       '--sim-workers=10',
       '--sim-connect-rate=100',
       '--sim-seconds=1',
+      '--sim-idle-seconds=0',
       '--streams=8',
       '--stream-tokens=40',
       '--stream-seconds=1',
