@@ -5,12 +5,14 @@
  * same datasource and folder the dashboard and docker-compose.yml use.
  * Prometheus also scrapes the autoscaler when it runs.
  */
+
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AutoscalerMetrics } from '../../../autoscaler/src/metrics.ts';
 import { MasterMetrics, type MetricsDeps } from '../../../master/src/metrics/master-metrics.ts';
+import { HeartbeatMeter } from '../../../master/src/registry/heartbeat-meter.ts';
 import { parseYaml, ROOT } from './support/tools.ts';
 
 interface Panel {
@@ -33,7 +35,7 @@ let exported: Map<string, string>;
 beforeAll(async () => {
   const deps = {
     events: new EventEmitter(),
-    registry: { views: () => [] },
+    registry: { list: () => [], size: () => 0, heartbeats: new HeartbeatMeter() },
     tasks: { queueCounts: async () => ({}) },
     results: { rejected: new Map() },
   } as unknown as MetricsDeps;
