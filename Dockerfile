@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 #
 # flota-master and flota-worker, built from the same source:
 #
@@ -8,6 +7,10 @@
 # build.sh does this with version and git-sha tags. The images run the
 # JavaScript that `npm run build` compiles into dist/; no transpiler (tsx,
 # esbuild, typescript) is installed in them.
+#
+# No "# syntax=" line: with one, BuildKit fetches that Dockerfile frontend
+# from Docker Hub and fails without network; the engine's built-in frontend
+# handles everything this file uses.
 
 ARG NODE_VERSION=20-bookworm-slim
 
@@ -18,7 +21,7 @@ COPY package.json package-lock.json ./
 # All dependencies, typescript among them; none of them is needed to compile.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/copy-build-assets.mjs ./scripts/
+COPY scripts/copy-build-assets.mjs scripts/bundle-worker.mjs ./scripts/
 COPY cli ./cli
 COPY common ./common
 COPY proto ./proto

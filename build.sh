@@ -31,6 +31,8 @@ Environment:
   REGISTRY      registry and path prefix, e.g. registry.example.com:5000/flota
   TAG           use this tag instead of <version>-<sha>
   PLATFORM      passed to docker build --platform (e.g. linux/amd64)
+  BUILD_NETWORK passed to docker build --network (e.g. host, where the build's
+                npm ci cannot reach the registry through Docker's bridge)
 USAGE
 }
 
@@ -95,6 +97,7 @@ prefix=${REGISTRY:+${REGISTRY%/}/}
 
 args=(--build-arg "VERSION=$version" --build-arg "GIT_SHA=${sha:-$TAG}")
 [ -z "${PLATFORM:-}" ] || args+=(--platform "$PLATFORM")
+[ -z "${BUILD_NETWORK:-}" ] || args+=(--network "$BUILD_NETWORK")
 
 for role in master worker; do
   image="${prefix}flota-$role"

@@ -23,7 +23,9 @@ to (run it on a manager):
      their volumes there); on a one-node swarm it labels that node; with
      GPU_WORKERS above 0, that gpu=true nodes advertise enough GPUs;
   4. runs docker stack deploy -c stack.yml [-c extra.yml]... \$STACK and waits
-     for the services to converge, at most DEPLOY_TIMEOUT seconds.
+     for all the services to converge at once (every replica running, and
+     healthy where it has a health check; no update in progress; a rolled
+     back update fails the deploy), at most DEPLOY_TIMEOUT seconds.
 
 Running it again is an update: changed images roll out one task at a time.
 
@@ -204,7 +206,10 @@ fi
 note "deploying $REGISTRY/flota-{master,worker}:$TAG as stack $STACK"
 [ "$AUTOSCALER_REPLICAS" = 0 ] || note "with the autoscaler (pools ${AUTOSCALE_POOLS:-worker-cpu:cpu:2-8})"
 cd "$ROOT"
-converge_within "stack $STACK to converge" \
-  "docker stack services $STACK (which service lags), docker service ps --no-trunc ${STACK}_<service> (why: e.g. no node meets the placement constraints or has a free GPU, no node can pull the image, or a task keeps failing its health check)" \
-  docker stack deploy --with-registry-auth --detach=false "${files[@]}" "$STACK"
+look="docker stack services $STACK (which service lags), docker service ps --no-trunc ${STACK}_<service> (why: e.g. no node meets the placement constraints or has a free GPU, no node can pull the image, or a task keeps failing its health check)"
+before=$(update_states "$STACK" 2>/dev/null || true)
+# Detached, then one wait for every service at once (see wait_stack_converged).
+converge_within "stack $STACK to converge" "$look" \
+  docker stack deploy --with-registry-auth --detach=true "${files[@]}" "$STACK"
+wait_stack_converged "$STACK" "$before" "$look"
 note "done: ./verify.sh checks it end to end${tls_note:-}"

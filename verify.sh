@@ -58,8 +58,8 @@ need curl
 token=${FLOTA_API_TOKEN:-}
 tokens_file="$SECRETS_DIR/api_tokens"
 if [ -z "$token" ] && [ -r "$tokens_file" ]; then
-  # The first "tenant:token" line that is not a comment.
-  token=$(sed -n '/^[[:space:]]*#/d; s/^[^:]*:[[:space:]]*\([^[:space:],]*\).*/\1/p' "$tokens_file" | head -n 1)
+  # The token of the first "tenant:token[:role]" line that is not a comment.
+  token=$(sed -n '/^[[:space:]]*#/d; s/^[^:]*:[[:space:]]*\([^[:space:],:]*\).*/\1/p' "$tokens_file" | head -n 1)
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

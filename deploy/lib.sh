@@ -83,6 +83,63 @@ converge_within() {
   return "$status"
 }
 
+# Prints "<service> <update state> <update start>" for each service of
+# stack $1 (state and start empty for a service never updated).
+update_states() {
+  local ids
+  ids=$(docker stack services -q "$1") || return 1
+  [ -n "$ids" ] || return 0
+  # shellcheck disable=SC2086 # one service id per word
+  docker service inspect --format \
+    '{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}} {{.UpdateStatus.StartedAt}}{{end}}' $ids
+}
+
+# True when every service of stack $1 runs all its replicas (a task with a
+# health check counts once healthy) and none is updating or rolling back.
+# Dies when a service rolled back an update that is not in $2 (the states
+# before the deploy, from update_states).
+stack_converged() {
+  local stack=$1 before=$2 line name state started replicas
+  while read -r line; do
+    [ -n "$line" ] || continue
+    name=${line%% *}
+    replicas=${line#* }
+    [ "${replicas%%/*}" = "${replicas#*/}" ] || return 1
+  done < <(docker stack services "$stack" --format '{{.Name}} {{.Replicas}}' | sed 's/ (.*)$//')
+  while read -r name state started; do
+    case "$state" in
+      updating | rollback_started | paused | rollback_paused) return 1 ;;
+      rollback_completed)
+        printf '%s\n' "$before" | grep -qxF "$name $state $started" ||
+          die "service $name rolled back its update: docker service ps --no-trunc $name shows why (e.g. a task that failed its health check)"
+        ;;
+    esac
+  done < <(update_states "$stack")
+  return 0
+}
+
+# Waits until stack $1 has converged (stack_converged, three looks in a row
+# 2 s apart) for at most DEPLOY_TIMEOUT seconds; $2 is update_states from
+# before the deploy. Unlike docker stack deploy --detach=false, which waits
+# for the services one after another (each for its update monitor period),
+# this waits for all of them at once.
+wait_stack_converged() {
+  local stack=$1 before=$2 look=$3 deadline=$((SECONDS + DEPLOY_TIMEOUT)) stable=0
+  [ -n "$(docker stack services -q "$stack" 2>/dev/null)" ] || return 0
+  while [ "$stable" -lt 3 ]; do
+    if stack_converged "$stack" "$before"; then
+      stable=$((stable + 1))
+    else
+      stable=0
+    fi
+    [ "$stable" -ge 3 ] && break
+    if [ "$DEPLOY_TIMEOUT" -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
+      die "gave up after ${DEPLOY_TIMEOUT}s (DEPLOY_TIMEOUT) waiting for stack $stack to converge; Swarm keeps at it. See why: $look"
+    fi
+    sleep 2
+  done
+}
+
 # Exits unless nodes labelled gpu=true advertise at least $1 GPUs (generic
 # resource kind GPU, docs/DEPLOY.md): worker-gpu tasks beyond that would
 # never be placed.

@@ -22,6 +22,7 @@ import type { MetricsSnapshot } from '../../proto/src/schemas/metrics.ts';
 import { createTopics, MASTER_MQTT_USERNAME } from '../../proto/src/topics.ts';
 import { startDynsecProvisioner } from './broker/dynsec.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded-broker.ts';
+import { waitForExternalBroker } from './broker/external-broker.ts';
 import { clientPublisher, type Publisher } from './broker/publisher.ts';
 import { ResultCache } from './cache/result-cache.ts';
 import { apiTokensOf, configuredSecret, loadMasterConfig, type MasterConfig } from './config.ts';
@@ -168,7 +169,8 @@ export async function startMaster(
       : connectMqtt(mqttUrl, { ...masterLogin, ca: config.TLS_CA?.pem });
     closers.push(() => mqtt.endAsync());
     mqtt.on('error', (err) => log.warn({ err: err.message }, 'mqtt error'));
-    await waitConnected(mqtt, mqttUrl);
+    // An external broker started with the master may need a while: wait, saying so.
+    await (broker ? waitConnected(mqtt, mqttUrl) : waitForExternalBroker(mqtt, mqttUrl, log));
     const publisher: Publisher = broker ?? clientPublisher(mqtt);
     const logTopic = topics.log('master');
     flotaLogger.attachPublisher(

@@ -8,14 +8,48 @@ import type { OpenQueueStoreOptions, QueueStore } from './types.ts';
 import { redactUrl, storeKindForUrl, validateNamespace } from './url.ts';
 
 const DEFAULT_NAMESPACE = 'flota';
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * A store started alongside the master (a Swarm or Compose deploy starts all
+ * services at once) may take a while to answer: the master waits this long,
+ * saying so, rather than exiting and being restarted.
+ */
+const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
 const RETRY_MS = 100;
+/** While it waits, a line every this often says it still does. */
+const WAITING_LOG_EVERY_MS = 10_000;
 
-async function untilReachable(binding: StoreBinding, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+interface Waiting {
+  log: Logger;
+  fields: Record<string, unknown>;
+}
+
+async function untilReachable(
+  binding: StoreBinding,
+  timeoutMs: number,
+  waiting: Waiting,
+): Promise<boolean> {
+  const started = Date.now();
+  const deadline = started + timeoutMs;
+  let nextLine = started;
   for (;;) {
-    if (await binding.ping().catch(() => false)) return true;
-    if (Date.now() >= deadline) return false;
+    if (await binding.ping().catch(() => false)) {
+      if (nextLine > started) {
+        waiting.log.info(
+          { ...waiting.fields, waitedMs: Date.now() - started },
+          'queue store answered',
+        );
+      }
+      return true;
+    }
+    const now = Date.now();
+    if (now >= deadline) return false;
+    if (now >= nextLine) {
+      waiting.log.warn(
+        { ...waiting.fields, waitedMs: now - started, timeoutMs },
+        `waiting for the queue store to answer (at most ${Math.round(timeoutMs / 1000)} s)`,
+      );
+      nextLine = now + WAITING_LOG_EVERY_MS;
+    }
     await new Promise<void>((resolve) => setTimeout(resolve, RETRY_MS));
   }
 }
@@ -93,7 +127,8 @@ export async function openQueueStore(options: OpenQueueStoreOptions): Promise<Qu
       },
     );
   };
-  if (!(await untilReachable(binding, timeoutMs))) {
+  const waiting = { log, fields: { store: kind, url: description } };
+  if (!(await untilReachable(binding, timeoutMs, waiting))) {
     await giveUp(`did not answer within ${timeoutMs} ms`);
   }
   try {

@@ -62,7 +62,7 @@ export interface OpenQueueStoreOptions {
    */
   namespace?: string;
   log: Logger;
-  /** How long open waits for a Redis / external PostgreSQL to answer. Default 10 000 ms. */
+  /** How long open waits for a Redis / external PostgreSQL to answer. Default 60 000 ms. */
   connectTimeoutMs?: number;
   /**
    * PostgreSQL only: the most connections the store holds in its one pool,

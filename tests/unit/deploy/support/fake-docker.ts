@@ -68,6 +68,8 @@ case "$1 $2" in
     echo "$*" >>"$FAKE_SWARM/calls"
     [ -f "$FAKE_SWARM/registry/$(echo "$last" | tr '/:' '__')" ] ||
       { echo "no such manifest: $last" >&2; exit 1; } ;;
+  # A stack without services here: deploy.sh has nothing to wait for.
+  "stack services") ;;
   "stack ls") if [ -f "$FAKE_SWARM/stack" ]; then cat "$FAKE_SWARM/stack"; fi ;;
   "stack rm")
     echo "$*" >>"$FAKE_SWARM/calls"
