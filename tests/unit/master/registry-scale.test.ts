@@ -226,6 +226,31 @@ describe('WorkerRegistry with a steady fleet (fake timers)', () => {
     expect(registry.size()).toBe(3);
   });
 
+  it('gives the panel at most max workers, online first, and counts the whole fleet', () => {
+    for (let i = 0; i < 30; i += 1) {
+      const id = `w${String(i).padStart(2, '0')}`;
+      mqtt.deliver(topics.status(id), {
+        ...status(id),
+        kind: i % 3 === 0 ? 'gpu' : 'cpu',
+        slots: 4,
+      });
+    }
+    mqtt.deliver(topics.status('a-gpu'), { ...status('a-gpu', ['llama3']), kind: 'gpu', slots: 4 });
+    mqtt.deliver(topics.status('w00'), { state: 'offline', id: 'w00', reason: 'shutdown' });
+    const panel = registry.panel(5);
+    expect(panel.workers.map((w) => w.id)).toEqual(['a-gpu', 'w01', 'w02', 'w03', 'w04']);
+    expect(panel.models).toEqual(['echo', 'llama3']);
+    expect(panel.fleet).toEqual({
+      online: 30,
+      offline: 1,
+      slots: 120,
+      active: 0,
+      models: { echo: { cpu: 20, gpu: 9 }, llama3: { cpu: 0, gpu: 1 } },
+    });
+    // Fewer workers than the cap: every one, online first, then the offline.
+    expect(registry.panel(100).workers.at(-1)?.id).toBe('w00');
+  });
+
   it('meters every heartbeat received, and how late the applied ones were', () => {
     mqtt.deliver(topics.status('w1'), status('w1'));
     mqtt.deliver(topics.heartbeat('w1'), beat('w1', { ts: Date.now() - 30 }));
