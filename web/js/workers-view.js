@@ -17,9 +17,10 @@ export function createWorkersView({ list, summary, count }) {
     const slots = Number(fleet?.slots ?? shown.reduce((n, w) => n + (w.slots || 0), 0));
     const active = Number(fleet?.active ?? shown.reduce((n, w) => n + (w.active || 0), 0));
     const total = online + Number(fleet?.offline ?? all.length - shown.length);
-    count.textContent = String(online);
+    const n = (/** @type {number} */ v) => v.toLocaleString();
+    count.textContent = n(online);
     summary.textContent = total
-      ? `${online} online · ${active}/${slots} slots busy`
+      ? `${n(online)} online · ${n(active)}/${n(slots)} slots busy`
       : 'No workers connected yet';
     const cards = all.length ? all.map(card) : [emptyCard()];
     if (total > all.length) cards.push(moreCard(total - all.length));

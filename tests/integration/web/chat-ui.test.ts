@@ -66,7 +66,10 @@ describe('chat UI in Chromium', () => {
       models: { 'llama-3-8b': { cpu: 0, gpu: 5_000 }, echo: { cpu: 4_998, gpu: 1 } },
     });
     await page.getByTestId('worker-more').filter({ hasText: 'and 10,000 more workers' }).waitFor();
-    await expect(page.locator('#worker-count').textContent()).resolves.toBe('9998');
+    await expect(page.locator('#worker-count').textContent()).resolves.toBe('9,998');
+    await expect(page.locator('#workers-summary').textContent()).resolves.toBe(
+      '9,998 online · 1,234/40,000 slots busy',
+    );
     await expect(
       page.getByTestId('model-select').locator('option').allTextContents(),
     ).resolves.toEqual(['llama-3-8b · GPU', 'echo · CPU + GPU']);
