@@ -112,7 +112,10 @@ export interface GrpcLinkOptions {
  * most that long; a dial every 2 s to an absent master costs nothing.
  */
 export const GRPC_CHANNEL_OPTIONS = {
-  'grpc.keepalive_time_ms': 30_000,
+  // A master that vanished without closing its connections (a replaced container's
+  // address drops packets) is noticed within 15 s, and pending results go to the new one.
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.initial_reconnect_backoff_ms': 250,
   'grpc.max_reconnect_backoff_ms': 2_000,
