@@ -8,10 +8,35 @@ export const workerIdSchema = z
 export const workerKindSchema = z.enum(['cpu', 'gpu']);
 export type WorkerKind = z.infer<typeof workerKindSchema>;
 
-export const providerNameSchema = z.enum(['echo', 'gemini', 'openai']);
+export const providerNameSchema = z.enum(['echo', 'gemini', 'openai', 'llama']);
 export type ProviderName = z.infer<typeof providerNameSchema>;
 
 const modelNameSchema = z.string().min(1).max(200);
+
+/** A model a worker can serve, as its online status advertises it. */
+export const modelInfoSchema = z.object({
+  name: modelNameSchema,
+  provider: providerNameSchema,
+  /** Size of the model's file, for local models. */
+  sizeBytes: z.number().int().nonnegative().optional(),
+  /** Quantisation as the file names it (Q4_K_M, F16, …), for local models. */
+  quantization: z.string().max(64).optional(),
+  /** Context length in tokens the model was trained for, when known. */
+  contextLength: z.number().int().positive().optional(),
+});
+export type ModelInfo = z.infer<typeof modelInfoSchema>;
+
+/** A local model held in a worker's memory now, as its heartbeat reports it. */
+export const loadedModelSchema = z.object({
+  name: modelNameSchema,
+  /** Memory the loaded model takes (weights and context), in MB. */
+  memMb: z.number().nonnegative(),
+  /** How long its last load took, in ms. */
+  loadMs: z.number().nonnegative(),
+  /** Unix ms of the last task that used it. */
+  lastUsedAt: z.number().int().nonnegative(),
+});
+export type LoadedModel = z.infer<typeof loadedModelSchema>;
 
 /** Retained on `workers/{id}/status` while the worker is up. */
 export const workerOnlineSchema = z.object({
@@ -20,6 +45,13 @@ export const workerOnlineSchema = z.object({
   kind: workerKindSchema,
   models: z.array(modelNameSchema).min(1).max(256),
   providers: z.array(providerNameSchema).min(1),
+  /** What the worker knows of each model it serves (local models: size, quantisation, context). */
+  catalog: z.array(modelInfoSchema).max(256).optional(),
+  /**
+   * True when the worker can continue a half-streamed answer: given the text
+   * an earlier attempt streamed, it generates only what follows.
+   */
+  continuation: z.boolean().optional(),
   slots: z.number().int().min(1).max(1024),
   labels: z.record(z.string().max(64), z.string().max(256)).default({}),
   /** Share of the work under DISPATCH_POLICY=weighted-round-robin (3 vs 1 → 75 % vs 25 %). */
@@ -78,6 +110,8 @@ export const heartbeatSchema = z.object({
   freeSlots: z.number().int().nonnegative(),
   active: z.array(activeLeaseSchema).max(1024).default([]),
   draining: z.boolean().default(false),
+  /** Local models in memory now (llama); empty for remote providers. */
+  loaded: z.array(loadedModelSchema).max(256).optional(),
 });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 

@@ -25,6 +25,8 @@ export async function createProvider(config: WorkerConfig): Promise<Provider> {
       const { createOpenAiProvider } = await import('./openai.ts');
       return createOpenAiProvider({ baseUrl: config.openaiBaseUrl, apiKey: config.openaiApiKey });
     }
+    case 'llama':
+      throw new ConfigError('PROVIDER=llama: not available in this build');
     default: {
       const unknown: never = config.provider;
       throw new ConfigError(`PROVIDER: unknown provider ${String(unknown)}`);

@@ -11,6 +11,12 @@ export interface GenerateRequest {
   signal: AbortSignal;
   /** When the worker started the attempt (epoch ms, the result's `startedAt`); echo paces its chunks from it. */
   startedAt?: number;
+  /**
+   * The text an earlier attempt already streamed. A provider whose
+   * `continues` is true generates only what follows it (assistant prefill):
+   * its chunks and result hold the new text alone. Others never receive it.
+   */
+  continueFrom?: string;
 }
 
 export interface Usage {
@@ -33,6 +39,8 @@ export type ChunkHandler = (text: string) => void;
  */
 export interface Provider {
   readonly name: ProviderName;
+  /** True when `generate` honours `continueFrom`. */
+  readonly continues?: boolean;
   generate(request: GenerateRequest, onChunk: ChunkHandler): Promise<GenerateResult>;
 }
 
