@@ -104,7 +104,11 @@ export interface TaskQueuedEvent {
   /** Why it has not started yet, when the master knows (e.g. no worker serves the model). */
   waitingFor?: string;
 }
-/** The attempt ended without an answer and the task waits for another worker. */
+/**
+ * The attempt ended without an answer and the task waits for another worker.
+ * What it streamed stays on screen until the next attempt's `task:assigned`
+ * says whether that attempt continues it or starts over.
+ */
 export interface TaskRetryingEvent {
   taskId: string;
   /** The attempt that was lost; the next one is attempt + 1. */
@@ -116,6 +120,12 @@ export interface TaskAssignedEvent {
   attempt: number;
   workerId: string;
   workerKind: 'cpu' | 'gpu';
+  /**
+   * A new attempt after a lost one either continues the answer (this is the
+   * text it carries on from: show it, then append this attempt's chunks) or,
+   * where the worker cannot continue, starts over (absent: clear the text).
+   */
+  continuesFrom?: string;
 }
 export interface TaskChunkEvent {
   taskId: string;

@@ -163,4 +163,39 @@ describe('TaskLedger verdict', () => {
       normaliseReason('task any.echo.zU0mClRXC3LuoScb6DmMeD9Q7KKJeBnF timed out after 30000 ms'),
     ).toBe('task <task> timed out after N ms');
   });
+  it('passes a continued answer and flags one that repeats its prefix', () => {
+    const ledger = new TaskLedger(CHUNK);
+    /** Attempt 1 streams 8 characters and dies; attempt 2 continues from `from`. */
+    const continued = (clientId: string, taskId: string, from: (text: string) => string) => {
+      const sub = ledger.add(clientId, `prompt of ${clientId}`);
+      ledger.record('task:queued', { taskId, clientId, outboxSeq: ++seq }, 1);
+      ledger.acked(sub, taskId, 2);
+      ledger.record('task:assigned', { taskId, attempt: 1, outboxSeq: ++seq }, 3);
+      const head = sub.expected.slice(0, 8);
+      ledger.record(
+        'task:chunk',
+        { taskId, attempt: 1, seq: 0, text: head.slice(0, 4), outboxSeq: ++seq },
+        4,
+      );
+      ledger.record(
+        'task:chunk',
+        { taskId, attempt: 1, seq: 1, text: head.slice(4), outboxSeq: ++seq },
+        4,
+      );
+      ledger.record('task:retrying', { taskId, attempt: 1, outboxSeq: ++seq }, 5);
+      const continuesFrom = from(head);
+      ledger.record('task:assigned', { taskId, attempt: 2, continuesFrom, outboxSeq: ++seq }, 6);
+      const rest = sub.expected.slice(8);
+      ledger.record('task:chunk', { taskId, attempt: 2, seq: 0, text: rest, outboxSeq: ++seq }, 7);
+      ledger.record('task:completed', view(taskId, { result: sub.expected, attempt: 2 }), 8);
+    };
+    continued('c1', 't1', (head) => head);
+    expect(ledger.verdict()).toMatchObject({ continued: 1, restarted: 0, brokenDisplays: [] });
+    // A continuation that carries the text twice shows a repeated prefix.
+    continued('c2', 't2', (head) => `${head}${head}`);
+    const verdict = ledger.verdict();
+    expect(verdict.continued).toBe(2);
+    expect(verdict.brokenDisplays).toHaveLength(1);
+    expect(verdict.brokenDisplays[0]).toMatch(/^t2: showed/);
+  });
 });

@@ -187,7 +187,9 @@ function endText(m) {
 function statusText(m) {
   if (m.state === 'running') {
     const where = m.workerId ? `Running on ${m.workerId}` : 'Running';
-    return m.attempt > 1 ? `${where} · attempt ${m.attempt}` : where;
+    if (m.attempt < 2) return where;
+    const how = m.continued ? ' · continuing' : m.restarted ? ' · started over' : '';
+    return `${where} · attempt ${m.attempt}${how}`;
   }
   if (!m.taskId) return 'Sending…';
   const queued = m.retrying ? 'Retrying on another worker' : 'Queued';
@@ -198,5 +200,8 @@ function statusText(m) {
 function statusTitle(m) {
   if (!m.retryReason || m.attempt < 2) return '';
   const lost = `Attempt ${m.attempt - 1} was lost: ${m.retryReason}`;
-  return m.retrying ? `${lost}. Another worker will run it.` : lost;
+  if (m.retrying) return `${lost}. Another worker will run it.`;
+  if (m.continued) return `${lost}. This worker continues the answer from where it stopped.`;
+  if (m.restarted) return `${lost}. This worker cannot continue an answer: it starts over.`;
+  return lost;
 }

@@ -20,6 +20,7 @@ export const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
  */
 export function normalize(m) {
   if (!isInt(m.attempt)) m.attempt = 0;
+  if (!isInt(m.begun)) m.begun = m.attempt;
   if (!isInt(m.next)) m.next = isObj(m.chunks) ? contiguousCount(m.chunks) : 0;
   delete m.chunks;
   // A cancel or a new priority in flight when the page went away: it may be asked again.
@@ -52,6 +53,7 @@ export function reduce(m, name, p) {
       return onRetrying(m, p);
     case 'task:completed':
       Object.assign(m, finished(m, p));
+      m.begun = m.attempt;
       m.state = 'completed';
       m.text = typeof p.result === 'string' ? p.result : m.text;
       m.error = undefined;
@@ -68,10 +70,23 @@ export function reduce(m, name, p) {
   }
 }
 
-/** @param {Record<string, any>} m @param {Record<string, any>} p */
+/**
+ * An attempt starts on a worker. A new attempt after a lost one carries on
+ * from the text it continues (`continuesFrom`), or starts the answer over
+ * when its worker cannot continue one (the bubble says so). A repeated
+ * assignment of the same attempt (a master restart) changes no text.
+ * @param {Record<string, any>} m @param {Record<string, any>} p
+ */
 function onAssigned(m, p) {
   if (!isInt(p.attempt) || p.attempt < m.attempt) return false;
-  if (p.attempt > m.attempt) restart(m, p.attempt);
+  if (p.attempt > (isInt(m.begun) ? m.begun : 0)) {
+    const continued = typeof p.continuesFrom === 'string' ? p.continuesFrom : undefined;
+    m.restarted = continued === undefined && p.attempt > 1 && m.text ? true : undefined;
+    m.continued = continued !== undefined ? true : undefined;
+    restart(m, p.attempt);
+    m.text = continued ?? '';
+    m.begun = p.attempt;
+  }
   m.state = 'running';
   m.waitingFor = undefined;
   m.retrying = undefined;
@@ -84,7 +99,11 @@ function onAssigned(m, p) {
 function onChunk(m, p) {
   if (!isInt(p.attempt) || !isInt(p.seq) || typeof p.text !== 'string') return false;
   if (p.attempt < m.attempt) return false;
-  if (p.attempt > m.attempt) restart(m, p.attempt);
+  if (p.attempt > m.attempt) {
+    // Its assignment was missed: the final text will be whole.
+    restart(m, p.attempt);
+    m.begun = p.attempt;
+  }
   // Only the next chunk: an earlier one is a repeat, a later one leaves a gap
   // that the final text fills.
   if (p.seq !== m.next) return false;
@@ -98,12 +117,15 @@ function onChunk(m, p) {
 
 /**
  * Attempt `p.attempt` was lost (its worker died, say) and the task waits for
- * another worker: what it streamed is dropped, attempt + 1 starts clean.
+ * another worker: what it streamed stays until the next attempt's assignment
+ * says whether it continues it or starts over.
  * @param {Record<string, any>} m @param {Record<string, any>} p
  */
 function onRetrying(m, p) {
   if (!isInt(p.attempt) || p.attempt < m.attempt) return false;
+  const kept = m.text;
   restart(m, p.attempt + 1);
+  m.text = kept;
   m.state = 'queued';
   m.waitingFor = undefined;
   m.retrying = true;

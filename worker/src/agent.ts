@@ -10,6 +10,7 @@ import {
   assignmentSchema,
   type Control,
   controlSchema,
+  MAX_CONTINUATION_CHARS,
   MAX_CONVERSATION_CHARS,
 } from '../../proto/src/schemas/task.ts';
 import type { WorkerOnline } from '../../proto/src/schemas/worker.ts';
@@ -44,11 +45,13 @@ export interface WorkerHandle {
 
 /**
  * Largest assignment payload the worker parses. A conversation holds at most
- * MAX_CONVERSATION_CHARS UTF-16 units and JSON spends at most 6 bytes on one
- * (`\u001f`, a lone surrogate); 64 KiB covers ids, key and field names. The
- * general MQTT bound would drop a legitimate long non-ASCII conversation.
+ * MAX_CONVERSATION_CHARS UTF-16 units, a continued answer MAX_CONTINUATION_CHARS,
+ * and JSON spends at most 6 bytes on one (`\u001f`, a lone surrogate); 64 KiB
+ * covers ids, key and field names. The general MQTT bound would drop a
+ * legitimate long non-ASCII conversation.
  */
-export const MAX_ASSIGNMENT_BYTES = 6 * MAX_CONVERSATION_CHARS + 64 * 1024;
+export const MAX_ASSIGNMENT_BYTES =
+  6 * (MAX_CONVERSATION_CHARS + MAX_CONTINUATION_CHARS) + 64 * 1024;
 
 /** How long startup waits for the broker before carrying on (the link keeps retrying). */
 const FIRST_CONNECT_WAIT_MS = 10_000;
@@ -125,6 +128,7 @@ export async function startWorkerAgent(
     kind: config.kind,
     models: [...config.models],
     providers: [provider.name],
+    continuation: provider.continues === true,
     slots: config.slots,
     labels: config.labels,
     weight: config.weight,

@@ -140,6 +140,12 @@ export const workerConfigSchema = z.object({
     .string()
     .optional()
     .describe('Sent as `Bearer` to the OpenAI-compatible server'),
+  OPENAI_CONTINUATION: z
+    .enum(['off', 'prefill', 'vllm'])
+    .default('off')
+    .describe(
+      "How the OpenAI-compatible server continues an answer whose worker died mid-stream: `prefill` sends the text so far as the last, assistant message, which Ollama and llama.cpp's server carry on; `vllm` adds vLLM's `continue_final_message`; `off` (servers that answer anew, such as OpenAI's own) starts such an answer over",
+    ),
   CHUNK_COALESCE_MS: int(0, 1_000, 5).describe(
     "Longest a piece of a streamed answer waits for more of its task's text (0–1000): a piece goes at once when nothing of its task went out within the last N ms, and the pieces that follow it within N ms go to the master, and on to the browser, as one chunk. 0 sends every piece on its own",
   ),
@@ -180,6 +186,7 @@ export const WORKER_ENV_NAMES = {
   geminiBaseUrl: 'GEMINI_BASE_URL',
   openaiBaseUrl: 'OPENAI_BASE_URL',
   openaiApiKey: 'OPENAI_API_KEY',
+  openaiContinuation: 'OPENAI_CONTINUATION',
   chunkCoalesceMs: 'CHUNK_COALESCE_MS',
   heartbeatMs: 'HEARTBEAT_MS',
   shutdownGraceMs: 'SHUTDOWN_GRACE_MS',

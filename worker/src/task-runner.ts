@@ -202,6 +202,8 @@ export class TaskRunner {
       Math.max(0, a.deadline - startedAt),
     );
     let outcome: { text: string; usage?: Usage } | { error: string; errorCode: string };
+    // The master sends a text to continue only to a worker that said it can.
+    const continueFrom = provider.continues ? a.continueFrom : undefined;
     try {
       const generated = await provider.generate(
         {
@@ -212,10 +214,12 @@ export class TaskRunner {
           apiKey: a.apiKey,
           signal: controller.signal,
           startedAt,
+          ...(continueFrom !== undefined && { continueFrom }),
         },
         (text) => stream.write(text),
       );
-      outcome = generated;
+      // The result is the whole answer: the continued text, then what this attempt added.
+      outcome = continueFrom ? { ...generated, text: continueFrom + generated.text } : generated;
     } catch (error) {
       outcome = this.describeFailure(entry, error);
     } finally {

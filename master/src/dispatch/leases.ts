@@ -21,6 +21,12 @@ export interface Lease {
   assignedAt: number;
   /** Next chunk seq expected; lower ones are duplicates. */
   nextSeq: number;
+  /**
+   * The answer as streamed so far (the continued text first, then every
+   * chunk in order), for the next attempt to continue if this one dies;
+   * undefined once a chunk went missing.
+   */
+  streamed: string | undefined;
   /** When this master accepted the attempt's first chunk (its clock): the time to first token. */
   firstChunkAt?: number;
   /** The worker has shown it runs this attempt (a heartbeat listed it, or it reported). */

@@ -8,9 +8,10 @@
  * - `GET /v1/models`, `GET /v1/models/:id`: the models online workers serve
  *   now, with how many CPU and GPU workers serve each.
  *
- * When an attempt dies and the task runs again, the stream does not repeat
- * what the client already has: the new attempt's text is sent from where the
- * last one stopped.
+ * When an attempt dies and the task runs again, the next attempt continues
+ * the answer where the worker can, and the stream carries on without
+ * repeating what the client has; where the worker cannot, one chunk with
+ * `flota.restarted` announces that the answer starts over.
  */
 import type { Request, Response, Router } from 'express';
 import express from 'express';
@@ -23,7 +24,7 @@ import type {
   OpenAiUsage,
 } from '../../../proto/src/schemas/openai.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
-import type { TaskChunkEvent } from '../../../proto/src/socket-events.ts';
+import type { TaskAssignedEvent, TaskChunkEvent } from '../../../proto/src/socket-events.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { TaskService } from '../tasks/task-service.ts';
 import type { TaskWatch } from '../tasks/task-watch.ts';
@@ -64,8 +65,9 @@ function endedWithout(task: TaskView) {
 }
 
 /**
- * The text of a task as the client should see it: chunks of the newest
- * attempt in order, never what was already sent again.
+ * The text of a task as the client should see it: the newest attempt's text
+ * (what it continues, then its chunks in order), never what was already
+ * sent again.
  */
 class AnswerText {
   private attempt = 0;
@@ -74,14 +76,25 @@ class AnswerText {
   /** Everything sent so far. */
   sent = '';
 
+  /**
+   * A new attempt starts: it continues the answer (new text to send, if the
+   * continued text is ahead of what was sent), or it starts over after text
+   * was sent (`restarted`: the client is told, and everything is sent anew).
+   */
+  assigned(event: TaskAssignedEvent): { more: string } | { restarted: true } {
+    if (event.attempt <= this.attempt) return { more: '' };
+    this.begin(event.attempt, event.continuesFrom ?? '');
+    if (event.continuesFrom !== undefined || this.sent === '') {
+      return { more: this.take(this.attemptText) };
+    }
+    this.sent = '';
+    return { restarted: true };
+  }
+
   /** New text to send for this chunk, if any. */
   chunk(event: TaskChunkEvent): string {
     if (event.attempt < this.attempt) return '';
-    if (event.attempt > this.attempt) {
-      this.attempt = event.attempt;
-      this.attemptText = '';
-      this.nextSeq = 0;
-    }
+    if (event.attempt > this.attempt) this.begin(event.attempt, '');
     // A gap (a chunk lost or out of order) waits for the final answer.
     if (event.seq !== this.nextSeq) return '';
     this.nextSeq += 1;
@@ -92,6 +105,12 @@ class AnswerText {
   /** What the final answer adds to what was sent. */
   final(text: string): string {
     return this.take(text);
+  }
+
+  private begin(attempt: number, continued: string): void {
+    this.attempt = attempt;
+    this.attemptText = continued;
+    this.nextSeq = 0;
   }
 
   private take(text: string): string {
@@ -218,6 +237,13 @@ export function openAiRoutes(deps: OpenAiRoutesDeps): Router {
       keepalive = setInterval(() => res.write(': keep-alive\n\n'), SSE_KEEPALIVE_MS);
     }
     stopWatching = deps.watch.watch(taskId, {
+      assigned: (event) => {
+        const next = answer.assigned(event);
+        if (!stream || done) return;
+        if ('restarted' in next) {
+          send({ ...chunkOf({}, null), flota: { restarted: { attempt: event.attempt } } });
+        } else if (next.more) send(chunkOf({ content: next.more }, null));
+      },
       chunk: (event) => {
         const more = answer.chunk(event);
         if (more && stream && !done) send(chunkOf({ content: more }, null));

@@ -54,6 +54,11 @@ export class ResultHandler {
     const lease = fenced.lease;
     lease.confirmed = true;
     if (chunk.seq < lease.nextSeq) return { accepted: true }; // a resend we already have
+    // A gap (an adopted attempt's earlier chunks, say) leaves nothing to continue from.
+    lease.streamed =
+      lease.streamed !== undefined && chunk.seq === lease.nextSeq
+        ? lease.streamed + chunk.text
+        : undefined;
     lease.nextSeq = chunk.seq + 1;
     lease.firstChunkAt ??= Date.now();
     this.deps.events.emit('chunk', lease.sessionId, {

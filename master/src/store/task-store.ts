@@ -100,8 +100,14 @@ export class HeldTask {
   /**
    * Ends this attempt with an error. `retry`: the store runs the task again
    * (with backoff) while attempts remain; otherwise it fails for good.
+   * `next`: the task's data for the next attempt, written first (while the
+   * lock is held) when it differs.
    */
-  async fail(reason: string, retry: boolean): Promise<StoredTask> {
+  async fail(reason: string, retry: boolean, next?: TaskJobData): Promise<StoredTask> {
+    if (next && next !== this.job.data) {
+      await this.job.updateData(next);
+      this.job.data = next;
+    }
     const error = retry ? new Error(reason) : new UnrecoverableError(reason);
     await this.job.moveToFailed(error, this.token, false);
     const state = retry ? await this.job.getState() : 'failed';

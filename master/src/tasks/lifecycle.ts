@@ -36,7 +36,12 @@ import { LRUCache } from 'lru-cache';
 import { ConflictError, NotFoundError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { QueueKey } from '../../../proto/src/queues.ts';
-import { type Assignment, type Control, cancelControl } from '../../../proto/src/schemas/task.ts';
+import {
+  type Assignment,
+  type Control,
+  cancelControl,
+  MAX_CONTINUATION_CHARS,
+} from '../../../proto/src/schemas/task.ts';
 import type { Topics } from '../../../proto/src/topics.ts';
 import type { Publisher } from '../broker/publisher.ts';
 import type { CachedAnswer, ResultCache } from '../cache/result-cache.ts';
@@ -164,6 +169,12 @@ export class TaskLifecycle extends EventEmitter<LifecycleEvents> {
     const { registry, leases, vault, topics, publisher } = this.deps;
     const data = held.data;
     const lease = this.lease(held, workerId, false);
+    // A lost attempt's text is continued where the worker can (else the answer starts over).
+    const continueFrom =
+      data.partial && registry.get(workerId)?.status.continuation === true
+        ? data.partial.text
+        : undefined;
+    lease.streamed = continueFrom ?? '';
     leases.set(lease);
     registry.reserve(workerId, data.taskId, lease.attempt);
     const assignment: Assignment = {
@@ -177,9 +188,18 @@ export class TaskLifecycle extends EventEmitter<LifecycleEvents> {
       apiKey: vault.get(data.taskId),
       deadline: deadlineOf(data),
       queuedAt: data.submittedAt,
+      ...(continueFrom !== undefined && { continueFrom }),
     };
-    this.log.info({ taskId: data.taskId, attempt: lease.attempt, workerId }, 'task assigned');
-    this.emitAssigned(lease);
+    this.log.info(
+      {
+        taskId: data.taskId,
+        attempt: lease.attempt,
+        workerId,
+        ...(data.partial && { continues: continueFrom !== undefined }),
+      },
+      'task assigned',
+    );
+    this.emitAssigned(lease, continueFrom);
     publisher.publish(topics.tasks(workerId), JSON.stringify(assignment), 1).catch((err) => {
       this.log.warn({ err, taskId: data.taskId, workerId }, 'assignment publish failed');
       void this.retry(lease, 'assignment could not be delivered');
@@ -285,7 +305,7 @@ export class TaskLifecycle extends EventEmitter<LifecycleEvents> {
     registry.release(lease.workerId, lease.taskId);
     let task: StoredTask;
     try {
-      task = await lease.held.fail(why, true);
+      task = await lease.held.fail(why, true, this.withPartial(lease));
     } catch (err) {
       // Its lock lapses and the store's stalled check puts it back.
       this.log.error({ err, taskId: lease.taskId }, 'could not requeue task');
@@ -302,6 +322,23 @@ export class TaskLifecycle extends EventEmitter<LifecycleEvents> {
       reason: why,
     });
     this.emit('retrying', queueKeyOf(task.data));
+  }
+
+  /**
+   * The task's data for its next attempt: what this one streamed becomes the
+   * text to continue (nothing, when it streamed nothing, lost a chunk or
+   * streamed more than an assignment carries).
+   */
+  private withPartial(lease: Lease): TaskJobData {
+    const data = lease.held.data;
+    const text = lease.streamed;
+    if (text && text.length <= MAX_CONTINUATION_CHARS) {
+      if (data.partial?.text === text) return data;
+      return { ...data, partial: { attempt: lease.attempt, text } };
+    }
+    if (!data.partial) return data;
+    const { partial: _dropped, ...rest } = data;
+    return rest;
   }
 
   /** A worker is gone: its attempts go back to the queue. */
@@ -424,16 +461,19 @@ export class TaskLifecycle extends EventEmitter<LifecycleEvents> {
       sessionId: held.data.sessionId,
       assignedAt: Date.now(),
       nextSeq: 0,
+      // An adopted attempt may have streamed before this master knew it: nothing to continue from.
+      streamed: undefined,
       confirmed,
     };
   }
 
-  private emitAssigned(lease: Lease): void {
+  private emitAssigned(lease: Lease, continuesFrom?: string): void {
     this.deps.events.emit('assigned', lease.sessionId, {
       taskId: lease.taskId,
       attempt: lease.attempt,
       workerId: lease.workerId,
       workerKind: lease.workerKind,
+      ...(continuesFrom !== undefined && { continuesFrom }),
     });
   }
 

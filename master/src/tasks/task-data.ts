@@ -31,6 +31,11 @@ export interface TaskJobData {
   ended?: TaskEnding;
   /** The API token's tenant (DEFAULT_TENANT without tokens); absent on jobs from before tenants. */
   tenant?: string;
+  /**
+   * What the last lost attempt had streamed when it died: the next attempt
+   * continues it on a worker that can (lifecycle.ts).
+   */
+  partial?: { attempt: number; text: string };
   /** The request said `cache: false`: its answer is not stored in the result cache. */
   noCache?: true;
 }

@@ -145,6 +145,12 @@ export interface ChatCompletionChunk {
   /** With `stream_options.include_usage`: null on every chunk but the last, which has no choices. */
   usage?: OpenAiUsage | null;
   system_fingerprint: null;
+  /**
+   * On the one chunk (with an empty delta) that says the answer starts over:
+   * its attempt was lost and the next worker could not continue it. What
+   * was streamed before is void; the text from here on is the whole answer.
+   */
+  flota?: { restarted: { attempt: number } };
 }
 
 /** `GET /v1/models` entries, with what flota knows of where each model runs now. */

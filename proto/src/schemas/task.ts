@@ -4,6 +4,12 @@ import { workerIdSchema, workerKindSchema } from './worker.ts';
 /** Largest prompt the master accepts, in characters. */
 export const MAX_PROMPT_CHARS = 100_000;
 
+/**
+ * Longest half-streamed answer a new attempt continues, in characters; a
+ * longer one starts over (the assignment would outgrow its bound).
+ */
+export const MAX_CONTINUATION_CHARS = MAX_PROMPT_CHARS;
+
 /** A lone UTF-16 surrogate: half a character, with no UTF-8 form (JSON can still carry one). */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -152,6 +158,12 @@ export const assignmentSchema = z.object({
   /** Unix ms after which the worker should give up. */
   deadline: z.number().int().nonnegative(),
   queuedAt: z.number().int().nonnegative(),
+  /**
+   * The text an earlier attempt streamed before it died. Sent only to a
+   * worker whose status says `continuation: true`: it generates what follows
+   * (its chunks and its result's text carry the new text only).
+   */
+  continueFrom: z.string().min(1).max(MAX_CONTINUATION_CHARS).optional(),
 });
 export type Assignment = z.infer<typeof assignmentSchema>;
 

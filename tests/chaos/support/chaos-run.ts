@@ -14,16 +14,19 @@ import type { ChaosSettings } from './config.ts';
 import { FaultTimeline } from './faults.ts';
 import { type ChaosFigures, formatFigures, problemsOf, writeFigures } from './figures.ts';
 import { ProcessBook } from './process-book.ts';
-import { chaosPrompt, seededRng } from './random.ts';
+import { chaosPrompt, longChaosPrompt, seededRng } from './random.ts';
 import { ServerView } from './server-view.ts';
 import { SessionClient } from './session-client.ts';
 import { TaskLedger } from './task-ledger.ts';
+import { V1StreamClient } from './v1-stream-client.ts';
 
 export const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 
 const KILL_EVERY_MS = 2_000;
 const PAUSE_MS = 4_500;
 const REDIS_DOWN_MS = 5_000;
+/** Streaming mode: one /v1 stream for every this many session tasks. */
+const TASKS_PER_V1_STREAM = 4;
 
 export interface ChaosOutcome {
   figures: ChaosFigures;
@@ -89,12 +92,14 @@ export class ChaosRun {
         );
       }),
     );
+    const streaming = this.mode === 'streaming';
+    const promptOf = streaming ? longChaosPrompt : chaosPrompt;
     this.sessions.forEach((client, s) => {
       const count =
         Math.floor(settings.tasks / settings.sessions) +
         (s < settings.tasks % settings.sessions ? 1 : 0);
       for (let i = 0; i < count; i++) {
-        const prompt = chaosPrompt(rng, `${client.sessionId} #${i}`);
+        const prompt = promptOf(rng, `${client.sessionId} #${i}`);
         const sub = client.ledger.add(`c${i}`, prompt);
         const when = ((i + rng.next() * 0.5) / count) * windowMs;
         scheduled.push(this.later(t0, when, () => void client.submit(sub, deadlineAt)));
@@ -102,6 +107,16 @@ export class ChaosRun {
       // A network blip per session: the transport drops and Socket.IO reconnects.
       scheduled.push(this.later(t0, windowMs * (0.1 + 0.8 * rng.next()), () => client.blip()));
     });
+    const v1 = streaming ? new V1StreamClient(cluster.baseUrl, 'echo') : undefined;
+    if (v1) {
+      const count = Math.ceil(settings.tasks / TASKS_PER_V1_STREAM);
+      for (let i = 0; i < count; i++) {
+        const prompt = longChaosPrompt(rng, `v1-${settings.seed} #${i}`);
+        const request = { prompt, expected: `echo: ${prompt}` };
+        const when = ((i + rng.next() * 0.5) / count) * windowMs;
+        scheduled.push(this.later(t0, when, () => v1.send(request, deadlineAt)));
+      }
+    }
 
     await Promise.all([
       timeline.run(t0, {
@@ -120,12 +135,14 @@ export class ChaosRun {
       intervalMs: 100,
       what: 'every task terminal',
     }).catch(() => undefined);
+    const v1Outcome = await v1?.settle();
     timeline.finish();
 
     const serverVerdict = await server.verdict(cluster.baseUrl, ledgers);
     await this.stop();
 
     const figures = this.figures(ledgers, timeline, serverVerdict, badInput, t0, startedAt);
+    if (v1Outcome) figures.v1 = v1Outcome;
     const problems = problemsOf(figures);
     const report = formatFigures(figures, problems);
     await writeFigures(RESULTS_DIR, figures, problems);
@@ -232,6 +249,9 @@ export class ChaosRun {
       foreignTasks: verdicts.flatMap((v) => v.foreignTasks),
       unstampedEvents: sumStats((x) => x.unstamped),
       retryingEvents: sum((v) => v.retrying),
+      continuedAttempts: sum((v) => v.continued),
+      restartedAttempts: sum((v) => v.restarted),
+      brokenDisplays: verdicts.flatMap((v) => v.brokenDisplays),
       submitSends: sum((v) => v.submitSends),
       submitTimeouts: sumStats((x) => x.submitTimeouts),
       submitRefusals: merge(stats.map((x) => x.submitRefusals)),

@@ -21,7 +21,12 @@ import type { WorkerLogin } from './bad-input.ts';
 import type { ChaosSettings } from './config.ts';
 import type { ProcessBook, TrackedProcess } from './process-book.ts';
 
-export type ChaosMode = 'redis' | 'embedded';
+/**
+ * `redis`: Redis and Mosquitto, every fault. `embedded`: the master's own
+ * broker and PostgreSQL. `streaming`: Redis and Mosquitto, long answers and
+ * worker faults only, so attempts die mid-stream and the next one continues.
+ */
+export type ChaosMode = 'redis' | 'embedded' | 'streaming';
 
 /** Characters per streamed echo chunk; the client checks each chunk against its prompt. */
 export const ECHO_CHUNK_SIZE = 16;
@@ -68,7 +73,7 @@ export class ChaosCluster {
 
   async start(): Promise<void> {
     this.dataDir = await mkdtemp(join(tmpdir(), `flota-chaos-${this.mode}-`));
-    if (this.mode === 'redis') {
+    if (this.mode !== 'embedded') {
       [this.redis, this.mosquitto] = await Promise.all([startDurableRedis(), startMosquitto()]);
     }
     this.ports = { http: await freePort(), grpc: await freePort(), mqtt: await freePort() };

@@ -32,6 +32,11 @@ export interface ChaosSettings {
   showLogs: boolean;
 }
 
+/** Streaming mode's settings: fewer, longer answers (CHAOS_STREAM_TASKS, default 250). */
+export function streamingChaosSettings(): ChaosSettings {
+  return { ...chaosSettings(), tasks: intFromEnv('CHAOS_STREAM_TASKS', 250, 1, 100_000) };
+}
+
 export function chaosSettings(): ChaosSettings {
   return {
     tasks: intFromEnv('CHAOS_TASKS', 1_000, 1, 100_000),

@@ -10,6 +10,7 @@ import type { ChaosSettings } from './config.ts';
 import type { Fault } from './faults.ts';
 import type { ServerVerdict } from './server-view.ts';
 import type { SessionStats } from './session-client.ts';
+import type { V1Outcome } from './v1-stream-client.ts';
 
 export interface FaultFigure {
   kind: Fault['kind'];
@@ -49,6 +50,13 @@ export interface ChaosFigures {
   foreignTasks: string[];
   unstampedEvents: number;
   retryingEvents: number;
+  /** New attempts that continued a lost attempt's text, and that started over instead. */
+  continuedAttempts: number;
+  restartedAttempts: number;
+  /** Texts a browser would have shown that were not the start of the answer. */
+  brokenDisplays: string[];
+  /** Streaming mode: answers streamed through /v1 while workers died. */
+  v1?: V1Outcome;
   submitSends: number;
   submitTimeouts: number;
   submitRefusals: Record<string, number>;
@@ -108,6 +116,24 @@ export function problemsOf(f: ChaosFigures): string[] {
     list(f.foreignTasks),
   );
   need(f.unstampedEvents === 0, `${f.unstampedEvents} task events without outboxSeq`);
+  need(
+    f.brokenDisplays.length === 0,
+    'a browser showed text that is not the start of the answer',
+    list(f.brokenDisplays),
+  );
+  if (f.mode === 'streaming') {
+    // Echo workers continue every answer, and no master restart loses what was streamed.
+    need(f.restartedAttempts === 0, `${f.restartedAttempts} answers started over`);
+    need(f.continuedAttempts > 0, 'no attempt died mid-stream and was continued');
+    const v1 = f.v1;
+    need(v1 !== undefined, 'no /v1 streams were run');
+    if (v1) {
+      need(v1.errors.length === 0, '/v1 streams failed', list(v1.errors));
+      need(v1.broken.length === 0, '/v1 streams whose text is not the answer', list(v1.broken));
+      need(v1.restarts === 0, `${v1.restarts} /v1 streams announced a restart`);
+      need(v1.whole === v1.requests, `${v1.requests - v1.whole} /v1 streams not whole`);
+    }
+  }
   // A SIGKILL between a commit and its log line loses the line, so this only proves the
   // master's "task completed" lines are still recognised (the log checks rely on them).
   need(
@@ -152,7 +178,9 @@ export function problemsOf(f: ChaosFigures): string[] {
   const expected: Fault['kind'][] =
     f.mode === 'redis'
       ? ['worker-kill', 'worker-pause', 'broker-restart', 'master-kill', 'redis-outage']
-      : ['worker-kill', 'worker-pause', 'master-kill'];
+      : f.mode === 'embedded'
+        ? ['worker-kill', 'worker-pause', 'master-kill']
+        : ['worker-kill', 'worker-pause'];
   need(
     expected.every((k) => kinds.has(k)),
     'not every fault was injected',
@@ -177,6 +205,7 @@ export function formatFigures(f: ChaosFigures, problems: string[]): string {
     `  failed with reason: ${reasons || 'none'}`,
     `  stale chunks ${f.staleChunks} | revoked answers ${f.revokedAnswers.length} | mismatched answers ${f.mismatchedAnswers.length} | mismatched chunks ${f.mismatchedChunks} | double submits ${f.doubleSubmits.length} | foreign tasks ${f.foreignTasks.length} | unstamped ${f.unstampedEvents}`,
     `  submit sends ${f.submitSends} (timeouts ${f.submitTimeouts}; refusals: ${refusals || 'none'}) | retrying events ${f.retryingEvents}`,
+    `  attempts continued ${f.continuedAttempts} | started over ${f.restartedAttempts} | broken displays ${f.brokenDisplays.length}${f.v1 ? ` | /v1 streams ${f.v1.whole}/${f.v1.requests} whole, ${f.v1.broken.length} broken, ${f.v1.restarts} restarts, ${f.v1.errors.length} errors` : ''}`,
     `  sessions: connects ${f.sessions.connects}, epoch changes ${f.sessions.epochChanges}, hello failures ${f.sessions.helloFailures}, resumed fresh ${f.sessions.resumed.fresh} / replay ${f.sessions.resumed.replay} / resync ${f.sessions.resumed.resync}`,
     `  master: results rejected ${JSON.stringify(f.server.rejectedResults)}, tasks with a commit line ${f.server.committedTasks}, double commits ${f.server.doubleCommits.length}, revoked commits ${f.server.revokedCommits.length}, REST mismatches ${f.server.restMismatches.length}`,
     `  ${pad('fault', 15)}${pad('target', 11)}${pad('at', 7)}${pad('end', 7)}${pad('detection', 31)}${pad('recovery', 10)}note`,

@@ -50,3 +50,9 @@ export function chaosPrompt(rng: Rng, head: string): string {
   const words = Array.from({ length: rng.int(2, 14) }, () => rng.pick(WORDS));
   return `${head} ${words.join(' ')}`;
 }
+
+/** A prompt of 40..90 words after `head`: an answer streams for about a second. */
+export function longChaosPrompt(rng: Rng, head: string): string {
+  const words = Array.from({ length: rng.int(40, 90) }, () => rng.pick(WORDS));
+  return `${head} ${words.join(' ')}`;
+}

@@ -1,7 +1,10 @@
 /**
  * What one simulated browser session saw, task by task, and the verdicts
  * drawn from it: exactly one answer per completed task, each matching its own
- * prompt, none from a revoked attempt, no stale chunks, no task lost.
+ * prompt, none from a revoked attempt, no stale chunks, no task lost; and the
+ * text a browser shows while it streams (web/js/task-reducer.js's rules:
+ * a lost attempt's text stays, the next one continues it or starts over) is
+ * always the start of the answer, never a repeated prefix.
  */
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 
@@ -44,6 +47,17 @@ export interface TaskTrack {
   terminalSeqs: number[];
   /** The first terminal event processed. */
   terminal?: { view: TaskView; at: number; staleAttempt: boolean };
+  /** The text a browser shows now, as the reducer builds it. */
+  shown: string;
+  /** The attempt whose chunks extend `shown`, the next chunk it takes, the last attempt begun. */
+  shownAttempt: number;
+  nextSeq: number;
+  begun: number;
+  /** What was shown just before each reset (a new attempt, the final answer); each must start the answer. */
+  shownBefore: string[];
+  /** New attempts that continued the text (`continuesFrom`), and that started over after some. */
+  continued: number;
+  restarted: number;
 }
 
 export interface TaskEvent {
@@ -53,6 +67,7 @@ export interface TaskEvent {
   attempt?: number;
   seq?: number;
   text?: string;
+  continuesFrom?: string;
   outboxSeq?: number;
 }
 
@@ -81,6 +96,11 @@ export interface LedgerVerdict {
   foreignTasks: string[];
   submitSends: number;
   retrying: number;
+  /** Attempts that continued a lost attempt's text / started over after one had streamed. */
+  continued: number;
+  restarted: number;
+  /** Texts a browser would have shown that are not the start of the task's answer. */
+  brokenDisplays: string[];
 }
 
 export class TaskLedger {
@@ -155,9 +175,15 @@ export class TaskLedger {
     } else if (name === 'task:retrying') {
       track.retrying++;
       track.lostAttempt = Math.max(track.lostAttempt, attempt);
+      // The text stays; the next attempt's chunks start at seq 0.
+      track.shownAttempt = Math.max(track.shownAttempt, attempt + 1);
+      track.nextSeq = 0;
+    } else if (name === 'task:assigned') {
+      this.assigned(track, attempt, event.continuesFrom);
     } else if (name === 'task:chunk') {
       if (attempt < track.maxAttempt || attempt <= track.lostAttempt) track.staleChunks++;
       track.chunks.push({ attempt, seq: event.seq ?? -1, text: event.text ?? '' });
+      this.shownChunk(track, attempt, event.seq ?? -1, event.text ?? '');
     } else if (name === 'task:completed' || name === 'task:failed') {
       const view = event as unknown as TaskView;
       if (name === 'task:completed') {
@@ -167,12 +193,40 @@ export class TaskLedger {
         track.failed++;
       }
       track.terminalSeqs.push(event.outboxSeq ?? -1);
+      if (!track.terminal) track.shownBefore.push(track.shown);
       const staleAttempt =
         name === 'task:completed' &&
         (view.attempt < track.maxAttempt || view.attempt <= track.lostAttempt);
       track.terminal ??= { view, at, staleAttempt };
     }
     track.maxAttempt = Math.max(track.maxAttempt, attempt);
+  }
+
+  /** A new attempt continues the shown text or starts over; a repeated one changes nothing. */
+  private assigned(track: TaskTrack, attempt: number, continuesFrom: string | undefined): void {
+    if (attempt <= track.begun) return;
+    track.shownBefore.push(track.shown);
+    if (continuesFrom !== undefined) track.continued++;
+    else if (attempt > 1 && track.shown !== '') track.restarted++;
+    track.shown = continuesFrom ?? '';
+    track.begun = attempt;
+    track.shownAttempt = attempt;
+    track.nextSeq = 0;
+  }
+
+  /** Only the next chunk of the current attempt extends the text (a gap waits for the answer). */
+  private shownChunk(track: TaskTrack, attempt: number, seq: number, text: string): void {
+    if (attempt < track.shownAttempt) return;
+    if (attempt > track.shownAttempt) {
+      track.shownBefore.push(track.shown);
+      track.shown = '';
+      track.shownAttempt = attempt;
+      track.begun = attempt;
+      track.nextSeq = 0;
+    }
+    if (seq !== track.nextSeq) return;
+    track.shown += text;
+    track.nextSeq++;
   }
 
   verdict(): LedgerVerdict {
@@ -193,6 +247,9 @@ export class TaskLedger {
       foreignTasks: [],
       submitSends: 0,
       retrying: 0,
+      continued: 0,
+      restarted: 0,
+      brokenDisplays: [],
     };
     const owned = new Set<string>();
     for (const sub of this.submissions.values()) {
@@ -212,6 +269,14 @@ export class TaskLedger {
       v.duplicates += track.completed + track.failed - 1;
       v.staleChunks += track.staleChunks;
       v.retrying += track.retrying;
+      v.continued += track.continued;
+      v.restarted += track.restarted;
+      for (const shown of [...track.shownBefore, track.shown]) {
+        if (!sub.expected.startsWith(shown)) {
+          v.brokenDisplays.push(`${sub.taskId}: showed ${JSON.stringify(shown.slice(0, 120))}`);
+          break;
+        }
+      }
       v.mismatchedChunks += track.chunks.filter((c) => !this.fits(c, sub.expected)).length;
       const { view, staleAttempt } = track.terminal;
       if (view.state === 'completed') {
@@ -245,6 +310,13 @@ export class TaskLedger {
         retrying: 0,
         chunks: [],
         staleChunks: 0,
+        shown: '',
+        shownAttempt: 0,
+        nextSeq: 0,
+        begun: 0,
+        shownBefore: [],
+        continued: 0,
+        restarted: 0,
         completed: 0,
         failed: 0,
         terminalSeqs: [],

@@ -29,7 +29,7 @@ const borderStyle = (page: Page, taskId: string) =>
     .evaluate((el) => getComputedStyle(el).borderTopStyle);
 
 describe('chat UI through retries, cancels and lost acks', () => {
-  it('says it is retrying on another worker and keeps only the new attempt', async () => {
+  it('keeps the lost attempt’s text while retrying, and starts over where the next worker cannot continue', async () => {
     const page = await openChat();
     const task = await ask(page, 'Tell me a long story');
     const { taskId } = task;
@@ -46,15 +46,17 @@ describe('chat UI through retries, cancels and lost acks', () => {
     const retrying = bubbleIn(page, taskId, 'queued');
     await retrying.getByText(/retrying on another worker/i).waitFor();
     await expect(status.getAttribute('title')).resolves.toContain(reason);
-    await expect(text.isHidden()).resolves.toBe(true);
-    await expect(text.textContent()).resolves.toBe('');
+    // What streamed stays (dimmed) until the next attempt says whether it continues it.
+    await expect(text.textContent()).resolves.toBe('Once upon a time');
     await page.screenshot({ path: SCREENSHOT.replace('.png', '-retrying.png') });
 
-    // A late chunk of the lost attempt changes nothing; attempt 2 starts clean.
+    // A late chunk of the lost attempt changes nothing; attempt 2 cannot continue: it starts over.
     task.emit('task:chunk', { taskId, attempt: 1, seq: 2, text: ' there was' });
     task.emit('task:assigned', { taskId, attempt: 2, workerId: 'cpu-worker-1', workerKind: 'cpu' });
+    await answer.getByText('Running on cpu-worker-1 · attempt 2 · started over').waitFor();
+    await expect(text.textContent()).resolves.toBe('');
+    await expect(status.getAttribute('title')).resolves.toContain('starts over');
     task.emit('task:chunk', { taskId, attempt: 2, seq: 0, text: 'Long ago' });
-    await answer.getByText('Running on cpu-worker-1 · attempt 2').waitFor();
     task.emit('task:chunk', { taskId, attempt: 2, seq: 1, text: ', far away' });
     await text.getByText('Long ago, far away', { exact: true }).waitFor();
 
@@ -73,6 +75,36 @@ describe('chat UI through retries, cancels and lost acks', () => {
     await expect(text.textContent()).resolves.toBe('Long ago, far away.');
     await expect(done.getByTestId('answer-meta').textContent()).resolves.toContain('attempt 2');
     await expect(done.getAttribute('data-retrying')).resolves.toBeNull();
+  });
+
+  it('continues the lost attempt’s text on the next worker, never repeating it', async () => {
+    const page = await openChat();
+    const task = await ask(page, 'Tell me another story');
+    const { taskId } = task;
+    const answer = bubble(page, taskId);
+    const text = answer.getByTestId('answer-text');
+    task.emit('task:assigned', { taskId, attempt: 1, workerId: 'gpu-worker-1', workerKind: 'gpu' });
+    task.emit('task:chunk', { taskId, attempt: 1, seq: 0, text: 'Once upon' });
+    task.emit('task:chunk', { taskId, attempt: 1, seq: 1, text: ' a time' });
+    await text.getByText('Once upon a time', { exact: true }).waitFor();
+    task.emit('task:retrying', { taskId, attempt: 1, reason: 'worker gpu-worker-1 lost' });
+    await bubbleIn(page, taskId, 'queued').waitFor();
+
+    task.emit('task:assigned', {
+      taskId,
+      attempt: 2,
+      workerId: 'cpu-worker-1',
+      workerKind: 'cpu',
+      continuesFrom: 'Once upon a time',
+    });
+    await answer.getByText('Running on cpu-worker-1 · attempt 2 · continuing').waitFor();
+    task.emit('task:chunk', { taskId, attempt: 2, seq: 0, text: ' there was' });
+    task.emit('task:chunk', { taskId, attempt: 2, seq: 1, text: ' a lease' });
+    await text.getByText('Once upon a time there was a lease', { exact: true }).waitFor();
+    await expect(answer.getByTestId('answer-status').getAttribute('title')).resolves.toContain(
+      'continues the answer',
+    );
+    await page.screenshot({ path: SCREENSHOT.replace('.png', '-continued.png') });
   });
 
   it('cancels an answer: the button is disabled once pressed and the bubble says Cancelled', async () => {

@@ -146,3 +146,52 @@ describe('request shapes', () => {
     ).rejects.toThrow(/GEMINI_API_KEY/);
   });
 });
+
+describe('continuing a half-streamed answer (continueFrom)', () => {
+  const signal = () => new AbortController().signal;
+
+  it('echo streams only what follows the continued text', async () => {
+    const echo = createEchoProvider({ delayMs: 0, chunkSize: 4 });
+    const whole = await echo.generate(request('echo', signal()), () => undefined);
+    const continueFrom = whole.text.slice(0, 9);
+    const chunks: string[] = [];
+    const rest = await echo.generate({ ...request('echo', signal()), continueFrom }, (text) =>
+      chunks.push(text),
+    );
+    expect(echo.continues).toBe(true);
+    expect(chunks.join('')).toBe(rest.text);
+    expect(`${continueFrom}${rest.text}`).toBe(whole.text);
+  });
+
+  it.each([
+    ['prefill', {}],
+    ['vllm', { continue_final_message: true, add_generation_prompt: false }],
+  ] as const)(
+    'openai (%s) sends the text as the assistant turn to carry on',
+    async (mode, extra) => {
+      server.mode = 'ok';
+      server.requests.length = 0;
+      const provider = createOpenAiProvider({
+        baseUrl: `${server.url}/v1`,
+        continuation: mode,
+      });
+      expect(provider.continues).toBe(true);
+      await provider.generate(
+        { ...request('llama3', signal()), continueFrom: 'Hello, wor' },
+        () => undefined,
+      );
+      const body = server.requests.at(-1)?.body as Record<string, unknown>;
+      expect(body.messages).toEqual([
+        { role: 'user', content: 'say hello to the world' },
+        { role: 'assistant', content: 'Hello, wor' },
+      ]);
+      expect(body).toMatchObject(extra);
+      if (mode === 'prefill') expect(body).not.toHaveProperty('continue_final_message');
+    },
+  );
+
+  it('openai without continuation says so and sends no assistant turn', async () => {
+    const provider = createOpenAiProvider({ baseUrl: `${server.url}/v1` });
+    expect(provider.continues).toBe(false);
+  });
+});

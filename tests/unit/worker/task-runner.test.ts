@@ -125,6 +125,32 @@ describe('TaskRunner', () => {
     expect(reporter.streamed[0]?.final?.startedAt).toBe(seen);
   });
 
+  it('continues a half-streamed answer: streams what follows, reports the whole answer', async () => {
+    const { runner, reporter } = makeRunner();
+    runner.accept(assignment({ attempt: 2, continueFrom: 'echo: h' }));
+    await vi.advanceTimersByTimeAsync(1_000);
+    await runner.idle();
+    const [entry] = reporter.streamed;
+    expect(entry?.chunks.join('')).toBe('i there');
+    expect(entry?.final?.text).toBe('echo: hi there');
+  });
+
+  it('never hands a text to continue to a provider that cannot continue', async () => {
+    let seen: string | undefined = 'unset';
+    const provider: Provider = {
+      name: 'echo',
+      generate: async (request) => {
+        seen = request.continueFrom;
+        return { text: 'whole answer' };
+      },
+    };
+    const { runner, reporter } = makeRunner(provider);
+    runner.accept(assignment({ attempt: 2, continueFrom: 'whole' }));
+    await runner.idle();
+    expect(seen).toBeUndefined();
+    expect(reporter.streamed[0]?.final?.text).toBe('whole answer');
+  });
+
   it('keeps listing a finished attempt as active until its result is acknowledged, without its slot', async () => {
     const { runner, reporter } = makeRunner();
     let deliver: (ack: TaskAck__Output) => void = () => {};

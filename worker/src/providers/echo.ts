@@ -1,4 +1,9 @@
-/** A deterministic provider for tests and demos: answers `echo: <prompt>`, streamed in pieces. */
+/**
+ * A deterministic provider for tests and demos: answers `echo: <prompt>`,
+ * streamed in pieces. It continues a half-streamed answer (`continueFrom`)
+ * with the rest of the same answer, so a continued answer equals an
+ * uninterrupted one.
+ */
 import { EchoClock } from './echo-clock.ts';
 import { abortedError } from './scrub.ts';
 import type { ChunkHandler, GenerateRequest, GenerateResult, Provider } from './types.ts';
@@ -94,8 +99,10 @@ export function createEchoProvider(options: EchoOptions): Provider {
     });
   return {
     name: 'echo',
+    continues: true,
     async generate(request: GenerateRequest, onChunk: ChunkHandler): Promise<GenerateResult> {
-      const text = echoAnswer(request);
+      // The answer is a function of the prompt: what follows the continued text is the rest of it.
+      const text = echoAnswer(request).slice(request.continueFrom?.length ?? 0);
       const delayMs = echoChunkDelay(options.delayMs, jitterMs, options.random);
       if (delayMs > 0) await paced(text, request, delayMs, onChunk);
       else {

@@ -23,7 +23,11 @@ export async function createProvider(config: WorkerConfig): Promise<Provider> {
       if (!config.openaiBaseUrl)
         throw new ConfigError('OPENAI_BASE_URL: required when PROVIDER=openai');
       const { createOpenAiProvider } = await import('./openai.ts');
-      return createOpenAiProvider({ baseUrl: config.openaiBaseUrl, apiKey: config.openaiApiKey });
+      return createOpenAiProvider({
+        baseUrl: config.openaiBaseUrl,
+        apiKey: config.openaiApiKey,
+        continuation: config.openaiContinuation,
+      });
     }
     case 'llama':
       throw new ConfigError('PROVIDER=llama: not available in this build');

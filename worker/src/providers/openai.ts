@@ -7,9 +7,18 @@ import { abortedError, isAbortError, scrubSecrets } from './scrub.ts';
 import { sseData } from './sse.ts';
 import type { ChunkHandler, GenerateRequest, GenerateResult, Provider, Usage } from './types.ts';
 
+/**
+ * How the server continues a half-streamed answer: `off` (it cannot: a new
+ * attempt starts over), `prefill` (the text goes last, as an assistant
+ * message the server carries on: Ollama, llama.cpp's server), `vllm` (the
+ * same, with vLLM's `continue_final_message`).
+ */
+export type OpenAiContinuation = 'off' | 'prefill' | 'vllm';
+
 export interface OpenAiOptions {
   baseUrl: string;
   apiKey?: string;
+  continuation?: OpenAiContinuation;
   fetch?: typeof fetch;
 }
 
@@ -20,22 +29,26 @@ interface StreamEvent {
 }
 
 function buildMessages(request: GenerateRequest): Array<{ role: string; content: string }> {
+  const messages = [{ role: 'user', content: request.prompt }];
   if (request.messages && request.messages.length > 0) {
-    const messages = request.messages.map((m) => ({ role: m.role, content: m.content }));
+    messages.splice(0, 1, ...request.messages.map((m) => ({ role: m.role, content: m.content })));
     const last = messages.at(-1);
     if (request.prompt && !(last?.role === 'user' && last.content === request.prompt)) {
       messages.push({ role: 'user', content: request.prompt });
     }
-    return messages;
   }
-  return [{ role: 'user', content: request.prompt }];
+  // Assistant prefill: the answer so far, for the server to carry on.
+  if (request.continueFrom) messages.push({ role: 'assistant', content: request.continueFrom });
+  return messages;
 }
 
 export function createOpenAiProvider(options: OpenAiOptions): Provider {
   const doFetch = options.fetch ?? fetch;
   const url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+  const continuation = options.continuation ?? 'off';
   return {
     name: 'openai',
+    continues: continuation !== 'off',
     async generate(request: GenerateRequest, onChunk: ChunkHandler): Promise<GenerateResult> {
       const key = request.apiKey ?? options.apiKey;
       const scrub = (text: string) => scrubSecrets(text, [key, options.apiKey, request.apiKey]);
@@ -54,6 +67,11 @@ export function createOpenAiProvider(options: OpenAiOptions): Provider {
         }),
         ...(request.params.maxTokens !== undefined && { max_tokens: request.params.maxTokens }),
         ...(request.params.stop !== undefined && { stop: request.params.stop }),
+        ...(request.continueFrom &&
+          continuation === 'vllm' && {
+            continue_final_message: true,
+            add_generation_prompt: false,
+          }),
       };
       let text = '';
       let usage: Usage | undefined;
