@@ -19,7 +19,9 @@
 //   cli/flota.ts tells a FlotaError (a message for a person, exit code 2 for
 //   bad configuration) from a bug by its class, so both must be the same one.
 // Left external: the provider SDKs (loaded only by their provider, on first
-// use) and ws's optional native helpers.
+// use), node-llama-cpp (a native addon that finds its prebuilt binaries in
+// the @node-llama-cpp packages next to it, loaded only by the llama provider)
+// and ws's optional native helpers.
 //
 // Nothing changed since the last bundle (no input, the lockfile or this
 // script newer than it): the bundle is kept, so a no-op build stays fast.
@@ -35,7 +37,7 @@ const entry = join(dist, 'worker/src/main.js');
 const output = join(outDir, 'worker.js');
 const metaFile = join(outDir, 'meta.json');
 
-const EXTERNAL = ['@google/genai', 'undici', 'bufferutil', 'utf-8-validate'];
+const EXTERNAL = ['@google/genai', 'undici', 'node-llama-cpp', 'bufferutil', 'utf-8-validate'];
 /** Compiled modules the bundle shares with the CLI instead of holding a copy. */
 const SHARED = [join(dist, 'common/errors.js')];
 

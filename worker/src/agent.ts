@@ -22,6 +22,7 @@ import { createResultReporter } from './grpc-link.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { createGpuSampler } from './metrics/gpu.ts';
 import { createCpuSampler, memorySnapshot } from './metrics/system.ts';
+import { isLocalModelProvider } from './models/local-models.ts';
 import { openMqttLink } from './mqtt-link.ts';
 import { createProvider, type Provider } from './providers/index.ts';
 import { TaskRunner } from './task-runner.ts';
@@ -67,7 +68,9 @@ export async function startWorkerAgent(
   const flotaLogger = deps.logger ?? createLogger({ source: id, level: config.logLevel });
   const log: Logger = flotaLogger.logger.child({ workerId: id });
   const topics = createTopics(config.mqttPrefix);
-  const provider = deps.provider ?? (await createProvider(config));
+  const provider = deps.provider ?? (await createProvider(config, log));
+  const local = isLocalModelProvider(provider) ? provider : undefined;
+  const kind = config.kindSet || !local ? config.kind : local.detectedKind;
   const startedAt = Date.now();
 
   const channelCredentials = grpcChannelCredentials(config);
@@ -125,9 +128,10 @@ export async function startWorkerAgent(
   const onlineRecord = (): WorkerOnline => ({
     state: 'online',
     id,
-    kind: config.kind,
+    kind,
     models: [...config.models],
     providers: [provider.name],
+    catalog: local?.catalog() ?? config.models.map((name) => ({ name, provider: provider.name })),
     continuation: provider.continues === true,
     slots: config.slots,
     labels: config.labels,
@@ -169,6 +173,7 @@ export async function startWorkerAgent(
       freeSlots: () => runner.freeSlots(),
       active: () => runner.active(),
       draining: () => runner.isDraining,
+      loaded: local && (() => local.loaded()),
     },
     config.heartbeatMs,
     (heartbeat) => link.publishHeartbeat(heartbeat),
@@ -193,6 +198,7 @@ export async function startWorkerAgent(
       await settlesWithin(runner.idle(), ABORT_REPORT_WAIT_MS);
     }
     stopHeartbeat();
+    await local?.close();
     log.info('worker stopped');
     await link.shutdown().catch((error: unknown) => {
       log.warn({ err: error instanceof Error ? error.message : error }, 'mqtt close failed');
@@ -209,6 +215,6 @@ export async function startWorkerAgent(
       return closing;
     },
   };
-  log.info({ kind: config.kind, models: config.models, slots: config.slots }, 'worker started');
+  log.info({ kind, models: config.models, slots: config.slots }, 'worker started');
   return handle;
 }

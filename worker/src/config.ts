@@ -13,6 +13,7 @@ import {
   int,
   logLevel,
   optionalFlag,
+  optionalInt,
   parseEnv,
   pemFile,
 } from '../../common/env-schema.ts';
@@ -23,6 +24,7 @@ import {
   workerKindSchema,
 } from '../../proto/src/schemas/worker.ts';
 import { DEFAULT_TOPIC_PREFIX } from '../../proto/src/topics.ts';
+import { scanModelsDir } from './models/scan.ts';
 
 const HOST_PORT = /^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
 
@@ -49,7 +51,11 @@ const DEFAULT_MODELS: Record<string, string[] | undefined> = {
   echo: ['echo'],
   gemini: ['gemini-2.5-flash'],
   openai: undefined,
+  llama: undefined,
 };
+
+/** The share of the machine's memory local models may take when MODEL_MEMORY_MB is unset. */
+const DEFAULT_MODEL_MEMORY_SHARE = 0.75;
 
 export const workerConfigSchema = z.object({
   MQTT_URL: z
@@ -103,16 +109,24 @@ export const workerConfigSchema = z.object({
     description:
       'Unique id (letters, digits, `. _ : -`, up to 128, starting alphanumeric). Set a stable one in production',
   }),
-  WORKER_KIND: workerKindSchema
-    .default('cpu')
-    .describe('`cpu` or `gpu`. Only `gpu` workers take tasks that require a GPU'),
+  WORKER_KIND: workerKindSchema.optional().meta({
+    shownDefault:
+      '`cpu`; with `PROVIDER=llama`, `gpu` when node-llama-cpp finds CUDA, Vulkan or Metal',
+    description:
+      '`cpu` or `gpu`. Only `gpu` workers take tasks that require a GPU. With `PROVIDER=llama`, `cpu` keeps the models off any GPU and `gpu` refuses to start without one',
+  }),
   SLOTS: int(1, 1024, 2).describe('Tasks run at once (1–1024)'),
-  PROVIDER: providerNameSchema.default('echo').describe('`echo`, `gemini` or `openai`'),
+  PROVIDER: providerNameSchema
+    .default('echo')
+    .describe(
+      '`echo`, `gemini`, `openai` or `llama` (GGUF models run in the worker, docs/MODELS.md)',
+    ),
   MODELS: commaList
     .pipe(z.array(z.string().min(1).max(200)).min(1).max(256))
     .optional()
     .meta({
-      shownDefault: '`echo` for echo, `gemini-2.5-flash` for gemini; required for openai',
+      shownDefault:
+        '`echo` for echo, `gemini-2.5-flash` for gemini, every model in `MODELS_DIR` for llama; required for openai',
       description: 'Comma-separated models this worker serves',
     }),
   LABELS: labels
@@ -146,6 +160,28 @@ export const workerConfigSchema = z.object({
     .describe(
       "How the OpenAI-compatible server continues an answer whose worker died mid-stream: `prefill` sends the text so far as the last, assistant message, which Ollama and llama.cpp's server carry on; `vllm` adds vLLM's `continue_final_message`; `off` (servers that answer anew, such as OpenAI's own) starts such an answer over",
     ),
+  MODELS_DIR: z
+    .string()
+    .min(1)
+    .default('models')
+    .describe(
+      'llama provider: the directory of `.gguf` files; a model is called by its file name without `.gguf`',
+    ),
+  MODEL_IDLE_S: int(0, 86_400, 300).describe(
+    'llama provider: seconds a loaded model nobody uses stays in memory (0–86400)',
+  ),
+  MODEL_MEMORY_MB: optionalInt(1, 16_777_216).meta({
+    shownDefault: "75 % of the machine's memory",
+    description:
+      'llama provider: memory all loaded models may take together (weights and context, RAM and VRAM); to load another, the least recently used idle models are unloaded first',
+  }),
+  MODEL_CONTEXT_SIZE: int(256, 1_048_576, 4096).describe(
+    "llama provider: tokens one task may see, prompt and answer together (256–1048576), capped at the model's own context length. Each model keeps this many per slot in memory",
+  ),
+  MODEL_THREADS: optionalInt(1, 1024).meta({
+    shownDefault: 'every core',
+    description: 'llama provider: CPU threads that run the models (1–1024)',
+  }),
   CHUNK_COALESCE_MS: int(0, 1_000, 5).describe(
     "Longest a piece of a streamed answer waits for more of its task's text (0–1000): a piece goes at once when nothing of its task went out within the last N ms, and the pieces that follow it within N ms go to the master, and on to the browser, as one chunk. 0 sends every piece on its own",
   ),
@@ -182,6 +218,11 @@ export const WORKER_ENV_NAMES = {
   echoDelayMs: 'ECHO_DELAY_MS',
   echoDelayJitterMs: 'ECHO_DELAY_JITTER_MS',
   echoChunkSize: 'ECHO_CHUNK_SIZE',
+  modelsDir: 'MODELS_DIR',
+  modelIdleS: 'MODEL_IDLE_S',
+  modelMemoryMb: 'MODEL_MEMORY_MB',
+  modelContextSize: 'MODEL_CONTEXT_SIZE',
+  modelThreads: 'MODEL_THREADS',
   geminiApiKey: 'GEMINI_API_KEY',
   geminiBaseUrl: 'GEMINI_BASE_URL',
   openaiBaseUrl: 'OPENAI_BASE_URL',
@@ -194,14 +235,17 @@ export const WORKER_ENV_NAMES = {
 } as const satisfies Record<string, keyof WorkerEnv>;
 
 /** Settings whose default is computed from others at start, so never unset once loaded. */
-type Computed = 'workerId' | 'models' | 'grpcTls';
+type Computed = 'workerId' | 'kind' | 'models' | 'modelMemoryMb' | 'grpcTls';
 
 export type WorkerConfig = {
   -readonly [F in Exclude<
     keyof typeof WORKER_ENV_NAMES,
     Computed
   >]: WorkerEnv[(typeof WORKER_ENV_NAMES)[F]];
-} & { [F in Computed]: NonNullable<WorkerEnv[(typeof WORKER_ENV_NAMES)[F]]> };
+} & { [F in Computed]: NonNullable<WorkerEnv[(typeof WORKER_ENV_NAMES)[F]]> } & {
+  /** WORKER_KIND was set; otherwise a llama worker takes the kind of what it detects. */
+  kindSet: boolean;
+};
 
 /** How the worker proves who it is: its own credential, or a join token to trade for one at start. */
 export type CredentialSource =
@@ -254,17 +298,42 @@ function crossProblems(env: NodeJS.ProcessEnv): string[] {
   return problems;
 }
 
+/** The models a llama worker serves by default: every GGUF file in MODELS_DIR. */
+function modelsInDir(dir: string, problems: string[]): string[] {
+  try {
+    const names = scanModelsDir(dir).map((file) => file.name);
+    if (names.length === 0) problems.push(`MODELS_DIR: no .gguf files in ${dir}`);
+    return names;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    problems.push(`MODELS_DIR: cannot read ${dir} (${reason})`);
+    return [];
+  }
+}
+
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const { data, problems } = parseEnv(workerConfigSchema, env);
   problems.push(...crossProblems(env));
   if (data === undefined || problems.length > 0) throw configError('worker', problems);
+  const models =
+    data.MODELS ??
+    (data.PROVIDER === 'llama'
+      ? modelsInDir(data.MODELS_DIR, problems)
+      : (DEFAULT_MODELS[data.PROVIDER] ?? []));
+  if (problems.length > 0) throw configError('worker', problems);
   const fields = Object.fromEntries(
     Object.entries(WORKER_ENV_NAMES).map(([field, name]) => [field, data[name]]),
   );
+  const kind = data.WORKER_KIND ?? 'cpu';
   return {
     ...fields,
-    workerId: data.WORKER_ID ?? defaultWorkerId(data.WORKER_KIND, os.hostname(), process.pid),
-    models: data.MODELS ?? DEFAULT_MODELS[data.PROVIDER] ?? [],
+    workerId: data.WORKER_ID ?? defaultWorkerId(kind, os.hostname(), process.pid),
+    kind,
+    kindSet: data.WORKER_KIND !== undefined,
+    models,
+    modelMemoryMb:
+      data.MODEL_MEMORY_MB ??
+      Math.max(1, Math.floor((os.totalmem() / (1024 * 1024)) * DEFAULT_MODEL_MEMORY_SHARE)),
     grpcTls: data.GRPC_TLS ?? data.TLS_CA !== undefined,
   } as WorkerConfig;
 }

@@ -2,7 +2,7 @@
  * Periodic heartbeat. Every figure comes from a cheap synchronous read (GPU
  * data is cached by its sampler), so busy tasks cannot starve it.
  */
-import type { GpuMetrics, Heartbeat } from '../../proto/src/schemas/worker.ts';
+import type { GpuMetrics, Heartbeat, LoadedModel } from '../../proto/src/schemas/worker.ts';
 import type { MemorySnapshot } from './metrics/system.ts';
 
 export interface HeartbeatSources {
@@ -13,6 +13,8 @@ export interface HeartbeatSources {
   freeSlots: () => number;
   active: () => Array<{ taskId: string; attempt: number; lease?: string }>;
   draining: () => boolean;
+  /** Local models in memory now; absent for providers that hold none. */
+  loaded?: () => LoadedModel[];
 }
 
 export function buildHeartbeat(sources: HeartbeatSources): Heartbeat {
@@ -25,6 +27,7 @@ export function buildHeartbeat(sources: HeartbeatSources): Heartbeat {
     freeSlots: sources.freeSlots(),
     active: sources.active(),
     draining: sources.draining(),
+    ...(sources.loaded && { loaded: sources.loaded() }),
   };
 }
 

@@ -1,4 +1,5 @@
 import { ConfigError } from '../../../common/errors.ts';
+import type { Logger } from '../../../common/logger.ts';
 import type { WorkerConfig } from '../config.ts';
 import { createEchoProvider } from './echo.ts';
 import type { Provider } from './types.ts';
@@ -7,7 +8,7 @@ export type { ChunkHandler, GenerateRequest, GenerateResult, Provider, Usage } f
 export { ABORTED_CODE } from './types.ts';
 
 /** Builds the provider the configuration names, loading only its own SDK. */
-export async function createProvider(config: WorkerConfig): Promise<Provider> {
+export async function createProvider(config: WorkerConfig, log: Logger): Promise<Provider> {
   switch (config.provider) {
     case 'echo':
       return createEchoProvider({
@@ -29,8 +30,22 @@ export async function createProvider(config: WorkerConfig): Promise<Provider> {
         continuation: config.openaiContinuation,
       });
     }
-    case 'llama':
-      throw new ConfigError('PROVIDER=llama: not available in this build');
+    case 'llama': {
+      const { createLlamaProvider } = await import('./llama.ts');
+      return createLlamaProvider({
+        modelsDir: config.modelsDir,
+        models: config.models,
+        slots: config.slots,
+        idleMs: config.modelIdleS * 1000,
+        memoryMb: config.modelMemoryMb,
+        contextSize: config.modelContextSize,
+        // WORKER_KIND=cpu keeps the models off any GPU; otherwise use one when there is one.
+        useGpu: !config.kindSet || config.kind === 'gpu',
+        requireGpu: config.kindSet && config.kind === 'gpu',
+        threads: config.modelThreads,
+        log,
+      });
+    }
     default: {
       const unknown: never = config.provider;
       throw new ConfigError(`PROVIDER: unknown provider ${String(unknown)}`);
