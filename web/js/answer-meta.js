@@ -46,7 +46,10 @@ export function fillMeta(meta, m) {
   }
   const rate = cached ? undefined : tokensPerSecond(m.usage, t);
   if (rate !== undefined) {
-    const title = `${m.usage.outputTokens} tokens, from the first to the last piece of the answer`;
+    const counted = m.usage.estimated
+      ? ' (counted by the worker: the provider gave no counts)'
+      : '';
+    const title = `${m.usage.outputTokens} tokens${counted}, from the first to the last piece of the answer`;
     items.push(stat('tokens/s', rate, 'meta-rate', title));
   }
   if (m.model) items.push(h('span', { class: 'meta-model', testid: 'meta-model', text: m.model }));

@@ -166,7 +166,8 @@ function finished(m, task) {
 /** A TaskView's token counts, when it has them. @param {unknown} u */
 function usageOf(u) {
   if (!isObj(u) || !isInt(u.inputTokens) || !isInt(u.outputTokens)) return undefined;
-  return { inputTokens: u.inputTokens, outputTokens: u.outputTokens };
+  const estimated = u.estimated === true ? true : undefined;
+  return { inputTokens: u.inputTokens, outputTokens: u.outputTokens, estimated };
 }
 
 /** A TaskView's `cache` when it says the answer came from the result cache. @param {unknown} c */

@@ -16,6 +16,7 @@ import type { Assignment } from '../../proto/src/schemas/task.ts';
 import type { AttemptRef, ResultReporter } from './grpc-link.ts';
 import { ABORTED_CODE, type Provider, type Usage } from './providers/index.ts';
 import { scrubSecrets } from './providers/scrub.ts';
+import { estimateUsage } from './token-count.ts';
 
 const SEEN_LIMIT = 10_000;
 
@@ -218,8 +219,10 @@ export class TaskRunner {
         },
         (text) => stream.write(text),
       );
+      // Counted here when the provider gave no counts (marked as estimated).
+      const usage = generated.usage ?? (await this.countUsage(a, generated.text));
       // The result is the whole answer: the continued text, then what this attempt added.
-      outcome = continueFrom ? { ...generated, text: continueFrom + generated.text } : generated;
+      outcome = { text: continueFrom ? continueFrom + generated.text : generated.text, usage };
     } catch (error) {
       outcome = this.describeFailure(entry, error);
     } finally {
@@ -245,6 +248,15 @@ export class TaskRunner {
     } finally {
       this.reporting.delete(key(a.taskId, a.attempt));
     }
+  }
+
+  /** The answer's counts where the provider gave none; a counting failure costs the counts only. */
+  private countUsage(a: Assignment, text: string): Promise<Usage | undefined> {
+    return estimateUsage(a, text).catch((error: unknown) => {
+      const err = error instanceof Error ? error.message : String(error);
+      this.log.warn({ taskId: a.taskId, err }, 'could not count the answer’s tokens');
+      return undefined;
+    });
   }
 
   private describeFailure(entry: Running, error: unknown): { error: string; errorCode: string } {

@@ -22,6 +22,7 @@ export const cachedAnswerSchema = z.object({
     .object({
       inputTokens: z.number().int().nonnegative(),
       outputTokens: z.number().int().nonnegative(),
+      estimated: z.literal(true).optional(),
     })
     .optional(),
   /** When the answer was stored (Unix ms). */

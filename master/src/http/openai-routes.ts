@@ -45,14 +45,15 @@ export interface OpenAiRoutesDeps {
 const completionId = (taskId: string) => `chatcmpl-${taskId}`;
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
-/** The provider's counts, or none: usage is never invented. */
+/** The provider's counts, or the worker's where the provider gave none (marked `estimated`). */
 function usageOf(task: TaskView): OpenAiUsage | undefined {
   if (!task.usage) return undefined;
-  const { inputTokens, outputTokens } = task.usage;
+  const { inputTokens, outputTokens, estimated } = task.usage;
   return {
     prompt_tokens: inputTokens,
     completion_tokens: outputTokens,
     total_tokens: inputTokens + outputTokens,
+    ...(estimated && { estimated }),
   };
 }
 

@@ -98,7 +98,11 @@ export class ResultHandler {
       processingMs: Number(result.processingMs),
       committedAt,
       usage: result.usage
-        ? { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens }
+        ? {
+            inputTokens: result.usage.inputTokens,
+            outputTokens: result.usage.outputTokens,
+            ...(result.usage.estimated && { estimated: true }),
+          }
         : undefined,
       ...(lease.firstChunkAt !== undefined && { firstChunkAt: lease.firstChunkAt }),
     };

@@ -79,7 +79,7 @@ export interface TaskJobResult {
   committedAt: number;
   /** When the master got the answer's first chunk (absent for an answer that was not streamed). */
   firstChunkAt?: number;
-  usage?: { inputTokens: number; outputTokens: number };
+  usage?: { inputTokens: number; outputTokens: number; estimated?: true };
   /** Set when the answer came from the result cache; `cachedAt` is when it was stored. */
   cache?: { hit: true; cachedAt: number };
 }

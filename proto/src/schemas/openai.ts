@@ -101,6 +101,8 @@ export interface OpenAiUsage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** flota's: the provider gave no counts, so the worker counted them with its own tokenizer. */
+  estimated?: true;
 }
 
 /** How a choice ended: `stop` (the model finished or hit a stop sequence). */

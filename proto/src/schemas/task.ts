@@ -223,7 +223,16 @@ export const taskViewSchema = z.object({
   timings: taskTimingsSchema,
   /** Present when the answer came from the result cache (no worker ran it); cachedAt: when stored. */
   cache: z.object({ hit: z.literal(true), cachedAt: z.number() }).optional(),
-  /** Token counts of a completed task, as its provider reported them. */
-  usage: z.object({ inputTokens: z.number().int(), outputTokens: z.number().int() }).optional(),
+  /**
+   * Token counts of a completed task, as its provider reported them, or
+   * counted by the worker where the provider gave none (`estimated`).
+   */
+  usage: z
+    .object({
+      inputTokens: z.number().int(),
+      outputTokens: z.number().int(),
+      estimated: z.literal(true).optional(),
+    })
+    .optional(),
 });
 export type TaskView = z.infer<typeof taskViewSchema>;

@@ -268,7 +268,7 @@ describe('worker over MQTT + gRPC', () => {
       expect(stream.chunks.map((c) => c.text).join('')).toBe(models.pieces.join(''));
       expect(stream.chunks.map((c) => c.seq)).toEqual(stream.chunks.map((_, i) => i));
       expect(stream.final).toMatchObject({ text: models.pieces.join(''), error: '' });
-      expect(stream.final?.usage).toEqual({ inputTokens: 3, outputTokens: 5 });
+      expect(stream.final?.usage).toEqual({ inputTokens: 3, outputTokens: 5, estimated: false });
       const request = models.requests.at(-1);
       expect(request?.url).toBe('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
       expect(request?.headers['x-goog-api-key']).toBe('worker-gemini-key-123');

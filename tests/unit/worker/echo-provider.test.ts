@@ -25,7 +25,7 @@ describe('echo provider', () => {
     const result = await done;
     expect(chunks).toEqual(['echo:', ' hell', 'o wor', 'ld']);
     expect(result.text).toBe('echo: hello world');
-    expect(result.usage).toEqual({ inputTokens: 3, outputTokens: 5 });
+    expect(result.usage).toEqual({ inputTokens: 3, outputTokens: 5, estimated: true });
   });
 
   it('stops at once when aborted mid-way', async () => {

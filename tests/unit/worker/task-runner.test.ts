@@ -135,6 +135,21 @@ describe('TaskRunner', () => {
     expect(entry?.final?.text).toBe('echo: hi there');
   });
 
+  it('counts the tokens itself, marked as estimated, when the provider gives no counts', async () => {
+    vi.useRealTimers();
+    const provider: Provider = {
+      name: 'openai',
+      generate: async () => ({ text: 'Queues hold work until a worker is free.' }),
+    };
+    const { runner, reporter } = makeRunner(provider);
+    runner.accept(assignment({ prompt: 'What does a queue do?' }));
+    await runner.idle();
+    const usage = reporter.streamed[0]?.final?.usage;
+    expect(usage?.estimated).toBe(true);
+    expect(usage?.inputTokens).toBeGreaterThan(3);
+    expect(usage?.outputTokens).toBeGreaterThan(5);
+  });
+
   it('never hands a text to continue to a provider that cannot continue', async () => {
     let seen: string | undefined = 'unset';
     const provider: Provider = {

@@ -113,7 +113,11 @@ export function createEchoProvider(options: EchoOptions): Provider {
       }
       return {
         text,
-        usage: { inputTokens: approxTokens(request.prompt), outputTokens: approxTokens(text) },
+        usage: {
+          inputTokens: approxTokens(request.prompt),
+          outputTokens: approxTokens(text),
+          estimated: true,
+        },
       };
     },
   };

@@ -22,6 +22,8 @@ export interface GenerateRequest {
 export interface Usage {
   inputTokens: number;
   outputTokens: number;
+  /** Counted by the worker, not reported by the provider (an estimate for the model's own tokenizer). */
+  estimated?: boolean;
 }
 
 export interface GenerateResult {

@@ -4,9 +4,11 @@
 export interface Usage {
   'inputTokens'?: (number);
   'outputTokens'?: (number);
+  'estimated'?: (boolean);
 }
 
 export interface Usage__Output {
   'inputTokens': (number);
   'outputTokens': (number);
+  'estimated': (boolean);
 }
