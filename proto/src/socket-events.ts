@@ -143,8 +143,19 @@ export interface FleetSummary {
   /** Slots of online workers, and the tasks the master has assigned to them. */
   slots: number;
   active: number;
-  /** Online workers serving each model, by kind. */
-  models: Record<string, { cpu: number; gpu: number }>;
+  /** Each model online workers serve (the chat UI's model picker). */
+  models: Record<string, FleetModel>;
+}
+
+/** One model in the fleet summary. */
+export interface FleetModel {
+  /** Online workers serving it, by kind. */
+  cpu: number;
+  gpu: number;
+  /** Some worker runs it locally: it answers at once only where it is loaded. */
+  local: boolean;
+  /** Online workers holding it in memory now (0 for a model no worker runs locally). */
+  loaded: number;
 }
 
 /**

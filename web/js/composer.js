@@ -65,8 +65,10 @@ export function createComposer(els) {
 
   /**
    * The models to choose from, each labelled with where it runs now: `llama3 · GPU`,
-   * `echo · CPU`, `phi3 · CPU + GPU`, or `(offline)` when no online worker serves it
-   * (from the fleet summary: online workers per model and kind).
+   * `echo · CPU`, `phi3 · CPU + GPU`, or `(offline)` when no online worker serves it;
+   * a model workers run locally adds whether one holds it in memory:
+   * `tiny · CPU · loaded` answers at once, `tiny · CPU · not loaded` loads first
+   * (from the fleet summary: online workers per model and kind, and loaded).
    * @param {string[]} models @param {Record<string, any>} [fleet]
    */
   function setModels(models, fleet) {
@@ -74,13 +76,15 @@ export function createComposer(els) {
     const unique = [...new Set(models)];
     const previous = model.value;
     /** @param {string} m */
-    const where = (m) => {
+    const label = (m) => {
       const served = fleet?.models?.[m] ?? {};
       const kinds = ['cpu', 'gpu'].filter((k) => Number(served[k]) > 0);
-      return kinds.length ? kinds.map((k) => k.toUpperCase()).join(' + ') : '(offline)';
+      const where = kinds.length ? kinds.map((k) => k.toUpperCase()).join(' + ') : '(offline)';
+      if (served.local !== true || !kinds.length) return `${m} · ${where}`;
+      return `${m} · ${where} · ${Number(served.loaded) > 0 ? 'loaded' : 'not loaded'}`;
     };
     const options = unique.length
-      ? unique.map((m) => h('option', { value: m, text: `${m} · ${where(m)}` }))
+      ? unique.map((m) => h('option', { value: m, text: label(m) }))
       : [h('option', { value: '', text: 'Default model' })];
     model.replaceChildren(...options);
     model.value = unique.includes(previous) ? previous : (unique[0] ?? '');

@@ -8,6 +8,7 @@ import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
 import { IDEMPOTENCY_HEADER, SESSION_HEADER } from '../../../proto/src/http-api.ts';
 import type { WorkersResponse } from '../../../proto/src/schemas/metrics.ts';
+import type { ModelsResponse } from '../../../proto/src/schemas/models.ts';
 import {
   submitTaskFields,
   submitTaskSchema,
@@ -158,6 +159,12 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     res.json(body);
   });
   app.use('/api/workers', fleetRoutes(deps.fleet, log));
+
+  /** The fleet's models: who serves each, who has it loaded, free slots, catalog facts. */
+  app.get('/api/models', (_req, res) => {
+    const body: ModelsResponse = { models: deps.registry.modelEntries() };
+    res.json(body);
+  });
 
   app.get('/metrics', async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());

@@ -6,7 +6,7 @@
  *   server-sent events (`stream: true`) in OpenAI's chunk shape, ending with
  *   `data: [DONE]`. A client that goes away cancels its task.
  * - `GET /v1/models`, `GET /v1/models/:id`: the models online workers serve
- *   now, with how many CPU and GPU workers serve each.
+ *   now, with the registry's view of each (`GET /api/models`) as `flota`.
  *
  * When an attempt dies and the task runs again, the next attempt continues
  * the answer where the worker can, and the stream carries on without
@@ -272,26 +272,13 @@ function flotaInfo(task: TaskView): ChatCompletion['flota'] {
   };
 }
 
-/** The models online workers serve now. */
+/** The models online workers serve now, from the registry's model view (as `GET /api/models`). */
 function liveModels(registry: WorkerRegistry): OpenAiModel[] {
-  const models = new Map<string, OpenAiModel>();
-  for (const worker of registry.views()) {
-    if (worker.state !== 'online') continue;
-    for (const id of worker.models) {
-      let model = models.get(id);
-      if (!model) {
-        model = {
-          id,
-          object: 'model',
-          created: 0,
-          owned_by: 'flota',
-          flota: { workers: { cpu: 0, gpu: 0 }, workerIds: [] },
-        };
-        models.set(id, model);
-      }
-      model.flota.workers[worker.kind] += 1;
-      model.flota.workerIds.push(worker.id);
-    }
-  }
-  return [...models.values()].sort((a, b) => a.id.localeCompare(b.id));
+  return registry.modelEntries().map(({ name, ...flota }) => ({
+    id: name,
+    object: 'model',
+    created: 0,
+    owned_by: 'flota',
+    flota,
+  }));
 }

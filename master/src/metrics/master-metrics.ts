@@ -22,6 +22,7 @@ import type { WorkerRegistry } from '../registry/registry.ts';
 import type { ResultHandler } from '../results/result-handler.ts';
 import type { TaskEvents } from '../tasks/task-events.ts';
 import type { TaskService } from '../tasks/task-service.ts';
+import { registerModelMetrics } from './model-metrics.ts';
 
 /**
  * Most workers with series of their own in `flota_worker_slots` (the first by
@@ -82,9 +83,11 @@ export class MasterMetrics {
     };
     deps.events.on('completed', onCompleted);
     deps.events.on('failed', onFailed);
+    const detachModels = registerModelMetrics(reg, deps);
     this.detach = () => {
       deps.events.off('completed', onCompleted);
       deps.events.off('failed', onFailed);
+      detachModels();
     };
 
     new Counter({

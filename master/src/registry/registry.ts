@@ -7,6 +7,7 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from '../../../common/logger.ts';
 import { parseMqttJson } from '../../../common/mqtt.ts';
 import type { WorkerOfflineReason } from '../../../proto/src/schemas/codes.ts';
+import type { ModelEntry } from '../../../proto/src/schemas/models.ts';
 import {
   type ActiveLease,
   heartbeatSchema,
@@ -16,10 +17,13 @@ import type { FleetSummary, WorkersUpdateEvent } from '../../../proto/src/socket
 import type { Topics } from '../../../proto/src/topics.ts';
 import { HeartbeatMeter } from './heartbeat-meter.ts';
 import { FORGET_OFFLINE_MS, isWorkerDead } from './liveness.ts';
+import { modelEntries } from './model-view.ts';
 import { WillGrace } from './will-grace.ts';
 import {
   freeSlots,
+  holdsLoaded,
   keepHeartbeat,
+  localModelsOf,
   type SlotHold,
   samePanelLoad,
   toWorkerView,
@@ -167,9 +171,12 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       fleet.slots += record.status.slots;
       fleet.active += record.active.size;
       for (const model of record.status.models) {
-        const served = fleet.models[model] ?? { cpu: 0, gpu: 0 };
+        const served = fleet.models[model] ?? { cpu: 0, gpu: 0, local: false, loaded: 0 };
         fleet.models[model] = served;
         served[record.status.kind] += 1;
+        if (record.local?.has(model) !== true) continue;
+        served.local = true;
+        if (holdsLoaded(record, model)) served.loaded += 1;
       }
       if (online.length < max) online.push(record);
     }
@@ -189,6 +196,19 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       if (ids.some((id) => this.workers.get(id)?.state === 'online')) models.push(model);
     }
     return models.sort();
+  }
+
+  /**
+   * Every model online workers serve, with who holds it loaded and what the
+   * catalogs say of it. Built on demand in one pass over the records.
+   */
+  modelEntries(): ModelEntry[] {
+    return modelEntries(this.workers.sorted());
+  }
+
+  /** True when some worker the registry knows (online or offline) names the model in its status. */
+  advertises(model: string): boolean {
+    return this.workers.hasModel(model);
   }
 
   /** Online workers that could run the task at all (free slot or not), by id. */
@@ -272,6 +292,7 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       heartbeat: existing?.state === 'online' ? existing.heartbeat : undefined,
       active: existing?.state === 'online' ? existing.active : new Map(),
       holds: existing?.state === 'online' ? existing.holds : new Set(),
+      local: localModelsOf(status),
     };
     this.workers.set(record);
     if (retained && existing?.state !== 'online') this.unsettled.add(workerId);

@@ -1,5 +1,11 @@
 import type { WorkerOfflineReason } from '../../../proto/src/schemas/codes.ts';
-import type { Heartbeat, WorkerOnline, WorkerView } from '../../../proto/src/schemas/worker.ts';
+import { LOCAL_PROVIDERS } from '../../../proto/src/schemas/models.ts';
+import type {
+  Heartbeat,
+  LoadedModel,
+  WorkerOnline,
+  WorkerView,
+} from '../../../proto/src/schemas/worker.ts';
 
 /** What the master knows about one worker. `active` is the master's own count, not the worker's claim. */
 export interface WorkerRecord {
@@ -16,6 +22,11 @@ export interface WorkerRecord {
    * adoption being looked up. No new task lands on a held slot.
    */
   holds: Set<SlotHold>;
+  /**
+   * The models this worker runs locally (they answer at once only while
+   * loaded), from its status: see `localModelsOf`. Absent: none.
+   */
+  local?: ReadonlySet<string>;
 }
 
 /** A slot held by a lane or an adoption; `by` says whose (for logs and other lanes). */
@@ -53,6 +64,38 @@ export function fitsNeed(record: WorkerRecord, need: WorkerNeed): boolean {
   return record.status.models.includes(need.model);
 }
 
+/**
+ * The models of a status that run on the worker itself: its catalog names a
+ * local provider for them, or, without a catalog entry, the worker's only
+ * provider is local. Undefined when there are none (every remote worker), so
+ * a dispatch step asks nothing more of it.
+ */
+export function localModelsOf(status: WorkerOnline): ReadonlySet<string> | undefined {
+  const providerOf = new Map(status.catalog?.map((info) => [info.name, info.provider]));
+  const only = status.providers.length === 1 ? status.providers[0] : undefined;
+  const local = status.models.filter((model) => {
+    const provider = providerOf.get(model) ?? only;
+    return provider !== undefined && LOCAL_PROVIDERS.includes(provider);
+  });
+  return local.length > 0 ? new Set(local) : undefined;
+}
+
+/** True when the worker's last heartbeat lists the model as held in memory. */
+export function holdsLoaded(record: WorkerRecord, model: string): boolean {
+  const loaded = record.heartbeat?.loaded;
+  if (!loaded) return false;
+  for (const entry of loaded) if (entry.name === model) return true;
+  return false;
+}
+
+/**
+ * True when the worker can start the model without loading it first: a
+ * remote model always, a local one while its heartbeat lists it loaded.
+ */
+export function isReadyFor(record: WorkerRecord, model: string): boolean {
+  return record.local?.has(model) !== true || holdsLoaded(record, model);
+}
+
 /** Online and not draining: changes with every status, heartbeat and liveness verdict. */
 export function isTakingWork(record: WorkerRecord): boolean {
   return record.state === 'online' && record.heartbeat?.draining !== true;
@@ -74,6 +117,7 @@ export function samePanelLoad(before: Heartbeat | undefined, after: Heartbeat): 
   if (before.draining !== after.draining) return false;
   if (rounded(before.cpuPct) !== rounded(after.cpuPct)) return false;
   if (rounded(before.mem.usedPct) !== rounded(after.mem.usedPct)) return false;
+  if (!sameLoadedNames(before.loaded, after.loaded)) return false;
   if (before.gpus.length !== after.gpus.length) return false;
   return before.gpus.every((gpu, i) => {
     const next = after.gpus[i];
@@ -88,6 +132,20 @@ export function samePanelLoad(before: Heartbeat | undefined, after: Heartbeat): 
   });
 }
 
+const NONE_LOADED: readonly LoadedModel[] = [];
+
+/** The same models held in memory, in the same order (the panel shows which are loaded). */
+function sameLoadedNames(
+  before: readonly LoadedModel[] | undefined,
+  after: readonly LoadedModel[] | undefined,
+): boolean {
+  const a = before ?? NONE_LOADED;
+  const b = after ?? NONE_LOADED;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]?.name !== b[i]?.name) return false;
+  return true;
+}
+
 /**
  * Takes a new heartbeat into the record's own heartbeat object, field by
  * field, and returns the one to keep. A record lives long, so its heartbeat
@@ -98,12 +156,16 @@ export function samePanelLoad(before: Heartbeat | undefined, after: Heartbeat): 
  */
 export function keepHeartbeat(kept: Heartbeat | undefined, next: Heartbeat): Heartbeat {
   if (!kept) return next;
-  const { mem, gpus, active } = kept;
+  const { mem, gpus, active, loaded } = kept;
   Object.assign(kept, next);
   kept.mem = Object.assign(mem, next.mem);
   // An empty list stays the one already kept.
   if (gpus.length === 0 && next.gpus.length === 0) kept.gpus = gpus;
   if (active.length === 0 && next.active.length === 0) kept.active = active;
+  // A heartbeat without the list says nothing is loaded: the kept one must not linger.
+  // Workers without local models never send one, and their heartbeats keep their shape.
+  if (loaded !== undefined || next.loaded !== undefined)
+    kept.loaded = loaded?.length === 0 && next.loaded?.length === 0 ? loaded : next.loaded;
   return kept;
 }
 

@@ -120,6 +120,11 @@ export class WorkerTable {
     return this.ids.map((id) => this.records.get(id) as WorkerRecord);
   }
 
+  /** True when some worker (any state) names the model. */
+  hasModel(model: string): boolean {
+    return this.byModel.has(model);
+  }
+
   /** Models some worker (any state) names, each with its worker ids, sorted. */
   models(): IterableIterator<[string, readonly string[]]> {
     return this.byModel.entries();

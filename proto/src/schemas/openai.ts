@@ -5,6 +5,7 @@
  * client sends as a `flota` body field or as `x-flota-*` headers.
  */
 import { z } from 'zod';
+import type { ModelEntry } from './models.ts';
 import {
   MAX_HISTORY_MESSAGES,
   modelSchema,
@@ -155,17 +156,16 @@ export interface ChatCompletionChunk {
   flota?: { restarted: { attempt: number } };
 }
 
-/** `GET /v1/models` entries, with what flota knows of where each model runs now. */
+/**
+ * `GET /v1/models` entries, with what flota knows of where each model runs
+ * now: the registry's entry of `GET /api/models`, its name being the `id`.
+ */
 export interface OpenAiModel {
   id: string;
   object: 'model';
   created: number;
   owned_by: 'flota';
-  flota: {
-    /** Online workers serving it, by kind. */
-    workers: { cpu: number; gpu: number };
-    workerIds: string[];
-  };
+  flota: Omit<ModelEntry, 'name'>;
 }
 
 /** OpenAI's error body. */

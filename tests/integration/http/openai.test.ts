@@ -275,11 +275,15 @@ describe('GET /v1/models', () => {
         id: 'echo',
         object: 'model',
         owned_by: 'flota',
-        flota: { workers: { cpu: 1, gpu: 0 }, workerIds: ['oa-w1'] },
+        flota: expect.objectContaining({
+          workers: { cpu: 1, gpu: 0 },
+          workerIds: ['oa-w1'],
+          local: false,
+        }),
       }),
       expect.objectContaining({
         id: 'echo-slow',
-        flota: { workers: { cpu: 1, gpu: 0 }, workerIds: ['oa-slow'] },
+        flota: expect.objectContaining({ workers: { cpu: 1, gpu: 0 }, workerIds: ['oa-slow'] }),
       }),
     ]);
     expect(await client.models.retrieve('echo')).toMatchObject({ id: 'echo' });

@@ -63,7 +63,10 @@ describe('chat UI in Chromium', () => {
       offline: 4,
       slots: 40_000,
       active: 1_234,
-      models: { 'llama-3-8b': { cpu: 0, gpu: 5_000 }, echo: { cpu: 4_998, gpu: 1 } },
+      models: {
+        'llama-3-8b': { cpu: 0, gpu: 5_000, local: false, loaded: 0 },
+        echo: { cpu: 4_998, gpu: 1, local: false, loaded: 0 },
+      },
     });
     await page.getByTestId('worker-more').filter({ hasText: 'and 10,000 more workers' }).waitFor();
     await expect(page.locator('#worker-count').textContent()).resolves.toBe('9,998');

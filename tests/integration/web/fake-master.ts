@@ -305,7 +305,7 @@ function fleetOf(workers: WorkerView[]): FleetSummary {
     fleet.slots += w.slots;
     fleet.active += w.active;
     for (const model of w.models) {
-      const served = fleet.models[model] ?? { cpu: 0, gpu: 0 };
+      const served = fleet.models[model] ?? { cpu: 0, gpu: 0, local: false, loaded: 0 };
       fleet.models[model] = served;
       served[w.kind] += 1;
     }

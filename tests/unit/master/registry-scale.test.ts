@@ -245,7 +245,10 @@ describe('WorkerRegistry with a steady fleet (fake timers)', () => {
       offline: 1,
       slots: 120,
       active: 0,
-      models: { echo: { cpu: 20, gpu: 9 }, llama3: { cpu: 0, gpu: 1 } },
+      models: {
+        echo: { cpu: 20, gpu: 9, local: false, loaded: 0 },
+        llama3: { cpu: 0, gpu: 1, local: false, loaded: 0 },
+      },
     });
     // Fewer workers than the cap: every one, online first, then the offline.
     expect(registry.panel(100).workers.at(-1)?.id).toBe('w00');
