@@ -33,7 +33,13 @@ let dist: string;
 let entry: string;
 let up: FlotaProcess | undefined;
 
-/** The top-level packages `npm ci --omit=dev` installs, as the image's deps stage does. */
+/**
+ * Installed by `npm ci --omit=dev` only as node-llama-cpp's optional peer; the
+ * image's deps stage removes it (Dockerfile), as nothing reads TypeScript at run time.
+ */
+const PRUNED_FROM_IMAGES = new Set(['typescript']);
+
+/** The top-level packages `npm ci --omit=dev` installs and the image's deps stage keeps. */
 async function productionPackages(): Promise<string[]> {
   const { stdout } = await run('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
     cwd: REPO_ROOT,
@@ -44,7 +50,7 @@ async function productionPackages(): Promise<string[]> {
     .split('\n')
     .filter((path) => path.startsWith(`${top}/`))
     .map((path) => path.slice(top.length + 1))
-    .filter((name) => /^(@[^/]+\/)?[^/@]+$/.test(name));
+    .filter((name) => /^(@[^/]+\/)?[^/@]+$/.test(name) && !PRUNED_FROM_IMAGES.has(name));
   return [...new Set(names)];
 }
 
