@@ -10,6 +10,11 @@
  * The pieces of text an attempt streams within `coalesceMs` travel as one
  * chunk (chunk-coalescer.ts): joined text, one seq; an attempt's result takes
  * its held text along first.
+ *
+ * grpc-js puts no time limit on a dial (TCP connect, TLS, HTTP/2 settings),
+ * and keepalive only watches a connection once it is up. A channel still
+ * dialling DIAL_TIMEOUT_MS after results began to wait is replaced by a new
+ * one, which looks the master's name up again (see DIAL_TIMEOUT_MS).
  */
 import * as grpc from '@grpc/grpc-js';
 import { LRUCache } from 'lru-cache';
@@ -47,6 +52,18 @@ export const REPORT_GRACE_MS = 5_000;
  * restarts in the meantime still gets the result.
  */
 const RETRY_BACKOFF = { baseMs: 200, maxMs: 2_000 };
+
+/**
+ * How long results may wait behind a dial that neither connects nor fails.
+ * After a master container is replaced, the name `master` may still resolve
+ * to the old container's address for a moment; a dial to it can get no answer
+ * at all (packets dropped, not refused), and then waits out the kernel's SYN
+ * retries, about 2 minutes, with every report queued behind it: longer than
+ * a task's deadline. A new channel dials again from a fresh look-up.
+ */
+export const DIAL_TIMEOUT_MS = 10_000;
+/** How often a link with results waiting looks whether its channel is stuck dialling. */
+const DIAL_CHECK_MS = 1_000;
 
 /** The master kept the lease but could not commit (its store is down): send again later. */
 const RESEND_REASON: ResultRejectReason = 'store_unavailable';
@@ -101,6 +118,8 @@ export interface GrpcLinkOptions {
    * (CHUNK_COALESCE_MS); 0 sends each chunk at the next turn of the event loop.
    */
   coalesceMs?: number;
+  /** DIAL_TIMEOUT_MS unless set (tests). */
+  dialTimeoutMs?: number;
   log: Logger;
 }
 
@@ -136,13 +155,22 @@ const attemptKey = (taskId: string, attempt: number) => `${taskId}#${attempt}`;
 
 export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
   const { proto } = loadMasterPackage();
-  const client: MasterClient = new proto.flota.v1.Master(
-    options.address,
-    options.channelCredentials,
-    GRPC_CHANNEL_OPTIONS,
-  );
-  // Connect now, not at the first report: the first task's answer does not wait for a handshake.
-  client.getChannel().getConnectivityState(true);
+  const newClient = (): MasterClient => {
+    const made: MasterClient = new proto.flota.v1.Master(
+      options.address,
+      options.channelCredentials,
+      // A channel of its own: a replacement must not be handed the stuck
+      // connection again from grpc-js's process-wide pool.
+      { ...GRPC_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 },
+    );
+    // Connect now, not at the first report: the first task's answer does not wait for a handshake.
+    made.getChannel().getConnectivityState(true);
+    return made;
+  };
+  let client = newClient();
+  const dialTimeoutMs = options.dialTimeoutMs ?? DIAL_TIMEOUT_MS;
+  let dialingSince: number | undefined;
+  let dialCheck: NodeJS.Timeout | undefined;
   const log = options.log.child({ component: 'grpc-link' });
   let call: grpc.ClientDuplexStream<WorkerReports, MasterAcks__Output> | undefined;
   let outbox: WorkerReport[] = [];
@@ -168,6 +196,38 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
     clearTimeout(entry.expiry);
     clearTimeout(entry.resend);
     entry.resolve(ack);
+    if (pending.size === 0) {
+      clearInterval(dialCheck);
+      dialCheck = undefined;
+      dialingSince = undefined;
+    }
+  };
+
+  /** While results wait: a channel dialling for DIAL_TIMEOUT_MS is replaced, and they go again. */
+  const checkDial = () => {
+    if (closed || pending.size === 0) return;
+    if (client.getChannel().getConnectivityState(false) !== grpc.connectivityState.CONNECTING) {
+      dialingSince = undefined;
+      return;
+    }
+    dialingSince ??= Date.now();
+    if (Date.now() - dialingSince < dialTimeoutMs) return;
+    log.warn(
+      { results: pending.size, dialingMs: Date.now() - dialingSince },
+      'the master did not answer a dial: dialling again on a new channel',
+    );
+    dialingSince = undefined;
+    const stuck = call;
+    call = undefined; // its CANCELLED below is not a break to handle
+    stuck?.cancel();
+    client.close();
+    client = newClient();
+    clearTimeout(reconnectTimer);
+    reconnectTimer = undefined;
+    for (const entry of pending.values()) {
+      clearTimeout(entry.resend);
+      send({ result: entry.result });
+    }
   };
 
   const onAcks = (message: MasterAcks__Output) => {
@@ -279,6 +339,7 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
         Math.max(0, stopAt - Date.now()),
       );
       pending.set(key, { result, deadline, resolve, tries: 0, expiry });
+      dialCheck ??= setInterval(checkDial, Math.min(DIAL_CHECK_MS, dialTimeoutMs)).unref();
       send({ result });
     });
 
@@ -316,6 +377,7 @@ export function createResultReporter(options: GrpcLinkOptions): ResultReporter {
     close() {
       closed = true;
       clearTimeout(reconnectTimer);
+      clearInterval(dialCheck);
       coalescer.close();
       for (const key of [...pending.keys()]) settle(key, undefined);
       call?.end();

@@ -112,6 +112,52 @@ describe('worker gRPC link after a long outage', () => {
   }, 60_000);
 });
 
+describe('worker gRPC link behind a dial that never ends', () => {
+  it('dials again on a new channel, and delivers, when a dial neither connects nor fails', async () => {
+    master = await startMaster();
+    const target = Number(master.address.split(':').pop());
+    // The first connection is taken and never answered (as a vanished master's
+    // address that drops packets leaves a dial waiting); later ones reach the master.
+    const held = new Set<net.Socket>();
+    const pipes = new Set<net.Socket>();
+    let dials = 0;
+    const front = net.createServer((socket) => {
+      dials += 1;
+      if (dials === 1) {
+        held.add(socket);
+        socket.on('error', () => undefined);
+        return;
+      }
+      const back = net.connect(target, '127.0.0.1');
+      pipes.add(socket).add(back);
+      socket.on('error', () => back.destroy());
+      back.on('error', () => socket.destroy());
+      socket.pipe(back).pipe(socket);
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    const { port } = front.address() as net.AddressInfo;
+    try {
+      reporter = createResultReporter({
+        address: `127.0.0.1:${port}`,
+        workerId: WORKER_ID,
+        credential: 'link-worker-credential',
+        channelCredentials: grpc.credentials.createInsecure(),
+        dialTimeoutMs: 1_000,
+        log: pino({ level: 'silent' }),
+      });
+      const r = result();
+      const started = Date.now();
+      expect(await reporter.report(r, inAMinute())).toEqual(answerFor(r));
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(dials).toBe(2);
+      expect(master.deliveries.map((d) => d.result.taskId)).toEqual([r.taskId]);
+    } finally {
+      for (const socket of [...held, ...pipes]) socket.destroy();
+      await new Promise<void>((resolve) => front.close(() => resolve()));
+    }
+  });
+});
+
 const WORKER_ID = 'link-worker';
 
 function connectReporter(address: string, coalesceMs?: number): ResultReporter {
