@@ -122,6 +122,21 @@ function assignedEvent(taskId: string, attempt: number) {
   )?.payload;
 }
 
+/**
+ * One answer asked over the Socket.IO session and one over /v1, both on the
+ * worker `first`; resolves once each has streamed 40 characters or more.
+ */
+async function twoHalfStreamed(seeds: [string, string]) {
+  const prompt = words(30, seeds[0]);
+  const v1Prompt = words(30, seeds[1]);
+  const taskId = await session.submit(prompt);
+  const v1 = new V1Stream(master.httpUrl, v1Prompt);
+  await waitFor(() => streamedBy(taskId, 1).length >= 40 && v1.text.length >= 40, {
+    what: 'both answers half streamed',
+  });
+  return { taskId, expected: `echo: ${prompt}`, v1, v1Expected: `echo: ${v1Prompt}` };
+}
+
 beforeAll(async () => {
   redis = await startRedis();
   master = await startTestMaster({ queueUrl: redis.url, env: { TASK_ATTEMPTS: '5' } });
@@ -142,17 +157,10 @@ describe('an answer survives the death of its worker', () => {
     await waitFor(async () => (await fetch(`${master.httpUrl}/v1/models`)).ok, {
       what: 'the master answers',
     });
-    const prompt = words(30, 'alpha');
-    const v1Prompt = words(30, 'beta');
-    const expected = `echo: ${prompt}`;
-    const taskId = await session.submit(prompt);
-    const v1 = new V1Stream(master.httpUrl, v1Prompt);
     // Both answers are well under way on the first worker, then it stops mid-stream.
-    await waitFor(() => streamedBy(taskId, 1).length >= 40 && v1.text.length >= 40, {
-      what: 'both answers half streamed',
-    });
+    const { taskId, expected, v1, v1Expected } = await twoHalfStreamed(['alpha', 'beta']);
     await first.close();
-    expect(v1.text.length).toBeLessThan(`echo: ${v1Prompt}`.length);
+    expect(v1.text.length).toBeLessThan(v1Expected.length);
     await worker('cont-b');
 
     const done = await session.waitTerminal(taskId);
@@ -167,21 +175,14 @@ describe('an answer survives the death of its worker', () => {
 
     await v1.finished;
     expect(v1.done).toBe(true);
-    expect(v1.text).toBe(`echo: ${v1Prompt}`);
+    expect(v1.text).toBe(v1Expected);
     expect(v1.restartsAt).toEqual([]);
   });
 
   it('starts over, announced, where the next worker cannot continue', async () => {
     await Promise.all(workers.splice(0).map((w) => w.close()));
     const first = await worker('cont-c');
-    const prompt = words(30, 'gamma');
-    const v1Prompt = words(30, 'delta');
-    const expected = `echo: ${prompt}`;
-    const taskId = await session.submit(prompt);
-    const v1 = new V1Stream(master.httpUrl, v1Prompt);
-    await waitFor(() => streamedBy(taskId, 1).length >= 40 && v1.text.length >= 40, {
-      what: 'both answers half streamed',
-    });
+    const { taskId, expected, v1, v1Expected } = await twoHalfStreamed(['gamma', 'delta']);
     // Only a worker that cannot continue is left to take them.
     await first.close();
     const sent = v1.text.length;
@@ -199,6 +200,6 @@ describe('an answer survives the death of its worker', () => {
     expect(v1.done).toBe(true);
     // Told once, where the text starts over; everything after it is the whole answer.
     expect(v1.restartsAt).toEqual([sent]);
-    expect(v1.text.slice(sent)).toBe(`echo: ${v1Prompt}`);
+    expect(v1.text.slice(sent)).toBe(v1Expected);
   });
 });
