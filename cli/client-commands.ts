@@ -121,13 +121,16 @@ export async function workersCommand(opts: ClientOptions): Promise<number> {
 }
 
 /** A whole number as typed; its range is zod's to check. */
-function integer(value: string): number {
+export function integer(value: string): number {
   if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError('expected a whole number.');
   return Number(value);
 }
 
 /** One `--label key=value`, added to those before it. */
-function label(value: string, previous: Record<string, string> = {}): Record<string, string> {
+export function label(
+  value: string,
+  previous: Record<string, string> = {},
+): Record<string, string> {
   const eq = value.indexOf('=');
   if (eq <= 0) throw new InvalidArgumentError('expected key=value, e.g. --label region=eu.');
   const key = value.slice(0, eq).trim();
@@ -174,6 +177,8 @@ export function clientCommands(): Command[] {
     .showHelpAfterError('(flota workers --help lists the options)')
     .action(async (opts: ClientOptions) => {
       process.exitCode = await workersCommand(opts);
-    });
+    })
+    // `flota workers drain ID --url …`: options after a subcommand are the subcommand's.
+    .enablePositionalOptions();
   return [submit, workers];
 }

@@ -4,6 +4,7 @@ import { autoscaleFlagFromNpm } from '../autoscaler/src/config.ts';
 import { clientCommands } from './client-commands.ts';
 import { environment } from './config.ts';
 import { doctorCommand } from './doctor.ts';
+import { auditCommand, fleetCommand, workerSubcommands } from './fleet-commands.ts';
 import { ROLES } from './roles.ts';
 import { issueWorkerCredential, tokenCommand } from './token.ts';
 
@@ -15,7 +16,9 @@ const program = new Command()
   .description(
     'A master–worker AI task system: durable queue, MQTT dispatch, gRPC results, chat UI.',
   )
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // `flota workers drain ID --json`: options after a subcommand are that subcommand's.
+  .enablePositionalOptions();
 
 program
   .command('up')
@@ -59,7 +62,14 @@ program
   )
   .action(ROLES.worker);
 
-for (const command of clientCommands()) program.addCommand(command);
+for (const command of clientCommands()) {
+  if (command.name() === 'workers') {
+    for (const sub of workerSubcommands()) command.addCommand(sub);
+  }
+  program.addCommand(command);
+}
+program.addCommand(fleetCommand());
+program.addCommand(auditCommand());
 program.addCommand(tokenCommand());
 program.addCommand(doctorCommand(environment));
 

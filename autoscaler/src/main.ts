@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { type ChildOutput, childExited, spawnRole, stopChild } from '../../common/flota-process.ts';
 import { createLogger, type Logger } from '../../common/logger.ts';
+import { RESTART_EXIT_CODE } from '../../proto/src/schemas/worker.ts';
 import { Autoscaler } from './autoscaler.ts';
 import { type AutoscalerConfig, hostPoolName, loadAutoscalerConfig } from './config.ts';
 import type { ScaleDriver } from './drivers/driver.ts';
@@ -85,7 +86,11 @@ export interface LocalWorkerOptions {
 
 function spawnWorker(env: NodeJS.ProcessEnv, output?: ChildOutput): WorkerProcess {
   const child = spawnRole('worker', env, output);
-  return { exited: childExited(child), stop: () => stopChild(child) };
+  return {
+    exited: childExited(child),
+    stop: () => stopChild(child),
+    restartRequested: () => child.exitCode === RESTART_EXIT_CODE,
+  };
 }
 
 /**
@@ -102,8 +107,13 @@ export function credentialedWorker(
   const started = credential.then((token) =>
     stopped ? undefined : spawn({ ...env, WORKER_TOKEN: token }),
   );
+  let spawned: WorkerProcess | undefined;
   return {
-    exited: started.then((worker) => worker?.exited),
+    exited: started.then((worker) => {
+      spawned = worker;
+      return worker?.exited;
+    }),
+    restartRequested: () => spawned?.restartRequested?.() === true,
     stop: async () => {
       stopped = true;
       const worker = await started.catch(() => undefined);

@@ -20,6 +20,8 @@ import {
 } from '../../proto/src/ipc.ts';
 import type { MetricsSnapshot } from '../../proto/src/schemas/metrics.ts';
 import { createTopics, MASTER_MQTT_USERNAME } from '../../proto/src/topics.ts';
+import { AuditLog } from './audit/audit-log.ts';
+import { RefusalMeter } from './audit/refusal-meter.ts';
 import { startDynsecProvisioner } from './broker/dynsec.ts';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/embedded-broker.ts';
 import { waitForExternalBroker } from './broker/external-broker.ts';
@@ -32,6 +34,8 @@ import { DeadlineSweeper } from './dispatch/deadlines.ts';
 import { Dispatcher, LOCK_DURATION_MS } from './dispatch/dispatcher.ts';
 import { LeaseTable } from './dispatch/leases.ts';
 import { createPolicy } from './dispatch/policies/index.ts';
+import { FleetControl } from './fleet/fleet-control.ts';
+import { registerFleetMetrics } from './fleet/fleet-metrics.ts';
 import { startGrpcServer } from './grpc/server.ts';
 import { limitHeapGrowth } from './heap.ts';
 import { createHttpApp } from './http/app.ts';
@@ -221,6 +225,9 @@ export async function startMaster(
     });
     lifecycle.start();
     closers.push(() => lifecycle.stop());
+    const fleet = new FleetControl({ registry, lifecycle, leases, log });
+    fleet.start();
+    closers.push(() => fleet.stop());
     const dispatcher = new Dispatcher({
       store: taskStore,
       registry,
@@ -229,6 +236,7 @@ export async function startMaster(
       lifecycle,
       log,
       maxStalls: config.TASK_ATTEMPTS,
+      gate: fleet,
     });
     dispatcher.start();
     closers.push(() => dispatcher.close());
@@ -271,6 +279,11 @@ export async function startMaster(
       maxQueuedPerTenant: config.MAX_QUEUED_PER_TENANT,
     });
     const outboxes = new Outboxes();
+    const audit = new AuditLog(store.audit, log);
+    closers.push(() => audit.close());
+    // Refused requests (HTTP and gRPC) reach the trail within a per-address bound.
+    const refusals = new RefusalMeter((entry) => void audit.record(entry));
+    closers.push(() => refusals.close());
 
     const grpcServer = await startGrpcServer({
       host: config.HOST,
@@ -280,10 +293,17 @@ export async function startMaster(
       credentials,
       tls,
       enroll: { issue: issueWorkerCredential, isOnline: (id) => registry.isOnline(id) },
+      onRefused: ({ method, workerId, from, reason }) =>
+        refusals.refused({
+          from,
+          target: `gRPC ${method}${workerId ? ` as ${workerId}` : ''}`.slice(0, 512),
+          detail: `UNAUTHENTICATED ${reason}`,
+        }),
     });
     closers.push(() => grpcServer.close());
 
     const metrics = new MasterMetrics({ events, registry, tasks, results, cache });
+    registerFleetMetrics(metrics.registry, fleet);
     const auth = new ApiAuth(exposure.tokens);
     closers.push(() => metrics.close());
     const limiter = createRateLimiter({
@@ -304,6 +324,9 @@ export async function startMaster(
       log,
       limiter,
       corsOrigins: config.CORS_ORIGINS,
+      commands: fleet,
+      audit,
+      refusals,
       fleet: {
         issueCredential: issueWorkerCredential,
         issueJoinToken: (prefix) => credentials.issueJoin(prefix),
@@ -327,6 +350,7 @@ export async function startMaster(
       events,
       outboxes,
       registry,
+      onRefused: (refusal) => refusals.refused(refusal),
       log,
     });
     // Mutual TLS is asked of workers on mqtts and gRPC; the HTTPS port asks browsers for none.

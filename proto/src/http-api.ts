@@ -30,4 +30,10 @@ export const API_ERROR_CODES = {
   originRefused: 'origin_refused',
   /** 401: no token or an unknown one. */
   unauthorized: 'unauthorized',
+  /** 409: the worker is offline: it cannot take a command. */
+  workerOffline: 'worker_offline',
+  /** 422: the worker refused the command (e.g. a model its provider cannot serve); `error` says why. */
+  workerRefused: 'worker_refused',
+  /** 504: the worker did not acknowledge the command in time; what the master could do is done. */
+  notAcknowledged: 'not_acknowledged',
 } as const;

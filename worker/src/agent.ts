@@ -8,14 +8,14 @@ import { parseMqttJson } from '../../common/mqtt.ts';
 import { settlesWithin } from '../../common/timeout.ts';
 import {
   assignmentSchema,
-  type Control,
   controlSchema,
   MAX_CONTINUATION_CHARS,
   MAX_CONVERSATION_CHARS,
 } from '../../proto/src/schemas/task.ts';
-import type { WorkerOnline } from '../../proto/src/schemas/worker.ts';
+import type { ControlAck, WorkerOnline } from '../../proto/src/schemas/worker.ts';
 import { createTopics } from '../../proto/src/topics.ts';
 import { requireCredential, type WorkerConfig } from './config.ts';
+import { createControlHandler, type LiveSettings } from './controls.ts';
 import { enrollWorker } from './enroll.ts';
 import { grpcChannelCredentials } from './grpc-credentials.ts';
 import { createResultReporter } from './grpc-link.ts';
@@ -42,6 +42,8 @@ export interface WorkerHandle {
   close(): Promise<void>;
   /** Resolves once the worker has closed, whoever asked (close() or a `shutdown` control). */
   readonly done: Promise<void>;
+  /** True once the master asked for a restart: exit with RESTART_EXIT_CODE after `done`. */
+  readonly restartRequested: boolean;
 }
 
 /**
@@ -101,45 +103,50 @@ export async function startWorkerAgent(
     reporter,
     log,
   });
-
-  let handle: WorkerHandle | undefined;
-  const onControl = (control: Control) => {
-    switch (control.type) {
-      case 'cancel':
-        runner.cancel(control.taskId, control.attempt);
-        return;
-      case 'drain':
-        runner.setDraining(true);
-        return;
-      case 'resume':
-        runner.setDraining(false);
-        return;
-      case 'shutdown':
-        log.info('shutdown requested by the master');
-        void handle?.close();
-        return;
-      default: {
-        const unknown: never = control;
-        log.warn({ control: unknown }, 'unknown control message');
-      }
-    }
+  /** Slots, models, weight and labels as they are now (a live config changes them). */
+  const settings: LiveSettings = {
+    slots: config.slots,
+    models: [...config.models],
+    weight: config.weight,
+    labels: { ...config.labels },
   };
+  let lastAck: ControlAck | undefined;
 
   const onlineRecord = (): WorkerOnline => ({
     state: 'online',
     id,
     kind,
-    models: [...config.models],
+    models: [...settings.models],
     providers: [provider.name],
-    catalog: local?.catalog() ?? config.models.map((name) => ({ name, provider: provider.name })),
+    catalog: local?.catalog() ?? settings.models.map((name) => ({ name, provider: provider.name })),
     continuation: provider.continues === true,
-    slots: config.slots,
-    labels: config.labels,
-    weight: config.weight,
+    slots: settings.slots,
+    labels: settings.labels,
+    weight: settings.weight,
     version: readVersion(),
     host: os.hostname().slice(0, 256),
     heartbeatMs: config.heartbeatMs,
     startedAt,
+    draining: runner.isDraining,
+    ...(lastAck && { ack: lastAck }),
+  });
+
+  let handle: WorkerHandle | undefined;
+  let restartRequested = false;
+  const onControl = createControlHandler({
+    runner,
+    settings,
+    servable: local && (() => new Set(local.catalog().map((info) => info.name))),
+    announce: (ack) => {
+      if (ack) lastAck = ack;
+      link.publishStatus();
+      heartbeat.beat();
+    },
+    shutdown: (restart) => {
+      restartRequested ||= restart;
+      void handle?.close();
+    },
+    log,
   });
 
   const link = openMqttLink({
@@ -164,7 +171,7 @@ export async function startWorkerAgent(
   flotaLogger.attachPublisher((line) => link.publishLog(line));
 
   const gpus = createGpuSampler({ log });
-  const stopHeartbeat = startHeartbeat(
+  const heartbeat = startHeartbeat(
     {
       workerId: id,
       cpuPct: createCpuSampler(),
@@ -197,7 +204,7 @@ export async function startWorkerAgent(
       runner.abortAll();
       await settlesWithin(runner.idle(), ABORT_REPORT_WAIT_MS);
     }
-    stopHeartbeat();
+    heartbeat.stop();
     await local?.close();
     log.info('worker stopped');
     await link.shutdown().catch((error: unknown) => {
@@ -210,6 +217,9 @@ export async function startWorkerAgent(
   handle = {
     id,
     done,
+    get restartRequested() {
+      return restartRequested;
+    },
     close() {
       closing ??= shutdown().finally(markDone);
       return closing;

@@ -31,14 +31,20 @@ export function buildHeartbeat(sources: HeartbeatSources): Heartbeat {
   };
 }
 
-/** Starts beating at once, then every `intervalMs`; returns the stop function. */
+export interface HeartbeatHandle {
+  /** One beat now, out of turn (the state it reports changed: draining, slots). */
+  beat(): void;
+  stop(): void;
+}
+
+/** Starts beating at once, then every `intervalMs`. */
 export function startHeartbeat(
   sources: HeartbeatSources,
   intervalMs: number,
   publish: (heartbeat: Heartbeat) => void,
-): () => void {
+): HeartbeatHandle {
   const beat = () => publish(buildHeartbeat(sources));
   beat();
   const timer = setInterval(beat, intervalMs);
-  return () => clearInterval(timer);
+  return { beat, stop: () => clearInterval(timer) };
 }

@@ -1,5 +1,6 @@
 /** Entry points: `startWorker` for code and tests, `runWorkerFromEnv` for the CLI. */
 import type { FlotaLogger } from '../../common/logger.ts';
+import { RESTART_EXIT_CODE } from '../../proto/src/schemas/worker.ts';
 import { startWorkerAgent, type WorkerDeps, type WorkerHandle } from './agent.ts';
 import { loadWorkerConfig, type WorkerConfig } from './config.ts';
 
@@ -41,5 +42,6 @@ export async function runWorkerFromEnv(): Promise<void> {
   // Everything the worker owns is closed. What may still hold the event loop is not its own:
   // a name look-up of a master or broker that was removed with it kept a container alive
   // for 13 s after SIGTERM when its whole stack was removed at once.
-  process.exit(process.exitCode ?? 0);
+  // Asked by the master to restart: a status its supervisor restarts (docs/OPERATIONS.md).
+  process.exit(handle.restartRequested ? RESTART_EXIT_CODE : (process.exitCode ?? 0));
 }

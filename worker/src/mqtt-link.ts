@@ -39,6 +39,8 @@ export interface MqttLink {
   /** Resolves on the first successful connect. */
   connected(): Promise<void>;
   publishHeartbeat(heartbeat: Heartbeat): void;
+  /** Publishes the retained online record again (it changed: draining, live config, an ack). */
+  publishStatus(): void;
   publishLog(line: string): void;
   /** Retained `{state:'offline', reason:'shutdown'}`, then a clean disconnect. */
   shutdown(): Promise<void>;
@@ -77,12 +79,15 @@ export function openMqttLink(options: MqttLinkOptions): MqttLink {
 
   // While the broker is down the same error repeats every reconnect period: warn once.
   let lastError = '';
-  client.on('connect', (connack) => {
-    lastError = '';
-    log.info({ sessionPresent: connack.sessionPresent }, 'connected to broker');
+  const publishStatus = () => {
     client.publish(statusTopic, json(options.onlineRecord()), { qos: 1, retain: true }, (err) => {
       if (err) log.warn({ err: err.message }, 'could not publish online status');
     });
+  };
+  client.on('connect', (connack) => {
+    lastError = '';
+    log.info({ sessionPresent: connack.sessionPresent }, 'connected to broker');
+    publishStatus();
     client.subscribe({ [tasksTopic]: { qos: 1 }, [controlTopic]: { qos: 1 } }, (err) => {
       if (err) log.error({ err: err.message }, 'subscribe failed');
       else resolveFirst();
@@ -110,6 +115,10 @@ export function openMqttLink(options: MqttLinkOptions): MqttLink {
     connected: () => first,
     publishHeartbeat(heartbeat) {
       if (client.connected) client.publish(topics.heartbeat(workerId), json(heartbeat), { qos: 0 });
+    },
+    publishStatus() {
+      // Offline, the next connect publishes the record as it is then.
+      if (client.connected) publishStatus();
     },
     publishLog(line) {
       // Only while connected: a log line must not queue up behind a dead link.

@@ -50,13 +50,15 @@ export class TaskRunner {
   /** `taskId#attempt` delivered lately, so a duplicate delivery runs once. */
   private readonly seen = new LRUCache<string, true>({ max: SEEN_LIMIT });
   private readonly reports = new Set<Promise<unknown>>();
-  private readonly models: ReadonlySet<string>;
+  private models: ReadonlySet<string>;
+  private slots: number;
   private readonly log: Logger;
   private draining = false;
   private closed = false;
 
   constructor(private readonly options: TaskRunnerOptions) {
     this.models = new Set(options.models);
+    this.slots = options.slots;
     this.log = options.log.child({ component: 'task-runner' });
   }
 
@@ -69,13 +71,24 @@ export class TaskRunner {
     this.log.info({ draining }, draining ? 'draining: no new work' : 'resumed: taking work');
   }
 
+  /**
+   * Live config: new assignments see the new slots and models at once;
+   * attempts already running go on (even past fewer slots, or on a model
+   * no longer listed).
+   */
+  reconfigure(change: { slots?: number; models?: readonly string[] }): void {
+    if (change.slots !== undefined) this.slots = change.slots;
+    if (change.models !== undefined) this.models = new Set(change.models);
+    this.log.info({ slots: this.slots, models: [...this.models] }, 'reconfigured');
+  }
+
   /** No more intake, ever (shutdown). */
   stopIntake(): void {
     this.closed = true;
   }
 
   freeSlots(): number {
-    return Math.max(0, this.options.slots - this.running.size);
+    return Math.max(0, this.slots - this.running.size);
   }
 
   active(): Array<{ taskId: string; attempt: number; lease: string }> {
@@ -157,8 +170,8 @@ export class TaskRunner {
     if (a.deadline <= Date.now()) {
       return { code: 'deadline_exceeded', message: 'assignment arrived after its deadline' };
     }
-    if (this.running.size >= this.options.slots) {
-      return { code: 'worker_full', message: `all ${this.options.slots} slots are busy` };
+    if (this.running.size >= this.slots) {
+      return { code: 'worker_full', message: `all ${this.slots} slots are busy` };
     }
     return undefined;
   }

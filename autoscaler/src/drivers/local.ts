@@ -4,7 +4,9 @@
  * short and a restarted worker takes its old name). Scaling down stops idle
  * workers first, newest first; a stopped worker drains — it finishes its
  * tasks and reports them — before it exits. A worker that dies on its own
- * leaves the pool, and the next round replaces it if the pool needs it.
+ * leaves the pool, and the next round replaces it if the pool needs it; one
+ * the master told to restart (it exits with RESTART_EXIT_CODE) is started
+ * again at once, under the same id.
  */
 import type { Logger } from '../../../common/logger.ts';
 import type { WorkerView } from '../../../proto/src/schemas/worker.ts';
@@ -20,6 +22,8 @@ export interface WorkerProcess {
   readonly exited: Promise<void>;
   /** Asks the worker to drain and exit; resolves once it has. */
   stop(): Promise<void>;
+  /** After `exited`: true when it exited to be restarted (the master asked). */
+  restartRequested?(): boolean;
 }
 
 export interface LocalDriverOptions {
@@ -103,6 +107,9 @@ export class LocalDriver implements ScaleDriver {
       if (failure) {
         const err = String(failure.err);
         this.options.log.warn({ ...facts, err }, 'lost track of a worker; it leaves the pool');
+      } else if (!member.stopping && !this.closed && process.restartRequested?.() === true) {
+        this.options.log.info(facts, 'worker restarts, as the master asked');
+        this.startOne(pool);
       } else if (!member.stopping) {
         this.options.log.warn(facts, 'worker exited on its own');
       }

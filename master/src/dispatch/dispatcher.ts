@@ -14,6 +14,7 @@ import type { WorkerRegistry } from '../registry/registry.ts';
 import type { HeldTask, TaskStore } from '../store/task-store.ts';
 import { fairnessKey } from '../tasks/fair-priority.ts';
 import type { TaskLifecycle } from '../tasks/lifecycle.ts';
+import type { DispatchGate } from './gate.ts';
 import { Lane } from './lane.ts';
 import type { LeaseTable } from './leases.ts';
 import type { DispatchPolicy } from './policies/types.ts';
@@ -38,6 +39,8 @@ export interface DispatcherDeps {
   log: Logger;
   /** How many times a task may stall (master lost) before it fails. */
   maxStalls: number;
+  /** The operator's word on dispatch (fleet control): stopped, drained workers. */
+  gate?: DispatchGate;
 }
 
 /** Where a new (or re-prioritized) task goes in its queue; `settle` once the store has it. */
@@ -70,6 +73,10 @@ export class Dispatcher {
     }
   };
   private readonly onEnding = (key: QueueKey) => this.reap(key);
+  /** Dispatch may take again (a resume): every lane looks at its queue. */
+  private readonly onGateOpen = () => {
+    for (const lane of this.lanes.values()) lane.wake();
+  };
   private readonly onRetrying = (key: QueueKey) => void this.lane(key);
 
   constructor(private readonly deps: DispatcherDeps) {
@@ -81,6 +88,9 @@ export class Dispatcher {
     registry.on('capacity', this.offerCapacity);
     registry.on('offline', this.onOffline);
     registry.on('online', this.onOnline);
+    // A live config may add models: their lanes open as for a worker coming online.
+    registry.on('updated', this.onOnline);
+    this.deps.gate?.on('open', this.onGateOpen);
     lifecycle.on('ending', this.onEnding);
     lifecycle.on('retrying', this.onRetrying);
     for (const record of registry.list()) this.onOnline(record.status.id);
@@ -124,7 +134,7 @@ export class Dispatcher {
     const name = queueName(key);
     let lane = this.lanes.get(name);
     if (!lane) {
-      const { store, registry, policy, lifecycle, maxStalls } = this.deps;
+      const { store, registry, policy, lifecycle, maxStalls, gate } = this.deps;
       const taker = store.taker(key, {
         lockDurationMs: LOCK_DURATION_MS,
         stalledCheckMs: STALLED_CHECK_MS,
@@ -137,6 +147,7 @@ export class Dispatcher {
         taker,
         queue: store.queue(key),
         taken: (held, workerId) => lifecycle.taken(held, workerId),
+        gate,
       });
       this.lanes.set(name, lane);
       if (!this.closed) lane.start();
@@ -187,6 +198,8 @@ export class Dispatcher {
     registry.off('capacity', this.offerCapacity);
     registry.off('offline', this.onOffline);
     registry.off('online', this.onOnline);
+    registry.off('updated', this.onOnline);
+    this.deps.gate?.off('open', this.onGateOpen);
     lifecycle.off('ending', this.onEnding);
     lifecycle.off('retrying', this.onRetrying);
     if (this.lockTimer) clearInterval(this.lockTimer);

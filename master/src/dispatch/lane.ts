@@ -8,10 +8,11 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../../common/logger.ts';
 import { describeLabels, type QueueKey, queueName } from '../../../proto/src/queues.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
-import type { SlotHold } from '../registry/worker-record.ts';
+import type { SlotHold, WorkerRecord } from '../registry/worker-record.ts';
 import type { HeldTask, TaskQueueHandle, TaskTaker } from '../store/task-store.ts';
 import { FairShare } from '../tasks/fair-priority.ts';
 import type { TakeOutcome } from '../tasks/lifecycle.ts';
+import type { DispatchGate } from './gate.ts';
 import { newLease } from './leases.ts';
 import type { DispatchPolicy, TaskNeeds } from './policies/types.ts';
 import { Signal } from './signal.ts';
@@ -48,6 +49,8 @@ export interface LaneDeps {
    * slot is held meanwhile, or, with no worker, to be ended if it must.
    */
   taken(held: HeldTask, workerId: string | undefined): Promise<TakeOutcome>;
+  /** The operator's word: all dispatch stopped, workers drained (fleet control). */
+  gate?: DispatchGate;
 }
 
 export class Lane {
@@ -180,7 +183,9 @@ export class Lane {
   private async step(): Promise<boolean> {
     const { registry, policy } = this.deps;
     if (this.blind) return this.reapPending ? this.reapOne() : this.learnLabels();
-    const target = policy.pick(registry.available(this.need), this.need);
+    // Stopped, a lane still ends the tasks marked ending (cancelled while queued); the rest wait.
+    if (this.deps.gate?.stopped()) return this.reapPending ? this.reapOne() : false;
+    const target = policy.pick(this.admitted(registry.available(this.need)), this.need);
     if (!target) return this.reapPending ? this.reapOne() : false;
     const workerId = target.status.id;
     const hold: SlotHold = { by: queueName(this.key) };
@@ -199,7 +204,8 @@ export class Lane {
     else if (wakes === this.wakes) this.maybeMore = false;
     if (!held) this.fairness.empty(mark);
     else if (!this.closed) this.fairness.taken(mark, held.data.priority, held.order);
-    if (!held || this.closed) {
+    // A stop or drain that came while the take was in flight holds too.
+    if (!held || this.closed || !this.admits(workerId)) {
       policy.unpick?.(workerId, this.need);
       if (held) await held.putBack().catch(() => undefined);
       return false;
@@ -207,6 +213,17 @@ export class Lane {
     if ((await this.deps.taken(held, workerId)) !== 'assigned')
       policy.unpick?.(workerId, this.need);
     return true;
+  }
+
+  /** The operator lets dispatch give this worker a task now. */
+  private admits(workerId: string): boolean {
+    const gate = this.deps.gate;
+    return !gate || (!gate.stopped() && gate.admits(workerId));
+  }
+
+  private admitted(workers: WorkerRecord[]): WorkerRecord[] {
+    const gate = this.deps.gate;
+    return gate ? workers.filter((w) => gate.admits(w.status.id)) : workers;
   }
 
   /** A worker that could serve this lane is held by another lane's take in flight. */

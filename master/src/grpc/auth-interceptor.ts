@@ -23,6 +23,24 @@ export interface AuthInterceptorOptions {
   /** The Master service definition: its method paths are the ones guarded. */
   service: MasterDefinition;
   log: Logger;
+  /** Hears of every refused call (the audit trail); never given the credential. */
+  onRefused?: (refused: GrpcRefusal) => void;
+}
+
+/** A refused call as the audit trail records it. */
+export interface GrpcRefusal {
+  method: string;
+  /** The worker id the caller claimed, if any. */
+  workerId?: string;
+  /** The caller's address, without its port. */
+  from?: string;
+  reason: string;
+}
+
+/** `ipv4:10.0.0.5:51234` or `[::1]:51234` → the address alone (one source per host, not per connection). */
+export function peerAddress(peer: string): string | undefined {
+  const match = /^(?:ipv[46]:)?\[?([^\]]*?)\]?:\d+$/.exec(peer);
+  return match?.[1] || undefined;
 }
 
 export interface AuthInterceptor {
@@ -151,15 +169,15 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): AuthInte
     };
     const refuse = (refusal: Refusal, metadata: grpc.Metadata) => {
       // The claimed id helps an operator find the misconfigured worker; the credential is never logged.
-      log.warn(
-        {
-          method: path,
-          workerId: String(metadata.get(METADATA_WORKER_ID)[0] ?? '') || undefined,
-          peer: call.getPeer(),
-          reason: refusal.reason,
-        },
-        'gRPC call refused',
-      );
+      const workerId = String(metadata.get(METADATA_WORKER_ID)[0] ?? '').slice(0, 128) || undefined;
+      const peer = call.getPeer();
+      log.warn({ method: path, workerId, peer, reason: refusal.reason }, 'gRPC call refused');
+      options.onRefused?.({
+        method: path,
+        workerId,
+        from: peerAddress(peer),
+        reason: refusal.reason,
+      });
       call.sendStatus({ code: refusal.code, details: refusal.details });
     };
     return new grpc.ServerInterceptingCall(call, {

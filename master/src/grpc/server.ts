@@ -22,7 +22,7 @@ import { listenError } from '../listen.ts';
 import type { ResultHandler } from '../results/result-handler.ts';
 import type { TlsMaterial } from '../security/tls.ts';
 import type { WorkerCredentials } from '../security/worker-credentials.ts';
-import { createAuthInterceptor, verifiedWorkerId } from './auth-interceptor.ts';
+import { createAuthInterceptor, type GrpcRefusal, verifiedWorkerId } from './auth-interceptor.ts';
 import { createEnrollHandler, type Enrollment } from './enroll.ts';
 import { type ReportStream, serveReportStream } from './report-stream.ts';
 
@@ -36,6 +36,8 @@ export interface GrpcServerOptions {
   /** TLS on the listener; without it the server speaks plaintext (loopback, or a private network). */
   tls?: TlsMaterial;
   enroll: Enrollment;
+  /** Hears of every call refused for its credential (the audit trail). */
+  onRefused?: (refused: GrpcRefusal) => void;
 }
 
 export interface MasterGrpcServer {
@@ -73,6 +75,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Maste
     credentials: options.credentials,
     service: proto.flota.v1.Master.service,
     log,
+    onRefused: options.onRefused,
   });
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 8 * 1024 * 1024,

@@ -15,10 +15,14 @@ import {
   taskIdSchema,
 } from '../../../proto/src/schemas/task.ts';
 import { sessionIdSchema } from '../../../proto/src/socket-events.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { RefusalMeter } from '../audit/refusal-meter.ts';
+import type { FleetControl as FleetCommands } from '../fleet/fleet-control.ts';
 import type { MasterMetrics } from '../metrics/master-metrics.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { TaskService } from '../tasks/task-service.ts';
 import type { TaskWatch } from '../tasks/task-watch.ts';
+import { auditRefusals } from './audited.ts';
 import {
   type ApiAuth,
   callerOfResponse,
@@ -28,6 +32,7 @@ import {
   taskScopeOf,
   tenantOfResponse,
 } from './auth.ts';
+import { auditRoutes, fleetDispatchRoutes, workerControlRoutes } from './control-routes.ts';
 import { errorHandler } from './errors.ts';
 import { type FleetControl, fleetRoutes } from './fleet-routes.ts';
 import { openAiErrors } from './openai-errors.ts';
@@ -65,6 +70,12 @@ export interface HttpAppDeps {
   corsOrigins: readonly string[];
   /** Admin-only credential routes under /api/workers. */
   fleet: FleetControl;
+  /** Admin-only fleet control: worker commands, cordons, the emergency stop. */
+  commands: FleetCommands;
+  /** Where control actions, token changes and refusals are recorded. */
+  audit: AuditLog;
+  /** Bounds how many refusals (401/403) reach the audit trail. */
+  refusals: RefusalMeter;
   log: Logger;
 }
 
@@ -92,8 +103,9 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     ),
     refuseAnonymous(log),
   ];
-  app.use('/v1', openAiErrors(), ...guards);
-  app.use('/api', ...guards);
+  const refused = auditRefusals(deps.refusals);
+  app.use('/v1', refused, openAiErrors(), ...guards);
+  app.use('/api', refused, ...guards);
   app.use(express.json({ limit: '1mb' }));
 
   app.get('/healthz', (_req, res) => {
@@ -158,7 +170,10 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     };
     res.json(body);
   });
-  app.use('/api/workers', fleetRoutes(deps.fleet, log));
+  app.use('/api/workers', fleetRoutes(deps.fleet, deps.audit, log));
+  app.use('/api/workers', workerControlRoutes(deps.commands, deps.audit));
+  app.use('/api/fleet', fleetDispatchRoutes(deps.commands, deps.audit));
+  app.use('/api/audit', auditRoutes(deps.audit));
 
   /** The fleet's models: who serves each, who has it loaded, free slots, catalog facts. */
   app.get('/api/models', (_req, res) => {

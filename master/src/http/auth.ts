@@ -175,8 +175,15 @@ export function requireAdmin(): RequestHandler {
 
 /** What the Socket.IO middleware needs of a socket (typed loosely: any server's socket fits). */
 interface HandshakeSocket {
-  handshake: { auth: Record<string, unknown> };
+  handshake: { auth: Record<string, unknown>; address?: string };
   data: { tenant?: string; role?: ApiRole };
+}
+
+/** A refused connection, as the audit trail records it (never the token). */
+export interface SocketRefusal {
+  from?: string;
+  target: string;
+  detail: string;
 }
 
 /**
@@ -184,7 +191,11 @@ interface HandshakeSocket {
  * connection; the client's `connect_error` carries a readable message and
  * `data.code = "unauthorized"`.
  */
-export function socketTokenCheck(auth: ApiAuth, log: Logger) {
+export function socketTokenCheck(
+  auth: ApiAuth,
+  log: Logger,
+  onRefused?: (refusal: SocketRefusal) => void,
+) {
   return (socket: HandshakeSocket, next: (err?: Error) => void): void => {
     const token = socket.handshake.auth?.token;
     const caller = auth.callerOf(token);
@@ -199,6 +210,11 @@ export function socketTokenCheck(auth: ApiAuth, log: Logger) {
         ? 'an API token is required: connect with auth: { token }'
         : 'the API token is not valid';
     log.warn({ reason: message }, 'socket refused');
+    onRefused?.({
+      from: socket.handshake.address?.slice(0, 128),
+      target: 'Socket.IO connection',
+      detail: `401 ${message}`,
+    });
     next(Object.assign(new Error(message), { data: { code: API_ERROR_CODES.unauthorized } }));
   };
 }

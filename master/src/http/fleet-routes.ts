@@ -16,6 +16,8 @@ import {
   type RevokeResponse,
 } from '../../../proto/src/schemas/admin.ts';
 import { workerIdSchema } from '../../../proto/src/schemas/worker.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { audited } from './audited.ts';
 import { requireAdmin } from './auth.ts';
 
 /** What the routes need of the master's credential authority (main.ts wires it). */
@@ -39,8 +41,8 @@ const noBody = (body: unknown) => {
   if (!parsed.success) throw new ValidationError(formatZodError(parsed.error));
 };
 
-/** Mounted on `/api/workers`, behind authentication. */
-export function fleetRoutes(fleet: FleetControl, log: Logger): Router {
+/** Mounted on `/api/workers`, behind authentication. Each issue and revocation is audited. */
+export function fleetRoutes(fleet: FleetControl, audit: AuditLog, log: Logger): Router {
   const router = Router();
   router.use(
     ['/join-tokens', '/:id/credential', '/:id/revoke'],
@@ -51,11 +53,18 @@ export function fleetRoutes(fleet: FleetControl, log: Logger): Router {
     },
   );
 
-  router.post('/join-tokens', (req, res) => {
+  router.post('/join-tokens', async (req, res) => {
     const body = joinTokenRequestSchema.safeParse(req.body);
     if (!body.success) throw new ValidationError(formatZodError(body.error));
     const { prefix } = body.data;
-    const reply: JoinTokenResponse = { prefix, joinToken: fleet.issueJoinToken(prefix) };
+    const joinToken = await audited(
+      audit,
+      req,
+      res,
+      { action: 'join-token.issue', target: `prefix=${prefix}` },
+      async () => fleet.issueJoinToken(prefix),
+    );
+    const reply: JoinTokenResponse = { prefix, joinToken };
     log.info({ prefix }, 'join token issued');
     res.status(201).json(reply);
   });
@@ -65,7 +74,13 @@ export function fleetRoutes(fleet: FleetControl, log: Logger): Router {
     noBody(req.body);
     const reply: CredentialResponse = {
       workerId,
-      credential: await fleet.issueCredential(workerId),
+      credential: await audited(
+        audit,
+        req,
+        res,
+        { action: 'credential.issue', target: workerId },
+        () => fleet.issueCredential(workerId),
+      ),
     };
     log.info({ workerId }, 'worker credential issued');
     res.status(201).json(reply);
@@ -74,7 +89,13 @@ export function fleetRoutes(fleet: FleetControl, log: Logger): Router {
   router.post('/:id/revoke', async (req, res) => {
     const workerId = workerIdParam(req.params.id);
     noBody(req.body);
-    const reply: RevokeResponse = await fleet.revoke(workerId);
+    const reply: RevokeResponse = await audited(
+      audit,
+      req,
+      res,
+      { action: 'worker.revoke', target: workerId },
+      () => fleet.revoke(workerId),
+    );
     log.info({ workerId }, 'worker revoked');
     res.json(reply);
   });

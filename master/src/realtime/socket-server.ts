@@ -29,7 +29,7 @@ import {
   taskCancelSchema,
   taskReprioritizeSchema,
 } from '../../../proto/src/socket-events.ts';
-import { type ApiAuth, scopeSession, socketTokenCheck } from '../http/auth.ts';
+import { type ApiAuth, type SocketRefusal, scopeSession, socketTokenCheck } from '../http/auth.ts';
 import { RateLimitedError } from '../http/errors.ts';
 import { createOriginPolicy, normalizeOrigin, socketOriginCheck } from '../http/origins.ts';
 import { type RateLimiter, rateKeyOf } from '../http/rate-limit.ts';
@@ -59,6 +59,8 @@ export interface SocketServerDeps {
   limiter: RateLimiter;
   /** Browser origins besides the master's own that may connect (CORS_ORIGINS). */
   corsOrigins: readonly string[];
+  /** Hears of every connection refused for its token (the audit trail). */
+  onRefused?: (refusal: SocketRefusal) => void;
   log: Logger;
 }
 
@@ -117,7 +119,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
         ),
     },
   });
-  io.use(socketTokenCheck(deps.auth, log));
+  io.use(socketTokenCheck(deps.auth, log, deps.onRefused));
 
   /** Counts one request of this socket's tenant (or address); throws RateLimitedError over the limit. */
   const spend = async (socket: FlotaSocket) => {

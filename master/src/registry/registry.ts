@@ -10,6 +10,7 @@ import type { WorkerOfflineReason } from '../../../proto/src/schemas/codes.ts';
 import type { ModelEntry } from '../../../proto/src/schemas/models.ts';
 import {
   type ActiveLease,
+  type ControlAck,
   heartbeatSchema,
   workerStatusSchema,
 } from '../../../proto/src/schemas/worker.ts';
@@ -58,6 +59,10 @@ export interface RegistryEvents {
   capacity: [];
   /** A heartbeat from an online worker, with the attempts it says it runs. */
   active: [workerId: string, active: ActiveLease[]];
+  /** An online worker published a new status without restarting (e.g. a live config change). */
+  updated: [workerId: string];
+  /** A worker's status answers a control that carried an id. */
+  ack: [workerId: string, ack: ControlAck];
 }
 
 export interface RegistryOptions {
@@ -302,7 +307,8 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
         'worker online',
       );
       this.emit('online', workerId);
-    }
+    } else this.emit('updated', workerId);
+    if (status.ack && !retained) this.emit('ack', workerId, status.ack);
     this.emit('capacity');
     this.emit('change');
   }
@@ -318,7 +324,8 @@ export class WorkerRegistry extends EventEmitter<RegistryEvents> {
       return;
     }
     const record = this.workers.get(workerId);
-    if (record && heartbeat.active.length > record.status.slots) {
+    // Slots lowered live leave the attempts already running: those may outnumber them for a while.
+    if (record && heartbeat.active.length > Math.max(record.status.slots, record.active.size)) {
       // No worker runs more attempts than it has slots: such a list is forged or broken,
       // and each entry would cost the adopter a store look-up (or a cancel).
       this.log.warn(

@@ -179,6 +179,8 @@ export function toWorkerView(record: WorkerRecord): WorkerView {
     providers: status.providers,
     labels: status.labels,
     slots: status.slots,
+    weight: status.weight,
+    draining: status.draining === true || heartbeat?.draining === true,
     active: record.active.size,
     host: status.host,
     version: status.version,

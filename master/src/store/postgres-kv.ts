@@ -3,19 +3,19 @@
  * `flota_kv(key text primary key, value jsonb, expires_at bigint)` (Unix ms).
  * The table is created on first use; expired rows are never returned, are
  * deleted when a read meets them, and by a sweep every KV_SWEEP_MS. Queries
- * run on the store's one pool (postgres-store.ts), each bounded by
- * QUERY_TIMEOUT_MS so a caller gets an answer while the server is away.
+ * run on the store's one pool (postgres-store.ts), each bounded in time
+ * (timedQuery) so a caller gets an answer while the server is away.
  */
-import { MIGRATION_ADVISORY_LOCK_KEY, quoteSchemaName } from 'bullmq';
+import { quoteSchemaName } from 'bullmq';
 import type pg from 'pg';
 import type { Logger } from '../../../common/logger.ts';
 import { checkKvKey, encodeKvEntry } from './kv.ts';
+import { createInSchema, timedQuery } from './postgres-ddl.ts';
 import type { StoreKv } from './types.ts';
 
 export const KV_TABLE = 'flota_kv';
 /** How often expired rows are deleted in bulk. */
 export const KV_SWEEP_MS = 60_000;
-const QUERY_TIMEOUT_MS = 5_000;
 
 export interface PostgresKvOptions {
   /** The store's pool; the kv borrows it and never ends it. */
@@ -34,40 +34,12 @@ export interface PostgresKv extends StoreKv {
 export function createPostgresKv(options: PostgresKvOptions): PostgresKv {
   const { pool, log, schema } = options;
   const table = `${quoteSchemaName(schema)}.${KV_TABLE}`;
-  const query = <R extends pg.QueryResultRow>(text: string, values: unknown[]) => {
-    // pg honours a per-query query_timeout; its typings only know the pool-wide one.
-    const config: pg.QueryConfig & { query_timeout: number } = {
-      text,
-      values,
-      query_timeout: QUERY_TIMEOUT_MS,
-    };
-    return pool.query<R>(config);
-  };
+  const query = timedQuery(pool);
 
-  /**
-   * BullMQ's migrations create the same schema under this advisory lock; taking
-   * it too keeps two `CREATE SCHEMA IF NOT EXISTS` from colliding.
-   */
-  const createTable = async () => {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
-        MIGRATION_ADVISORY_LOCK_KEY,
-        schema,
-      ]);
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteSchemaName(schema)}`);
-      await client.query(
-        `CREATE TABLE IF NOT EXISTS ${table} (key text PRIMARY KEY, value jsonb NOT NULL, expires_at bigint NOT NULL)`,
-      );
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
-  };
+  const createTable = () =>
+    createInSchema(pool, schema, [
+      `CREATE TABLE IF NOT EXISTS ${table} (key text PRIMARY KEY, value jsonb NOT NULL, expires_at bigint NOT NULL)`,
+    ]);
   let ready: Promise<void> | undefined;
   const ensureTable = () => {
     ready ??= createTable().catch((err: unknown) => {

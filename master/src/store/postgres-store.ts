@@ -9,6 +9,7 @@ import {
 import type pg from 'pg';
 import type { Logger } from '../../../common/logger.ts';
 import { settlesWithin } from '../../../common/timeout.ts';
+import { createPostgresAudit } from './postgres-audit.ts';
 import { createPostgresKv } from './postgres-kv.ts';
 import type { StoreBinding } from './tracked-store.ts';
 import type { StoreQueue, StoreWorker } from './types.ts';
@@ -83,6 +84,7 @@ export function createPostgresBinding(options: PostgresBindingOptions): StoreBin
 
   return {
     kv,
+    audit: createPostgresAudit(pool, schema),
     limiter: { kind: 'postgres', pool },
     // A failed first migration would stay memoized in BullMQ's connection: run it before any queue.
     ready: () => connection.waitUntilReady(),

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from '../../../common/logger.ts';
 import { settlesWithin } from '../../../common/timeout.ts';
 import { checkKvKey, encodeKvEntry } from './kv.ts';
+import { createRedisAudit } from './redis-audit.ts';
 import type { StoreBinding } from './tracked-store.ts';
 import type { StoreKv, StoreQueue, StoreWorker } from './types.ts';
 
@@ -102,6 +103,7 @@ export function createRedisBinding(options: RedisBindingOptions): StoreBinding {
 
   return {
     kv,
+    audit: createRedisAudit(client, prefix),
     limiter: { kind: 'redis', client },
     listQueues,
     newQueue: (name, opts) =>

@@ -8,6 +8,7 @@ import type {
   LimiterBackend,
   QueueStore,
   QueueStoreKind,
+  StoreAudit,
   StoreKv,
   StoreQueue,
   StoreQueueOptions,
@@ -19,6 +20,8 @@ import type {
 export interface StoreBinding {
   /** Expiring entries on the same server; the binding closes what it needs in closeConnections(). */
   kv: StoreKv;
+  /** The audit trail on the same server. */
+  audit: StoreAudit;
   /** The connection the rate limiter may share (the binding's own; closed in closeConnections()). */
   limiter: LimiterBackend;
   /**
@@ -88,6 +91,7 @@ export function createTrackedStore(options: TrackedStoreOptions): QueueStore {
   return {
     kind: options.kind,
     kv: binding.kv,
+    audit: binding.audit,
     createQueue<D, R>(name: string, opts: StoreQueueOptions = {}): StoreQueue<D, R> {
       assertOpen(name);
       const queue = binding.newQueue(name, opts);

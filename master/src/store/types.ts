@@ -7,6 +7,7 @@ import type {
   WorkerOptions,
 } from 'bullmq';
 import type { Logger } from '../../../common/logger.ts';
+import type { AuditEntry, AuditPage, AuditQuery } from '../../../proto/src/schemas/audit.ts';
 import type { LimiterBackend } from '../http/rate-limit.ts';
 
 /** Which server keeps the queue state. */
@@ -88,6 +89,17 @@ export interface StoreKv {
 }
 
 /**
+ * The audit trail, append-only, on the same server and namespace as the
+ * queues (a Redis stream, or a PostgreSQL table no statement may change).
+ */
+export interface StoreAudit {
+  /** Appends one record. Rejects while the server is unreachable. */
+  append(entry: AuditEntry): Promise<void>;
+  /** Records newest first, filtered; `nextCursor` continues where the page stopped. */
+  page(query: AuditQuery): Promise<AuditPage>;
+}
+
+/**
  * Where the master keeps its queues. Everything created through the store is
  * closed by `close()`, so callers need not track their queues and workers.
  */
@@ -107,6 +119,8 @@ export interface QueueStore {
   ): StoreWorker<D, R>;
   /** Expiring key/value entries (e.g. the result cache), on the same server and namespace. */
   readonly kv: StoreKv;
+  /** The audit trail, on the same server and namespace. */
+  readonly audit: StoreAudit;
   /**
    * Names of the queues the store holds jobs for, starting with `prefix`
    * (a restarted master opens a lane for each, so no stored job is forgotten).

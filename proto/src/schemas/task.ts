@@ -167,6 +167,33 @@ export const assignmentSchema = z.object({
 });
 export type Assignment = z.infer<typeof assignmentSchema>;
 
+/**
+ * Names one control so the worker's acknowledgement (its status's `ack`)
+ * can be matched to it. Controls without one are not acknowledged.
+ */
+export const controlIdSchema = z.string().min(1).max(64);
+
+/** Worker labels as a live config sets them: the same keys and values a task may require. */
+export const workerLabelsSchema = requirementsSchema.shape.labels.unwrap();
+
+/**
+ * Settings a worker changes while it runs (`config` control, `PATCH
+ * /api/workers/{id}/config`); absent fields stay as they are. The bounds
+ * are those of the worker's online status.
+ */
+export const liveConfigSchema = z
+  .object({
+    slots: z.number().int().min(1).max(1024).optional(),
+    models: z.array(modelSchema).min(1).max(256).optional(),
+    weight: z.number().int().min(1).max(1000).optional(),
+    labels: workerLabelsSchema.optional(),
+  })
+  .strict()
+  .refine((config) => Object.values(config).some((value) => value !== undefined), {
+    message: 'name at least one of slots, models, weight, labels',
+  });
+export type LiveConfig = z.infer<typeof liveConfigSchema>;
+
 /** What the master sends on `workers/{id}/control`. */
 export const controlSchema = z.discriminatedUnion('type', [
   z.object({
@@ -174,9 +201,21 @@ export const controlSchema = z.discriminatedUnion('type', [
     taskId: taskIdSchema,
     attempt: z.number().int().min(1).optional(),
   }),
-  z.object({ type: z.literal('drain') }),
-  z.object({ type: z.literal('resume') }),
-  z.object({ type: z.literal('shutdown') }),
+  /** Finish what runs, take nothing new (the status and heartbeats say `draining`). */
+  z.object({ type: z.literal('drain'), id: controlIdSchema.optional() }),
+  z.object({ type: z.literal('resume'), id: controlIdSchema.optional() }),
+  /**
+   * Graceful stop: no new work, running tasks finish (up to the worker's
+   * SHUTDOWN_GRACE_MS), then it leaves. `restart`: it exits with
+   * RESTART_EXIT_CODE afterwards, for its supervisor to start it again.
+   */
+  z.object({
+    type: z.literal('shutdown'),
+    id: controlIdSchema.optional(),
+    restart: z.boolean().optional(),
+  }),
+  /** Live settings; the worker applies them or refuses them whole (its `ack` says which). */
+  z.object({ type: z.literal('config'), id: controlIdSchema, config: liveConfigSchema }),
 ]);
 export type Control = z.infer<typeof controlSchema>;
 

@@ -38,6 +38,24 @@ export const loadedModelSchema = z.object({
 });
 export type LoadedModel = z.infer<typeof loadedModelSchema>;
 
+/**
+ * A worker's answer to a control that carried an `id`, in the status it
+ * republishes at once: applied (`ok`), or refused with the reason.
+ */
+export const controlAckSchema = z.object({
+  id: z.string().min(1).max(64),
+  ok: z.boolean(),
+  error: z.string().max(1_000).optional(),
+});
+export type ControlAck = z.infer<typeof controlAckSchema>;
+
+/**
+ * Exit status of a worker the master told to restart (`shutdown` control
+ * with `restart`): non-zero, so a supervisor that restarts on failure
+ * (Swarm's `on-failure`, systemd's `Restart=on-failure`) starts it again.
+ */
+export const RESTART_EXIT_CODE = 75;
+
 /** Retained on `workers/{id}/status` while the worker is up. */
 export const workerOnlineSchema = z.object({
   state: z.literal('online'),
@@ -62,6 +80,10 @@ export const workerOnlineSchema = z.object({
   heartbeatMs: z.number().int().min(50).max(60_000).default(1_000),
   /** Unix ms. A new value means the worker restarted (its old leases are gone). */
   startedAt: z.number().int().nonnegative(),
+  /** Taking no new work (drained, or stopping); heartbeats say it too. */
+  draining: z.boolean().optional(),
+  /** The answer to the last control that carried an id. */
+  ack: controlAckSchema.optional(),
 });
 export type WorkerOnline = z.infer<typeof workerOnlineSchema>;
 
@@ -124,6 +146,10 @@ export const workerViewSchema = z.object({
   providers: z.array(providerNameSchema),
   labels: z.record(z.string(), z.string()),
   slots: z.number().int(),
+  /** Share of the work under DISPATCH_POLICY=weighted-round-robin. */
+  weight: z.number().int().optional(),
+  /** Taking no new work: the worker says it drains, or an operator drained or cordoned it. */
+  draining: z.boolean().optional(),
   /** Tasks the master has assigned to this worker and not yet seen finish. */
   active: z.number().int(),
   host: z.string(),

@@ -9,6 +9,7 @@ import {
   startEmbeddedPostgres,
 } from '../../../master/src/store/embedded-postgres.ts';
 import { openQueueStore } from '../../../master/src/store/index.ts';
+import { AUDIT_TABLE, createPostgresAudit } from '../../../master/src/store/postgres-audit.ts';
 import { createPostgresKv, KV_TABLE } from '../../../master/src/store/postgres-kv.ts';
 import { randomName } from '../../helpers/random-name.ts';
 import { describeQueueStoreContract } from './queue-store.contract.ts';
@@ -29,6 +30,25 @@ afterAll(async () => {
   await server?.stop();
   await rm(pgDataDir, { recursive: true, force: true });
   await rm(storeDataDir, { recursive: true, force: true });
+});
+
+describe('PostgreSQL audit table', () => {
+  it('refuses every UPDATE, DELETE and TRUNCATE: the trail is append-only', async () => {
+    const schema = randomName('audit');
+    const pool = new pg.Pool({ connectionString: server.connectionString, max: 2 });
+    const audit = createPostgresAudit(pool, schema);
+    const table = `"${schema}".${AUDIT_TABLE}`;
+    try {
+      await audit.append({ at: 1, action: 'fleet.stop', result: 'ok', actor: 'ops' });
+      await expect(pool.query(`UPDATE ${table} SET at = 2`)).rejects.toThrow(/append-only/);
+      await expect(pool.query(`DELETE FROM ${table}`)).rejects.toThrow(/append-only/);
+      await expect(pool.query(`TRUNCATE ${table}`)).rejects.toThrow(/append-only/);
+      const page = await audit.page({ limit: 10 });
+      expect(page.records).toMatchObject([{ at: 1, action: 'fleet.stop', actor: 'ops' }]);
+    } finally {
+      await pool.end();
+    }
+  });
 });
 
 describe('PostgreSQL kv table', () => {

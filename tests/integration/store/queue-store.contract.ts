@@ -178,6 +178,50 @@ export function describeQueueStoreContract(
       await expect(store.kv.get('')).rejects.toThrow(/key/);
     });
 
+    it('keeps an audit trail: newest first, filtered, a page at a time, across a reopen', async () => {
+      const first = await openStore();
+      const since = Date.now();
+      const target = randomName('w');
+      const actions = ['worker.drain', 'worker.resume', 'worker.drain', 'fleet.stop'] as const;
+      for (const [i, action] of actions.entries()) {
+        await first.store.audit.append({
+          at: since + i,
+          actor: 'ops',
+          role: 'admin',
+          action,
+          target,
+          result: 'ok',
+          from: '127.0.0.1',
+        });
+      }
+      await first.cleanup();
+
+      const { store } = await openStore();
+      const all = await store.audit.page({ since, limit: 10 });
+      expect(all.records.map((r) => r.action)).toEqual([...actions].reverse());
+      expect(all.records[0]).toMatchObject({
+        actor: 'ops',
+        target,
+        from: '127.0.0.1',
+        at: since + 3,
+      });
+      expect(all.nextCursor).toBeUndefined();
+
+      const one = await store.audit.page({ since, limit: 1, action: 'worker.drain' });
+      expect(one.records).toHaveLength(1);
+      expect(one.records[0]?.at).toBe(since + 2);
+      const next = await store.audit.page({
+        since,
+        limit: 1,
+        action: 'worker.drain',
+        cursor: one.nextCursor,
+      });
+      expect(next.records.map((r) => r.at)).toEqual([since]);
+
+      const window = await store.audit.page({ since: since + 1, until: since + 2, limit: 10 });
+      expect(window.records.map((r) => r.action)).toEqual(['worker.drain', 'worker.resume']);
+    });
+
     it('forgets a kv value once its TTL has passed', async () => {
       const { store } = await openStore();
       const key = randomName('kv');

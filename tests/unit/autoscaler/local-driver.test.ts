@@ -7,6 +7,8 @@ interface Fake extends WorkerProcess {
   id: string;
   stopped: boolean;
   die(): void;
+  /** Exits as a worker the master told to restart. */
+  restart(): void;
   /** As if the process handle failed: `exited` rejects. */
   fail(err: Error): void;
 }
@@ -18,6 +20,7 @@ function fakeDriver() {
     start: (id) => {
       let exit = () => {};
       let fail = (_: Error) => {};
+      let restarting = false;
       const exited = new Promise<void>((resolve, reject) => {
         exit = resolve;
         fail = reject;
@@ -27,6 +30,11 @@ function fakeDriver() {
         stopped: false,
         exited,
         die: () => exit(),
+        restart: () => {
+          restarting = true;
+          exit();
+        },
+        restartRequested: () => restarting,
         fail: (err) => fail(err),
         stop: async () => {
           fake.stopped = true;
@@ -50,6 +58,16 @@ describe('LocalDriver', () => {
     await vi.waitFor(() => expect(driver.ids(cpuPool)).toEqual(['local-1', 'local-3']));
     await driver.scale(cpuPool, 3, []);
     expect(started.map((w) => w.id)).toEqual(['local-1', 'local-2', 'local-3', 'local-2']);
+  });
+
+  it('starts a worker the master told to restart again at once, under its id', async () => {
+    const { driver, started } = fakeDriver();
+    await driver.scale(cpuPool, 2, []);
+    started[0]?.restart();
+    await vi.waitFor(() =>
+      expect(started.map((w) => w.id)).toEqual(['local-1', 'local-2', 'local-1']),
+    );
+    expect(driver.ids(cpuPool).sort()).toEqual(['local-1', 'local-2']);
   });
 
   it('stops idle workers first, then the newest', async () => {
