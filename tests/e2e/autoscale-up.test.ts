@@ -42,6 +42,9 @@ beforeAll(async () => {
       AUTOSCALE_COOLDOWN_UP_MS: '500',
       AUTOSCALE_COOLDOWN_DOWN_MS: '1500',
       AUTOSCALE_PORT: String(autoscalePort),
+      // The test polls the API every 25 ms from loopback, as does the autoscaler every 250 ms:
+      // on a slow run that passes the default 600 requests a minute per address.
+      RATE_LIMIT_RPM: '0',
     },
     { workers: ['local-1'] },
   );
