@@ -7,7 +7,9 @@
  * this id online (a replaced replica whose Last Will is on its way), is
  * waited for, with backoff, up to `waitMs`. A refusal that waiting cannot
  * change (a bad join token, an id outside its prefix) ends the start at once
- * with the master's own explanation.
+ * with the master's own explanation. A try that timed out is retried on a
+ * new channel: a dial to a master that was just replaced can hang on the
+ * gone container's address, and the old channel would keep waiting on it.
  */
 import * as grpc from '@grpc/grpc-js';
 import { FlotaError } from '../../common/errors.ts';
@@ -39,6 +41,8 @@ export interface EnrollOptions {
   log: Logger;
   /** How long to keep trying while the master is unreachable or the id is still online; default 120 s. */
   waitMs?: number;
+  /** How long one try may take; default CALL_TIMEOUT_MS (tests shorten it). */
+  callTimeoutMs?: number;
 }
 
 export const DEFAULT_ENROLL_WAIT_MS = 120_000;
@@ -58,11 +62,13 @@ export async function enrollWorker(options: EnrollOptions): Promise<string> {
   const { workerId } = options;
   const log = options.log.child({ component: 'enroll' });
   const { proto } = loadMasterPackage();
-  const client: MasterClient = new proto.flota.v1.Master(
-    options.address,
-    options.channelCredentials,
-    GRPC_CHANNEL_OPTIONS,
-  );
+  // A channel of its own, so a new one after a timeout never gets the stuck connection back.
+  const newClient = (): MasterClient =>
+    new proto.flota.v1.Master(options.address, options.channelCredentials, {
+      ...GRPC_CHANNEL_OPTIONS,
+      'grpc.use_local_subchannel_pool': 1,
+    });
+  let client = newClient();
   const stopAt = Date.now() + (options.waitMs ?? DEFAULT_ENROLL_WAIT_MS);
   const callOnce = () =>
     new Promise<{ error?: grpc.ServiceError; reply?: EnrollReply__Output }>((resolve) => {
@@ -71,7 +77,7 @@ export async function enrollWorker(options: EnrollOptions): Promise<string> {
       client.Enroll(
         { workerId },
         metadata,
-        { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) },
+        { deadline: new Date(Date.now() + (options.callTimeoutMs ?? CALL_TIMEOUT_MS)) },
         (error, reply) => resolve(error ? { error } : { reply }),
       );
     });
@@ -111,6 +117,10 @@ export async function enrollWorker(options: EnrollOptions): Promise<string> {
         { reason: why, delay },
         'enrollment not possible yet; retrying',
       );
+      if (failure.code === grpc.status.DEADLINE_EXCEEDED) {
+        client.close();
+        client = newClient();
+      }
       await new Promise<void>((resolve) => setTimeout(resolve, delay));
     }
   } finally {

@@ -5,14 +5,16 @@
  * master's reason; an id still online is waited for (a replaced replica).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../common/logger.ts';
 import type { MasterHandle } from '../../../master/src/main.ts';
 import { WorkerCredentials } from '../../../master/src/security/worker-credentials.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
-import { EnrollmentError } from '../../../worker/src/enroll.ts';
+import { EnrollmentError, enrollWorker } from '../../../worker/src/enroll.ts';
 import { loadWorkerConfig, startWorker, type WorkerHandle } from '../../../worker/src/main.ts';
 import { type RedisServer, startRedis } from '../../helpers/redis-server.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
@@ -129,6 +131,42 @@ describe('workers enrolling with a join token', () => {
     await waitFor(async () => (await workerState('swarm-3')) === 'online', {
       what: 'the replacement swarm-3 online',
     });
+  });
+
+  it('tries again on a new channel when a dial neither connects nor fails', async () => {
+    const target = master.grpcPort;
+    // The first connection is taken and never answered (the address of a master that was
+    // just replaced can drop packets); later ones reach the master.
+    const sockets = new Set<net.Socket>();
+    let dials = 0;
+    const front = net.createServer((socket) => {
+      dials += 1;
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      if (dials === 1) return;
+      const back = net.connect(target, '127.0.0.1');
+      sockets.add(back);
+      back.on('error', () => socket.destroy());
+      socket.pipe(back).pipe(socket);
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    const { port } = front.address() as net.AddressInfo;
+    try {
+      const credential = await enrollWorker({
+        address: `127.0.0.1:${port}`,
+        workerId: 'swarm-7',
+        joinToken: authority.issueJoin('swarm-'),
+        channelCredentials: grpc.credentials.createInsecure(),
+        log: testLogger('swarm-7').logger,
+        waitMs: 10_000,
+        callTimeoutMs: 1_000,
+      });
+      expect(credential).toMatch(/^fwt1\.swarm-7\./);
+      expect(dials).toBe(2);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => front.close(() => resolve()));
+    }
   });
 
   it('gives up with a clear error when the id stays online', async () => {
