@@ -11,7 +11,7 @@ Usage: ./deploy.sh [-c extra.yml]... [--autoscale] [--no-tls] [--skip-image-chec
 Deploys stack.yml as stack \$STACK ("$STACK") on the swarm this docker talks
 to (run it on a manager):
 
-  1. checks that the registry has both images of TAG (docker manifest
+  1. checks that the registry has the images of TAG (docker manifest
      inspect): a tag build.sh never pushed would leave every task pulling;
   2. writes missing secrets into deploy/secrets/ (deploy/make-secrets.sh:
      passwords, the secret that signs worker credentials, the workers' join
@@ -100,7 +100,12 @@ if [ "$check_images" = 1 ]; then
   case "$REGISTRY" in
     localhost | localhost[:/]* | 127.*) manifest+=(--insecure) ;;
   esac
-  for role in master worker; do
+  roles=(master worker)
+  # GPU workers run an image of their own (build.sh builds it unless ROLES leaves it out).
+  if [[ "${GPU_WORKERS:-0}" =~ ^[0-9]+$ ]] && [ "${GPU_WORKERS:-0}" -gt 0 ]; then
+    roles+=(worker-gpu)
+  fi
+  for role in "${roles[@]}"; do
     image="$REGISTRY/flota-$role:$TAG"
     if ! answer=$(docker "${manifest[@]}" "$image" 2>&1 >/dev/null); then
       die "cannot find $image in the registry (docker manifest inspect: ${answer:-no answer}): build and push it with REGISTRY=$REGISTRY ./build.sh, or set TAG to a tag build.sh pushed. --skip-image-check deploys without asking the registry."

@@ -19,7 +19,9 @@ let swarm: FakeSwarm;
 beforeEach(() => {
   swarm = createFakeSwarm();
   swarm.addNode('node-1', ['flota.data=true']);
-  for (const role of ['master', 'worker']) swarm.push(`reg.example:5000/flota-${role}:1.0.0`);
+  for (const role of ['master', 'worker', 'worker-gpu']) {
+    swarm.push(`reg.example:5000/flota-${role}:1.0.0`);
+  }
 });
 
 afterEach(() => swarm.remove());
@@ -148,6 +150,24 @@ describe('deploy.sh', () => {
       'manifest inspect --insecure localhost:5000/flota-master:1.0.0',
       'manifest inspect --insecure localhost:5000/flota-worker:1.0.0',
     ]);
+  });
+
+  it('asks for the GPU worker image too when GPU workers are wanted', () => {
+    const gpu = createFakeSwarm();
+    try {
+      gpu.addNode('node-1', ['flota.data=true']);
+      for (const role of ['master', 'worker']) gpu.push(`reg.example:5000/flota-${role}:1.0.0`);
+      const refused = gpu.run('deploy.sh', [], {
+        REGISTRY: 'reg.example:5000',
+        TAG: '1.0.0',
+        GPU_WORKERS: '1',
+      });
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toMatch(/cannot find reg\.example:5000\/flota-worker-gpu:1\.0\.0/);
+      expect(gpu.deployed()).toBeUndefined();
+    } finally {
+      gpu.remove();
+    }
   });
 
   it('passes -c files with absolute paths, whatever directory it runs from', () => {
