@@ -2,12 +2,15 @@
  * Wire names of the REST API that are not JSON bodies: response headers and
  * the `code` of every error body (`{ error, code }`).
  */
+import { z } from 'zod';
 
 /** Names the caller's session on a REST submission: its tasks share a fairness round and its events reach that session. */
 export const SESSION_HEADER = 'x-flota-session';
 
 /** A submission's own key: the same key always names the same task (POST /api/tasks). */
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
+/** A retried POST with the same key names the same task instead of adding another. */
+export const idempotencyKeySchema = z.string().min(1).max(128);
 
 /** Sent with every /api answer while RATE_LIMIT_RPM > 0. Reset: seconds until the window restarts. */
 export const RATE_LIMIT_HEADERS = {
@@ -37,3 +40,22 @@ export const API_ERROR_CODES = {
   /** 504: the worker did not acknowledge the command in time; what the master could do is done. */
   notAcknowledged: 'not_acknowledged',
 } as const;
+
+/**
+ * Every `/api` error answer: a message a person can act on and a code a
+ * program can branch on (API_ERROR_CODES, or `bad_request`, `not_found`,
+ * `conflict`, `too_large`, `unsupported_media_type`, `unavailable`,
+ * `internal`), plus the fields some codes add.
+ */
+export const apiErrorSchema = z.object({
+  error: z.string(),
+  code: z.string(),
+  /** `unknown_model`: the models workers serve or have served. */
+  models: z.array(z.string()).optional(),
+  /** `rate_limited`: seconds until a retry may pass (also the Retry-After header). */
+  retryAfterS: z.number().int().nonnegative().optional(),
+});
+export type ApiError = z.infer<typeof apiErrorSchema>;
+
+/** Where the master serves the OpenAPI 3.1 document of /api and /v1 (proto/src/openapi.ts). */
+export const OPENAPI_PATH = '/api/openapi.json';

@@ -2,15 +2,21 @@
 import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import { z } from 'zod';
 import { ValidationError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
-import { IDEMPOTENCY_HEADER, SESSION_HEADER } from '../../../proto/src/http-api.ts';
+import {
+  IDEMPOTENCY_HEADER,
+  idempotencyKeySchema,
+  OPENAPI_PATH,
+  SESSION_HEADER,
+} from '../../../proto/src/http-api.ts';
+import { buildOpenApiDocument } from '../../../proto/src/openapi.ts';
 import type { WorkersResponse } from '../../../proto/src/schemas/metrics.ts';
 import type { ModelsResponse } from '../../../proto/src/schemas/models.ts';
 import {
-  submitTaskFields,
+  reprioritizeTaskSchema,
+  type SubmitTaskResponse,
   submitTaskSchema,
   taskIdSchema,
 } from '../../../proto/src/schemas/task.ts';
@@ -42,12 +48,6 @@ import { limitRequests, type RateLimiter, rateKeyOf } from './rate-limit.ts';
 import { vendorRoutes } from './web-assets.ts';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
-/** A retried POST with the same key names the same task instead of adding another. */
-const idempotencyKeySchema = z.string().min(1).max(128);
-/** Body of `PATCH /api/tasks/:id`: the new priority, with the same bounds as a submission's. */
-const reprioritizeSchema = z
-  .object({ priority: submitTaskFields.shape.priority.unwrap() })
-  .strict();
 
 export interface Readiness {
   store: boolean;
@@ -92,11 +92,12 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   );
   // All before the body is even parsed: a refused origin, token or rate costs nothing more.
   // The OpenAI-compatible API gets the same guards, its refusals in OpenAI's shape.
+  const originGuard = guardOrigin(
+    createOriginPolicy({ corsOrigins: deps.corsOrigins, loopbackOnly: !deps.auth.enabled, log }),
+    log,
+  );
   const guards = [
-    guardOrigin(
-      createOriginPolicy({ corsOrigins: deps.corsOrigins, loopbackOnly: !deps.auth.enabled, log }),
-      log,
-    ),
+    originGuard,
     identifyCaller(deps.auth, log),
     limitRequests(deps.limiter, (req, res) =>
       rateKeyOf(deps.auth.enabled, req.socket.remoteAddress, callerOfResponse(res)?.tenant),
@@ -104,6 +105,12 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     refuseAnonymous(log),
   ];
   const refused = auditRefusals(deps.refusals);
+  // The API's description holds no data: open to any caller the origin check lets in.
+  let openApi: unknown;
+  app.get(OPENAPI_PATH, refused, originGuard, (_req, res) => {
+    openApi ??= buildOpenApiDocument();
+    res.json(openApi);
+  });
   app.use('/v1', refused, openAiErrors(), ...guards);
   app.use('/api', refused, ...guards);
   app.use(express.json({ limit: '1mb' }));
@@ -137,7 +144,8 @@ export function createHttpApp(deps: HttpAppDeps): Express {
       idempotencyKey: key?.data,
       tenant,
     });
-    res.status(202).location(`/api/tasks/${taskId}`).json({ id: taskId });
+    const reply: SubmitTaskResponse = { id: taskId };
+    res.status(202).location(`/api/tasks/${taskId}`).json(reply);
   });
 
   const taskIdParam = (raw: unknown) => {
@@ -153,7 +161,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   /** Moves a queued task to another priority: 200 with the task; 409 once it runs or has finished. */
   app.patch('/api/tasks/:id', async (req, res) => {
     const id = taskIdParam(req.params.id);
-    const body = reprioritizeSchema.safeParse(req.body);
+    const body = reprioritizeTaskSchema.safeParse(req.body);
     if (!body.success) throw new ValidationError(formatZodError(body.error));
     res.json(await deps.tasks.reprioritize(id, body.data.priority, taskScopeOf(res)));
   });

@@ -7,7 +7,7 @@
  * tenant's and may manage the fleet (worker credentials, join tokens,
  * revocation). Without tokens (a master on loopback) nothing is checked:
  * one user, DEFAULT_TENANT, with the admin role. `/healthz`, `/readyz`,
- * `/metrics` and the web UI's files stay open either way.
+ * `/metrics`, `/api/openapi.json` and the web UI's files stay open either way.
  *
  * Tokens are compared by their SHA-256 digest (a map lookup reveals nothing
  * about a token's characters) and never logged.

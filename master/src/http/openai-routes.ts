@@ -21,6 +21,7 @@ import type {
   ChatCompletion,
   ChatCompletionChunk,
   OpenAiModel,
+  OpenAiModelList,
   OpenAiUsage,
 } from '../../../proto/src/schemas/openai.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
@@ -127,7 +128,8 @@ export function openAiRoutes(deps: OpenAiRoutesDeps): Router {
   const router = express.Router();
 
   router.get('/models', (_req, res) => {
-    res.json({ object: 'list', data: liveModels(deps.registry) });
+    const body: OpenAiModelList = { object: 'list', data: liveModels(deps.registry) };
+    res.json(body);
   });
 
   router.get('/models/:model', (req, res) => {

@@ -59,14 +59,16 @@ export const auditRecordSchema = auditEntrySchema.extend({ id: z.string().min(1)
 export type AuditRecord = z.infer<typeof auditRecordSchema>;
 
 /** Unix ms, or an ISO 8601 date (`2026-01-31T12:00:00Z`), as a query string gives it. */
-const instantSchema = z.preprocess(
-  (value) =>
-    typeof value === 'string' && !/^\d+$/.test(value) ? Date.parse(value) : Number(value),
-  z
-    .number({ error: 'expected Unix ms or an ISO 8601 date' })
-    .int('expected Unix ms or an ISO 8601 date')
-    .nonnegative(),
-);
+const instantSchema = z
+  .preprocess(
+    (value) =>
+      typeof value === 'string' && !/^\d+$/.test(value) ? Date.parse(value) : Number(value),
+    z
+      .number({ error: 'expected Unix ms or an ISO 8601 date' })
+      .int('expected Unix ms or an ISO 8601 date')
+      .nonnegative(),
+  )
+  .meta({ description: 'Unix ms, or an ISO 8601 date (2026-01-31T12:00:00Z)' });
 
 /** Most records one page holds. */
 export const MAX_AUDIT_PAGE = 500;

@@ -5,7 +5,7 @@
  * client sends as a `flota` body field or as `x-flota-*` headers.
  */
 import { z } from 'zod';
-import type { ModelEntry } from './models.ts';
+import { modelEntrySchema } from './models.ts';
 import {
   MAX_HISTORY_MESSAGES,
   modelSchema,
@@ -13,6 +13,7 @@ import {
   storableText,
   submitTaskFields,
 } from './task.ts';
+import { workerKindSchema } from './worker.ts';
 
 /** Stop sequences per request, as OpenAI allows. */
 export const MAX_STOP_SEQUENCES = 4;
@@ -98,82 +99,109 @@ export const contentText = (content: OpenAiMessage['content']): string =>
   typeof content === 'string' ? content : content.map((part) => part.text).join('');
 
 /** OpenAI's token counts. */
-export interface OpenAiUsage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
+export const openAiUsageSchema = z.object({
+  prompt_tokens: z.number().int(),
+  completion_tokens: z.number().int(),
+  total_tokens: z.number().int(),
   /** flota's: the provider gave no counts, so the worker counted them with its own tokenizer. */
-  estimated?: true;
-}
+  estimated: z.literal(true).optional(),
+});
+export type OpenAiUsage = z.infer<typeof openAiUsageSchema>;
 
 /** How a choice ended: `stop` (the model finished or hit a stop sequence). */
-export type FinishReason = 'stop' | 'length';
+export const finishReasonSchema = z.enum(['stop', 'length']);
+export type FinishReason = z.infer<typeof finishReasonSchema>;
 
 /** What flota adds to each answer: where and how the task ran. */
-export interface FlotaAnswerInfo {
-  taskId: string;
-  attempt: number;
-  workerId?: string;
-  workerKind?: 'cpu' | 'gpu';
-  cached?: boolean;
-}
+export const flotaAnswerInfoSchema = z.object({
+  taskId: z.string(),
+  attempt: z.number().int(),
+  workerId: z.string().optional(),
+  workerKind: workerKindSchema.optional(),
+  cached: z.boolean().optional(),
+});
+export type FlotaAnswerInfo = z.infer<typeof flotaAnswerInfoSchema>;
 
-export interface ChatCompletion {
-  id: string;
-  object: 'chat.completion';
-  created: number;
-  model: string;
-  choices: Array<{
-    index: 0;
-    message: { role: 'assistant'; content: string; refusal: null };
-    logprobs: null;
-    finish_reason: FinishReason;
-  }>;
-  usage?: OpenAiUsage;
-  system_fingerprint: null;
-  flota: FlotaAnswerInfo;
-}
+/** `POST /v1/chat/completions` → 200 without `stream`. */
+export const chatCompletionSchema = z.object({
+  id: z.string(),
+  object: z.literal('chat.completion'),
+  created: z.number().int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.literal(0),
+      message: z.object({
+        role: z.literal('assistant'),
+        content: z.string(),
+        refusal: z.null(),
+      }),
+      logprobs: z.null(),
+      finish_reason: finishReasonSchema,
+    }),
+  ),
+  usage: openAiUsageSchema.optional(),
+  system_fingerprint: z.null(),
+  flota: flotaAnswerInfoSchema,
+});
+export type ChatCompletion = z.infer<typeof chatCompletionSchema>;
 
-export interface ChatCompletionChunk {
-  id: string;
-  object: 'chat.completion.chunk';
-  created: number;
-  model: string;
-  choices: Array<{
-    index: 0;
-    delta: { role?: 'assistant'; content?: string };
-    logprobs: null;
-    finish_reason: FinishReason | null;
-  }>;
+/** One server-sent event of `POST /v1/chat/completions` with `stream: true`. */
+export const chatCompletionChunkSchema = z.object({
+  id: z.string(),
+  object: z.literal('chat.completion.chunk'),
+  created: z.number().int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.literal(0),
+      delta: z.object({
+        role: z.literal('assistant').optional(),
+        content: z.string().optional(),
+      }),
+      logprobs: z.null(),
+      finish_reason: finishReasonSchema.nullable(),
+    }),
+  ),
   /** With `stream_options.include_usage`: null on every chunk but the last, which has no choices. */
-  usage?: OpenAiUsage | null;
-  system_fingerprint: null;
+  usage: openAiUsageSchema.nullable().optional(),
+  system_fingerprint: z.null(),
   /**
    * On the one chunk (with an empty delta) that says the answer starts over:
    * its attempt was lost and the next worker could not continue it. What
    * was streamed before is void; the text from here on is the whole answer.
    */
-  flota?: { restarted: { attempt: number } };
-}
+  flota: z.object({ restarted: z.object({ attempt: z.number().int() }) }).optional(),
+});
+export type ChatCompletionChunk = z.infer<typeof chatCompletionChunkSchema>;
 
 /**
  * `GET /v1/models` entries, with what flota knows of where each model runs
  * now: the registry's entry of `GET /api/models`, its name being the `id`.
  */
-export interface OpenAiModel {
-  id: string;
-  object: 'model';
-  created: number;
-  owned_by: 'flota';
-  flota: Omit<ModelEntry, 'name'>;
-}
+export const openAiModelSchema = z.object({
+  id: z.string(),
+  object: z.literal('model'),
+  created: z.number().int(),
+  owned_by: z.literal('flota'),
+  flota: modelEntrySchema.omit({ name: true }),
+});
+export type OpenAiModel = z.infer<typeof openAiModelSchema>;
+
+/** `GET /v1/models` → 200. */
+export const openAiModelListSchema = z.object({
+  object: z.literal('list'),
+  data: z.array(openAiModelSchema),
+});
+export type OpenAiModelList = z.infer<typeof openAiModelListSchema>;
 
 /** OpenAI's error body. */
-export interface OpenAiErrorBody {
-  error: {
-    message: string;
-    type: string;
-    param: string | null;
-    code: string | null;
-  };
-}
+export const openAiErrorBodySchema = z.object({
+  error: z.object({
+    message: z.string(),
+    type: z.string(),
+    param: z.string().nullable(),
+    code: z.string().nullable(),
+  }),
+});
+export type OpenAiErrorBody = z.infer<typeof openAiErrorBodySchema>;

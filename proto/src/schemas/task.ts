@@ -144,6 +144,16 @@ export function conversationFits(
 export const submitTaskSchema = submitTaskFields.superRefine(conversationFits);
 export type SubmitTask = z.infer<typeof submitTaskSchema>;
 
+/** `POST /api/tasks` → 202 (its `Location` is `/api/tasks/{id}`). */
+export const submitTaskResponseSchema = z.object({ id: taskIdSchema });
+export type SubmitTaskResponse = z.infer<typeof submitTaskResponseSchema>;
+
+/** Body of `PATCH /api/tasks/{id}`: the new priority, with the same bounds as a submission's. */
+export const reprioritizeTaskSchema = z
+  .object({ priority: submitTaskFields.shape.priority.unwrap() })
+  .strict();
+export type ReprioritizeTask = z.infer<typeof reprioritizeTaskSchema>;
+
 /** What the master sends on `workers/{id}/tasks` (QoS 1). */
 export const assignmentSchema = z.object({
   taskId: taskIdSchema,
