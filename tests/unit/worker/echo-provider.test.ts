@@ -79,10 +79,14 @@ describe('echo provider', () => {
 
   it('serves many tasks at once on one timer', async () => {
     const provider = createEchoProvider({ delayMs: 5, chunkSize: 4 });
-    const signal = new AbortController().signal;
-    const tasks = Array.from({ length: 50 }, (_, i) =>
-      provider.generate({ model: 'echo', prompt: `task ${i}`, params: {}, signal }, () => {}),
-    );
+    // Each task its own signal, as the task runner gives each attempt.
+    const tasks = Array.from({ length: 50 }, (_, i) => {
+      const signal = new AbortController().signal;
+      return provider.generate(
+        { model: 'echo', prompt: `task ${i}`, params: {}, signal },
+        () => {},
+      );
+    });
     expect(vi.getTimerCount()).toBe(1);
     await vi.advanceTimersByTimeAsync(100);
     expect((await Promise.all(tasks)).map((r) => r.text)).toEqual(
