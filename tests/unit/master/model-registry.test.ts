@@ -1,14 +1,6 @@
-/**
- * The registry's view of models: which of a worker's models are local, which
- * it holds loaded (from its heartbeats), the per-model entries of
- * `GET /api/models`, and the fleet summary the chat UI's picker reads.
- */
-import { EventEmitter } from 'node:events';
-import type { MqttClient } from 'mqtt';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { modelEntries } from '../../../master/src/registry/model-view.ts';
-import { WorkerRegistry } from '../../../master/src/registry/registry.ts';
+import type { WorkerRegistry } from '../../../master/src/registry/registry.ts';
 import {
   isReadyFor,
   keepHeartbeat,
@@ -19,14 +11,7 @@ import {
 import { MAX_MODEL_WORKER_IDS, modelsResponseSchema } from '../../../proto/src/schemas/models.ts';
 import type { Heartbeat, LoadedModel, WorkerOnline } from '../../../proto/src/schemas/worker.ts';
 import { createTopics } from '../../../proto/src/topics.ts';
-
-class FakeMqtt extends EventEmitter {
-  subscribeAsync = vi.fn(async () => []);
-  unsubscribeAsync = vi.fn(async () => undefined);
-  deliver(topic: string, payload: unknown) {
-    this.emit('message', topic, Buffer.from(JSON.stringify(payload)), { retain: false });
-  }
-}
+import { type FakeMqtt, startFakeRegistry } from './fake-registry.ts';
 
 const topics = createTopics();
 
@@ -192,13 +177,7 @@ describe('WorkerRegistry model view', () => {
   let registry: WorkerRegistry;
   beforeEach(async () => {
     vi.useFakeTimers();
-    mqtt = new FakeMqtt();
-    registry = new WorkerRegistry({
-      mqtt: mqtt as unknown as MqttClient,
-      topics,
-      log: pino({ level: 'silent' }),
-    });
-    await registry.start();
+    ({ mqtt, registry } = await startFakeRegistry(topics));
   });
   afterEach(() => {
     registry.stop();

@@ -4,27 +4,18 @@
  * counts how late it applies heartbeats.
  */
 import { EventEmitter } from 'node:events';
-import type { MqttClient } from 'mqtt';
-import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MAX_WORKER_SERIES, MasterMetrics } from '../../../master/src/metrics/master-metrics.ts';
 import {
   HEARTBEAT_LAG_BUCKETS_MS,
   HeartbeatMeter,
 } from '../../../master/src/registry/heartbeat-meter.ts';
-import { STATUS_REFETCH_MS, WorkerRegistry } from '../../../master/src/registry/registry.ts';
+import { STATUS_REFETCH_MS, type WorkerRegistry } from '../../../master/src/registry/registry.ts';
 import { samePanelLoad, type WorkerRecord } from '../../../master/src/registry/worker-record.ts';
 import { WorkerTable } from '../../../master/src/registry/worker-table.ts';
 import type { Heartbeat, WorkerOnline } from '../../../proto/src/schemas/worker.ts';
 import { createTopics } from '../../../proto/src/topics.ts';
-
-class FakeMqtt extends EventEmitter {
-  subscribeAsync = vi.fn(async () => []);
-  unsubscribeAsync = vi.fn(async () => undefined);
-  deliver(topic: string, payload: unknown) {
-    this.emit('message', topic, Buffer.from(JSON.stringify(payload)), { retain: false });
-  }
-}
+import { type FakeMqtt, startFakeRegistry } from './fake-registry.ts';
 
 const topics = createTopics();
 const status = (id: string, models = ['echo']): WorkerOnline => ({
@@ -146,13 +137,7 @@ describe('WorkerRegistry with a steady fleet (fake timers)', () => {
   let registry: WorkerRegistry;
   beforeEach(async () => {
     vi.useFakeTimers();
-    mqtt = new FakeMqtt();
-    registry = new WorkerRegistry({
-      mqtt: mqtt as unknown as MqttClient,
-      topics,
-      log: pino({ level: 'silent' }),
-    });
-    await registry.start();
+    ({ mqtt, registry } = await startFakeRegistry(topics));
   });
   afterEach(() => {
     registry.stop();
