@@ -59,7 +59,7 @@ export const auditRecordSchema = auditEntrySchema.extend({ id: z.string().min(1)
 export type AuditRecord = z.infer<typeof auditRecordSchema>;
 
 /** Unix ms, or an ISO 8601 date (`2026-01-31T12:00:00Z`), as a query string gives it. */
-const instantSchema = z
+export const instantSchema = z
   .preprocess(
     (value) =>
       typeof value === 'string' && !/^\d+$/.test(value) ? Date.parse(value) : Number(value),
