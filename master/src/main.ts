@@ -281,9 +281,16 @@ export async function startMaster(
     const outboxes = new Outboxes();
     const audit = new AuditLog(store.audit, log);
     closers.push(() => audit.close());
-    // Refused requests (HTTP and gRPC) reach the trail within a per-address bound.
+    // Refusals (HTTP, gRPC, the embedded broker's MQTT logins) reach the trail, bounded per address.
     const refusals = new RefusalMeter((entry) => void audit.record(entry));
     closers.push(() => refusals.close());
+    broker?.onRefused(({ from, clientId, username, reason }) =>
+      refusals.refused({
+        from,
+        target: `MQTT login ${clientId}${username ? ` as ${username}` : ''}`.slice(0, 512),
+        detail: `refused: ${reason}`.slice(0, 1_000),
+      }),
+    );
 
     const grpcServer = await startGrpcServer({
       host: config.HOST,

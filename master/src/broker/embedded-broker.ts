@@ -47,7 +47,21 @@ export interface EmbeddedBroker extends Publisher {
    * logins, rules and bounds as the TCP listener.
    */
   serveWebSocket(server: HttpServer): void;
+  /**
+   * Hears of every login the broker refuses (the audit trail). The broker
+   * starts before the store does, so the listener comes later; refusals
+   * before it are only logged.
+   */
+  onRefused(listener: (refusal: MqttRefusal) => void): void;
   close(): Promise<void>;
+}
+
+/** A refused MQTT login: from where, as whom, and why. */
+export interface MqttRefusal {
+  from?: string;
+  clientId: string;
+  username?: string;
+  reason: string;
 }
 
 export interface EmbeddedBrokerOptions {
@@ -136,6 +150,12 @@ function skipRetainedScans(broker: Aedes, retained: RetainedTopics): void {
   };
 }
 
+/** The client's address: a TCP or TLS socket's peer; nothing for in-process or WebSocket streams. */
+function remoteAddressOf(client: Client): string | undefined {
+  const conn = (client as unknown as { conn?: { remoteAddress?: unknown } }).conn;
+  return typeof conn?.remoteAddress === 'string' ? conn.remoteAddress : undefined;
+}
+
 function refusal(reason: string, returnCode: 4 | 5): AuthenticateError {
   return Object.assign(new Error(reason), { returnCode }) as AuthenticateError;
 }
@@ -150,6 +170,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const retained = new RetainedTopics(options.maxRetained);
   const isPrivateFor = privateTopicFilter(topics);
   const warnNow = firstInWindow(60_000);
+  let refusedListener: ((refusal: MqttRefusal) => void) | undefined;
 
   const broker = await Aedes.createBroker({
     connectTimeout: CONNECT_TIMEOUT_MS,
@@ -174,6 +195,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       };
       const level = warnNow(`${who.clientId}|${who.username}|${who.reason}`) ? 'warn' : 'debug';
       log[level](who, 'mqtt connection refused');
+      refusedListener?.({ ...who, from: remoteAddressOf(client) });
       done(refusal(decision.reason, decision.returnCode), false);
     },
     authorizePublish(client, packet, done) {
@@ -331,6 +353,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
         connectTimeout: 5_000,
         ...clientOptions,
       });
+    },
+    onRefused(listener) {
+      refusedListener = listener;
     },
     serveWebSocket(httpServer) {
       webSockets = new WebSocketServer({
