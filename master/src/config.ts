@@ -29,6 +29,30 @@ const url = (protocols: string[]) =>
     })
     .optional();
 
+/** An http(s) URL, checked as a whole (a typo such as `http:/host` is refused at start). */
+const httpUrl = z
+  .string()
+  .refine(
+    (v) => {
+      if (!/^https?:\/\/[^/]/i.test(v)) return false;
+      try {
+        return new URL(v).hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an http:// or https:// URL' },
+  )
+  .optional();
+
+/** A decimal number from 0 to 1. */
+const ratio = (fallback: number) =>
+  z
+    .string()
+    .regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, 'expected a number from 0 to 1')
+    .transform(Number)
+    .default(fallback);
+
 /** DISPATCH_POLICY values; each is built by master/src/dispatch/policies/index.ts. */
 export const POLICY_NAMES = [
   'round-robin',
@@ -213,6 +237,54 @@ export const masterConfigSchema = z.object({
   CACHE_TTL_S: int(0, 30 * 24 * 3600, 0).describe(
     'Seconds a completed answer serves identical requests (tenant, model, prompt, history, params) of its tenant (0–2592000). `0` turns the result cache off: models are not deterministic, so reusing answers is a choice an operator makes',
   ),
+  HISTORY_RETENTION_HOURS: int(1, 24 * 365, 168).describe(
+    'Hours the task history (`GET /api/tasks`, timelines, `GET /api/usage`) keeps a task after its submission (1–8760); older records are deleted every 10 minutes',
+  ),
+  PROMETHEUS_URL: httpUrl.describe(
+    "Prometheus that scrapes this master (e.g. `http://prometheus:9090`): `GET /api/series` reads what is older than the master's last hour from it; unset = the last hour only",
+  ),
+  FLEET_NAME: z
+    .string()
+    .max(128)
+    .optional()
+    .describe("Names this installation in alert webhooks; unset = the master's id"),
+  ALERT_WORKER_DOWN_SECONDS: int(0, 86_400, 30).describe(
+    'Alert `worker_down`: a worker that went offline (not a clean stop) and stayed away this long; `0` = off',
+  ),
+  ALERT_BACKLOG_TASKS: int(0, 10_000_000, 100).describe(
+    'Alert `backlog`: more queued tasks than this (all queues together, or per queue with `ALERT_BACKLOG_PER_QUEUE`); `0` = off',
+  ),
+  ALERT_BACKLOG_SECONDS: int(0, 86_400, 60).describe(
+    'Alert `backlog`: for this long (`0` = at once)',
+  ),
+  ALERT_BACKLOG_PER_QUEUE: flag(false).describe(
+    'Alert `backlog` per queue (one alert per queue name) instead of on the total',
+  ),
+  ALERT_WINDOW_SECONDS: int(10, 3_600, 300).describe(
+    'Alerts `error_rate` and `latency_p95` look at the tasks that finished over this window (10–3600)',
+  ),
+  ALERT_ERROR_RATE: ratio(0.2).describe(
+    'Alert `error_rate`: failed ÷ finished (completed + failed; cancellations not counted) over the window above this (0–1); `0` = off',
+  ),
+  ALERT_MIN_TASKS: int(1, 1_000_000, 20).describe(
+    'Alerts `error_rate` and `latency_p95`: only with at least this many tasks finished over the window',
+  ),
+  ALERT_P95_MS: int(0, 86_400_000, 30_000).describe(
+    'Alert `latency_p95`: p95 of submission → result over the window above this many ms; `0` = off',
+  ),
+  ALERT_NO_WORKER_SECONDS: int(0, 86_400, 30).describe(
+    'Alert `no_worker_for_model`: tasks queued this long for a model (or GPU, or labels) no online worker serves; `0` = off',
+  ),
+  ALERT_WEBHOOK_URL: httpUrl.describe(
+    'Each alert that fires or resolves is POSTed here as JSON, signed with `ALERT_WEBHOOK_SECRET`; see [OPERATIONS.md](OPERATIONS.md#alerts)',
+  ),
+  ALERT_WEBHOOK_SECRET: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .optional()
+    .describe(
+      'Signs each webhook delivery (HMAC-SHA256; at least 16 characters); required with `ALERT_WEBHOOK_URL`',
+    ),
 });
 
 export type MasterConfig = z.infer<typeof masterConfigSchema>;
@@ -257,6 +329,11 @@ export function loadMasterConfig(env: NodeJS.ProcessEnv = process.env): MasterCo
   }
   if (c.FLOTA_SECRET_FILE !== undefined && c.FLOTA_SECRET_FILE.length < 32) {
     problems.push('FLOTA_SECRET_FILE: the secret must be at least 32 characters');
+  }
+  if (c.ALERT_WEBHOOK_URL !== undefined && c.ALERT_WEBHOOK_SECRET === undefined) {
+    problems.push(
+      'ALERT_WEBHOOK_SECRET: required with ALERT_WEBHOOK_URL (at least 16 characters; receivers check each delivery with it)',
+    );
   }
   if (c.MQTT_DYNSEC && !c.MQTT_URL) {
     problems.push('MQTT_DYNSEC: only with MQTT_URL (a Mosquitto with the dynamic-security plugin)');

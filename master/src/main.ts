@@ -20,6 +20,10 @@ import {
 } from '../../proto/src/ipc.ts';
 import type { MetricsSnapshot } from '../../proto/src/schemas/metrics.ts';
 import { createTopics, MASTER_MQTT_USERNAME } from '../../proto/src/topics.ts';
+import { AlertEngine } from './alerts/alert-engine.ts';
+import { registerAlertMetrics } from './alerts/alert-metrics.ts';
+import { alertThresholdsOf } from './alerts/rules.ts';
+import { AlertWebhook } from './alerts/webhook.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { RefusalMeter } from './audit/refusal-meter.ts';
 import { startDynsecProvisioner } from './broker/dynsec.ts';
@@ -38,12 +42,18 @@ import { FleetControl } from './fleet/fleet-control.ts';
 import { registerFleetMetrics } from './fleet/fleet-metrics.ts';
 import { startGrpcServer } from './grpc/server.ts';
 import { limitHeapGrowth } from './heap.ts';
+import { HistoryRecorder } from './history/recorder.ts';
+import { TaskHistory } from './history/task-history.ts';
 import { createHttpApp } from './http/app.ts';
 import { ApiAuth } from './http/auth.ts';
 import { createRateLimiter } from './http/rate-limit.ts';
 import { listen, listenError } from './listen.ts';
 import { MasterMetrics } from './metrics/master-metrics.ts';
 import { masterStatusOf } from './metrics/master-status.ts';
+import { registerUsageMetrics } from './metrics/usage-metrics.ts';
+import { PrometheusSeries } from './monitor/prometheus-series.ts';
+import { SeriesRecorder } from './monitor/series.ts';
+import { attachConsoleSocket } from './realtime/console-socket.ts';
 import { Outboxes } from './realtime/outbox.ts';
 import { attachSocketServer } from './realtime/socket-server.ts';
 import { WorkerRegistry } from './registry/registry.ts';
@@ -56,7 +66,7 @@ import { TaskStore } from './store/task-store.ts';
 import { TaskLifecycle } from './tasks/lifecycle.ts';
 import { SecretVault } from './tasks/secret-vault.ts';
 import { SubmissionKeys } from './tasks/submission-keys.ts';
-import { TaskEvents } from './tasks/task-events.ts';
+import { TaskEvents, TaskRecordEvents } from './tasks/task-events.ts';
 import { TaskService } from './tasks/task-service.ts';
 import { TaskWatch } from './tasks/task-watch.ts';
 
@@ -206,6 +216,17 @@ export async function startMaster(
     closers.push(() => registry.stop());
 
     const events = new TaskEvents();
+    // The task history hears every submission, assignment, retry and end from the first task on.
+    const records = new TaskRecordEvents();
+    const recorder = new HistoryRecorder({
+      history: store.history,
+      events,
+      records,
+      retentionMs: config.HISTORY_RETENTION_HOURS * 3_600_000,
+      log,
+    });
+    recorder.start();
+    closers.push(() => recorder.close());
     const leases = new LeaseTable();
     const vault = new SecretVault();
     const taskStore = new TaskStore(store);
@@ -221,6 +242,7 @@ export async function startMaster(
       topics,
       policy,
       cache,
+      records,
       log,
     });
     lifecycle.start();
@@ -277,6 +299,7 @@ export async function startMaster(
       defaults: { timeoutMs: config.TASK_TIMEOUT_MS, attempts: config.TASK_ATTEMPTS },
       submissionKeys: new SubmissionKeys(store.kv, log),
       maxQueuedPerTenant: config.MAX_QUEUED_PER_TENANT,
+      records,
     });
     const outboxes = new Outboxes();
     const audit = new AuditLog(store.audit, log);
@@ -311,6 +334,45 @@ export async function startMaster(
 
     const metrics = new MasterMetrics({ events, registry, tasks, results, cache });
     registerFleetMetrics(metrics.registry, fleet);
+    const stopUsageMetrics = registerUsageMetrics(metrics.registry, {
+      records,
+      tenants: exposure.tokens.map((t) => t.tenant),
+    });
+    closers.push(stopUsageMetrics);
+    const series = new SeriesRecorder({ events, registry, tasks, log });
+    series.start();
+    closers.push(() => series.close());
+    const alerts = new AlertEngine({
+      series,
+      events,
+      registry,
+      thresholds: alertThresholdsOf(config),
+      log,
+    });
+    alerts.start();
+    closers.push(() => alerts.close());
+    // loadMasterConfig refuses a webhook URL without its secret.
+    const webhook =
+      config.ALERT_WEBHOOK_URL && config.ALERT_WEBHOOK_SECRET
+        ? new AlertWebhook({
+            url: config.ALERT_WEBHOOK_URL,
+            secret: config.ALERT_WEBHOOK_SECRET,
+            fleet: config.FLEET_NAME ?? masterLogin.clientId,
+            log,
+          })
+        : undefined;
+    if (webhook) {
+      const deliver = webhook.send.bind(webhook);
+      alerts.on('change', deliver);
+      closers.push(() => {
+        alerts.off('change', deliver);
+        webhook.close();
+      });
+    }
+    registerAlertMetrics(metrics.registry, alerts, webhook);
+    const seriesArchive = config.PROMETHEUS_URL
+      ? new PrometheusSeries({ url: config.PROMETHEUS_URL })
+      : undefined;
     const auth = new ApiAuth(exposure.tokens);
     closers.push(() => metrics.close());
     const limiter = createRateLimiter({
@@ -334,6 +396,10 @@ export async function startMaster(
       commands: fleet,
       audit,
       refusals,
+      history: new TaskHistory(store.history),
+      series,
+      seriesArchive,
+      alerts,
       fleet: {
         issueCredential: issueWorkerCredential,
         issueJoinToken: (prefix) => credentials.issueJoin(prefix),
@@ -370,6 +436,18 @@ export async function startMaster(
     });
     // Stop intake first: closing Socket.IO also closes the HTTP server.
     closers.push(() => realtime.close());
+    const consoleSocket = attachConsoleSocket({
+      io: realtime.io,
+      auth,
+      registry,
+      fleet,
+      series,
+      alerts,
+      events,
+      onRefused: (refusal) => refusals.refused(refusal),
+      log,
+    });
+    closers.push(() => consoleSocket.close());
     const httpPort = (httpServer.address() as AddressInfo).port;
     const httpUrl = `${tls ? 'https' : 'http'}://${localHost(config.HOST)}:${httpPort}`;
     log.info(

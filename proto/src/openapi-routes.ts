@@ -20,6 +20,16 @@ import {
 } from './schemas/admin.ts';
 import { auditPageSchema, auditQuerySchema } from './schemas/audit.ts';
 import {
+  alertsResponseSchema,
+  seriesQuerySchema,
+  seriesResponseSchema,
+  taskListQuerySchema,
+  taskPageSchema,
+  taskTimelineSchema,
+  usageQuerySchema,
+  usageReportSchema,
+} from './schemas/console.ts';
+import {
   cordonResponseSchema,
   fleetStateSchema,
   fleetStopRequestSchema,
@@ -74,6 +84,11 @@ export const RESPONSE_SCHEMAS = {
   WorkerCommandResponse: workerCommandResponseSchema,
   FleetState: fleetStateSchema,
   AuditPage: auditPageSchema,
+  TaskPage: taskPageSchema,
+  TaskTimeline: taskTimelineSchema,
+  UsageReport: usageReportSchema,
+  SeriesResponse: seriesResponseSchema,
+  AlertsResponse: alertsResponseSchema,
   ChatCompletion: chatCompletionSchema,
   ChatCompletionChunk: chatCompletionChunkSchema,
   OpenAiModelList: openAiModelListSchema,
@@ -89,7 +104,16 @@ export interface Route {
   method: 'get' | 'post' | 'patch' | 'delete';
   path: string;
   summary: string;
-  tag: 'tasks' | 'workers' | 'models' | 'fleet' | 'audit' | 'metrics' | 'openai' | 'meta';
+  tag:
+    | 'tasks'
+    | 'workers'
+    | 'models'
+    | 'fleet'
+    | 'audit'
+    | 'metrics'
+    | 'alerts'
+    | 'openai'
+    | 'meta';
   /** `admin`: an admin token; `none`: open; default: any API token. */
   auth?: 'admin' | 'none';
   pathParams?: Record<string, z.ZodType>;
@@ -100,6 +124,8 @@ export interface Route {
   responses: Record<string, { description: string; body?: ResponseName }>;
   /** With `stream: true` the 200 is server-sent events, each `data:` line one of these. */
   events?: ResponseName;
+  /** With `format=csv` the 200 is CSV (`text/csv`), described by this. */
+  csv?: string;
 }
 
 const ok = (body: ResponseName, description = 'done') => ({ '200': { description, body } });
@@ -168,6 +194,55 @@ export const API_ROUTES: readonly Route[] = [
       '400': apiError('invalid body or header, or `unknown_model`'),
       '429': apiError('`rate_limited` or `queue_full`'),
       '503': apiError('the queue store is unavailable'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/tasks',
+    summary: 'The task history: newest first, filtered, a page at a time (JSON or CSV)',
+    tag: 'tasks',
+    query: taskListQuerySchema,
+    csv: 'The same page: a header row, then one row per task; sent as the attachment flota-tasks.csv, `X-Next-Cursor` naming the next page.',
+    responses: {
+      ...ok('TaskPage', 'a page of tasks (a user token: its own tenant only)'),
+      '400': apiError('bad query or cursor'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/tasks/{id}/timeline',
+    summary: "A task's timeline: queued, assigned, retried, re-prioritized, ended",
+    tag: 'tasks',
+    pathParams: taskId,
+    responses: {
+      ...ok('TaskTimeline', 'the task and its events, oldest first'),
+      '400': apiError('bad task id'),
+      '404': apiError('no such task in the history'),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/tasks/{id}/retry',
+    summary: 'Submit a failed or cancelled task again, as a new task',
+    tag: 'tasks',
+    pathParams: taskId,
+    responses: {
+      '202': { description: 'queued; `Location` names the new task', body: 'SubmitTaskResponse' },
+      '400': apiError('bad task id, or its model is no longer known (`unknown_model`)'),
+      '404': apiError('no such task (the store keeps failed tasks 7 days)'),
+      '409': apiError('the task is queued, running or completed'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/usage',
+    summary: 'Usage of finished tasks, summed per tenant, model, worker, hour or day (JSON or CSV)',
+    tag: 'tasks',
+    query: usageQuerySchema,
+    csv: 'The same rows: a header row, then one row per group; sent as the attachment flota-usage.csv.',
+    responses: {
+      ...ok('UsageReport', 'the sums (a user token: its own tenant only)'),
+      '400': apiError('bad query'),
     },
   },
   {
@@ -315,6 +390,27 @@ export const API_ROUTES: readonly Route[] = [
     auth: 'admin',
     query: auditQuerySchema,
     responses: { ...ok('AuditPage', 'a page of records'), '400': apiError('bad query') },
+  },
+  {
+    method: 'get',
+    path: '/api/series',
+    summary: 'The live series: one point per second, older ones from Prometheus',
+    tag: 'metrics',
+    auth: 'admin',
+    query: seriesQuerySchema,
+    csv: 'A header row, then one row per point; a `queued:<queue>` column per queue; sent as the attachment flota-metrics.csv.',
+    responses: {
+      ...ok('SeriesResponse', 'the points, oldest first'),
+      '400': apiError('bad query'),
+    },
+  },
+  {
+    method: 'get',
+    path: '/api/alerts',
+    summary: 'Alerts firing now, and the latest that resolved',
+    tag: 'alerts',
+    auth: 'admin',
+    responses: ok('AlertsResponse', 'the alerts'),
   },
   {
     method: 'post',

@@ -95,6 +95,15 @@ function operationOf(route: Route): JsonSchema {
       },
     };
   }
+  if (route.csv) {
+    responses['200'] = {
+      ...responses['200'],
+      content: {
+        ...(responses['200']?.content as JsonSchema),
+        'text/csv': { schema: { type: 'string', description: route.csv } },
+      },
+    };
+  }
   const parameters = parametersOf(route);
   return {
     operationId: `${route.method}${route.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,

@@ -63,7 +63,8 @@ const sameSelector = (a: WorkerSelector, b: WorkerSelector) =>
   JSON.stringify(Object.entries(a.labels ?? {}).sort()) ===
     JSON.stringify(Object.entries(b.labels ?? {}).sort());
 
-export class FleetControl extends EventEmitter<{ open: [] }> implements DispatchGate {
+/** `open`: dispatch may take again; `change`: what state() answers changed. */
+export class FleetControl extends EventEmitter<{ open: []; change: [] }> implements DispatchGate {
   private halted: (Mark & { running: 'cancel' | 'keep'; cancelled: number }) | undefined;
   private readonly drained = new Map<string, Mark>();
   private readonly cordons: Array<Mark & { selector: WorkerSelector }> = [];
@@ -81,6 +82,7 @@ export class FleetControl extends EventEmitter<{ open: [] }> implements Dispatch
     const cordon = this.cordons.find((c) => matchesSelector(record, c.selector));
     if (cordon && !this.drained.has(workerId)) {
       this.drained.set(workerId, { at: Date.now(), by: cordon.by });
+      this.emit('change');
     }
     if (!this.drained.has(workerId)) return;
     this.log.info({ workerId }, 'drained worker joined: drained again');
@@ -121,7 +123,10 @@ export class FleetControl extends EventEmitter<{ open: [] }> implements Dispatch
   /** No new work for the worker from now on; answers once it says it drains. */
   async drain(workerId: string, by: Operator): Promise<WorkerView> {
     this.online(workerId);
-    if (!this.drained.has(workerId)) this.drained.set(workerId, { at: Date.now(), by });
+    if (!this.drained.has(workerId)) {
+      this.drained.set(workerId, { at: Date.now(), by });
+      this.emit('change');
+    }
     await this.command(
       workerId,
       { type: 'drain' },
@@ -133,7 +138,7 @@ export class FleetControl extends EventEmitter<{ open: [] }> implements Dispatch
   /** The worker takes work again (an operator's drain of it is lifted, whatever cordon made it). */
   async resume(workerId: string): Promise<WorkerView> {
     this.online(workerId);
-    this.drained.delete(workerId);
+    if (this.drained.delete(workerId)) this.emit('change');
     this.emit('open');
     await this.command(workerId, { type: 'resume' }, 'the master may assign to it again');
     return this.view(workerId);
@@ -164,6 +169,7 @@ export class FleetControl extends EventEmitter<{ open: [] }> implements Dispatch
   async cordon(selector: WorkerSelector, by: Operator): Promise<CordonOutcome[]> {
     if (!this.cordons.some((c) => sameSelector(c.selector, selector))) {
       this.cordons.push({ selector, at: Date.now(), by });
+      this.emit('change');
     }
     return this.each(selector, (id) => this.drain(id, by));
   }
@@ -178,6 +184,7 @@ export class FleetControl extends EventEmitter<{ open: [] }> implements Dispatch
         this.drained.delete(workerId);
       }
     }
+    this.emit('change');
     return this.each(selector, (id) => this.resume(id));
   }
 
@@ -209,6 +216,7 @@ export class FleetControl extends EventEmitter<{ open: [] }> implements Dispatch
     this.halted ??= { at: Date.now(), by, running, cancelled: 0 };
     this.halted.running = running === 'cancel' ? 'cancel' : this.halted.running;
     this.log.warn({ running, by }, 'dispatch stopped');
+    this.emit('change');
     if (running === 'cancel') {
       const at = Date.now();
       const ends = await Promise.allSettled(
@@ -223,6 +231,7 @@ export class FleetControl extends EventEmitter<{ open: [] }> implements Dispatch
       const cancelled = ends.filter((end) => end.status === 'fulfilled').length;
       if (this.halted) this.halted.cancelled += cancelled;
       this.log.warn({ cancelled }, 'running tasks cancelled by the emergency stop');
+      this.emit('change');
     }
     return this.state();
   }
@@ -232,6 +241,7 @@ export class FleetControl extends EventEmitter<{ open: [] }> implements Dispatch
     if (this.halted) {
       this.halted = undefined;
       this.log.info({ by }, 'dispatch resumed');
+      this.emit('change');
       this.emit('open');
     }
     return this.state();

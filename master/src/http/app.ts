@@ -21,10 +21,14 @@ import {
   taskIdSchema,
 } from '../../../proto/src/schemas/task.ts';
 import { sessionIdSchema } from '../../../proto/src/socket-events.ts';
+import type { AlertEngine } from '../alerts/alert-engine.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { RefusalMeter } from '../audit/refusal-meter.ts';
 import type { FleetControl as FleetCommands } from '../fleet/fleet-control.ts';
+import type { TaskHistory } from '../history/task-history.ts';
 import type { MasterMetrics } from '../metrics/master-metrics.ts';
+import type { PrometheusSeries } from '../monitor/prometheus-series.ts';
+import type { SeriesRecorder } from '../monitor/series.ts';
 import type { WorkerRegistry } from '../registry/registry.ts';
 import type { TaskService } from '../tasks/task-service.ts';
 import type { TaskWatch } from '../tasks/task-watch.ts';
@@ -41,6 +45,8 @@ import {
 import { auditRoutes, fleetDispatchRoutes, workerControlRoutes } from './control-routes.ts';
 import { errorHandler } from './errors.ts';
 import { type FleetControl, fleetRoutes } from './fleet-routes.ts';
+import { historyRoutes } from './history-routes.ts';
+import { alertRoutes, seriesRoutes } from './monitor-routes.ts';
 import { openAiErrors } from './openai-errors.ts';
 import { openAiRoutes } from './openai-routes.ts';
 import { createOriginPolicy, guardOrigin } from './origins.ts';
@@ -76,6 +82,13 @@ export interface HttpAppDeps {
   audit: AuditLog;
   /** Bounds how many refusals (401/403) reach the audit trail. */
   refusals: RefusalMeter;
+  /** The task history and usage (`GET /api/tasks`, timelines, `GET /api/usage`). */
+  history: TaskHistory;
+  /** The live series (admin only, `/api/series`), and Prometheus for older points. */
+  series: SeriesRecorder;
+  seriesArchive?: PrometheusSeries;
+  /** The master's alerts (admin only, `/api/alerts`). */
+  alerts: AlertEngine;
   log: Logger;
 }
 
@@ -154,6 +167,8 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     return id.data;
   };
 
+  app.use('/api', historyRoutes({ history: deps.history, tasks: deps.tasks }));
+
   app.get('/api/tasks/:id', async (req, res) => {
     res.json(await deps.tasks.get(taskIdParam(req.params.id), taskScopeOf(res)));
   });
@@ -182,6 +197,8 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use('/api/workers', workerControlRoutes(deps.commands, deps.audit));
   app.use('/api/fleet', fleetDispatchRoutes(deps.commands, deps.audit));
   app.use('/api/audit', auditRoutes(deps.audit));
+  app.use('/api/series', seriesRoutes({ series: deps.series, archive: deps.seriesArchive, log }));
+  app.use('/api/alerts', alertRoutes(deps.alerts));
 
   /** The fleet's models: who serves each, who has it loaded, free slots, catalog facts. */
   app.get('/api/models', (_req, res) => {
@@ -205,6 +222,10 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     openAiRoutes({ tasks: deps.tasks, watch: deps.watch, registry: deps.registry, log }),
   );
   app.use('/vendor', vendorRoutes());
+  // The operator console's page; its data needs an admin token (REST and its Socket.IO namespace).
+  app.get('/console', (_req, res) => {
+    res.sendFile('console.html', { root: WEB_ROOT, maxAge: '5m' });
+  });
   app.use(express.static(WEB_ROOT, { index: 'index.html', maxAge: '5m' }));
   app.use(errorHandler(log));
   return app;

@@ -93,7 +93,11 @@ const refusal = (
       ? { ok: false, error: err.message, code: err.code }
       : { ok: false, error: 'internal error' };
 
-export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<void> } {
+export function attachSocketServer(deps: SocketServerDeps): {
+  /** The server, for other namespaces (the console's): its origin check covers them all. */
+  io: Server;
+  close(): Promise<void>;
+} {
   const log = deps.log.child({ component: 'realtime' });
   const { outboxes, tasks } = deps;
   const originPolicy = createOriginPolicy({
@@ -365,6 +369,7 @@ export function attachSocketServer(deps: SocketServerDeps): { close(): Promise<v
   deps.registry.on('change', onWorkersChange);
 
   return {
+    io: io as unknown as Server,
     async close() {
       deps.registry.off('change', onWorkersChange);
       if (pending) clearTimeout(pending);

@@ -188,5 +188,6 @@ export function toWorkerView(record: WorkerRecord): WorkerView {
     cpuPct: heartbeat?.cpuPct,
     memPct: heartbeat?.mem.usedPct,
     gpus: heartbeat?.gpus ?? [],
+    ...(heartbeat?.loaded && { loaded: heartbeat.loaded.map((m) => m.name) }),
   };
 }

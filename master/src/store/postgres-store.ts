@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type { Logger } from '../../../common/logger.ts';
 import { settlesWithin } from '../../../common/timeout.ts';
 import { createPostgresAudit } from './postgres-audit.ts';
+import { createPostgresHistory } from './postgres-history.ts';
 import { createPostgresKv } from './postgres-kv.ts';
 import type { StoreBinding } from './tracked-store.ts';
 import type { StoreQueue, StoreWorker } from './types.ts';
@@ -85,6 +86,7 @@ export function createPostgresBinding(options: PostgresBindingOptions): StoreBin
   return {
     kv,
     audit: createPostgresAudit(pool, schema),
+    history: createPostgresHistory(pool, schema),
     limiter: { kind: 'postgres', pool },
     // A failed first migration would stay memoized in BullMQ's connection: run it before any queue.
     ready: () => connection.waitUntilReady(),

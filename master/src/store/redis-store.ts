@@ -9,6 +9,7 @@ import type { Logger } from '../../../common/logger.ts';
 import { settlesWithin } from '../../../common/timeout.ts';
 import { checkKvKey, encodeKvEntry } from './kv.ts';
 import { createRedisAudit } from './redis-audit.ts';
+import { createRedisHistory } from './redis-history.ts';
 import type { StoreBinding } from './tracked-store.ts';
 import type { StoreKv, StoreQueue, StoreWorker } from './types.ts';
 
@@ -104,6 +105,7 @@ export function createRedisBinding(options: RedisBindingOptions): StoreBinding {
   return {
     kv,
     audit: createRedisAudit(client, prefix),
+    history: createRedisHistory(client, prefix),
     limiter: { kind: 'redis', client },
     listQueues,
     newQueue: (name, opts) =>

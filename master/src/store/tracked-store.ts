@@ -9,6 +9,7 @@ import type {
   QueueStore,
   QueueStoreKind,
   StoreAudit,
+  StoreHistory,
   StoreKv,
   StoreQueue,
   StoreQueueOptions,
@@ -22,6 +23,8 @@ export interface StoreBinding {
   kv: StoreKv;
   /** The audit trail on the same server. */
   audit: StoreAudit;
+  /** The task history on the same server. */
+  history: StoreHistory;
   /** The connection the rate limiter may share (the binding's own; closed in closeConnections()). */
   limiter: LimiterBackend;
   /**
@@ -92,6 +95,7 @@ export function createTrackedStore(options: TrackedStoreOptions): QueueStore {
     kind: options.kind,
     kv: binding.kv,
     audit: binding.audit,
+    history: binding.history,
     createQueue<D, R>(name: string, opts: StoreQueueOptions = {}): StoreQueue<D, R> {
       assertOpen(name);
       const queue = binding.newQueue(name, opts);

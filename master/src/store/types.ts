@@ -8,7 +8,9 @@ import type {
 } from 'bullmq';
 import type { Logger } from '../../../common/logger.ts';
 import type { AuditEntry, AuditPage, AuditQuery } from '../../../proto/src/schemas/audit.ts';
+import type { TaskPage, TaskTimeline, UsageRow } from '../../../proto/src/schemas/console.ts';
 import type { LimiterBackend } from '../http/rate-limit.ts';
+import type { HistoryQuery, HistoryUpdate, UsageSelection } from './history-records.ts';
 
 /** Which server keeps the queue state. */
 export type QueueStoreKind = 'redis' | 'postgres' | 'embedded-postgres';
@@ -100,6 +102,24 @@ export interface StoreAudit {
 }
 
 /**
+ * The task history: a summary and a timeline per task, on the same server
+ * and namespace as the queues. Several masters write it; updates merge
+ * (history-records.ts), so an older fact never replaces a newer one.
+ */
+export interface StoreHistory {
+  /** Merges the updates (at most one per task) in one round trip. Rejects while the server is unreachable. */
+  write(updates: readonly HistoryUpdate[]): Promise<void>;
+  /** Tasks newest first by submission, filtered; `nextCursor` goes on where the page stopped. */
+  page(query: HistoryQuery): Promise<TaskPage>;
+  /** A task's summary and events in order; undefined when the history does not hold it. */
+  timeline(taskId: string): Promise<TaskTimeline | undefined>;
+  /** Sums of the tasks finished in [from, to], per group. */
+  usage(selection: UsageSelection): Promise<UsageRow[]>;
+  /** Deletes the tasks submitted before `before` (Unix ms) and their events; resolves with how many. */
+  trim(before: number): Promise<number>;
+}
+
+/**
  * Where the master keeps its queues. Everything created through the store is
  * closed by `close()`, so callers need not track their queues and workers.
  */
@@ -121,6 +141,8 @@ export interface QueueStore {
   readonly kv: StoreKv;
   /** The audit trail, on the same server and namespace. */
   readonly audit: StoreAudit;
+  /** The task history, on the same server and namespace. */
+  readonly history: StoreHistory;
   /**
    * Names of the queues the store holds jobs for, starting with `prefix`
    * (a restarted master opens a lane for each, so no stored job is forgotten).

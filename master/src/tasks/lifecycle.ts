@@ -61,7 +61,7 @@ import {
   toTaskView,
 } from './task-data.ts';
 import { StoreUnavailableError } from './task-errors.ts';
-import type { TaskEvents } from './task-events.ts';
+import type { TaskEvents, TaskRecordEvents } from './task-events.ts';
 
 export interface LifecycleDeps {
   store: TaskStore;
@@ -75,6 +75,8 @@ export interface LifecycleDeps {
   policy: DispatchPolicy;
   /** Keeps each committed answer for identical later requests (when enabled). */
   cache?: ResultCache;
+  /** Hears each submission and each end with the task's whole data (the task history). */
+  records?: TaskRecordEvents;
   log: Logger;
 }
 
@@ -119,6 +121,7 @@ export class TaskLifecycle extends EventEmitter<LifecycleEvents> {
   queued(data: TaskJobData, clientId: string | undefined, waitingFor: string | undefined): void {
     const { taskId, model, gpu, labels, priority, sessionId } = data;
     this.log.info({ taskId, model, gpu, labels, priority, sessionId }, 'task queued');
+    this.deps.records?.emit('submitted', data);
     this.deps.events.emit('queued', sessionId, { taskId, clientId, waitingFor });
   }
 
@@ -141,6 +144,8 @@ export class TaskLifecycle extends EventEmitter<LifecycleEvents> {
       { taskId: data.taskId, cachedAt: cached.cachedAt },
       'task answered from the result cache',
     );
+    this.deps.records?.emit('submitted', data);
+    this.deps.records?.emit('finished', task);
     this.deps.events.emit('queued', data.sessionId, { taskId: data.taskId, clientId });
     this.deps.events.emit('completed', data.sessionId, toTaskView(task));
   }
@@ -507,6 +512,7 @@ export class TaskLifecycle extends EventEmitter<LifecycleEvents> {
     const { taskId, sessionId, ended } = task.data;
     this.requested.delete(taskId);
     this.deps.vault.drop(taskId);
+    this.deps.records?.emit('finished', task);
     if (task.state === 'completed') {
       this.deps.events.emit('completed', sessionId, toTaskView(task));
       return;

@@ -6,6 +6,7 @@ import type {
   TaskQueuedEvent,
   TaskRetryingEvent,
 } from '../../../proto/src/socket-events.ts';
+import type { StoredTask, TaskJobData } from './task-data.ts';
 
 /** Everything a browser session hears about its tasks; `sessionId` routes it. */
 export interface TaskEventMap {
@@ -30,3 +31,18 @@ export const SOCKET_EVENT_OF = {
 } as const satisfies Record<keyof TaskEventMap, string>;
 
 export class TaskEvents extends EventEmitter<TaskEventMap> {}
+
+/**
+ * What the master knows of a task beyond its session's events, for the task
+ * history and usage: the whole request with its tenant, the stored end, a new
+ * priority. Sessions never hear these.
+ */
+export interface TaskRecordMap {
+  /** Stored: queued, or answered from the result cache (then `finished` follows). */
+  submitted: [data: TaskJobData];
+  /** Completed, failed or cancelled for good, as the store holds it. */
+  finished: [task: StoredTask];
+  reprioritized: [taskId: string, priority: number, at: number];
+}
+
+export class TaskRecordEvents extends EventEmitter<TaskRecordMap> {}

@@ -21,7 +21,7 @@ import {
   toTaskView,
 } from './task-data.ts';
 import { QueueFullError, StoreUnavailableError, UnknownModelError } from './task-errors.ts';
-import type { TaskEvents } from './task-events.ts';
+import type { TaskEvents, TaskRecordEvents } from './task-events.ts';
 import { TenantBacklog } from './tenant-backlog.ts';
 
 /** Model used when a request names none and no worker is online to suggest one. */
@@ -66,6 +66,8 @@ export interface TaskServiceDeps {
   submissionKeys?: SubmissionKeys;
   /** MAX_QUEUED_PER_TENANT: tasks one tenant may have queued or running; unset = no cap. */
   maxQueuedPerTenant?: number;
+  /** Hears each new priority (the task history). */
+  records?: TaskRecordEvents;
 }
 
 export class TaskService {
@@ -222,7 +224,39 @@ export class TaskService {
       place.settle();
     }
     this.log.info({ taskId, from: view.priority, to: priority }, 'task re-prioritized');
+    this.deps.records?.emit('reprioritized', taskId, priority, Date.now());
     return this.get(taskId);
+  }
+
+  /**
+   * Submits a failed or cancelled task's request again as a new task of the
+   * same tenant (its per-task API key is gone: the worker's own is used).
+   * With a tenant, only that tenant's tasks; any other state is a conflict.
+   */
+  async resubmit(taskId: string, ctx: { tenant?: string } = {}): Promise<{ taskId: string }> {
+    const task = await this.read(taskId, ctx);
+    const { state } = this.view(task);
+    if (state !== 'failed' && state !== 'cancelled') {
+      throw new ConflictError(
+        `task ${taskId} is ${state}; only a failed or cancelled task is retried`,
+      );
+    }
+    const { data } = task;
+    const submitted = await this.submit(
+      {
+        prompt: data.prompt,
+        messages: data.messages,
+        model: data.model,
+        params: data.params,
+        priority: data.priority,
+        timeoutMs: data.timeoutMs,
+        requires: data.labels ? { gpu: data.gpu, labels: data.labels } : { gpu: data.gpu },
+        ...(data.noCache && { cache: false }),
+      },
+      { tenant: data.tenant ?? DEFAULT_TENANT },
+    );
+    this.log.info({ taskId: submitted.taskId, from: taskId }, 'task retried');
+    return submitted;
   }
 
   /** With a tenant, only that tenant's tasks (others read as not found). */

@@ -232,8 +232,52 @@ export const seriesPointSchema = z.object({
   slots: z.number().int(),
   busy: z.number().int(),
   workersOnline: z.number().int(),
+  /**
+   * Seconds the point covers when it is coarser than one (an older range read
+   * from Prometheus): its counts are sums over them. Absent: one second.
+   */
+  seconds: z.number().int().positive().optional(),
 });
 export type SeriesPoint = z.infer<typeof seriesPointSchema>;
 
 /** Seconds of fine series the master keeps in memory. */
 export const SERIES_SECONDS = 3600;
+
+/**
+ * `GET /api/series`: the points between `from` and `to` (default: the last
+ * SERIES_SECONDS). Older than the master's memory, points come from
+ * Prometheus when PROMETHEUS_URL is set.
+ */
+export const seriesQuerySchema = z
+  .object({
+    from: instantSchema.optional(),
+    to: instantSchema.optional(),
+    format: exportFormatSchema,
+  })
+  .strict();
+export type SeriesQuery = z.infer<typeof seriesQuerySchema>;
+
+/** `GET /api/series` → 200 (json), oldest point first. */
+export const seriesResponseSchema = z.object({
+  from: z.number().int(),
+  to: z.number().int(),
+  points: z.array(seriesPointSchema),
+  /** Why part of the range has no points (older than memory, Prometheus unset or unreachable). */
+  gap: z.string().optional(),
+});
+export type SeriesResponse = z.infer<typeof seriesResponseSchema>;
+
+// ── Alert webhook ───────────────────────────────────────────────────────────
+
+/** Unix seconds of the delivery try; signed with the body. */
+export const ALERT_TIMESTAMP_HEADER = 'X-Flota-Timestamp';
+/** `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with ALERT_WEBHOOK_SECRET>`. */
+export const ALERT_SIGNATURE_HEADER = 'X-Flota-Signature';
+
+/** The JSON body POSTed to ALERT_WEBHOOK_URL on each firing or resolved change. */
+export const alertWebhookBodySchema = z.object({
+  alert: alertSchema,
+  /** FLEET_NAME, or the master's id. */
+  fleet: z.string(),
+});
+export type AlertWebhookBody = z.infer<typeof alertWebhookBodySchema>;

@@ -158,5 +158,7 @@ export const workerViewSchema = z.object({
   cpuPct: z.number().optional(),
   memPct: z.number().optional(),
   gpus: z.array(gpuMetricsSchema),
+  /** Local models held in memory now, by name (its last heartbeat); absent for remote providers. */
+  loaded: z.array(z.string()).optional(),
 });
 export type WorkerView = z.infer<typeof workerViewSchema>;

@@ -140,6 +140,50 @@ describe('real /api answers fit the document', () => {
     expectDocumented('get', '/api/tasks/{id}', anonymous);
   });
 
+  it('task history: the list, a timeline, a retry, usage, and their errors', async () => {
+    const failed = await call('post', '/api/tasks', USER, {
+      prompt: 'never runs',
+      model: 'echo',
+      requires: { labels: { zone: 'nowhere' } },
+    });
+    const id = failed.body.id as string;
+    expect((await call('delete', `/api/tasks/${encodeURIComponent(id)}`, USER)).status).toBe(200);
+    const list = await waitFor(
+      async () => {
+        const answer = await call('get', '/api/tasks?state=cancelled', USER);
+        return (answer.body.tasks as unknown[]).length > 0 ? answer : undefined;
+      },
+      { what: 'the cancelled task in the history' },
+    );
+    expectDocumented('get', '/api/tasks', list);
+    expect(schemaFor('get', '/api/tasks', 200, 'text/csv')).toBeDefined();
+    expectDocumented('get', '/api/tasks', await call('get', '/api/tasks?limit=0', USER));
+
+    const timeline = await call('get', `/api/tasks/${encodeURIComponent(id)}/timeline`, USER);
+    expect(timeline.status).toBe(200);
+    expectDocumented('get', '/api/tasks/{id}/timeline', timeline);
+    const unknown = await call('get', '/api/tasks/no-such-task/timeline', USER);
+    expect(unknown.status).toBe(404);
+    expectDocumented('get', '/api/tasks/{id}/timeline', unknown);
+
+    const retried = await call('post', `/api/tasks/${encodeURIComponent(id)}/retry`, USER);
+    expect(retried.status).toBe(202);
+    expectDocumented('post', '/api/tasks/{id}/retry', retried);
+    const again = retried.body.id as string;
+    const running = await call('post', `/api/tasks/${encodeURIComponent(again)}/retry`, USER);
+    expect(running.status).toBe(409);
+    expectDocumented('post', '/api/tasks/{id}/retry', running);
+    await call('delete', `/api/tasks/${encodeURIComponent(again)}`, USER);
+
+    const usage = await call('get', '/api/usage?groupBy=tenant,model,day', USER);
+    expect(usage.status).toBe(200);
+    expectDocumented('get', '/api/usage', usage);
+    expect(schemaFor('get', '/api/usage', 200, 'text/csv')).toBeDefined();
+    const badUsage = await call('get', '/api/usage?groupBy=colour', USER);
+    expect(badUsage.status).toBe(400);
+    expectDocumented('get', '/api/usage', badUsage);
+  });
+
   it('workers, models and metrics', async () => {
     for (const path of ['/api/workers', '/api/models', '/api/metrics']) {
       const answer = await call('get', path, USER);
@@ -173,6 +217,31 @@ describe('real /api answers fit the document', () => {
     const offline = await call('post', '/api/workers/nobody-here/drain', ADMIN, {});
     expect(offline.status).toBe(404);
     expectDocumented('post', '/api/workers/{id}/drain', offline);
+  });
+
+  it('admin routes: the live series and the alerts', async () => {
+    const series = await waitFor(
+      async () => {
+        const answer = await call('get', '/api/series', ADMIN);
+        return (answer.body.points as unknown[]).length > 0 ? answer : undefined;
+      },
+      { what: 'a point in the series' },
+    );
+    expect(series.status).toBe(200);
+    expectDocumented('get', '/api/series', series);
+    expect(schemaFor('get', '/api/series', 200, 'text/csv')).toBeDefined();
+    const badRange = await call('get', '/api/series?from=2&to=1', ADMIN);
+    expect(badRange.status).toBe(400);
+    expectDocumented('get', '/api/series', badRange);
+
+    const alerts = await call('get', '/api/alerts', ADMIN);
+    expect(alerts.status).toBe(200);
+    expectDocumented('get', '/api/alerts', alerts);
+    for (const path of ['/api/series', '/api/alerts']) {
+      const forbidden = await call('get', path, USER);
+      expect(forbidden.status, path).toBe(403);
+      expectDocumented('get', path, forbidden);
+    }
   });
 });
 

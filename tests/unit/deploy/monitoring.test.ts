@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AutoscalerMetrics } from '../../../autoscaler/src/metrics.ts';
+import { registerAlertMetrics } from '../../../master/src/alerts/alert-metrics.ts';
 import { MasterMetrics, type MetricsDeps } from '../../../master/src/metrics/master-metrics.ts';
 import { HeartbeatMeter } from '../../../master/src/registry/heartbeat-meter.ts';
 import { parseYaml, ROOT } from './support/tools.ts';
@@ -40,6 +41,7 @@ beforeAll(async () => {
     results: { rejected: new Map() },
   } as unknown as MetricsDeps;
   metrics = new MasterMetrics(deps);
+  registerAlertMetrics(metrics.registry, { current: () => ({ firing: [], recent: [] }) });
   const json = [
     ...(await metrics.registry.getMetricsAsJSON()),
     ...(await new AutoscalerMetrics().registry.getMetricsAsJSON()),
