@@ -235,6 +235,18 @@ for (const tab of TABS) {
   main.append(panel);
   tabs.set(tab.id, { button, panel });
 }
+// The Alerts tab carries how many fire, so an operator on any tab sees one start.
+const alertsButton = tabs.get('alerts')?.button;
+if (alertsButton) {
+  const badge = h('span', { class: 'tab-badge', testid: 'alerts-badge', hidden: true });
+  alertsButton.append(badge);
+  ctx.on('alerts', (/** @type {{ firing: unknown[] }} */ alerts) => {
+    const firing = alerts.firing.length;
+    badge.textContent = String(firing);
+    badge.hidden = firing === 0;
+    badge.setAttribute('aria-label', `${firing} firing`);
+  });
+}
 tabList.addEventListener('keydown', (e) => {
   const ids = TABS.map((t) => t.id);
   const at = ids.indexOf(currentTab());
