@@ -2,7 +2,9 @@
  * The Overview tab: the fleet's headline numbers and its live charts
  * (uPlot): throughput, latency, queue depth per queue, errors and retries,
  * slot utilisation. The last hour comes with the snapshot; each new second
- * extends it. Charts are redrawn at most once a second and only while the
+ * extends it. Longer ranges are read from `GET /api/series` (older points
+ * come from Prometheus where the master has one) and refreshed every
+ * RANGE_REFRESH_MS while shown. Charts are redrawn at most once a second and only while the
  * tab is shown, take their colours from the theme (rebuilt when it changes)
  * and follow their box's width.
  */
@@ -19,7 +21,17 @@ const MAX_POINTS = 3600;
 const REDRAW_MS = 1000;
 const CHART_HEIGHT = 190;
 /** Steps between time ticks, in seconds. */
-const TIME_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+const TIME_INCRS = [
+  1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400,
+];
+/** What the charts can show: the live hour, or a longer range read from the master. */
+const RANGES = [
+  { id: 'live', label: 'Last hour, live', ms: 0 },
+  { id: '6h', label: 'Last 6 hours', ms: 6 * 3_600_000 },
+  { id: '24h', label: 'Last 24 hours', ms: 24 * 3_600_000 },
+  { id: '7d', label: 'Last 7 days', ms: 7 * 24 * 3_600_000 },
+];
+const RANGE_REFRESH_MS = 30_000;
 /** Queue lines get these colours in turn. */
 const QUEUE_COLORS = ['--accent', '--accent-2', '--gpu', '--warn', '--ok', '--bad'];
 
@@ -30,7 +42,7 @@ const maybe = (/** @type {unknown} */ v) =>
 
 /**
  * Each chart: its title, how its values read, and its lines from the points.
- * @type {Array<{ id: string, title: string, unit: (v: number) => string, lines: (points: SeriesPoint[], color: (name: string) => string) => Line[] }>}
+ * @type {Array<{ id: string, title: string, unit: (v: number) => string, emptyMax?: number, lines: (points: SeriesPoint[], color: (name: string) => string) => Line[] }>}
  */
 const CHARTS = [
   {
@@ -49,6 +61,8 @@ const CHARTS = [
     id: 'latency',
     title: 'Latency',
     unit: (v) => formatMs(v),
+    // An empty chart still gets ticks that read apart (formatMs rounds to whole ms).
+    emptyMax: 100,
     lines: (points, color) => [
       { label: 'p50', color: color('--accent'), values: points.map((p) => maybe(p.latencyP50Ms)) },
       { label: 'p95', color: color('--gpu'), values: points.map((p) => maybe(p.latencyP95Ms)) },
@@ -122,6 +136,10 @@ export function mountOverview(root, ctx) {
   let alerts;
   /** @type {Record<string, any> | undefined} */
   let workers;
+  let range = RANGES[0] ?? { id: 'live', label: '', ms: 0 };
+  /** The points of a longer range, as the master last gave them. @type {SeriesPoint[]} */
+  let archived = [];
+  let rangeLoadedAt = 0;
 
   const stat = (/** @type {string} */ id, /** @type {string} */ label) => {
     const value = h('span', { class: 'stat-value', testid: `stat-${id}`, text: '—' });
@@ -147,18 +165,60 @@ export function mountOverview(root, ctx) {
     ]);
     return { spec, box, card, /** @type {any} */ plot: undefined, shape: '' };
   });
+  const rangeNote = h('span', { class: 'muted small', testid: 'series-note', role: 'status' });
+  const rangeSelect = h(
+    'select',
+    {
+      id: 'series-range',
+      testid: 'series-range',
+      onchange: () => {
+        range = RANGES.find((r) => r.id === rangeSelect.value) ?? range;
+        archived = [];
+        rangeNote.textContent = '';
+        dirty = true;
+        void loadRange();
+      },
+    },
+    RANGES.map((r) => h('option', { value: r.id, text: r.label })),
+  );
   root.append(
     h(
       'div',
       { class: 'stat-row' },
       Object.values(stats).map((s) => s.node),
     ),
+    h('div', { class: 'chart-toolbar' }, [
+      h('label', { for: 'series-range', class: 'small', text: 'Charts' }),
+      rangeSelect,
+      rangeNote,
+    ]),
     h(
       'div',
       { class: 'chart-grid' },
       charts.map((c) => c.card),
     ),
   );
+
+  /** Reads the chosen longer range; the live hour needs no request. */
+  async function loadRange() {
+    if (range.ms === 0) {
+      if (visible()) draw();
+      return;
+    }
+    const asked = range;
+    rangeLoadedAt = Date.now();
+    try {
+      const res = await ctx.api.get('/api/series', { from: Date.now() - asked.ms });
+      if (asked !== range) return;
+      archived = Array.isArray(res.points) ? res.points : [];
+      rangeNote.textContent = typeof res.gap === 'string' ? res.gap : `${archived.length} points`;
+    } catch (err) {
+      if (asked !== range) return;
+      rangeNote.textContent = `Could not read the series: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    dirty = true;
+    if (visible()) draw();
+  }
 
   function headline() {
     const latest = points.at(-1);
@@ -187,9 +247,10 @@ export function mountOverview(root, ctx) {
   function draw() {
     dirty = false;
     headline();
-    const xs = points.map((p) => p.at / 1000);
+    const shown = range.ms === 0 ? points : archived;
+    const xs = shown.map((p) => p.at / 1000);
     for (const chart of charts) {
-      const lines = chart.spec.lines(points, color);
+      const lines = chart.spec.lines(shown, color);
       const shape = lines.map((l) => `${l.label}:${l.color}`).join('|');
       const data = [xs, ...lines.map((l) => l.values)];
       const width = chart.box.clientWidth;
@@ -218,7 +279,7 @@ export function mountOverview(root, ctx) {
         y: {
           range: (/** @type {any} */ _u, /** @type {number} */ _min, /** @type {number} */ max) => [
             0,
-            max > 0 ? max * 1.1 : 1,
+            max > 0 ? max * 1.1 : (spec.emptyMax ?? 1),
           ],
         },
       },
@@ -270,6 +331,9 @@ export function mountOverview(root, ctx) {
   for (const chart of charts) resize.observe(chart.box);
 
   setInterval(() => {
+    if (range.ms > 0 && visible() && Date.now() - rangeLoadedAt >= RANGE_REFRESH_MS) {
+      void loadRange();
+    }
     if (visible() && dirty) draw();
   }, REDRAW_MS);
 

@@ -130,6 +130,22 @@ describe('console live link', () => {
     expect(refusal.data?.code).toBe('bad_request');
   });
 
+  it('draws a longer range read from the master, and says what it lacks without Prometheus', async () => {
+    const opened = await openConsole(browser, master, { token: ADMIN, tab: 'overview' });
+    context = opened.context;
+    const { page } = opened;
+    await page.locator(LIVE).waitFor();
+    await page.getByTestId('chart-throughput').locator('canvas').waitFor();
+    const asked = page.waitForRequest((req) => req.url().includes('/api/series?from='));
+    await page.getByTestId('series-range').selectOption('6h');
+    await asked;
+    // No PROMETHEUS_URL here: the master's own hour, and the note says why that is all.
+    await page.getByTestId('series-note').filter({ hasText: 'PROMETHEUS_URL' }).waitFor();
+    await page.getByTestId('chart-throughput').locator('canvas').waitFor();
+    await page.getByTestId('series-range').selectOption('live');
+    await page.getByTestId('series-note').filter({ hasText: /^$/ }).waitFor({ state: 'attached' });
+  });
+
   it('refuses without a token and with a user token, says why, and lets an admin in', async () => {
     const since = Date.now();
     const opened = await openConsole(browser, master, { tab: 'workers' });
