@@ -40,16 +40,21 @@ const SCAN_BATCH = 500;
 /** Ids deleted per round of a trim, and summaries read per HMGET. */
 const CHUNK = 1_000;
 
-/** Merges one task's update; ARGV: key prefix, the update (JSON), then its events (JSON each). */
+/**
+ * Merges tasks' updates; ARGV: key prefix, then a JSON array of
+ * `[update, [event (JSON), …]]`, at most MERGE_BATCH of them (one script
+ * call for many tasks: the command's own cost, in the master and in Redis,
+ * once per batch; a batch short enough not to hold Redis up for long).
+ */
 const MERGE_SCRIPT = `
 local p = ARGV[1]
-local u = cjson.decode(ARGV[2])
+local function final(x) return x == 'completed' or x == 'failed' or x == 'cancelled' end
+local function merge(u, events)
 local id = u.id
 local raw = redis.call('HGET', p .. ':tasks', id)
 local s
 if raw then s = cjson.decode(raw) else s = { id = id } end
-local function final(x) return x == 'completed' or x == 'failed' or x == 'cancelled' end
-local oldState, oldWorker = s.state, s.workerId
+local oldState, oldWorker, oldSub, oldTenant, oldModel = s.state, s.workerId, s.submittedAt, s.tenant, s.model
 for _, f in ipairs({ 'tenant', 'model', 'prompt', 'submittedAt' }) do
   if s[f] == nil and u[f] ~= nil then s[f] = u[f] end
 end
@@ -81,17 +86,18 @@ end
 redis.call('HSET', p .. ':tasks', id, cjson.encode(s))
 local sub = s.submittedAt
 if sub ~= nil then
-  local function ix(name)
-    local key = p .. ':ix:' .. name
-    redis.call('ZADD', key, sub, id)
+  -- Only what changed is indexed: the indexes wait for the submission time, then follow each value.
+  local fresh = oldSub == nil
+  local function ix(name, old, new)
+    if not fresh and old == new then return end
+    if not fresh and old ~= nil then redis.call('ZREM', p .. ':ix:' .. name .. ':' .. old, id) end
+    if new ~= nil then redis.call('ZADD', p .. ':ix:' .. name .. ':' .. new, sub, id) end
   end
-  ix('all')
-  if oldState ~= nil and oldState ~= s.state then redis.call('ZREM', p .. ':ix:state:' .. oldState, id) end
-  if oldWorker ~= nil and oldWorker ~= s.workerId then redis.call('ZREM', p .. ':ix:worker:' .. oldWorker, id) end
-  if s.state ~= nil then ix('state:' .. s.state) end
-  if s.tenant ~= nil then ix('tenant:' .. s.tenant) end
-  if s.model ~= nil then ix('model:' .. s.model) end
-  if s.workerId ~= nil then ix('worker:' .. s.workerId) end
+  if fresh then redis.call('ZADD', p .. ':ix:all', sub, id) end
+  ix('state', oldState, s.state)
+  ix('tenant', oldTenant, s.tenant)
+  ix('model', oldModel, s.model)
+  ix('worker', oldWorker, s.workerId)
 end
 if final(s.state) and not final(oldState) and s.finishedAt ~= nil then
   local function f(x) if x == nil then return '' end return tostring(x) end
@@ -101,13 +107,18 @@ if final(s.state) and not final(oldState) and s.finishedAt ~= nil then
   redis.call('ZADD', p .. ':fin', s.finishedAt, member)
   redis.call('HSET', p .. ':usage', id, member)
 end
-if #ARGV >= 3 then redis.call('RPUSH', p .. ':tl:' .. id, unpack(ARGV, 3)) end
+if #events > 0 then redis.call('RPUSH', p .. ':tl:' .. id, unpack(events)) end
+end
+for _, item in ipairs(cjson.decode(ARGV[2])) do merge(item[1], item[2]) end
 return 1
 `;
 
+/** Tasks merged by one script call. */
+const MERGE_BATCH = 100;
+
 /** A pipeline with the merge script as a command (defineCommand adds it at run time). */
 interface MergePipeline {
-  flotaHistoryMerge(prefix: string, update: string, ...events: string[]): unknown;
+  flotaHistoryMerge(prefix: string, batch: string): unknown;
   exec(): Promise<Array<[Error | null, unknown]> | null>;
 }
 
@@ -221,8 +232,11 @@ export function createRedisHistory(client: Redis, storePrefix: string): StoreHis
       if (updates.length === 0) return;
       connected();
       const pipeline = client.pipeline() as unknown as MergePipeline;
-      for (const { events, ...record } of updates) {
-        pipeline.flotaHistoryMerge(p, JSON.stringify(record), ...events.map(encodeEvent));
+      for (let i = 0; i < updates.length; i += MERGE_BATCH) {
+        const batch = updates
+          .slice(i, i + MERGE_BATCH)
+          .map(({ events, ...record }) => [record, events.map(encodeEvent)]);
+        pipeline.flotaHistoryMerge(p, JSON.stringify(batch));
       }
       for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
     },
