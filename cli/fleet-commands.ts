@@ -30,7 +30,7 @@ import {
 } from './master-api.ts';
 
 /** A new client command with --url, --token and --json. */
-function clientCommand(name: string, description: string): Command {
+export function clientCommand(name: string, description: string): Command {
   return new Command(name)
     .description(description)
     .addOption(urlOption())
@@ -39,7 +39,7 @@ function clientCommand(name: string, description: string): Command {
     .showHelpAfterError();
 }
 
-async function call<T>(
+export async function call<T>(
   opts: ClientOptions,
   path: string,
   init: { method: string; body?: unknown },

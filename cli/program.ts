@@ -5,6 +5,7 @@ import { clientCommands } from './client-commands.ts';
 import { environment } from './config.ts';
 import { doctorCommand } from './doctor.ts';
 import { auditCommand, fleetCommand, workerSubcommands } from './fleet-commands.ts';
+import { tasksCommand, usageCommand } from './history-commands.ts';
 import { ROLES } from './roles.ts';
 import { issueWorkerCredential, tokenCommand } from './token.ts';
 
@@ -70,6 +71,8 @@ for (const command of clientCommands()) {
 }
 program.addCommand(fleetCommand());
 program.addCommand(auditCommand());
+program.addCommand(tasksCommand());
+program.addCommand(usageCommand());
 program.addCommand(tokenCommand());
 program.addCommand(doctorCommand(environment));
 
