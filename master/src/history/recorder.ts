@@ -112,7 +112,10 @@ export class HistoryRecorder {
       if (removed > 0) this.log.info({ removed }, 'task history trimmed');
       return removed;
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'task history trim failed; retrying later');
+      // A master stopping (a start-up that failed, a shutdown) closes the store under a trim.
+      if (!this.closed) {
+        this.log.warn({ err: (err as Error).message }, 'task history trim failed; retrying later');
+      }
       return 0;
     }
   }

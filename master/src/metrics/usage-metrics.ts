@@ -31,6 +31,7 @@ export function registerUsageMetrics(reg: Registry, deps: UsageMetricsDeps): () 
     if (models.has(model)) return model;
     if (models.size >= MAX_MODEL_SERIES) return OTHER_MODEL;
     models.add(model);
+    zero(model);
     return model;
   };
 
@@ -58,6 +59,24 @@ export function registerUsageMetrics(reg: Registry, deps: UsageMetricsDeps): () 
     labelNames: ['tenant', 'model'],
     registers: [reg],
   });
+
+  /**
+   * Every tenant's series of a model start at 0 before the model's first
+   * count (`other` from the start), so increase() over a restart counts the
+   * first task too, and every counter has its series from the first scrape.
+   */
+  function zero(model: string): void {
+    for (const tenant of [...tenants, OTHER_TENANT]) {
+      for (const outcome of ['completed', 'failed', 'cancelled']) {
+        requests.inc({ tenant, model, outcome }, 0);
+      }
+      tokens.inc({ tenant, model, direction: 'input' }, 0);
+      tokens.inc({ tenant, model, direction: 'output' }, 0);
+      compute.inc({ tenant, model }, 0);
+      cacheHits.inc({ tenant, model }, 0);
+    }
+  }
+  zero(OTHER_MODEL);
 
   /** A counter only grows: anything but a positive finite amount adds nothing. */
   const amount = (n: number | undefined) =>
