@@ -25,6 +25,7 @@ import {
   type ClientOptions,
   check,
   clientSchema,
+  queryOf,
   tokenOption,
   urlOption,
 } from './master-api.ts';
@@ -247,13 +248,9 @@ export function auditCommand(): Command {
         limit: opts.limit,
         cursor: opts.cursor,
       });
-      const params = new URLSearchParams();
-      for (const [key, value] of Object.entries(query)) {
-        if (value !== undefined) params.set(key, String(value));
-      }
       const page: AuditPage = await call(
         opts,
-        `/api/audit?${params}`,
+        `/api/audit?${queryOf(query)}`,
         { method: 'GET' },
         auditPageSchema,
       );

@@ -15,17 +15,7 @@ import {
 } from '../proto/src/schemas/console.ts';
 import { integer } from './client-commands.ts';
 import { call, clientCommand } from './fleet-commands.ts';
-import { type ClientOptions, check } from './master-api.ts';
-
-/** The query string of a parsed query, without `format` (the CLI always asks for JSON). */
-function paramsOf(query: Record<string, unknown>): string {
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(query)) {
-    if (value === undefined || key === 'format') continue;
-    params.set(key, Array.isArray(value) ? value.join(',') : String(value));
-  }
-  return params.toString();
-}
+import { type ClientOptions, check, queryOf } from './master-api.ts';
 
 const iso = (ms: number | undefined) => (ms === undefined ? '' : new Date(ms).toISOString());
 
@@ -67,7 +57,7 @@ export function tasksCommand(): Command {
       });
       const page: TaskPage = await call(
         opts,
-        `/api/tasks?${paramsOf(query)}`,
+        `/api/tasks?${queryOf(query)}`,
         { method: 'GET' },
         taskPageSchema,
       );
@@ -119,7 +109,7 @@ export function usageCommand(): Command {
       });
       const report: UsageReport = await call(
         opts,
-        `/api/usage?${paramsOf(query)}`,
+        `/api/usage?${queryOf(query)}`,
         { method: 'GET' },
         usageReportSchema,
       );

@@ -138,3 +138,16 @@ export const urlOption = () =>
     .default('http://127.0.0.1:8080');
 export const tokenOption = () =>
   new Option('--token <token>', 'API token, when the master sets API_TOKENS').env('FLOTA_TOKEN');
+
+/**
+ * A parsed query as a query string: lists comma-joined, absent values and
+ * `format` left out (the CLI always asks for JSON).
+ */
+export function queryOf(query: Record<string, unknown>): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined || key === 'format') continue;
+    params.set(key, Array.isArray(value) ? value.join(',') : String(value));
+  }
+  return params.toString();
+}

@@ -6,9 +6,6 @@
  * outcome; the fleet's state itself is FleetControl's.
  */
 import { type Request, type Response, Router } from 'express';
-import type { z } from 'zod';
-import { ValidationError } from '../../../common/errors.ts';
-import { formatZodError } from '../../../common/zod-error.ts';
 import { emptyBodySchema } from '../../../proto/src/schemas/admin.ts';
 import { type AuditAction, auditQuerySchema } from '../../../proto/src/schemas/audit.ts';
 import {
@@ -24,15 +21,9 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { FleetControl } from '../fleet/fleet-control.ts';
 import { audited, whoOf } from './audited.ts';
 import { requireAdmin } from './auth.ts';
+import { parseInput } from './errors.ts';
 
-const parse = <T>(schema: z.ZodType<T>, value: unknown, what?: string): T => {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const reason = formatZodError(parsed.error);
-    throw new ValidationError(what ? `${what}: ${reason}` : reason);
-  }
-  return parsed.data;
-};
+const parse = parseInput;
 
 const describeSelector = (selector: { kind?: string; labels?: Record<string, string> }) =>
   [

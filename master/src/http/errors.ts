@@ -1,6 +1,8 @@
 import type { ErrorRequestHandler } from 'express';
-import { FlotaError } from '../../../common/errors.ts';
+import type { z } from 'zod';
+import { FlotaError, ValidationError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
+import { formatZodError } from '../../../common/zod-error.ts';
 import { API_ERROR_CODES } from '../../../proto/src/http-api.ts';
 import { UnknownModelError } from '../tasks/task-errors.ts';
 
@@ -19,6 +21,19 @@ const STATUS_BY_CODE: Record<string, number> = {
   [API_ERROR_CODES.queueFull]: 429,
   unavailable: 503,
 };
+
+/**
+ * What a request brought (body, query, a path parameter), parsed with its
+ * schema, or a 400 that says what is wrong (`what: reason` when named).
+ */
+export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what?: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const reason = formatZodError(parsed.error);
+    throw new ValidationError(what ? `${what}: ${reason}` : reason);
+  }
+  return parsed.data;
+}
 
 /** The token is valid, but its role may not do this (403). */
 export class ForbiddenError extends FlotaError {

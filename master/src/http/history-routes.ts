@@ -5,9 +5,6 @@
  * guards; a user token sees only its own tenant's tasks and usage.
  */
 import { Router } from 'express';
-import type { z } from 'zod';
-import { ValidationError } from '../../../common/errors.ts';
-import { formatZodError } from '../../../common/zod-error.ts';
 import {
   type TaskSummary,
   taskListQuerySchema,
@@ -19,6 +16,7 @@ import type { TaskHistory } from '../history/task-history.ts';
 import type { TaskService } from '../tasks/task-service.ts';
 import { taskScopeOf } from './auth.ts';
 import { sendCsv, toCsv } from './csv.ts';
+import { parseInput } from './errors.ts';
 
 /** The CSV export's columns, in order. */
 export const TASK_CSV_COLUMNS = [
@@ -53,14 +51,7 @@ export const USAGE_CSV_COLUMNS = [
   'cacheHits',
 ] as const satisfies readonly (keyof UsageRow)[];
 
-const parse = <T>(schema: z.ZodType<T>, value: unknown, what?: string): T => {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const reason = formatZodError(parsed.error);
-    throw new ValidationError(what ? `${what}: ${reason}` : reason);
-  }
-  return parsed.data;
-};
+const parse = parseInput;
 
 export interface HistoryRoutesDeps {
   history: TaskHistory;
