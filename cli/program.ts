@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { autoscaleFlagFromNpm } from '../autoscaler/src/config.ts';
 import { clientCommands } from './client-commands.ts';
 import { environment } from './config.ts';
+import { conformanceCommand } from './conformance/command.ts';
 import { doctorCommand } from './doctor.ts';
 import { auditCommand, fleetCommand, workerSubcommands } from './fleet-commands.ts';
 import { tasksCommand, usageCommand } from './history-commands.ts';
@@ -75,6 +76,7 @@ program.addCommand(tasksCommand());
 program.addCommand(usageCommand());
 program.addCommand(tokenCommand());
 program.addCommand(doctorCommand(environment));
+program.addCommand(conformanceCommand());
 
 export async function runProgram(argv: string[]): Promise<void> {
   await program.parseAsync(argv);
