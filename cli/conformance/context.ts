@@ -5,6 +5,7 @@
  * probe can log in as the master), and the worker command as a child
  * process with the environment docs/PROTOCOL.md § Conformance lists.
  */
+
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,7 @@ import {
   DEFAULT_TOPIC_PREFIX,
   MASTER_MQTT_USERNAME,
 } from '../../proto/src/topics.ts';
+import { environment } from '../config.ts';
 import { MasterRest } from './master-rest.ts';
 import type { ConformanceOptions } from './options.ts';
 import { Probe, type Seen } from './probe.ts';
@@ -174,7 +176,7 @@ export async function openInstallation(
       const child = new WorkerProcess(
         options.command,
         workerEnv(
-          process.env,
+          environment(),
           kitWorkerSettings(options, {
             mqttUrl: brokerUrl,
             grpcAddress: `127.0.0.1:${tap.port}`,

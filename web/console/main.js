@@ -9,7 +9,7 @@
  */
 import { createTokenField } from '../js/access-token.js';
 import { $, h } from '../js/dom.js';
-import { loadTheme, saveTheme } from '../js/storage.js';
+import { setupThemeToggle } from '../js/layout.js';
 import { createApi } from './api.js';
 import { createDispatchBanner } from './fleet.js';
 import { CONSOLE_EVENTS, createConsoleLink } from './link.js';
@@ -135,20 +135,6 @@ function toast(message, kind = 'info') {
   setTimeout(() => node.remove(), TOAST_MS);
 }
 
-function setupTheme() {
-  const root = document.documentElement;
-  const saved = loadTheme();
-  if (saved) root.dataset.theme = saved;
-  $('#theme-toggle').addEventListener('click', () => {
-    const dark =
-      root.dataset.theme === 'dark' ||
-      (!root.dataset.theme && matchMedia('(prefers-color-scheme: dark)').matches);
-    const next = dark ? 'light' : 'dark';
-    root.dataset.theme = next;
-    saveTheme(next);
-  });
-}
-
 const problem = $('#console-problem');
 /** @param {string | null} text */
 function showProblem(text) {
@@ -158,7 +144,7 @@ function showProblem(text) {
 
 // ── wiring ──────────────────────────────────────────────────────────────────
 
-setupTheme();
+setupThemeToggle();
 const status = $('[data-testid="connection-status"]');
 const token = createTokenField({
   input: /** @type {HTMLInputElement} */ ($('#token')),

@@ -5,8 +5,8 @@
 import { $ } from './dom.js';
 import { loadTheme, saveTheme } from './storage.js';
 
-/** @param {{ onClear: () => void, onSuggestion: (text: string) => void }} deps */
-export function setupChrome({ onClear, onSuggestion }) {
+/** The saved theme, and `#theme-toggle` switching it (the chat and the console). */
+export function setupThemeToggle() {
   const root = document.documentElement;
   const saved = loadTheme();
   if (saved) root.dataset.theme = saved;
@@ -18,6 +18,11 @@ export function setupChrome({ onClear, onSuggestion }) {
     root.dataset.theme = next;
     saveTheme(next);
   });
+}
+
+/** @param {{ onClear: () => void, onSuggestion: (text: string) => void }} deps */
+export function setupChrome({ onClear, onSuggestion }) {
+  setupThemeToggle();
 
   const panel = $('#workers-panel');
   const toggle = $('#panel-toggle');
