@@ -130,23 +130,35 @@ export class SeriesRecorder extends EventEmitter<{ point: [SeriesPoint] }> {
     return this.ring[(this.head + this.size - 1) % this.capacity];
   }
 
-  /** The next tick at the next whole second: timers drift, the boundary does not. */
+  /**
+   * The next tick at the next whole second: timers drift, the boundary does
+   * not. The point is named by the boundary the timer was set for, not by
+   * the clock when it fires (a timer may fire a millisecond early, which
+   * would name two points after one second), and always after the last.
+   */
   private schedule(): void {
-    const delay = SECOND_MS - (Date.now() % SECOND_MS);
-    this.timer = setTimeout(() => {
-      this.tick();
-      if (this.started) this.schedule();
-    }, delay);
+    const now = Date.now();
+    const boundary = Math.max(
+      now - (now % SECOND_MS) + SECOND_MS,
+      (this.latest()?.at ?? Number.NEGATIVE_INFINITY) + 2 * SECOND_MS,
+    );
+    this.timer = setTimeout(
+      () => {
+        this.tick(boundary - SECOND_MS);
+        if (this.started) this.schedule();
+      },
+      Math.max(0, boundary - now),
+    );
     this.timer.unref();
   }
 
-  private tick(): void {
-    const now = Date.now();
+  /** Closes the second that starts at `at`. */
+  private tick(at: number): void {
     const ended = this.current;
     this.current = newSecond();
     this.recent.push(ended);
     if (this.recent.length > LATENCY_SECONDS) this.recent.shift();
-    const point = this.pointOf(Math.floor(now / SECOND_MS) * SECOND_MS - SECOND_MS, ended);
+    const point = this.pointOf(at, ended);
     this.push(point);
     this.pollQueues();
     this.emit('point', point);

@@ -145,6 +145,21 @@ describe('SeriesRecorder', () => {
     expect(series.latest()?.queued).toEqual({ 'tasks.any.echo': 3 });
   });
 
+  it('names each point by its second, one after another, when the timer fires a little early', async () => {
+    await start();
+    for (let i = 0; i < 5; i++) {
+      await vi.advanceTimersByTimeAsync(1_000);
+      // A timer may fire a millisecond before its boundary: the clock reads the second before.
+      vi.setSystemTime(Date.now() - 1);
+    }
+    await vi.advanceTimersByTimeAsync(3_000);
+    const ats = points.map((p) => p.at);
+    expect(ats.length).toBeGreaterThanOrEqual(6);
+    for (let i = 1; i < ats.length; i++) {
+      expect((ats[i] as number) - (ats[i - 1] as number)).toBe(1_000);
+    }
+  });
+
   it('keeps the last `capacity` points, oldest first, and reads them from a second on', async () => {
     await start(5);
     await vi.advanceTimersByTimeAsync(8_000);
