@@ -204,12 +204,8 @@ export class Lane {
     else if (wakes === this.wakes) this.maybeMore = false;
     if (!held) this.fairness.empty(mark);
     else if (!this.closed) this.fairness.taken(mark, held.data.priority, held.order);
-    // A stop or drain that came while the take was in flight holds too, and so
-    // does the worker going offline meanwhile: an assignment to a worker the
-    // registry has already written off would wait in the broker for its next
-    // process, tracked by no record, its lock renewed for ever. From here to
-    // the reservation (lifecycle.assign) nothing yields, so the check holds.
-    if (!held || this.closed || !this.admits(workerId) || !registry.isOnline(workerId)) {
+    // A stop or drain that came while the take was in flight holds too.
+    if (!held || this.closed || !this.admits(workerId)) {
       policy.unpick?.(workerId, this.need);
       if (held) await held.putBack().catch(() => undefined);
       return false;
