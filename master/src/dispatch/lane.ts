@@ -204,8 +204,15 @@ export class Lane {
     else if (wakes === this.wakes) this.maybeMore = false;
     if (!held) this.fairness.empty(mark);
     else if (!this.closed) this.fairness.taken(mark, held.data.priority, held.order);
-    // A stop or drain that came while the take was in flight holds too.
-    if (!held || this.closed || !this.admits(workerId)) {
+    // A stop or drain that came while the take was in flight holds too, and so
+    // does the picked worker going offline meanwhile (a Last Will, a restart):
+    // an assignment to a process the registry has written off would wait in
+    // the broker for the worker's next process, tracked by no record, its lock
+    // renewed for ever. The picked record itself is asked, not the id: a
+    // restarted worker has a new record, and picks only ever return online
+    // ones, so a put-back can never repeat on the same stale record. From here
+    // to the reservation (lifecycle.assign) nothing yields, so the check holds.
+    if (!held || this.closed || !this.admits(workerId) || target.state !== 'online') {
       policy.unpick?.(workerId, this.need);
       if (held) await held.putBack().catch(() => undefined);
       return false;
