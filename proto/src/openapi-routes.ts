@@ -48,8 +48,12 @@ import {
   openAiModelSchema,
 } from './schemas/openai.ts';
 import {
+  MAX_BATCH_BODY_BYTES,
+  MAX_BATCH_TASKS,
   modelSchema,
   reprioritizeTaskSchema,
+  submitTaskBatchResponseSchema,
+  submitTaskBatchSchema,
   submitTaskResponseSchema,
   submitTaskSchema,
   taskIdSchema,
@@ -61,6 +65,7 @@ import { sessionIdSchema } from './socket-events.ts';
 /** Request bodies as a client may send them (defaults optional); answers as they are sent. */
 export const REQUEST_SCHEMAS = {
   SubmitTask: submitTaskSchema,
+  SubmitTaskBatch: submitTaskBatchSchema,
   ReprioritizeTask: reprioritizeTaskSchema,
   JoinTokenRequest: joinTokenRequestSchema,
   EmptyBody: emptyBodySchema,
@@ -73,6 +78,7 @@ export const REQUEST_SCHEMAS = {
 export const RESPONSE_SCHEMAS = {
   ApiError: apiErrorSchema,
   SubmitTaskResponse: submitTaskResponseSchema,
+  SubmitTaskBatchResponse: submitTaskBatchResponseSchema,
   TaskView: taskViewSchema,
   WorkersResponse: workersResponseSchema,
   ModelsResponse: modelsResponseSchema,
@@ -194,6 +200,34 @@ export const API_ROUTES: readonly Route[] = [
       '400': apiError('invalid body or header, or `unknown_model`'),
       '429': apiError('`rate_limited` or `queue_full`'),
       '503': apiError('the queue store is unavailable'),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/tasks/batch',
+    summary: `Submit up to ${MAX_BATCH_TASKS} tasks in one request (body up to ${MAX_BATCH_BODY_BYTES / 1_048_576} MB)`,
+    tag: 'tasks',
+    headers: {
+      [SESSION_HEADER]: {
+        schema: sessionIdSchema,
+        description: "the caller's session: its tasks share a fairness round and its events",
+      },
+      [IDEMPOTENCY_HEADER]: {
+        schema: idempotencyKeySchema,
+        description:
+          'the same key always names the same tasks (task i is keyed `<key>#i`): a retry adds only what is missing',
+      },
+    },
+    body: { name: 'SubmitTaskBatch', required: true },
+    responses: {
+      '202': {
+        description:
+          'one entry per task, in order: its id, or why it was not queued (`unknown_model`, `queue_full`, `unavailable`)',
+        body: 'SubmitTaskBatchResponse',
+      },
+      '400': apiError('invalid body (the path names the task) or header'),
+      '413': apiError('body larger than the batch limit (`too_large`)'),
+      '429': apiError('`rate_limited`: a batch of N counts as N requests; nothing was added'),
     },
   },
   {

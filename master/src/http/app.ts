@@ -1,6 +1,6 @@
 /** The REST API, the OpenAI-compatible API, health endpoints and the static web UI. */
 import { fileURLToPath } from 'node:url';
-import express, { type Express } from 'express';
+import express, { type Express, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { ValidationError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
@@ -51,6 +51,7 @@ import { openAiErrors } from './openai-errors.ts';
 import { openAiRoutes } from './openai-routes.ts';
 import { createOriginPolicy, guardOrigin } from './origins.ts';
 import { limitRequests, type RateLimiter, rateKeyOf } from './rate-limit.ts';
+import { API_BODY_LIMIT, submitRoutes } from './submit-routes.ts';
 import { vendorRoutes } from './web-assets.ts';
 
 export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
@@ -109,12 +110,12 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     createOriginPolicy({ corsOrigins: deps.corsOrigins, loopbackOnly: !deps.auth.enabled, log }),
     log,
   );
+  const rateKey = (req: Request, res: Response) =>
+    rateKeyOf(deps.auth.enabled, req.socket.remoteAddress, callerOfResponse(res)?.tenant);
   const guards = [
     originGuard,
     identifyCaller(deps.auth, log),
-    limitRequests(deps.limiter, (req, res) =>
-      rateKeyOf(deps.auth.enabled, req.socket.remoteAddress, callerOfResponse(res)?.tenant),
-    ),
+    limitRequests(deps.limiter, rateKey),
     refuseAnonymous(log),
   ];
   const refused = auditRefusals(deps.refusals);
@@ -126,7 +127,9 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   });
   app.use('/v1', refused, openAiErrors(), ...guards);
   app.use('/api', refused, ...guards);
-  app.use(express.json({ limit: '1mb' }));
+  // Before the API's body parser: a batch has its own, larger bound.
+  app.use('/api', submitRoutes({ tasks: deps.tasks, limiter: deps.limiter, rateKey }));
+  app.use(express.json({ limit: API_BODY_LIMIT }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });
@@ -136,29 +139,6 @@ export function createHttpApp(deps: HttpAppDeps): Express {
     const checks = await deps.readiness();
     const ready = checks.store && checks.broker && checks.grpc;
     res.status(ready ? 200 : 503).json({ ready, checks });
-  });
-
-  app.post('/api/tasks', async (req, res) => {
-    const parsed = submitTaskSchema.safeParse(req.body);
-    if (!parsed.success) throw new ValidationError(formatZodError(parsed.error));
-    const header = req.get(SESSION_HEADER);
-    const session = header === undefined ? undefined : sessionIdSchema.safeParse(header);
-    if (session && !session.success) {
-      throw new ValidationError(`${SESSION_HEADER}: ${formatZodError(session.error)}`);
-    }
-    const keyHeader = req.get(IDEMPOTENCY_HEADER);
-    const key = keyHeader === undefined ? undefined : idempotencyKeySchema.safeParse(keyHeader);
-    if (key && !key.success) {
-      throw new ValidationError(`${IDEMPOTENCY_HEADER}: ${formatZodError(key.error)}`);
-    }
-    const tenant = tenantOfResponse(res);
-    const { taskId } = await deps.tasks.submit(parsed.data, {
-      sessionId: session?.data === undefined ? undefined : scopeSession(tenant, session.data),
-      idempotencyKey: key?.data,
-      tenant,
-    });
-    const reply: SubmitTaskResponse = { id: taskId };
-    res.status(202).location(`/api/tasks/${taskId}`).json(reply);
   });
 
   const taskIdParam = (raw: unknown) => {

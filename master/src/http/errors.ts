@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { FlotaError, ValidationError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
-import { API_ERROR_CODES } from '../../../proto/src/http-api.ts';
+import { API_ERROR_CODES, type ApiError } from '../../../proto/src/http-api.ts';
 import { UnknownModelError } from '../tasks/task-errors.ts';
 
 const STATUS_BY_CODE: Record<string, number> = {
@@ -60,6 +60,20 @@ function extraFields(err: FlotaError): Record<string, unknown> {
   if (err instanceof UnknownModelError) return { models: err.models };
   if (err instanceof RateLimitedError) return { retryAfterS: err.retryAfterS };
   return {};
+}
+
+/** The HTTP status a flota error answers with. */
+export function statusOf(err: FlotaError): number {
+  return STATUS_BY_CODE[err.code] ?? 500;
+}
+
+/**
+ * The `/api` error body of a failure: a flota error's message, code and extra
+ * fields; anything else is an internal error, its details kept out.
+ */
+export function errorBodyOf(err: unknown): ApiError {
+  if (err instanceof FlotaError) return { error: err.message, code: err.code, ...extraFields(err) };
+  return { error: 'internal error', code: 'internal' };
 }
 
 /** What body-parser (express.json) reports, by its error `type`. */
@@ -127,7 +141,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       return;
     }
     if (err instanceof FlotaError) {
-      const status = STATUS_BY_CODE[err.code] ?? 500;
+      const status = statusOf(err);
       if (status < 500) {
         const level = status === 404 ? 'debug' : 'warn';
         log[level]({ path: req.path, status, reason: err.message }, 'request refused');
@@ -135,7 +149,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       if (res.headersSent) return;
       if (status === 503) res.setHeader('Retry-After', '2');
       if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterS));
-      res.status(status).json({ error: err.message, code: err.code, ...extraFields(err) });
+      res.status(status).json(errorBodyOf(err));
       return;
     }
     log.error({ err, path: req.path }, 'request failed');

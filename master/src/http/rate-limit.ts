@@ -44,7 +44,8 @@ export interface RateLimitVerdict {
 export interface RateLimiter {
   /** False with RATE_LIMIT_RPM=0: every request passes and no header is sent. */
   readonly enabled: boolean;
-  consume(key: string): Promise<RateLimitVerdict>;
+  /** Counts `points` requests (1 unless said) against `key`. */
+  consume(key: string, points?: number): Promise<RateLimitVerdict>;
   close(): Promise<void>;
 }
 
@@ -158,10 +159,10 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
 
   return {
     enabled: true,
-    async consume(key) {
+    async consume(key, points = 1) {
       const limiter = (await limiterOf()) ?? insuranceLimiter;
       try {
-        return verdictOf(await limiter.consume(key), rpm, true);
+        return verdictOf(await limiter.consume(key, points), rpm, true);
       } catch (outcome) {
         if (outcome instanceof RateLimiterRes) return verdictOf(outcome, rpm, false);
         // Neither the store nor the memory count answered: let the request through.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { apiErrorSchema } from '../http-api.ts';
 import { workerIdSchema, workerKindSchema } from './worker.ts';
 
 /** Largest prompt the master accepts, in characters. */
@@ -147,6 +148,32 @@ export type SubmitTask = z.infer<typeof submitTaskSchema>;
 /** `POST /api/tasks` → 202 (its `Location` is `/api/tasks/{id}`). */
 export const submitTaskResponseSchema = z.object({ id: taskIdSchema });
 export type SubmitTaskResponse = z.infer<typeof submitTaskResponseSchema>;
+
+/** Tasks one `POST /api/tasks/batch` may carry. */
+export const MAX_BATCH_TASKS = 500;
+/** Largest `POST /api/tasks/batch` body (every other /api body: 1 MB). */
+export const MAX_BATCH_BODY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Body of `POST /api/tasks/batch`: many submissions in one request, each as
+ * `POST /api/tasks` takes it. One invalid task refuses the whole batch (400,
+ * its index in the path), so nothing is half added.
+ */
+export const submitTaskBatchSchema = z
+  .object({ tasks: z.array(submitTaskSchema).min(1).max(MAX_BATCH_TASKS) })
+  .strict();
+export type SubmitTaskBatch = z.infer<typeof submitTaskBatchSchema>;
+
+/**
+ * `POST /api/tasks/batch` → 202: one entry per submitted task, in order —
+ * its id, or why it was not queued (an error body as `/api` answers it, e.g.
+ * `unknown_model`, `queue_full`, `unavailable`: a retry with the same
+ * Idempotency-Key adds only what is missing).
+ */
+export const submitTaskBatchResponseSchema = z.object({
+  tasks: z.array(z.union([submitTaskResponseSchema, apiErrorSchema])),
+});
+export type SubmitTaskBatchResponse = z.infer<typeof submitTaskBatchResponseSchema>;
 
 /** Body of `PATCH /api/tasks/{id}`: the new priority, with the same bounds as a submission's. */
 export const reprioritizeTaskSchema = z

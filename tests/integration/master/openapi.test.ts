@@ -131,6 +131,18 @@ describe('real /api answers fit the document', () => {
     expect(unknownModel.status).toBe(400);
     expectDocumented('post', '/api/tasks', unknownModel);
 
+    const batch = await call('post', '/api/tasks/batch', USER, {
+      tasks: [
+        { prompt: 'one', model: 'echo' },
+        { prompt: 'two', model: 'nope' },
+      ],
+    });
+    expect(batch.status).toBe(202);
+    expectDocumented('post', '/api/tasks/batch', batch);
+    const badBatch = await call('post', '/api/tasks/batch', USER, { tasks: [] });
+    expect(badBatch.status).toBe(400);
+    expectDocumented('post', '/api/tasks/batch', badBatch);
+
     const missing = await call('get', '/api/tasks/no-such-task', USER);
     expect(missing.status).toBe(404);
     expectDocumented('get', '/api/tasks/{id}', missing);
