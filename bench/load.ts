@@ -37,6 +37,16 @@ const terminalSchema = z
 const helloReplySchema = z.object({ ok: z.literal(true), epoch: z.string() }).loose();
 const submitReplySchema = z.object({ ok: z.literal(true), taskId: z.string() }).loose();
 const restReplySchema = z.object({ id: z.string() });
+const batchReplySchema = z.object({
+  tasks: z.array(z.union([restReplySchema, z.object({ error: z.string() })])),
+});
+
+/** A REST submission waiting for its session's next batch. */
+interface Pending {
+  prompt: string;
+  resolve(id: string): void;
+  reject(err: Error): void;
+}
 
 /** Where a task's time went, from its timings (ms; whole milliseconds on the master's clock). */
 export interface Stages {
@@ -138,6 +148,11 @@ export interface LoadOptions {
   model: string;
   /** Makes session ids unique per run. */
   tag: string;
+  /**
+   * Above 1: REST submissions of one session made in the same turn go as one
+   * `POST /api/tasks/batch` of at most this many tasks.
+   */
+  restBatch?: number;
 }
 
 export class LoadClient {
@@ -145,6 +160,8 @@ export class LoadClient {
   private readonly early = new Map<string, Finished>();
   private sessions: Session[] = [];
   private counter = 0;
+  /** REST submissions waiting for the end of this turn, by session. */
+  private readonly batches = new Map<Session, Pending[]>();
 
   private constructor(private readonly opts: LoadOptions) {}
 
@@ -195,8 +212,9 @@ export class LoadClient {
     const t0 = performance.now();
     // Unique prompts: a master with a result cache must not answer any of them from it.
     const text = `${prompt} #${n} ${this.opts.tag}`;
+    const batched = (this.opts.restBatch ?? 1) > 1;
     const taskId = this.viaRest(n)
-      ? await this.submitRest(session, text)
+      ? await (batched ? this.submitBatched(session, text) : this.submitRest(session, text))
       : await this.submitSocket(session, text, `c${n}`);
     const result = await this.finished(taskId);
     return {
@@ -229,6 +247,50 @@ export class LoadClient {
       throw new Error(`POST /api/tasks answered ${res.status}: ${JSON.stringify(body)}`);
     }
     return ok.data.id;
+  }
+
+  /** Queues one REST submission for the session's batch, sent at the end of this turn or when full. */
+  private submitBatched(session: Session, prompt: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      let batch = this.batches.get(session);
+      if (!batch) {
+        batch = [];
+        this.batches.set(session, batch);
+        setImmediate(() => this.sendBatch(session));
+      }
+      batch.push({ prompt, resolve, reject });
+      if (batch.length >= (this.opts.restBatch ?? 1)) this.sendBatch(session);
+    });
+  }
+
+  private sendBatch(session: Session): void {
+    const batch = this.batches.get(session);
+    if (!batch) return;
+    this.batches.delete(session);
+    void this.postBatch(session, batch).catch((err: Error) => {
+      for (const p of batch) p.reject(err);
+    });
+  }
+
+  private async postBatch(session: Session, batch: Pending[]): Promise<void> {
+    const res = await fetch(`${this.opts.baseUrl}/api/tasks/batch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [SESSION_HEADER]: session.id },
+      body: JSON.stringify({
+        tasks: batch.map((p) => ({ prompt: p.prompt, model: this.opts.model })),
+      }),
+      signal: AbortSignal.timeout(SUBMIT_TIMEOUT_MS),
+    });
+    const body: unknown = await res.json();
+    const ok = batchReplySchema.safeParse(body);
+    if (res.status !== 202 || !ok.success) {
+      throw new Error(`POST /api/tasks/batch answered ${res.status}: ${JSON.stringify(body)}`);
+    }
+    ok.data.tasks.forEach((entry, i) => {
+      const pending = batch[i] as Pending;
+      if ('id' in entry) pending.resolve(entry.id);
+      else pending.reject(new Error(`a batched task was refused: ${entry.error}`));
+    });
   }
 
   /** Task-event messages and events received so far, over all sessions. */

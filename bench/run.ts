@@ -32,6 +32,7 @@ const optionsSchema = z.object({
   sessions: int(1).max(256),
   inflight: int(1),
   restShare: z.coerce.number().min(0).max(1),
+  restBatch: int(1),
   registrationSamples: int(1),
   simWorkers: int(0).max(20_000),
   simConnectRate: int(1),
@@ -75,6 +76,11 @@ const program = new Command()
   .option('--sessions <n>', 'Socket.IO sessions submitting', '8')
   .option('--inflight <n>', 'tasks outstanding at once in a throughput run', '256')
   .option('--rest-share <0..1>', 'share of submissions sent over REST', '0.5')
+  .option(
+    '--rest-batch <n>',
+    'REST submissions of a session in one turn go as one POST /api/tasks/batch of up to n (1: one request each)',
+    '1',
+  )
   .option('--latency-rate <n>', 'offered tasks/s in the latency run (default: half the max)')
   .option('--registration-samples <n>', 'single-worker registrations to time (median)', '1')
   .option('--sim-workers <n>', 'simulated workers in the scale scenario (0 = skip)', '1000')
@@ -149,6 +155,7 @@ const params: BenchParams & { brokers: string[]; build: string } = {
   sessions: opts.sessions,
   inflight: opts.inflight,
   restShare: opts.restShare,
+  restBatch: opts.restBatch,
   registrationSamples: opts.registrationSamples,
   simWorkers: opts.simWorkers,
   simConnectRate: opts.simConnectRate,

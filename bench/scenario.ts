@@ -39,6 +39,8 @@ export interface BenchParams {
   sessions: number;
   inflight: number;
   restShare: number;
+  /** REST submissions of a session in one turn go as one batch of up to this many (1: one each). */
+  restBatch: number;
   registrationSamples: number;
   simWorkers: number;
   simConnectRate: number;
@@ -198,6 +200,7 @@ export async function runBroker(
       baseUrl,
       sessions: params.sessions,
       restShare: params.restShare,
+      restBatch: params.restBatch,
       model: 'echo',
       tag: `bench-${broker}-${idPart()}`,
     });
