@@ -5,22 +5,11 @@ import helmet from 'helmet';
 import { ValidationError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
 import { formatZodError } from '../../../common/zod-error.ts';
-import {
-  IDEMPOTENCY_HEADER,
-  idempotencyKeySchema,
-  OPENAPI_PATH,
-  SESSION_HEADER,
-} from '../../../proto/src/http-api.ts';
+import { OPENAPI_PATH } from '../../../proto/src/http-api.ts';
 import { buildOpenApiDocument } from '../../../proto/src/openapi.ts';
 import type { WorkersResponse } from '../../../proto/src/schemas/metrics.ts';
 import type { ModelsResponse } from '../../../proto/src/schemas/models.ts';
-import {
-  reprioritizeTaskSchema,
-  type SubmitTaskResponse,
-  submitTaskSchema,
-  taskIdSchema,
-} from '../../../proto/src/schemas/task.ts';
-import { sessionIdSchema } from '../../../proto/src/socket-events.ts';
+import { reprioritizeTaskSchema, taskIdSchema } from '../../../proto/src/schemas/task.ts';
 import type { AlertEngine } from '../alerts/alert-engine.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { RefusalMeter } from '../audit/refusal-meter.ts';
@@ -38,9 +27,7 @@ import {
   callerOfResponse,
   identifyCaller,
   refuseAnonymous,
-  scopeSession,
   taskScopeOf,
-  tenantOfResponse,
 } from './auth.ts';
 import { auditRoutes, fleetDispatchRoutes, workerControlRoutes } from './control-routes.ts';
 import { errorHandler } from './errors.ts';
