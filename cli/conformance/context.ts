@@ -58,6 +58,18 @@ export interface ConformanceContext {
   restartWorker(): Promise<void>;
   /** The first online record of `workerId` after `since`, or undefined after `ms`. */
   waitOnline(workerId: string, since: number, ms: number): Promise<Seen<WorkerOnline> | undefined>;
+  /**
+   * Stops the kit's master and starts a new one on the same store, broker,
+   * data directory and ports (its lease table starts empty); resolves once
+   * the new one serves.
+   */
+  restartMaster(): Promise<void>;
+  /**
+   * Closes the kit's broker (every connection drops, its retained records and
+   * sessions are gone) and starts a new one on the same port; resolves once
+   * the kit's probe has logged in again.
+   */
+  restartBroker(): Promise<void>;
 }
 
 export interface Installation extends ConformanceContext {
@@ -81,6 +93,8 @@ interface KitServers {
   probe: Probe;
   tap: ReportTap;
   rest: MasterRest;
+  restartMaster(): Promise<void>;
+  restartBroker(): Promise<void>;
 }
 
 /** Starts the kit's servers; each one's stop goes on `closers` as soon as it runs. */
@@ -99,36 +113,45 @@ async function startKitServers(
   const topics = createTopics(DEFAULT_TOPIC_PREFIX);
   const masterPassword = randomBytes(24).toString('base64url');
   const bounds = loadMasterConfig({});
-  const broker: EmbeddedBroker = await startEmbeddedBroker({
-    port: 0,
-    host: '127.0.0.1',
-    topics,
-    log,
-    credentials,
-    master: { username: MASTER_MQTT_USERNAME, password: masterPassword },
-    maxPacketBytes: bounds.MQTT_MAX_PACKET_BYTES,
-    maxRetained: bounds.MQTT_MAX_RETAINED,
-  });
-  closers.push(() => broker.close());
   const refusals: MqttRefusal[] = [];
   let probe: Probe | undefined;
-  broker.onRefused((refusal) => {
-    refusals.push(refusal);
-    probe?.poke();
-  });
-  const config = loadMasterConfig({
-    HOST: '127.0.0.1',
-    PORT: '0',
-    GRPC_PORT: '0',
-    FLOTA_DATA_DIR: dataDir,
-    MQTT_URL: broker.url,
-    MQTT_USERNAME: MASTER_MQTT_USERNAME,
-    MQTT_PASSWORD: masterPassword,
-    RATE_LIMIT_RPM: '0',
-    QUEUE_NAMESPACE: `conformance_${randomBytes(6).toString('hex')}`,
-    ...(store.url ? { QUEUE_URL: store.url } : {}),
-  });
-  const master: MasterHandle = await startMaster(config, { logger, notice: () => undefined });
+  const startBroker = async (port: number) => {
+    const started = await startEmbeddedBroker({
+      port,
+      host: '127.0.0.1',
+      topics,
+      log,
+      credentials,
+      master: { username: MASTER_MQTT_USERNAME, password: masterPassword },
+      maxPacketBytes: bounds.MQTT_MAX_PACKET_BYTES,
+      maxRetained: bounds.MQTT_MAX_RETAINED,
+    });
+    started.onRefused((refusal) => {
+      refusals.push(refusal);
+      probe?.poke();
+    });
+    return started;
+  };
+  let broker: EmbeddedBroker = await startBroker(0);
+  // The broker of now: a check may have replaced the first one.
+  closers.push(() => broker.close());
+  const namespace = `conformance_${randomBytes(6).toString('hex')}`;
+  const masterConfig = (ports: { http: number; grpc: number }) =>
+    loadMasterConfig({
+      HOST: '127.0.0.1',
+      PORT: String(ports.http),
+      GRPC_PORT: String(ports.grpc),
+      FLOTA_DATA_DIR: dataDir,
+      MQTT_URL: broker.url,
+      MQTT_USERNAME: MASTER_MQTT_USERNAME,
+      MQTT_PASSWORD: masterPassword,
+      RATE_LIMIT_RPM: '0',
+      QUEUE_NAMESPACE: namespace,
+      ...(store.url ? { QUEUE_URL: store.url } : {}),
+    });
+  const startKitMaster = (ports: { http: number; grpc: number }) =>
+    startMaster(masterConfig(ports), { logger, notice: () => undefined });
+  let master: MasterHandle = await startKitMaster({ http: 0, grpc: 0 });
   closers.push(() => master.close());
   const connected = await Probe.connect({
     url: broker.url,
@@ -148,6 +171,19 @@ async function startKitServers(
     probe: connected,
     tap,
     rest: new MasterRest(master.httpUrl),
+    async restartMaster() {
+      // The same ports: the worker dials the relay, the relay and the checks dial these.
+      const ports = { http: Number(new URL(master.httpUrl).port), grpc: master.grpcPort };
+      await master.close();
+      master = await startKitMaster(ports);
+    },
+    async restartBroker() {
+      const { port } = broker;
+      const logins = connected.logins;
+      await broker.close();
+      broker = await startBroker(port);
+      await connected.reconnected(logins);
+    },
   };
 }
 
@@ -165,11 +201,8 @@ export async function openInstallation(
     for (const step of closers.reverse()) await step().catch(() => undefined);
   };
   try {
-    const { brokerUrl, credentials, refusals, probe, tap, rest } = await startKitServers(
-      options,
-      logger,
-      closers,
-    );
+    const servers = await startKitServers(options, logger, closers);
+    const { brokerUrl, credentials, refusals, probe, tap, rest } = servers;
     const spawnWorker = (workerId: string, token: string) => {
       // A check that ran past its timeout must not start a worker the run no longer stops.
       if (closed) throw new WorkerNotOnlineError('the run is over');
@@ -231,6 +264,8 @@ export async function openInstallation(
       credentialFor: (id) => credentials.issue(id),
       restartWorker: startCurrent,
       waitOnline,
+      restartMaster: servers.restartMaster,
+      restartBroker: servers.restartBroker,
       start: startCurrent,
       close,
     };

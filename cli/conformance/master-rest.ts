@@ -4,7 +4,7 @@
  * API_TOKENS, so no token is needed.
  */
 import { z } from 'zod';
-import { type TaskView, taskViewSchema } from '../../proto/src/schemas/task.ts';
+import { type LiveConfig, type TaskView, taskViewSchema } from '../../proto/src/schemas/task.ts';
 import { type WorkerView, workerViewSchema } from '../../proto/src/schemas/worker.ts';
 
 /** Every REST call gives up after this. */
@@ -13,6 +13,7 @@ const CALL_MS = 10_000;
 const POLL_MS = 50;
 
 const submittedSchema = z.object({ id: z.string() });
+const errorBodySchema = z.object({ error: z.string() });
 const workersSchema = z.object({ workers: z.array(workerViewSchema) });
 
 export interface SubmitOptions {
@@ -81,6 +82,37 @@ export class MasterRest {
     });
     await res.arrayBuffer();
     return res.status;
+  }
+
+  /** Polls the worker list until `done(worker)` or `ms` pass; the last view of it either way. */
+  async waitWorker(
+    workerId: string,
+    done: (worker: WorkerView | undefined) => boolean,
+    ms: number,
+  ): Promise<WorkerView | undefined> {
+    const by = Date.now() + ms;
+    for (;;) {
+      const worker = (await this.workers()).find((w) => w.id === workerId);
+      if (done(worker) || Date.now() >= by) return worker;
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+
+  /**
+   * `PATCH /api/workers/:id/config`: the status code (200 once the worker
+   * acknowledged, 422 when it refused, 504 with no answer) and the error's
+   * message.
+   */
+  async configure(
+    workerId: string,
+    config: LiveConfig,
+  ): Promise<{ status: number; message?: string }> {
+    const res = await this.call(`/api/workers/${encodeURIComponent(workerId)}/config`, {
+      method: 'PATCH',
+      body: config,
+    });
+    const body = errorBodySchema.safeParse(await res.json().catch(() => undefined));
+    return { status: res.status, message: body.success ? body.data.error : undefined };
   }
 
   /**

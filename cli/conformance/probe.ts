@@ -48,6 +48,8 @@ export class Probe {
   readonly statuses = new Map<string, Seen<WorkerStatus>[]>();
   readonly heartbeats = new Map<string, Seen<Heartbeat>[]>();
   private readonly listeners = new Set<Listener>();
+  /** How many times it has logged in to the broker (a restarted broker makes it log in again). */
+  logins = 0;
 
   private constructor(
     private readonly client: MqttClient,
@@ -63,6 +65,10 @@ export class Probe {
     client.on('error', (err) => options.log.debug({ err: err.message }, 'probe mqtt error'));
     const probe = new Probe(client, options.topics);
     client.on('message', (topic, payload, packet) => probe.record(topic, payload, packet.retain));
+    client.on('connect', () => {
+      probe.logins += 1;
+      probe.poke();
+    });
     await waitConnected(client, options.url);
     const logs = options.topics.log('master');
     await client.subscribeAsync(
@@ -119,6 +125,17 @@ export class Probe {
     } catch {
       // Not a JSON line: not one the checks read.
     }
+  }
+
+  /**
+   * Resolves once it has logged in more than `logins` times: the broker went
+   * away and it is back (mqtt.js then subscribes again to what it had).
+   * Rejects after `ms`.
+   */
+  async reconnected(logins: number, ms = 10_000): Promise<void> {
+    const back = await this.until(() => this.logins > logins, ms);
+    if (!back)
+      throw new Error(`the kit's probe did not log in to the broker again within ${ms} ms`);
   }
 
   /** Asks every waiter again: something it watches changed outside MQTT (a refused login). */

@@ -14,8 +14,17 @@ import {
   ConformanceFailure,
   citation,
 } from './check.ts';
-import { badMessage, cancel, deadline, drainResume, staleAttempt } from './checks/failures.ts';
+import { config } from './checks/control.ts';
+import {
+  badMessage,
+  cancel,
+  deadline,
+  drainResume,
+  leaseRevoked,
+  staleAttempt,
+} from './checks/failures.ts';
 import { continuation, sigterm } from './checks/lifecycle.ts';
+import { brokerRestart, masterRestart, resultResend } from './checks/recovery.ts';
 import { heartbeat, lastWill, login, onlineStatus } from './checks/registration.ts';
 import { result, slots, streamOrder } from './checks/tasks.ts';
 import type { ConformanceContext } from './context.ts';
@@ -32,8 +41,13 @@ export const CHECKS: readonly Check[] = [
   staleAttempt,
   cancel,
   drainResume,
+  config,
   deadline,
+  leaseRevoked,
+  resultResend,
   continuation,
+  brokerRestart,
+  masterRestart,
   lastWill,
   sigterm,
 ];

@@ -3,7 +3,12 @@
 // as FAULT says:
 //   no-heartbeat         never heartbeats, never runs anything;
 //   chunks-out-of-order  heartbeats and answers like the echo provider, but
-//                        sends each answer's chunk 1 before chunk 0.
+//                        sends each answer's chunk 1 before chunk 0;
+//   no-resend            heartbeats and answers like the echo provider, but
+//                        sends each result once, whatever the master answers
+//                        (store_unavailable) and even when the stream broke
+//                        before it answered.
+// In no mode does it act on a control message.
 // Run as `node tests/helpers/faulty-worker.mjs` with the environment
 // `flota conformance` gives a worker (plus FAULT).
 import os from 'node:os';
@@ -103,7 +108,9 @@ if (fault !== 'no-heartbeat') {
     const pieces = [];
     for (let i = 0; i < text.length; i += chunkSize) pieces.push(text.slice(i, i + chunkSize));
     const order = pieces.map((_, i) => i);
-    if (order.length > 1) [order[0], order[1]] = [order[1], order[0]];
+    if (fault === 'chunks-out-of-order' && order.length > 1) {
+      [order[0], order[1]] = [order[1], order[0]];
+    }
     for (const seq of order) {
       stream.write({ reports: [{ chunk: { ...base, seq, text: pieces[seq] } }] });
     }

@@ -1,16 +1,17 @@
 /**
  * Failures: bad messages, attempts the master does not hold, cancel, drain
- * and resume, and deadlines. Each is observed where the master sees it: in
+ * and resume, deadlines, and an attempt whose lease the master revoked. Each is observed where the master sees it: in
  * the worker's heartbeats and status record, and in the task's outcome.
  */
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
-import type { WorkerOnline } from '../../../proto/src/schemas/worker.ts';
+import type { Heartbeat, WorkerOnline } from '../../../proto/src/schemas/worker.ts';
 import { type Check, expectThat } from '../check.ts';
 import type { ConformanceContext } from '../context.ts';
 import { KIT_MODEL } from '../worker-env.ts';
 import {
   echoAnswer,
   heartbeatsSince,
+  lists,
   promptLasting,
   strayAssignment,
   waitHeartbeats,
@@ -127,13 +128,23 @@ export const cancel: Check = {
       `the worker still runs the task ${2_000 + 2 * every} ms after the master sent cancel`,
     );
     expectThat(ctx.worker().running, 'the worker exited after a cancel');
-    const reported = await ctx.probe.until(() => ctx.tap.resultsOf(id)[0]?.result, 3_000);
-    expectThat(
-      reported?.errorCode === 'cancelled',
-      reported
-        ? `the cancelled attempt was reported with errorCode ${JSON.stringify(reported.errorCode)}, not cancelled`
-        : 'the cancelled attempt was never reported: report it with errorCode cancelled',
+    const attempt = (await ctx.rest.task(id)).attempt;
+    // A chunk that reached the master after it ended the task was refused: then the
+    // worker need not report the attempt at all (PROTOCOL.md § gRPC › Connect).
+    const reported = await ctx.probe.until(
+      () => ctx.tap.resultsOf(id)[0]?.result ?? ctx.tap.chunkRefused(id, attempt),
+      3_000,
     );
+    expectThat(
+      reported,
+      'the cancelled attempt was never reported: report it with errorCode cancelled',
+    );
+    if (reported !== true) {
+      expectThat(
+        reported.errorCode === 'cancelled',
+        `the cancelled attempt was reported with errorCode ${JSON.stringify(reported.errorCode)}, not cancelled`,
+      );
+    }
   },
 };
 
@@ -241,5 +252,90 @@ export const deadline: Check = {
       reported?.errorCode === 'deadline_exceeded',
       `the attempt past its deadline was reported with errorCode ${JSON.stringify(reported?.errorCode)}, not deadline_exceeded`,
     );
+  },
+};
+
+/** Longest the kit waits for its master to declare the paused worker dead (3 × heartbeatMs, then a 250 ms sweep). */
+const DECLARED_DEAD_MS = 10_000;
+
+const runsAttempt = (h: Heartbeat, taskId: string, attempt: number) =>
+  h.active.some((a) => a.taskId === taskId && a.attempt === attempt);
+
+export const leaseRevoked: Check = {
+  id: 'failures.lease-revoked',
+  title: 'stops an attempt whose lease the master revoked, and sends nothing more for it',
+  section: 'MQTT › workers/{id}/control',
+  timeoutMs: 30_000,
+  async run(ctx) {
+    const { probe, tap, workerId } = ctx;
+    const since = Date.now();
+    const id = await ctx.rest.submit({ prompt: promptLasting(8_000), model: KIT_MODEL });
+    try {
+      const listed = await waitListed(ctx, id, since, 5_000);
+      expectThat(listed, 'no heartbeat listed the running task within 5 s');
+      const attempt = heartbeatsSince(ctx, listed)
+        .find((h) => lists(h, id))
+        ?.active.find((a) => a.taskId === id)?.attempt;
+      // Silent past 3 × heartbeatMs, the worker is declared dead: the master revokes the
+      // attempt's lease and requeues the task. Heard again, it is told to cancel that attempt.
+      const worker = ctx.worker();
+      worker.signal('SIGSTOP');
+      try {
+        const dead = await ctx.rest.waitWorker(
+          workerId,
+          (w) => w?.state === 'offline',
+          DECLARED_DEAD_MS,
+        );
+        if (dead?.state !== 'offline') {
+          throw new Error(`the kit's master did not declare the paused worker dead`);
+        }
+      } finally {
+        worker.signal('SIGCONT');
+      }
+      const resumed = Date.now();
+      const revoked = await probe.until(
+        () =>
+          probe.masterLog.find(
+            (l) =>
+              l.at >= resumed &&
+              l.line.taskId === id &&
+              (l.line.msg === 'stale attempt stopped' || l.line.msg === 'result rejected'),
+          ),
+        5_000,
+      );
+      expectThat(
+        revoked,
+        'resumed, the worker named its revoked attempt in no heartbeat, chunk or result within 5 s',
+      );
+      const every = ctx.options.heartbeatMs;
+      const gone = await probe.until(
+        () =>
+          heartbeatsSince(ctx, revoked.at + every).find(
+            (h) => attempt !== undefined && !runsAttempt(h, id, attempt),
+          ),
+        2_000 + 2 * every,
+      );
+      expectThat(
+        gone,
+        `the worker still lists attempt ${attempt} ${2_000 + 2 * every} ms after the master revoked it and sent cancel: stop it at once`,
+      );
+      const late = tap
+        .chunksOf(id)
+        .filter((c) => c.chunk.attempt === attempt && c.at > revoked.at + STOP_SENDING_MS);
+      expectThat(
+        late.length === 0,
+        `${late.length} chunks of the revoked attempt came more than ${STOP_SENDING_MS} ms after the master revoked it: stop sending`,
+      );
+      const results = tap.resultsOf(id).filter((r) => r.result.attempt === attempt);
+      expectThat(
+        results.length <= 1 && results.every((r) => r.result.errorCode === 'cancelled'),
+        `the revoked attempt was reported ${results.length} time(s) (${results.map((r) => JSON.stringify(r.result.errorCode || 'text')).join(', ')}): report it once, errorCode cancelled, or not at all once the master refused it`,
+      );
+      expectThat(ctx.worker().running, 'the worker exited after its lease was revoked');
+    } finally {
+      // The retry of the task would hold a slot for the checks after this one.
+      await ctx.rest.cancel(id).catch(() => undefined);
+      await waitUnlisted(ctx, id, Date.now(), 3_000);
+    }
   },
 };

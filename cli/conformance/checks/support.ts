@@ -39,7 +39,8 @@ export function heartbeatsSince(ctx: ConformanceContext, since: number): Heartbe
     .map((h) => h.value as Heartbeat);
 }
 
-const lists = (h: Heartbeat, taskId: string) => h.active.some((a) => a.taskId === taskId);
+/** Whether the heartbeat lists an attempt of `taskId` in `active`. */
+export const lists = (h: Heartbeat, taskId: string) => h.active.some((a) => a.taskId === taskId);
 
 /** Resolves with when a heartbeat after `since` first listed `taskId` in `active`, or undefined after `ms`. */
 export function waitListed(

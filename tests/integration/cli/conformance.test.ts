@@ -1,9 +1,10 @@
 /**
  * `flota conformance` as a terminal runs it: the reference worker
  * (`node bin/flota.mjs worker`) passes every check, and a worker that
- * breaks a rule (never heartbeats; sends chunk 1 before chunk 0) fails the
- * check of that rule, citing the section of docs/PROTOCOL.md it breaks,
- * with a non-zero exit.
+ * breaks a rule (never heartbeats; sends chunk 1 before chunk 0; never
+ * sends a result again nor answers a control) fails the check of that
+ * rule, citing the section of docs/PROTOCOL.md it breaks, with a non-zero
+ * exit.
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +79,34 @@ describe('flota conformance', () => {
     expect(failed.map((c) => c.id)).toEqual(['tasks.stream-order']);
     expect(failed[0]?.detail).toMatch(
       /^chunk seq went 1, 0, 2, .*\(PROTOCOL\.md § gRPC › Connect\)$/,
+    );
+  });
+
+  it('fails a worker that never resends a result nor answers a config, on those checks', {
+    timeout: 60_000,
+  }, async () => {
+    const { code, report } = await conformance(
+      ['--checks', 'control.config,recovery.result-resend', '--'].concat(
+        process.execPath,
+        FAULTY_WORKER,
+      ),
+      { FAULT: 'no-resend' },
+    );
+    expect(code).toBe(1);
+    const outcome = Object.fromEntries(report.checks.map((c) => [c.id, c]));
+    expect(outcome['control.config']).toMatchObject({
+      outcome: 'failed',
+      citation: 'PROTOCOL.md § MQTT › workers/{id}/control',
+    });
+    expect(outcome['control.config']?.detail).toMatch(
+      /^the master got no ack within 5 s: .*\(PROTOCOL\.md § MQTT › workers\/\{id\}\/control\)$/,
+    );
+    expect(outcome['recovery.result-resend']).toMatchObject({
+      outcome: 'failed',
+      citation: 'PROTOCOL.md § gRPC › Deadlines and retries',
+    });
+    expect(outcome['recovery.result-resend']?.detail).toMatch(
+      /^the master answered its result store_unavailable, and it was not sent again within 5000 ms: send the same result again after a backoff \(PROTOCOL\.md § gRPC › Deadlines and retries\)$/,
     );
   });
 });

@@ -1,4 +1,5 @@
 /** The conformance kit's pure parts: which checks `--checks` picks, the table, the worker's environment. */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { CheckResult } from '../../../cli/conformance/check.ts';
 import { conformanceOptionsSchema } from '../../../cli/conformance/options.ts';
@@ -25,9 +26,27 @@ describe('selectChecks', () => {
     ]);
   });
 
+  it('runs the recovery checks after the others but before the ones that stop the worker', () => {
+    const ids = CHECKS.map((c) => c.id);
+    expect(selectChecks(['recovery', 'control']).map((c) => c.id)).toEqual([
+      'control.config',
+      'recovery.result-resend',
+      'recovery.broker-restart',
+      'recovery.master-restart',
+    ]);
+    expect(ids.slice(-2)).toEqual(['registration.last-will', 'shutdown.sigterm']);
+  });
+
   it('refuses a name that is no check and no group, listing the checks', () => {
     expect(() => selectChecks(['task'])).toThrow(UnknownCheckError);
     expect(() => selectChecks(['registration.heart'])).toThrow(/the checks are registration\./);
+  });
+
+  it('lists every check in PROTOCOL.md § Conformance, in the order they run', () => {
+    const doc = readFileSync(new URL('../../../docs/PROTOCOL.md', import.meta.url), 'utf8');
+    const section = doc.slice(doc.indexOf('\n## Conformance'));
+    const rows = [...section.matchAll(/^\| `([a-z-]+\.[a-z-]+)` +\|/gm)].map((m) => m[1]);
+    expect(rows).toEqual(CHECKS.map((c) => c.id));
   });
 
   it('cites a section of PROTOCOL.md for every check', () => {

@@ -1,8 +1,9 @@
 /**
  * The Python worker's own unit tests (workers/python/tests: configuration,
  * message validation, log redaction, the echo and OpenAI-compatible
- * providers, the report stream and enrolment against an in-process gRPC
- * server), run with Debian's python3 so `npm test` covers them.
+ * providers, the MQTT link's hand-over from paho's thread, the report
+ * stream and enrolment against an in-process gRPC server), run with
+ * Debian's python3 so `npm test` covers them.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -10,6 +10,7 @@ own; every message is handed to the asyncio loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import ssl
 import tempfile
@@ -102,6 +103,11 @@ class MqttLink:
 
     # --- paho's thread ---------------------------------------------------------------------
 
+    def _in_loop(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Runs `fn` on the asyncio loop. call_soon_threadsafe takes no keyword arguments: given
+        one it raises here, on paho's thread, which then dies and never reconnects."""
+        self._loop.call_soon_threadsafe(functools.partial(fn, *args, **kwargs))
+
     @staticmethod
     def _on_socket_open(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
         # Without it each small publish waits ~40 ms for Nagle's algorithm.
@@ -117,28 +123,26 @@ class MqttLink:
         self._last_error = ""
         client.publish(self.topics.status, compact(self._online_record()), qos=1, retain=True)
         client.subscribe([(self.topics.tasks, 1), (self.topics.control, 1)])
-        self._loop.call_soon_threadsafe(self._connected, bool(flags.get("session present")))
+        self._in_loop(self._connected, bool(flags.get("session present")))
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, rc: int) -> None:
         if rc != 0:
-            self._loop.call_soon_threadsafe(self._log.warn, "broker connection lost", rc=rc)
+            self._in_loop(self._log.warn, "broker connection lost", rc=rc)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         payload = bytes(message.payload)
         if message.topic == self.topics.tasks:
-            self._loop.call_soon_threadsafe(self._dispatch, self._on_assignment, payload, message.topic)
+            self._in_loop(self._dispatch, self._on_assignment, payload, message.topic)
         elif message.topic == self.topics.control:
-            self._loop.call_soon_threadsafe(self._dispatch, self._on_control, payload, message.topic)
+            self._in_loop(self._dispatch, self._on_control, payload, message.topic)
         else:
-            self._loop.call_soon_threadsafe(
-                self._log.warn, "mqtt message dropped: unexpected topic", topic=message.topic
-            )
+            self._in_loop(self._log.warn, "mqtt message dropped: unexpected topic", topic=message.topic)
 
     def _warn_once(self, message: str) -> None:
         # While the broker refuses, the same error repeats every reconnect: warn once.
         level = "debug" if message == self._last_error else "warn"
         self._last_error = message
-        self._loop.call_soon_threadsafe(getattr(self._log, level), message)
+        self._in_loop(getattr(self._log, level), message)
 
     # --- the asyncio loop --------------------------------------------------------------------
 

@@ -96,7 +96,10 @@ class OpenAiProvider:
         conn = self._connection()
 
         def put(kind: str, value: Any) -> None:
-            loop.call_soon_threadsafe(events.put_nowait, (kind, value))
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, (kind, value))
+            except RuntimeError:
+                pass  # the loop is closed (the worker is exiting): no one reads this stream any more
 
         def read() -> None:
             try:
