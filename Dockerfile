@@ -1,19 +1,24 @@
 #
-# flota-master, flota-worker and flota-worker-gpu, built from the same source:
+# flota-master, flota-worker, flota-worker-gpu and flota-worker-python, built
+# from the same source:
 #
 #   docker build --target master -t flota-master:dev .
 #   docker build --target worker -t flota-worker:dev .
 #   docker build --target worker-gpu -t flota-worker-gpu:dev .
+#   docker build --target worker-python -t flota-worker-python:dev .
 #
-# build.sh does this with version and git-sha tags. The images run the
+# build.sh does this with version and git-sha tags. The Node images run the
 # JavaScript that `npm run build` compiles into dist/; no transpiler (tsx,
-# esbuild, typescript) is installed in them.
+# esbuild, typescript) is installed in them. The Python worker's image
+# (workers/python) is Debian's python3 with Debian's packages, and shares
+# only the entrypoint and the .proto with the others.
 #
 # No "# syntax=" line: with one, BuildKit fetches that Dockerfile frontend
 # from Docker Hub and fails without network; the engine's built-in frontend
 # handles everything this file uses.
 
 ARG NODE_VERSION=20-bookworm-slim
+ARG DEBIAN_VERSION=bookworm-slim
 
 # --- dist/: the compiled JavaScript and the files it reads ---------------------
 FROM node:${NODE_VERSION} AS build
@@ -129,3 +134,54 @@ CMD ["worker"]
 FROM worker AS worker-gpu
 LABEL org.opencontainers.image.description="flota GPU worker: the worker with node-llama-cpp's CUDA binaries"
 COPY --from=deps /llama/gpu/ ./node_modules/
+
+# --- flota-worker-python ------------------------------------------------------
+# Debian's python3 and the packages workers/python/README.md names; nothing
+# from PyPI.
+FROM debian:${DEBIAN_VERSION} AS python-runtime
+RUN apt-get update \
+  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    python3 python3-paho-mqtt python3-grpcio python3-protobuf ca-certificates \
+  && apt-get clean \
+  && rm -rf /var/lib/apt/lists/*
+
+# The gRPC code, generated here from the .proto by the worker's own
+# flota_worker/proto.py, into the .generated/ cache it looks in at start: the
+# container then starts without generating anything, needs no write access
+# and no grpc_tools.
+FROM python-runtime AS python-build
+# Debian's python3-grpc-tools imports pkg_resources without depending on
+# the package that has it.
+RUN apt-get update \
+  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    python3-grpc-tools python3-pkg-resources \
+  && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY proto/flota/v1/master.proto ./proto/flota/v1/
+COPY workers/python/flota_worker ./workers/python/flota_worker
+# Built as root, read by the image's user: nothing in /app is writable by it.
+RUN python3 -c 'import sys; sys.path.insert(0, "workers/python"); from flota_worker import proto; proto.load()' \
+  && python3 -m compileall -q workers/python \
+  && chmod -R a+rX,go-w .
+
+FROM python-runtime AS worker-python
+ARG VERSION=0.0.0
+ARG GIT_SHA=unknown
+WORKDIR /app
+# /app/proto stays: the worker hashes the .proto at start to find its
+# generated code (flota_worker/proto.py).
+COPY --from=python-build /app ./
+COPY --chmod=0755 deploy/docker/entrypoint.sh /usr/local/bin/flota-entrypoint
+# Owned by root, run as an unprivileged user; bytecode was compiled above.
+RUN useradd --uid 1000 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin flota
+ENV PYTHONPATH=/app/workers/python \
+  PYTHONDONTWRITEBYTECODE=1 \
+  PYTHONUNBUFFERED=1
+LABEL org.opencontainers.image.title="flota" \
+  org.opencontainers.image.description="flota Python worker (workers/python): echo and OpenAI-compatible servers" \
+  org.opencontainers.image.version="${VERSION}" \
+  org.opencontainers.image.revision="${GIT_SHA}" \
+  org.opencontainers.image.licenses="MIT"
+USER flota
+ENTRYPOINT ["/usr/local/bin/flota-entrypoint"]
+CMD ["python-worker"]

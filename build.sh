@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the flota-master, flota-worker and flota-worker-gpu images and pushes them to $REGISTRY.
+# Builds the flota-master, flota-worker, flota-worker-gpu and flota-worker-python
+# images and pushes them to $REGISTRY.
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/deploy/lib.sh"
@@ -8,12 +9,13 @@ usage() {
   cat <<USAGE
 Usage: ./build.sh [--no-push] [--print-tag] [--help]
 
-Builds the images from the Dockerfile (targets master, worker and
-worker-gpu) and pushes them to \$REGISTRY:
+Builds the images from the Dockerfile (targets master, worker, worker-gpu
+and worker-python) and pushes them to \$REGISTRY:
 
-  \$REGISTRY/flota-master:<version>-<sha>       (also the autoscaler's)
-  \$REGISTRY/flota-worker:<version>-<sha>       (CPU workers)
-  \$REGISTRY/flota-worker-gpu:<version>-<sha>   (GPU workers: with CUDA binaries)
+  \$REGISTRY/flota-master:<version>-<sha>          (also the autoscaler's)
+  \$REGISTRY/flota-worker:<version>-<sha>          (CPU workers)
+  \$REGISTRY/flota-worker-gpu:<version>-<sha>      (GPU workers: with CUDA binaries)
+  \$REGISTRY/flota-worker-python:<version>-<sha>   (the Python worker, workers/python)
 
 <version> is package.json's version; <sha> is the git commit (12 digits),
 with "-dirty" when the image's inputs differ from that commit: the
@@ -35,7 +37,7 @@ Environment:
   BUILD_NETWORK passed to docker build --network (e.g. host, where the build's
                 npm ci cannot reach the registry through Docker's bridge)
   ROLES         the images to build and push, of: master worker worker-gpu
-                (all three unless set)
+                worker-python (all four unless set)
 USAGE
 }
 
@@ -98,12 +100,13 @@ if [ "$push" = 1 ] && [ -z "${REGISTRY:-}" ]; then
 fi
 prefix=${REGISTRY:+${REGISTRY%/}/}
 
-read -r -a roles <<<"${ROLES:-master worker worker-gpu}"
-[ ${#roles[@]} -gt 0 ] || die "ROLES names no image (of: master worker worker-gpu)"
+all_roles="master worker worker-gpu worker-python"
+read -r -a roles <<<"${ROLES:-$all_roles}"
+[ ${#roles[@]} -gt 0 ] || die "ROLES names no image (of: $all_roles)"
 for role in "${roles[@]}"; do
   case "$role" in
-    master | worker | worker-gpu) ;;
-    *) die "ROLES: no image '$role' (of: master worker worker-gpu)" ;;
+    master | worker | worker-gpu | worker-python) ;;
+    *) die "ROLES: no image '$role' (of: $all_roles)" ;;
   esac
 done
 

@@ -12,7 +12,9 @@ Deploys stack.yml as stack \$STACK ("$STACK") on the swarm this docker talks
 to (run it on a manager):
 
   1. checks that the registry has the images of TAG (docker manifest
-     inspect): a tag build.sh never pushed would leave every task pulling;
+     inspect; flota-worker-gpu and flota-worker-python only when
+     GPU_WORKERS or PYTHON_WORKERS is above 0): a tag build.sh never pushed
+     would leave every task pulling;
   2. writes missing secrets into deploy/secrets/ (deploy/make-secrets.sh:
      passwords, the secret that signs worker credentials, the workers' join
      tokens, a CA and the master's certificate) and creates every missing
@@ -48,9 +50,10 @@ Environment:
   TAG          image tag (default: ./build.sh --print-tag, this checkout's tag)
   DEPLOY_TIMEOUT
                seconds to wait for the services to converge (600; 0: no limit)
-  CPU_WORKERS, GPU_WORKERS, CPU_SLOTS, GPU_SLOTS, CPU_PROVIDER, CPU_MODELS,
-  GPU_MODELS, GPU_OPENAI_BASE_URL, HTTP_PORT, LOG_LEVEL, DISPATCH_POLICY,
-  AUTOSCALE_POOLS
+  CPU_WORKERS, GPU_WORKERS, PYTHON_WORKERS, CPU_SLOTS, GPU_SLOTS,
+  PYTHON_SLOTS, CPU_PROVIDER, CPU_MODELS, GPU_MODELS, GPU_OPENAI_BASE_URL,
+  PYTHON_PROVIDER, PYTHON_MODELS, PYTHON_OPENAI_BASE_URL, HTTP_PORT,
+  LOG_LEVEL, DISPATCH_POLICY, AUTOSCALE_POOLS
                see stack.yml
 USAGE
 }
@@ -85,6 +88,9 @@ done
 check_stack_name
 check_deploy_timeout
 [ -n "${REGISTRY:-}" ] || die "set REGISTRY to where build.sh pushed the images"
+for count in GPU_WORKERS PYTHON_WORKERS; do
+  [[ "${!count:-0}" =~ ^[0-9]+$ ]] || die "$count must be a whole number, not '${!count}'"
+done
 need_swarm_manager
 need openssl
 
@@ -101,10 +107,10 @@ if [ "$check_images" = 1 ]; then
     localhost | localhost[:/]* | 127.*) manifest+=(--insecure) ;;
   esac
   roles=(master worker)
-  # GPU workers run an image of their own (build.sh builds it unless ROLES leaves it out).
-  if [[ "${GPU_WORKERS:-0}" =~ ^[0-9]+$ ]] && [ "${GPU_WORKERS:-0}" -gt 0 ]; then
-    roles+=(worker-gpu)
-  fi
+  # GPU and Python workers run images of their own (build.sh builds them
+  # unless ROLES leaves them out), needed once those services have replicas.
+  [ "${GPU_WORKERS:-0}" -eq 0 ] || roles+=(worker-gpu)
+  [ "${PYTHON_WORKERS:-0}" -eq 0 ] || roles+=(worker-python)
   for role in "${roles[@]}"; do
     image="$REGISTRY/flota-$role:$TAG"
     if ! answer=$(docker "${manifest[@]}" "$image" 2>&1 >/dev/null); then
@@ -150,7 +156,7 @@ secret_label() {
 }
 signer=$(secret_label flota_secret flota.fingerprint)
 if [ -n "$signer" ]; then
-  for name in worker_join_cpu worker_join_gpu; do
+  for name in worker_join_cpu worker_join_gpu worker_join_python; do
     signed_by=$(secret_label "$name" flota.signed-by)
     [ -z "$signed_by" ] || [ "$signed_by" = "$signer" ] ||
       die "secret ${STACK}_$name was signed with another flota_secret than ${STACK}_flota_secret: replace it with a join token of this installation (docs/DEPLOY.md, Credentials), then deploy again"
@@ -205,7 +211,6 @@ if [ "$AUTOSCALER_REPLICAS" != 0 ]; then
   keep_replicas GPU_WORKERS worker-gpu
 fi
 # GPU workers without GPUs to run on would keep the deploy waiting.
-[[ "${GPU_WORKERS:-0}" =~ ^[0-9]+$ ]] || die "GPU_WORKERS must be a whole number, not '$GPU_WORKERS'"
 [ "${GPU_WORKERS:-0}" -eq 0 ] || need_gpus "$GPU_WORKERS"
 
 note "deploying $REGISTRY/flota-{master,worker}:$TAG as stack $STACK"

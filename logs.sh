@@ -11,8 +11,8 @@ Usage: ./logs.sh [SERVICE] [--since DURATION] [--help]
        ./logs.sh --mqtt [SOURCE] [--help]
 
 SERVICE (default master) is one of mosquitto, redis, master, worker-cpu,
-worker-gpu, autoscaler: follows docker service logs of \${STACK}_SERVICE ("$STACK"),
-from --since (default 10m) on.
+worker-gpu, worker-python, autoscaler: follows docker service logs of
+\${STACK}_SERVICE ("$STACK"), from --since (default 10m) on.
 
 --mqtt follows flota/v1/logs/SOURCE on the stack's broker, where SOURCE is
 "master" or a worker id such as cpu-1 (default: all, '#'). It runs
@@ -57,8 +57,8 @@ need_swarm_manager
 if [ "$mode" = service ]; then
   service=${target:-master}
   case "$service" in
-    mosquitto | redis | master | worker-cpu | worker-gpu | autoscaler) ;;
-    *) die "unknown service '$service' (mosquitto, redis, master, worker-cpu, worker-gpu, autoscaler)" ;;
+    mosquitto | redis | master | worker-cpu | worker-gpu | worker-python | autoscaler) ;;
+    *) die "unknown service '$service' (mosquitto, redis, master, worker-cpu, worker-gpu, worker-python, autoscaler)" ;;
   esac
   docker service inspect "${STACK}_$service" >/dev/null 2>&1 ||
     die "no service ${STACK}_$service: is the stack deployed (./deploy.sh)?"

@@ -47,14 +47,14 @@ if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
   # Then the workers, while the master still takes their results: each one
   # finishes or hands back what it runs (SHUTDOWN_GRACE_MS) before it exits.
   workers=()
-  for service in worker-cpu worker-gpu; do
+  for service in worker-cpu worker-gpu worker-python; do
     if docker service inspect "${STACK}_$service" >/dev/null 2>&1; then
       workers+=("${STACK}_$service=0")
     fi
   done
   if [ ${#workers[@]} -gt 0 ]; then
     note "stopping the workers"
-    converge_within "the workers to stop" "docker service ps --no-trunc ${STACK}_worker-cpu ${STACK}_worker-gpu" \
+    converge_within "the workers to stop" "docker service ps --no-trunc ${STACK}_worker-cpu ${STACK}_worker-gpu ${STACK}_worker-python" \
       docker service scale --detach=false "${workers[@]}" >/dev/null
   fi
   note "removing stack $STACK"

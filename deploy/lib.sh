@@ -12,6 +12,7 @@ STACK_SECRETS=(
   flota_secret
   worker_join_cpu
   worker_join_gpu
+  worker_join_python
   tls_ca
   tls_cert
   tls_key

@@ -18,6 +18,7 @@ $SECRETS_DIR (one value per file), generating every missing one:
                           replica trades it for its own credential at start
                           (WORKER_JOIN_TOKEN)
   worker_join_gpu         the same for gpu-* (worker-gpu)
+  worker_join_python      the same for py-* (worker-python)
   mqtt_master_password    MQTT password of the master (user _master, the
                           broker's dynamic-security admin)
   mqtt_observer_password  MQTT password of the read-only user _observer
@@ -149,13 +150,14 @@ done
 # asks a running master for).
 flota_secret=$(cat "$SECRETS_DIR/flota_secret")
 [ "${#flota_secret}" -ge 32 ] || die "$SECRETS_DIR/flota_secret: use at least 32 characters"
-for kind in cpu gpu; do
-  file="$SECRETS_DIR/worker_join_$kind"
+# <secret suffix>:<worker id prefix>, one per worker service.
+for service in cpu:cpu- gpu:gpu- python:py-; do
+  file="$SECRETS_DIR/worker_join_${service%%:*}"
   if [ -s "$file" ] && ! signed_here "$(cat "$file")"; then
     rm "$file"
     note "$file was not signed with the current flota_secret: making it again"
   fi
-  put "worker_join_$kind" "$(join_token "$kind-")"
+  put "worker_join_${service%%:*}" "$(join_token "${service#*:}")"
 done
 unset flota_secret
 

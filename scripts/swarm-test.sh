@@ -156,7 +156,7 @@ NEXT_TAG="$TAG-next"
 export TAG REGISTRY
 # The GPU workers' image is built for its size only: nothing here runs it,
 # so it is not pushed.
-PATH="$SWARM_DIR/bin:$PATH" BUILD_NETWORK=host ROLES="master worker" "$ROOT/build.sh" >"$SWARM_DIR/build.log" 2>&1 || {
+PATH="$SWARM_DIR/bin:$PATH" BUILD_NETWORK=host ROLES="master worker worker-python" "$ROOT/build.sh" >"$SWARM_DIR/build.log" 2>&1 || {
   tail -n 40 "$SWARM_DIR/build.log" >&2
   swarm_die "build.sh failed"
 }
@@ -172,9 +172,10 @@ PATH="$SWARM_DIR/bin:$PATH" BUILD_NETWORK=host ROLES=master TAG=$NEXT_TAG "$ROOT
   tail -n 40 "$SWARM_DIR/build-next.log" >&2
   swarm_die "build.sh (next tag) failed"
 }
-for image in node:20-bookworm-slim "$REGISTRY/flota-master:$TAG" "$REGISTRY/flota-worker:$TAG" "$REGISTRY/flota-worker-gpu:$TAG"; do
+for image in node:20-bookworm-slim debian:bookworm-slim "$REGISTRY/flota-master:$TAG" "$REGISTRY/flota-worker:$TAG" \
+  "$REGISTRY/flota-worker-gpu:$TAG" "$REGISTRY/flota-worker-python:$TAG"; do
   size=$(docker image inspect --format '{{.Size}}' "$image")
-  swarm_log "image $(printf '%-44s %5d MB' "$image" $((size / 1000000)))"
+  swarm_log "image $(printf '%-52s %5d MB' "$image" $((size / 1000000)))"
 done
 
 # --- deploy ------------------------------------------------------------------

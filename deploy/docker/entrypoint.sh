@@ -1,11 +1,12 @@
 #!/bin/sh
 # Entrypoint of the flota-master and flota-worker images (the master image
-# also runs the autoscaler: `autoscale`).
+# also runs the autoscaler: `autoscale`), and of flota-worker-python.
 #
 # Secrets arrive as files (Docker secrets under /run/secrets). For each
 # variable below, NAME_FILE=<path> sets NAME to that file's contents (trailing
 # newlines removed), so a password never has to be written into a stack file.
-# Setting both NAME and NAME_FILE is an error. Then it runs `flota "$@"`.
+# Setting both NAME and NAME_FILE is an error. Then it runs `flota "$@"`, or,
+# for the command `python-worker` (flota-worker-python's), the Python worker.
 # (FLOTA_SECRET_FILE, API_TOKENS_FILE and the TLS_* paths are not in the
 # list: flota reads those files itself.)
 set -eu
@@ -36,6 +37,13 @@ unset path direct value
 # containerised master needs an external store.
 if [ "${1:-}" = "master" ] && [ -z "${QUEUE_URL:-}" ]; then
   die "set QUEUE_URL (or QUEUE_URL_FILE), e.g. redis://redis:6379: this image has no embedded PostgreSQL"
+fi
+
+# The Python worker's image has no Node, and its worker no other command.
+if [ "${1:-}" = "python-worker" ]; then
+  shift
+  command -v python3 >/dev/null 2>&1 || die "python-worker runs in the flota-worker-python image only"
+  exec python3 -m flota_worker "$@"
 fi
 
 exec node /app/dist/cli/flota.js "$@"

@@ -5,6 +5,8 @@
 #   node:20-bookworm-slim   the Dockerfile's FROM: Debian bookworm (debootstrap
 #                           --variant=minbase, docs and apt lists removed) with
 #                           this host's node and npm, user node (1000)
+#   debian:bookworm-slim    the Python worker's FROM: the same Debian alone; its
+#                           build installs Debian's python3 packages with apt
 #   eclipse-mosquitto:2.0,  one stand-in built from Debian's mosquitto,
 #   redis:7.2-alpine,       mosquitto-clients (mosquitto_ctrl), redis-server
 #   alpine                  and redis-tools, under the tags stack.yml and
@@ -15,6 +17,7 @@
 
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 NODE_BASE_TAG=node:20-bookworm-slim
+DEBIAN_BASE_TAG=debian:bookworm-slim
 SERVICE_TAGS=(eclipse-mosquitto:2.0 redis:7.2-alpine alpine:latest)
 SERVICE_PACKAGES=mosquitto,mosquitto-clients,redis-server,redis-tools
 
@@ -85,6 +88,13 @@ base_images() {
     -c 'CMD ["node"]' - "$NODE_BASE_TAG" >/dev/null ||
     swarm_die "docker import of $NODE_BASE_TAG failed"
   rm -rf "$tree"
+
+  # Debian itself, for the Python worker: its apt reaches $DEBIAN_MIRROR, as
+  # debootstrap wrote its sources.list.
+  docker import \
+    -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    -c 'CMD ["bash"]' "$cache/bookworm-minbase.tar" "$DEBIAN_BASE_TAG" >/dev/null ||
+    swarm_die "docker import of $DEBIAN_BASE_TAG failed"
 
   # The services' stand-in: paths as the official images have them.
   tree="$work/rootfs-services"

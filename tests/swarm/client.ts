@@ -15,6 +15,14 @@ export interface TaskView {
   workerId?: string;
 }
 
+/** A worker as GET /api/workers lists it (the fields the scenarios read). */
+export interface WorkerView {
+  id: string;
+  state: string;
+  version: string;
+  labels: Record<string, string>;
+}
+
 export class Api {
   constructor(
     readonly url: string,
@@ -37,7 +45,14 @@ export class Api {
    * Submits a task, retrying (with the same Idempotency-Key) while the
    * master is away, as a careful client does. Returns the task id.
    */
-  async submit(prompt: string, options: { session?: string; timeoutMs?: number } = {}) {
+  async submit(
+    prompt: string,
+    options: {
+      session?: string;
+      timeoutMs?: number;
+      requires?: { labels: Record<string, string> };
+    } = {},
+  ) {
     const key = randomUUID();
     const deadline = Date.now() + (options.timeoutMs ?? 90_000);
     for (;;) {
@@ -50,7 +65,7 @@ export class Api {
         const response = await this.request('/api/tasks', {
           method: 'POST',
           headers,
-          body: JSON.stringify({ prompt, model: 'echo', cache: false }),
+          body: JSON.stringify({ prompt, model: 'echo', cache: false, requires: options.requires }),
         });
         if (response.status === 202) return ((await response.json()) as { id: string }).id;
         if (response.status < 500) {
@@ -99,17 +114,22 @@ export class Api {
     return done;
   }
 
-  async onlineWorkers(): Promise<string[]> {
+  /** The workers the master knows, or none while it does not answer. */
+  async workers(): Promise<WorkerView[]> {
     try {
       const body = await this.json<unknown>('/api/workers');
       const list = Array.isArray(body) ? body : ((body as { workers?: unknown[] }).workers ?? []);
-      return (list as { id: string; state: string }[])
-        .filter((worker) => worker.state === 'online')
-        .map((worker) => worker.id)
-        .sort();
+      return list as WorkerView[];
     } catch {
       return [];
     }
+  }
+
+  async onlineWorkers(): Promise<string[]> {
+    return (await this.workers())
+      .filter((worker) => worker.state === 'online')
+      .map((worker) => worker.id)
+      .sort();
   }
 }
 

@@ -185,6 +185,91 @@ async function scaleTo4() {
   say(`ok: scale.sh worker-cpu 4: ${online.join(', ')} online`);
 }
 
+async function pythonWorker() {
+  const scaled = Date.now();
+  await docker.script('scale.sh', ['worker-python', '1']);
+  const worker = await until('py-1 online', 90_000, async () =>
+    (await api.workers()).find((w) => w.id === 'py-1' && w.state === 'online'),
+  );
+  check(
+    worker.version.endsWith('-python'),
+    `py-1 runs version ${worker.version}, not the Python worker`,
+  );
+  check(worker.labels.runtime === 'python', `py-1 lacks the label runtime=python`);
+  const [container] = await docker.containers('worker-python');
+  check(container !== undefined, 'no running container of worker-python');
+  const listed = (await docker.cli(['exec', container.id, 'ls', '/run/secrets'])).split('\n');
+  check(
+    listed.includes('worker_join_python') && listed.includes('tls_ca') && listed.length <= 3,
+    `worker-python mounts ${listed.join(' ')}, not worker_join_python and tls_ca alone`,
+  );
+  const readOnly = await docker.cli([
+    'inspect',
+    '--format',
+    '{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}',
+    container.id,
+  ]);
+  check(
+    readOnly.trim() === 'true flota',
+    `worker-python runs with ${readOnly.trim()} (read-only, user)`,
+  );
+  // scale.sh returns once the task has run for the service's update monitor period (20 s).
+  say(
+    `ok: scale.sh worker-python 1 (${((Date.now() - scaled) / 1000).toFixed(1)} s): py-1 (${worker.version}) online, read-only, as user flota`,
+  );
+
+  const prompt = `on the Python worker ${Date.now()}`;
+  const id = await api.submit(prompt, { requires: { labels: { runtime: 'python' } } });
+  const views = await expectCompleted([id], new Map([[id, prompt]]), 60_000);
+  check(views.get(id)?.workerId === 'py-1', `the task ran on ${views.get(id)?.workerId}, not py-1`);
+  say(`ok: a task that requires runtime=python completed on py-1`);
+
+  // worker_join_python admits ids py-* only.
+  const ca = join(config.SWARM_WORK, 'tls_ca.pem');
+  copyFileSync(join(config.SECRETS_DIR, 'tls_ca'), ca);
+  chmodSync(ca, 0o644);
+  const outside = await docker.raw(
+    [
+      'run',
+      '--rm',
+      '--network',
+      network,
+      '-v',
+      `${ca}:/ca.pem:ro`,
+      '-e',
+      'WORKER_ID=cpu-88',
+      '-e',
+      `WORKER_JOIN_TOKEN=${secret('worker_join_python')}`,
+      '-e',
+      'MQTT_URL=mqtt://mosquitto:1883',
+      '-e',
+      'MASTER_GRPC=master:50051',
+      '-e',
+      'GRPC_TLS=true',
+      '-e',
+      'TLS_CA=/ca.pem',
+      `${config.REGISTRY}/flota-worker-python:${config.TAG}`,
+    ],
+    60_000,
+  );
+  const refusal = (outside.stderr + outside.stdout).split('\n').find((l) => l.includes('py-'));
+  check(
+    outside.code !== 0 && refusal !== undefined,
+    `a Python worker with worker_join_python enrolled as cpu-88 (exit ${outside.code}: ${outside.stderr.trim().slice(0, 300)})`,
+  );
+  check(
+    !(await api.onlineWorkers()).includes('cpu-88'),
+    'cpu-88 came online with the py- join token',
+  );
+  say(
+    `ok: worker_join_python does not enroll cpu-88 (exit ${outside.code}: ${refusal.trim().slice(0, 160)})`,
+  );
+
+  await docker.script('scale.sh', ['worker-python', '0']);
+  await until('py-1 offline', 30_000, async () => !(await api.onlineWorkers()).includes('py-1'));
+  say('ok: scale.sh worker-python 0: py-1 went offline');
+}
+
 async function killWorker() {
   const prompts = new Map<string, string>();
   for (let i = 0; i < 6; i++) {
@@ -443,6 +528,7 @@ const steps: [string, () => Promise<void>][] = [
   ['published-port', publishedPort],
   ['secrets', secrets],
   ['scale', scaleTo4],
+  ['python-worker', pythonWorker],
   ['kill-worker', killWorker],
   ['rolling-update', rollingUpdate],
   ['autoscaler', autoscaler],

@@ -133,9 +133,10 @@ describe('docker-compose.yml', () => {
   it('reads exactly the secret files deploy/make-secrets.sh writes, but the Swarm-only ones', () => {
     const secretsDir = join(dir, 'secrets');
     runOk(join(ROOT, 'deploy/make-secrets.sh'), [], { env: { SECRETS_DIR: secretsDir } });
-    // The autoscaler scales Swarm services, and the GPU workers are Swarm's:
-    // Compose has neither. The CA's key never leaves the machine.
-    const notHere = ['autoscaler_api_token', 'worker_join_gpu', 'tls_ca_key'];
+    // The autoscaler scales Swarm services, and the GPU and Python workers
+    // are Swarm's: Compose has none of them. The CA's key never leaves the
+    // machine.
+    const notHere = ['autoscaler_api_token', 'worker_join_gpu', 'worker_join_python', 'tls_ca_key'];
     const written = readdirSync(secretsDir)
       .filter((name) => !notHere.includes(name))
       .sort();

@@ -19,7 +19,7 @@ let swarm: FakeSwarm;
 beforeEach(() => {
   swarm = createFakeSwarm();
   swarm.addNode('node-1', ['flota.data=true']);
-  for (const role of ['master', 'worker', 'worker-gpu']) {
+  for (const role of ['master', 'worker', 'worker-gpu', 'worker-python']) {
     swarm.push(`reg.example:5000/flota-${role}:1.0.0`);
   }
 });
@@ -92,7 +92,11 @@ describe('deploy.sh', () => {
       swarm.secretLabels('flota_flota_secret'),
     )?.[1];
     expect(fingerprint).toBeDefined();
-    for (const name of ['flota_worker_join_cpu', 'flota_worker_join_gpu']) {
+    for (const name of [
+      'flota_worker_join_cpu',
+      'flota_worker_join_gpu',
+      'flota_worker_join_python',
+    ]) {
       expect(swarm.secretLabels(name)).toMatch(`flota.signed-by=${fingerprint}`);
     }
     // The secret itself never appears in a label.
@@ -102,13 +106,16 @@ describe('deploy.sh', () => {
     // A swarm secret was removed and deploy.sh runs on a machine whose
     // deploy/secrets hold another installation's flota_secret.
     writeFileSync(join(swarm.dir, 'secrets', 'flota_secret'), `${'e'.repeat(64)}\n`);
-    rmSync(join(swarm.dir, 'swarm', 'secrets', 'flota_worker_join_gpu'));
-    const refused = deploy([]);
-    expect(refused.status).not.toBe(0);
-    expect(refused.stderr).toMatch(
-      /secret flota_worker_join_gpu was signed with another flota_secret than flota_flota_secret/,
-    );
-    expect(refused.stderr).not.toMatch(/deploying/);
+    // Python's first: deploy.sh checks cpu, gpu, python in turn and names the first it refuses.
+    for (const name of ['flota_worker_join_python', 'flota_worker_join_gpu']) {
+      rmSync(join(swarm.dir, 'swarm', 'secrets', name));
+      const refused = deploy([]);
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toMatch(
+        new RegExp(`secret ${name} was signed with another flota_secret than flota_flota_secret`),
+      );
+      expect(refused.stderr).not.toMatch(/deploying/);
+    }
   });
 
   it('deploys without TLS only with --no-tls', () => {
@@ -150,6 +157,27 @@ describe('deploy.sh', () => {
       'manifest inspect --insecure localhost:5000/flota-master:1.0.0',
       'manifest inspect --insecure localhost:5000/flota-worker:1.0.0',
     ]);
+  });
+
+  it('asks for the Python worker image only when Python workers are wanted', () => {
+    const python = createFakeSwarm();
+    try {
+      python.addNode('node-1', ['flota.data=true']);
+      for (const role of ['master', 'worker']) python.push(`reg.example:5000/flota-${role}:1.0.0`);
+      const env = { REGISTRY: 'reg.example:5000', TAG: '1.0.0' };
+      expect(python.run('deploy.sh', [], env).status).toBe(0);
+      const refused = python.run('deploy.sh', [], { ...env, PYTHON_WORKERS: '1' });
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toMatch(/cannot find reg\.example:5000\/flota-worker-python:1\.0\.0/);
+      python.push('reg.example:5000/flota-worker-python:1.0.0');
+      expect(python.run('deploy.sh', [], { ...env, PYTHON_WORKERS: '1' }).status).toBe(0);
+      expect(python.deployed()).toMatchObject({ PYTHON_WORKERS: '1' });
+      expect(python.run('deploy.sh', [], { ...env, PYTHON_WORKERS: 'one' }).stderr).toMatch(
+        /PYTHON_WORKERS must be a whole number, not 'one'/,
+      );
+    } finally {
+      python.remove();
+    }
   });
 
   it('asks for the GPU worker image too when GPU workers are wanted', () => {

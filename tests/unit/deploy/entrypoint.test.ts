@@ -2,7 +2,9 @@
  * deploy/docker/entrypoint.sh, the images' entrypoint: NAME_FILE becomes
  * NAME, conflicts and bad files stop the container with a clear message, and
  * a master without QUEUE_URL is refused (the images have no embedded
- * PostgreSQL). `node` is replaced by a stand-in that reports what it got.
+ * PostgreSQL). The command `python-worker` (flota-worker-python's) runs the
+ * Python worker instead. `node` and `python3` are replaced by a stand-in that
+ * reports what it got.
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +22,10 @@ beforeAll(() => {
   const report = 'console.log(JSON.stringify({ argv: process.argv.slice(1), env: process.env }))';
   writeFileSync(fakeNode, `#!/bin/sh\nexec '${process.execPath}' -e '${report}' "$@"\n`);
   chmodSync(fakeNode, 0o755);
+  const fakePython = join(dir, 'python3');
+  // `--`: node would take -m for one of its own options.
+  writeFileSync(fakePython, `#!/bin/sh\nexec '${process.execPath}' -e '${report}' -- "$@"\n`);
+  chmodSync(fakePython, 0o755);
   for (const [name, text] of [
     ['password', 'pa:ss word\n'],
     ['url', 'redis://:pw@redis:6379\n\n'],
@@ -77,6 +83,14 @@ describe('image entrypoint', () => {
 
   it("starts a Swarm replica with its service's join token from a file", () => {
     const started = start(['worker'], { WORKER_JOIN_TOKEN_FILE: join(dir, 'password') });
+    expect(started.env?.WORKER_JOIN_TOKEN).toBe('pa:ss word');
+    expect(started.env?.WORKER_JOIN_TOKEN_FILE).toBeUndefined();
+  });
+
+  it('runs the Python worker for python-worker, reading the same secret files', () => {
+    const started = start(['python-worker'], { WORKER_JOIN_TOKEN_FILE: join(dir, 'password') });
+    expect(started.stderr).toBe('');
+    expect(started.argv).toEqual(['-m', 'flota_worker']);
     expect(started.env?.WORKER_JOIN_TOKEN).toBe('pa:ss word');
     expect(started.env?.WORKER_JOIN_TOKEN_FILE).toBeUndefined();
   });

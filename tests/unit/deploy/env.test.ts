@@ -1,10 +1,10 @@
 /**
  * Every variable stack.yml and docker-compose.yml give a flota container is
  * one its config reads, secrets arrive only as files, and the environment
- * each service ends up with passes the real config loader (master, worker
- * and autoscaler) and fits together: each worker's join token admits its id
- * under the master's secret, the master's certificate is one the workers and
- * the autoscaler trust for the name they dial.
+ * each service ends up with passes the real config loader (master, worker,
+ * autoscaler and the Python worker's) and fits together: each worker's join
+ * token admits its id under the master's secret, the master's certificate is
+ * one the workers and the autoscaler trust for the name they dial.
  */
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ import {
   composeConfig,
   ENTRYPOINT_FILE_VARS,
   flotaServices,
+  pythonWorkerConfig,
   ROOT,
   runOk,
   secretSources,
@@ -44,7 +45,21 @@ const KNOWN = {
   master: namesRead(loadMasterConfig),
   worker: namesRead(loadWorkerConfig),
   autoscaler: namesRead(loadAutoscalerConfig),
+  'python-worker': new Set(pythonWorkerConfig('names') as string[]),
 };
+
+/** What the Python worker's loader makes of an environment (config.py's WorkerConfig). */
+interface PythonWorkerConfig {
+  error?: string;
+  worker_id: string;
+  worker_token: string | null;
+  join_token: string | null;
+  mqtt_username: string | null;
+  mqtt_password: string | null;
+  master_grpc: string;
+  grpc_tls: boolean;
+  tls_ca: string | null;
+}
 
 /**
  * Variables a container runtime reads, not flota: allowed on that role only,
@@ -57,6 +72,7 @@ const RUNTIME_VARS: Record<keyof typeof KNOWN, ReadonlySet<string>> = {
   master: new Set(),
   worker: new Set(['NVIDIA_DRIVER_CAPABILITIES']),
   autoscaler: new Set(['NODE_EXTRA_CA_CERTS']),
+  'python-worker': new Set(),
 };
 
 /** Variables that carry a secret: never a literal in a deployment file. */
@@ -157,6 +173,14 @@ describe('deployment environment', () => {
     expect(KNOWN.autoscaler).not.toContain('QUEUE_URL');
   });
 
+  it('finds the Python worker in the stack, and the variables its loader reads', () => {
+    const roles = flotaServices(variants[0]![1]).map(([name, role]) => `${name}: ${role}`);
+    expect(roles).toContain('worker-python: python-worker');
+    expect(KNOWN['python-worker']).toContain('WORKER_JOIN_TOKEN');
+    expect(KNOWN['python-worker']).toContain('OPENAI_BASE_URL');
+    expect(KNOWN['python-worker']).not.toContain('GEMINI_API_KEY');
+  });
+
   it('sets only variables the master, worker and autoscaler configs read', () => {
     for (const [file, config] of variants) expect(variableProblems(config), file).toEqual([]);
   });
@@ -230,6 +254,27 @@ describe('deployment environment', () => {
         } else if (role === 'autoscaler') {
           // Checked against the master in the next test.
           expect(() => loadAutoscalerConfig(env), where).not.toThrow();
+        } else if (role === 'python-worker') {
+          const worker = pythonWorkerConfig(env) as PythonWorkerConfig;
+          expect(worker.error, where).toBeUndefined();
+          // The same credentials as the TypeScript workers: its own, enrolled for.
+          expect(worker.mqtt_username, where).toBeNull();
+          expect(worker.mqtt_password, where).toBeNull();
+          expect(worker.worker_token, where).toBeNull();
+          expect(worker.master_grpc, where).toBe('master:50051');
+          expect(worker.worker_id, where).toMatch(/^py-\d+$/);
+          const join = credentials.checkJoin(worker.join_token ?? '');
+          expect(join, where).toMatchObject({ ok: true });
+          expect(worker.worker_id.startsWith((join as { prefix: string }).prefix), where).toBe(
+            true,
+          );
+          expect(worker.grpc_tls, where).toBe(!tlsOff(file));
+          if (worker.grpc_tls) {
+            const cert = new X509Certificate(pem(master.TLS_CERT?.path));
+            expect(cert.verify(new X509Certificate(worker.tls_ca ?? '').publicKey), where).toBe(
+              true,
+            );
+          }
         } else {
           const worker = loadWorkerConfig(env);
           // It logs in to MQTT as its id, with the credential it enrolls for.

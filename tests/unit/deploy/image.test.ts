@@ -5,10 +5,21 @@
  * only, and those cover every package the code imports (dev ones, the
  * transpilers among them, are omitted in the image), and the master's
  * HEALTHCHECK command really tells ready from unready, over HTTP and, with
- * TLS_CERT set, over HTTPS.
+ * TLS_CERT set, over HTTPS. The Python worker's image installs the Debian
+ * packages its README names and every module it imports comes from, and its
+ * build step leaves gRPC code the worker loads without writing anything.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { builtinModules } from 'node:module';
@@ -16,9 +27,27 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, runOk } from './support/tools.ts';
+import { ROOT, run, runOk } from './support/tools.ts';
 
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+
+/** Each stage by name: its base, and its text from its FROM line to the next one. */
+const stages = new Map(
+  [...dockerfile.matchAll(/^FROM (\S+) AS (\S+)$/gm)].map((m, i, all) => [
+    m[2] ?? '',
+    { from: m[1] ?? '', text: dockerfile.slice(m.index, all[i + 1]?.index ?? dockerfile.length) },
+  ]),
+);
+const PYTHON_STAGES = ['python-runtime', 'python-build', 'worker-python'];
+const stageText = (names: string[]) => names.map((name) => stages.get(name)?.text ?? '').join('');
+/** The Node images' stages: everything but the Python worker's. */
+const nodeDockerfile = stageText([...stages.keys()].filter((n) => !PYTHON_STAGES.includes(n)));
+/** Sources a stage copies from the build context (not from another stage). */
+const contextCopies = (text: string) =>
+  [...text.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)].flatMap((m) =>
+    (m[1] ?? '').split(' '),
+  );
+const dockerignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   scripts: Record<string, string>;
   dependencies: Record<string, string>;
@@ -28,10 +57,8 @@ const buildConfig = JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), '
   include: string[];
 };
 
-/** Sources the build stage copies from the build context (not from another stage). */
-const copied = [...dockerfile.matchAll(/^COPY (?!--from)(?:--\S+ )*(.+) \S+$/gm)].flatMap((m) =>
-  (m[1] ?? '').split(' '),
-);
+/** Sources the Node stages copy from the build context. */
+const copied = contextCopies(nodeDockerfile);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
@@ -68,7 +95,8 @@ describe('images', () => {
   });
 
   it('compile in a build stage and ship only dist/ and production node_modules', () => {
-    const [, build = '', runtime = ''] = dockerfile.split(/^FROM .* AS (?:build|runtime)$/m);
+    const build = stageText(['build']);
+    const runtime = stageText(['runtime', 'master', 'worker', 'worker-gpu']);
     expect(build).toMatch(/^RUN npm run build$/m);
     expect(runtime).toMatch(/^COPY --from=deps \/app\/node_modules \.\/node_modules$/m);
     expect(runtime).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
@@ -100,11 +128,10 @@ describe('images', () => {
         );
       }
     }
-    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
-    expect(ignore).toContain('*');
+    expect(dockerignore).toContain('*');
     for (const source of copied) {
       const line = `!${source}${isDir(source) ? '/' : ''}`;
-      expect(ignore, `.dockerignore keeps ${source} out`).toContain(line);
+      expect(dockerignore, `.dockerignore keeps ${source} out`).toContain(line);
     }
   });
 
@@ -171,6 +198,128 @@ describe('images', () => {
       }
     } finally {
       rmSync(join(secrets, '..'), { recursive: true, force: true });
+    }
+  });
+
+  it('build the Python worker on Debian with the packages its README names, as a user', () => {
+    expect(stages.get('python-runtime')?.from).toBe(`debian:\${DEBIAN_VERSION}`);
+    expect(dockerfile).toMatch(/^ARG DEBIAN_VERSION=bookworm-slim$/m);
+    expect(stages.get('python-build')?.from).toBe('python-runtime');
+    expect(stages.get('worker-python')?.from).toBe('python-runtime');
+    // The packages between --no-install-recommends and the next &&.
+    const installed = (stage: string) =>
+      (/--no-install-recommends([^&]*)&&/.exec(stageText([stage]))?.[1] ?? '')
+        .split(/[\s\\]+/)
+        .filter(Boolean);
+    const runtime = installed('python-runtime');
+    const build = installed('python-build');
+    const readme = readFileSync(join(ROOT, 'workers/python/README.md'), 'utf8');
+    const named = /apt-get install -y --no-install-recommends \\\n\s+(.+)\n/.exec(readme)?.[1];
+    expect(named).toBeDefined();
+    for (const pkg of named?.split(/\s+/) ?? []) {
+      expect([...runtime, ...build], `the image lacks ${pkg}`).toContain(pkg);
+    }
+    // The code generator serves the build only.
+    expect(build).toContain('python3-grpc-tools');
+    expect(runtime).not.toContain('python3-grpc-tools');
+    const image = stageText(['worker-python']);
+    expect(image).toMatch(/^COPY --from=python-build \/app \.\/$/m);
+    expect(image).toMatch(/^USER flota$/m);
+    expect(image).toMatch(/^ENTRYPOINT \["\/usr\/local\/bin\/flota-entrypoint"\]$/m);
+    expect(image).toMatch(/^CMD \["python-worker"\]$/m);
+    expect(image).not.toMatch(/HEALTHCHECK/);
+    const entrypoint = readFileSync(join(ROOT, 'deploy/docker/entrypoint.sh'), 'utf8');
+    expect(entrypoint).toMatch(/^ {2}exec python3 -m flota_worker "\$@"$/m);
+    // What the Python stages take from the build context is let in, bytecode is not.
+    for (const source of contextCopies(stageText(PYTHON_STAGES))) {
+      const allowed = dockerignore.some(
+        (line) =>
+          line.startsWith('!') && `${source}/`.startsWith(line.slice(1).replace(/\/?$/, '/')),
+      );
+      expect(allowed, `.dockerignore keeps ${source} out`).toBe(true);
+    }
+    expect(dockerignore).toContain('**/__pycache__');
+  });
+
+  it("import only the standard library and the Python worker's installed packages", () => {
+    // Top-level modules flota_worker imports, read with ast (nothing is run).
+    const script = [
+      'import ast, json, pathlib, sys',
+      'found = set()',
+      "for path in pathlib.Path(sys.argv[1]).rglob('*.py'):",
+      '    for node in ast.walk(ast.parse(path.read_text())):',
+      '        if isinstance(node, ast.Import):',
+      "            found.update(a.name.split('.')[0] for a in node.names)",
+      '        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:',
+      "            found.add(node.module.split('.')[0])",
+      "print(json.dumps(sorted(m for m in found if m not in sys.stdlib_module_names and m != '__future__')))",
+    ].join('\n');
+    const modules = JSON.parse(
+      runOk('/usr/bin/python3', ['-c', script, join(ROOT, 'workers/python/flota_worker')]),
+    ) as string[];
+    // grpc_tools is imported at build time only (python-build); google.protobuf by the generated code.
+    const packages: Record<string, string> = {
+      grpc: 'python3-grpcio',
+      paho: 'python3-paho-mqtt',
+      grpc_tools: 'python3-grpc-tools',
+    };
+    const installed = stageText(['python-runtime', 'python-build']);
+    for (const module of modules) {
+      expect(packages[module], `flota_worker imports ${module}`).toBeDefined();
+      expect(installed, module).toContain(packages[module]);
+    }
+    expect(installed).toContain('python3-protobuf');
+  });
+
+  it("generate the Python worker's gRPC code at build time, so the worker writes nothing at start", () => {
+    const app = mkdtempSync(join(tmpdir(), 'flota-python-image-'));
+    try {
+      // The build stage's layout and its generating step, as the Dockerfile has them.
+      mkdirSync(join(app, 'proto/flota/v1'), { recursive: true });
+      cpSync(join(ROOT, 'proto/flota/v1/master.proto'), join(app, 'proto/flota/v1/master.proto'));
+      cpSync(join(ROOT, 'workers/python/flota_worker'), join(app, 'workers/python/flota_worker'), {
+        recursive: true,
+        filter: (source) => !source.includes('__pycache__'),
+      });
+      // The stage's last RUN, all of it (its lines joined).
+      const step = /^RUN (python3 -c '[^']*proto\.load\(\)'(?:[^\n]*\\\n)*[^\n]*)$/m
+        .exec(stageText(['python-build']))?.[1]
+        ?.replaceAll('\\\n', ' ');
+      expect(step).toMatch(/compileall/);
+      // Debian's python3, as in the image (a python3 elsewhere on PATH lacks its packages).
+      runOk('/bin/sh', ['-c', step ?? 'false'], { cwd: app, env: { PATH: '/usr/bin:/bin' } });
+      // The image runs as another user than the one that built it: all of it is readable.
+      for (const path of readdirSync(app, { recursive: true, encoding: 'utf8' })) {
+        const stat = statSync(join(app, path));
+        expect(
+          stat.mode & (stat.isDirectory() ? 0o005 : 0o004),
+          `${path} for other users`,
+        ).not.toBe(0);
+      }
+      const tree = () =>
+        readdirSync(app, { recursive: true, encoding: 'utf8' })
+          .filter((path) => !path.includes('__pycache__'))
+          .sort();
+      const built = tree();
+      expect(built.some((path) => path.endsWith('flota/v1/master_pb2_grpc.py'))).toBe(true);
+      // The image's start: PYTHONPATH as the Dockerfile sets it, no code generator to fall back on.
+      const started = run(
+        '/usr/bin/python3',
+        [
+          '-c',
+          'import sys; sys.modules["grpc_tools"] = None; from flota_worker import proto; pb, stub = proto.load(); print(stub.MasterStub.__name__)',
+        ],
+        {
+          cwd: '/',
+          env: { PYTHONPATH: join(app, 'workers/python'), PYTHONDONTWRITEBYTECODE: '1' },
+        },
+      );
+      expect(started.stderr).toBe('');
+      expect(started.stdout.trim()).toBe('MasterStub');
+      expect(tree()).toEqual(built);
+      expect(dockerfile).toMatch(/PYTHONPATH=\/app\/workers\/python/);
+    } finally {
+      rmSync(app, { recursive: true, force: true });
     }
   });
 });

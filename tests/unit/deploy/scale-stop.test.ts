@@ -11,7 +11,7 @@ let swarm: FakeSwarm;
 beforeEach(() => {
   swarm = createFakeSwarm();
   swarm.addNode('node-1', ['flota.data=true']);
-  for (const service of ['worker-cpu', 'worker-gpu', 'autoscaler']) {
+  for (const service of ['worker-cpu', 'worker-gpu', 'worker-python', 'autoscaler']) {
     swarm.setService(`flota_${service}`, service === 'worker-cpu' ? 2 : 0);
   }
 });
@@ -47,13 +47,25 @@ describe('scale.sh', () => {
     expect(swarm.calls()).toEqual(['service scale --detach=false flota_worker-gpu=3']);
   });
 
-  it('needs no GPU to scale worker-gpu to 0, nor for worker-cpu', () => {
+  it('needs no GPU to scale worker-gpu to 0, nor for worker-cpu or worker-python', () => {
     expect(scale(['worker-gpu', '0']).status).toBe(0);
     expect(scale(['worker-cpu', '4']).status).toBe(0);
+    expect(scale(['worker-python', '3']).status).toBe(0);
     expect(swarm.calls()).toEqual([
       'service scale --detach=false flota_worker-gpu=0',
       'service scale --detach=false flota_worker-cpu=4',
+      'service scale --detach=false flota_worker-python=3',
     ]);
+  });
+
+  it('warns that a running autoscaler resizes worker-cpu, but not worker-python', () => {
+    swarm.setService('flota_autoscaler', 1);
+    expect(scale(['worker-cpu', '4']).stderr).toMatch(
+      /the autoscaler runs and will resize worker-cpu itself/,
+    );
+    const python = scale(['worker-python', '1']);
+    expect(python.status).toBe(0);
+    expect(python.stderr).toBe('');
   });
 
   it('stops waiting after DEPLOY_TIMEOUT and says where to look', () => {
@@ -75,7 +87,7 @@ describe('stop.sh', () => {
     expect(stopped.status).toBe(0);
     expect(swarm.calls()).toEqual([
       'service scale --detach=false flota_autoscaler=0',
-      'service scale --detach=false flota_worker-cpu=0 flota_worker-gpu=0',
+      'service scale --detach=false flota_worker-cpu=0 flota_worker-gpu=0 flota_worker-python=0',
       'stack rm --detach=false flota',
     ]);
     expect(stopped.stderr).toMatch(/stack flota removed/);

@@ -74,7 +74,9 @@ describe('deployment scripts', () => {
 
   it('check their arguments before they need a swarm', () => {
     const scale = (...args: string[]) => run(join(ROOT, 'scale.sh'), args);
-    expect(scale('worker-x', '2').stderr).toMatch(/worker-cpu, worker-gpu or autoscaler/);
+    expect(scale('worker-x', '2').stderr).toMatch(
+      /worker-cpu, worker-gpu, worker-python or autoscaler/,
+    );
     expect(scale('autoscaler', '2').stderr).toMatch(/runs once \(1\) or not at all \(0\)/);
     expect(scale('worker-cpu', 'two').stderr).toMatch(/whole number/);
     // No upper bound of its own: the master provisions each new worker's login.
@@ -119,6 +121,7 @@ describe('deployment scripts', () => {
       'flota_secret',
       'worker_join_cpu',
       'worker_join_gpu',
+      'worker_join_python',
       'mqtt_master_password',
       'mqtt_observer_password',
       'api_tokens',
@@ -151,6 +154,7 @@ describe('deployment scripts', () => {
     let signed = await check();
     expect(signed('worker_join_cpu')).toEqual({ ok: true, prefix: 'cpu-' });
     expect(signed('worker_join_gpu')).toEqual({ ok: true, prefix: 'gpu-' });
+    expect(signed('worker_join_python')).toEqual({ ok: true, prefix: 'py-' });
 
     // A new flota_secret: the old tokens would be refused, so they are made again.
     const before = read('worker_join_cpu');
@@ -161,6 +165,7 @@ describe('deployment scripts', () => {
     signed = await check();
     expect(signed('worker_join_cpu')).toEqual({ ok: true, prefix: 'cpu-' });
     expect(signed('worker_join_gpu')).toEqual({ ok: true, prefix: 'gpu-' });
+    expect(signed('worker_join_python')).toEqual({ ok: true, prefix: 'py-' });
   });
 
   it('make-secrets makes a CA and a master certificate for the names it is reached by', () => {

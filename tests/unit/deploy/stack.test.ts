@@ -2,7 +2,8 @@
  * stack.yml as Docker reads it (`docker stack config` validates against the
  * compose v3 schema and interpolates, with no engine), and the choices
  * docs/DEPLOY.md promises: one master replaced stop-first, workers keyed on
- * their slot, GPU placement, secrets from deploy.sh, limits and log rotation,
+ * their slot, GPU placement, an opt-in Python worker, secrets from deploy.sh,
+ * limits and log rotation,
  * an opt-in autoscaler on a manager with the Docker socket, and the security
  * model: a credential per worker (no shared worker secret), Mosquitto's
  * dynamic security, TLS, an encrypted overlay network.
@@ -39,6 +40,7 @@ describe('stack.yml', () => {
       'redis',
       'worker-cpu',
       'worker-gpu',
+      'worker-python',
     ]);
     const gemini = stackConfig(['deploy/stack.gemini.yml']);
     expect(gemini.services['worker-cpu']?.environment?.PROVIDER).toBe('gemini');
@@ -49,7 +51,9 @@ describe('stack.yml', () => {
     ]);
     const plain = stackConfig(['deploy/stack.no-tls.yml']);
     expect(plain.services.master?.environment?.TLS_CERT).toBe(' ');
-    expect(plain.services['worker-gpu']?.environment?.GRPC_TLS).toBe('false');
+    for (const worker of ['worker-cpu', 'worker-gpu', 'worker-python']) {
+      expect(plain.services[worker]?.environment?.GRPC_TLS, worker).toBe('false');
+    }
   }, 30_000);
 
   it('is checked by a validator that does reject a broken file', () => {
@@ -66,6 +70,9 @@ describe('stack.yml', () => {
     expect(stack.services.master?.image).toBe('reg.example:5000/flota/flota-master:1.2.3-abc');
     expect(stack.services['worker-cpu']?.image).toBe(
       'reg.example:5000/flota/flota-worker:1.2.3-abc',
+    );
+    expect(stack.services['worker-python']?.image).toBe(
+      'reg.example:5000/flota/flota-worker-python:1.2.3-abc',
     );
     for (const secret of Object.values(stack.secrets ?? {})) {
       expect(secret.name).toMatch(/^demo_/);
@@ -86,13 +93,15 @@ describe('stack.yml', () => {
   });
 
   it('names each worker after its slot and never runs two tasks of one slot at once', () => {
-    for (const [name, prefix] of [
-      ['worker-cpu', 'cpu'],
-      ['worker-gpu', 'gpu'],
+    for (const [name, prefix, kind] of [
+      ['worker-cpu', 'cpu', 'cpu'],
+      ['worker-gpu', 'gpu', 'gpu'],
+      ['worker-python', 'py', 'cpu'],
     ] as const) {
       const worker = stack.services[name]!;
       expect(worker.environment?.WORKER_ID).toBe(`${prefix}-{{.Task.Slot}}`);
-      expect(worker.environment?.WORKER_KIND).toBe(prefix);
+      expect(worker.hostname).toBe(`${prefix}-{{.Task.Slot}}`);
+      expect(worker.environment?.WORKER_KIND).toBe(kind);
       expect(worker.deploy?.update_config).toMatchObject({ order: 'stop-first' });
       // Longer than SHUTDOWN_GRACE_MS plus the 5 s the worker waits for abort reports.
       const graceMs = Number(worker.environment?.SHUTDOWN_GRACE_MS);
@@ -101,6 +110,31 @@ describe('stack.yml', () => {
       );
     }
     expect(stack.services['worker-cpu']?.deploy?.replicas).toBeGreaterThanOrEqual(2);
+  });
+
+  it('runs the Python worker only when asked, read-only, labelled for tasks that want it', () => {
+    const python = stack.services['worker-python']!;
+    expect(python.deploy?.replicas).toBe(0);
+    expect(
+      stackConfig([], { PYTHON_WORKERS: '3' }).services['worker-python']?.deploy?.replicas,
+    ).toBe(3);
+    // Its gRPC code comes with the image (Dockerfile, stage python-build).
+    expect(python.read_only).toBe(true);
+    expect(python.environment).toMatchObject({
+      PROVIDER: 'echo',
+      SLOTS: '2',
+      LABELS: 'node={{.Node.Hostname}},runtime=python',
+    });
+    const openai = stackConfig([], {
+      PYTHON_PROVIDER: 'openai',
+      PYTHON_MODELS: 'llama3.2:3b',
+      PYTHON_OPENAI_BASE_URL: 'http://10.0.0.7:8000/v1',
+    }).services['worker-python']?.environment;
+    expect(openai).toMatchObject({
+      PROVIDER: 'openai',
+      MODELS: 'llama3.2:3b',
+      OPENAI_BASE_URL: 'http://10.0.0.7:8000/v1',
+    });
   });
 
   it('places GPU workers on gpu=true nodes, one GPU each', () => {
@@ -228,6 +262,7 @@ describe('stack.yml', () => {
     const tokens: Record<string, string> = {
       'worker-cpu': 'worker_join_cpu',
       'worker-gpu': 'worker_join_gpu',
+      'worker-python': 'worker_join_python',
     };
     for (const [name, token] of Object.entries(tokens)) {
       const worker = stack.services[name]!;

@@ -85,7 +85,7 @@ case "$1 $2" in
       shift
     done
     waits
-    env | grep -E '^(AUTOSCALER_REPLICAS|CPU_WORKERS|GPU_WORKERS|STACK)=' | sort >"$FAKE_SWARM/deployed" ;;
+    env | grep -E '^(AUTOSCALER_REPLICAS|CPU_WORKERS|GPU_WORKERS|PYTHON_WORKERS|STACK)=' | sort >"$FAKE_SWARM/deployed" ;;
   *) echo "fake docker: unexpected $*" >&2; exit 2 ;;
 esac
 `;

@@ -96,11 +96,12 @@ export function secretSources(service: ComposeService): string[] {
   return (service.secrets ?? []).map((s) => (typeof s === 'string' ? s : s.source));
 }
 
-export type FlotaRole = 'master' | 'worker' | 'autoscaler';
+export type FlotaRole = 'master' | 'worker' | 'autoscaler' | 'python-worker';
 
 /**
  * The services that run a flota image, by role. The autoscaler runs the
- * master image with the command `autoscale`.
+ * master image with the command `autoscale`; the Python worker has an image
+ * of its own (workers/python).
  */
 export function flotaServices(config: Compose): Array<[string, FlotaRole, ComposeService]> {
   const out: Array<[string, FlotaRole, ComposeService]> = [];
@@ -109,6 +110,7 @@ export function flotaServices(config: Compose): Array<[string, FlotaRole, Compos
     if (/flota-master:/.test(image)) {
       out.push([name, service.command?.[0] === 'autoscale' ? 'autoscaler' : 'master', service]);
     } else if (/flota-worker:/.test(image)) out.push([name, 'worker', service]);
+    else if (/flota-worker-python:/.test(image)) out.push([name, 'python-worker', service]);
   }
   return out;
 }
@@ -139,4 +141,43 @@ export function serviceEnv(service: ComposeService, secretsDir: string): Record<
     else env[key] = value;
   }
   return env;
+}
+
+/**
+ * The Python worker's config loader (workers/python/flota_worker/config.py),
+ * run with Debian's python3: `names` lists the variables it reads (recorded
+ * from an empty environment); otherwise it loads `env` and returns what a
+ * deployment needs to know, or the loader's error.
+ */
+export function pythonWorkerConfig(env: Record<string, string> | 'names'): unknown {
+  const script = `
+import dataclasses, json, sys
+sys.path.insert(0, sys.argv[1])
+from flota_worker.config import load_config
+from flota_worker.errors import ConfigError
+if sys.argv[2] == "names":
+    seen = set()
+    class Recorder(dict):
+        def get(self, key, default=None):
+            seen.add(key)
+            return default
+    try:
+        load_config(Recorder())
+    except ConfigError:
+        pass
+    print(json.dumps(sorted(seen)))
+else:
+    try:
+        print(json.dumps(dataclasses.asdict(load_config(json.loads(sys.stdin.read())))))
+    except ConfigError as error:
+        print(json.dumps({"error": str(error)}))
+`;
+  const mode = env === 'names' ? 'names' : 'load';
+  const input = env === 'names' ? '' : JSON.stringify(env);
+  return JSON.parse(
+    runOk('/usr/bin/python3', ['-c', script, join(ROOT, 'workers/python'), mode], {
+      input,
+      env: { PYTHONDONTWRITEBYTECODE: '1' },
+    }),
+  );
 }
