@@ -50,6 +50,9 @@ def _generate(proto: Path, target: Path) -> None:
             raise ProtoUnavailable(f"protoc could not compile {proto} (exit {code})")
         for package in (staging / "flota", staging / "flota" / "v1"):
             (package / "__init__.py").touch()
+        # mkdtemp makes the directory private (0700): the code is shared by every user that
+        # runs the worker from this tree (an image builds it as root and runs as another).
+        staging.chmod(0o755)
         try:
             staging.rename(target)
         except OSError:
