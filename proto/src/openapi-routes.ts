@@ -137,6 +137,14 @@ export interface Route {
 const ok = (body: ResponseName, description = 'done') => ({ '200': { description, body } });
 export const apiError = (description: string) => ({ description, body: 'ApiError' as const });
 export const openAiError = (description: string) => ({ description, body: 'OpenAiError' as const });
+/** The headers a submission may carry; what its Idempotency-Key names differs. */
+const submitHeaders = (idempotency: string) => ({
+  [SESSION_HEADER]: {
+    schema: sessionIdSchema,
+    description: "the caller's session: its tasks share a fairness round and its events",
+  },
+  [IDEMPOTENCY_HEADER]: { schema: idempotencyKeySchema, description: idempotency },
+});
 const taskId = { id: taskIdSchema };
 const workerId = { id: workerIdSchema };
 const workerCommandErrors = {
@@ -184,16 +192,7 @@ export const API_ROUTES: readonly Route[] = [
     path: '/api/tasks',
     summary: 'Submit a task',
     tag: 'tasks',
-    headers: {
-      [SESSION_HEADER]: {
-        schema: sessionIdSchema,
-        description: "the caller's session: its tasks share a fairness round and its events",
-      },
-      [IDEMPOTENCY_HEADER]: {
-        schema: idempotencyKeySchema,
-        description: 'the same key always names the same task',
-      },
-    },
+    headers: submitHeaders('the same key always names the same task'),
     body: { name: 'SubmitTask', required: true },
     responses: {
       '202': { description: 'queued; `Location` names the task', body: 'SubmitTaskResponse' },
@@ -207,17 +206,9 @@ export const API_ROUTES: readonly Route[] = [
     path: '/api/tasks/batch',
     summary: `Submit up to ${MAX_BATCH_TASKS} tasks in one request (body up to ${MAX_BATCH_BODY_BYTES / 1_048_576} MB)`,
     tag: 'tasks',
-    headers: {
-      [SESSION_HEADER]: {
-        schema: sessionIdSchema,
-        description: "the caller's session: its tasks share a fairness round and its events",
-      },
-      [IDEMPOTENCY_HEADER]: {
-        schema: idempotencyKeySchema,
-        description:
-          'the same key always names the same tasks (task i is keyed `<key>#i`): a retry adds only what is missing',
-      },
-    },
+    headers: submitHeaders(
+      'the same key always names the same tasks (task i is keyed `<key>#i`): a retry adds only what is missing',
+    ),
     body: { name: 'SubmitTaskBatch', required: true },
     responses: {
       '202': {
