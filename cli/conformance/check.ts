@@ -3,8 +3,9 @@
  * it holds the worker to, and how it ends (passed, failed with a reason a
  * person can act on, or skipped with why).
  */
-import { FlotaError } from '../../common/errors.ts';
+import { ConformanceFailure } from './check-errors.ts';
 import type { ConformanceContext } from './context.ts';
+import type { WorkerNeed } from './worker-handle.ts';
 
 export interface Check {
   /** `group.name`, e.g. `registration.heartbeat`; what `--checks` selects. */
@@ -15,6 +16,8 @@ export interface Check {
   section: string;
   /** The check fails when it has not ended by then. */
   timeoutMs: number;
+  /** Unset: it needs nothing but the wire. */
+  needs?: readonly WorkerNeed[];
   run(ctx: ConformanceContext): Promise<void>;
 }
 
@@ -29,20 +32,6 @@ export interface CheckResult {
   /** Why it failed or was skipped; absent when it passed. */
   detail?: string;
   ms: number;
-}
-
-/** The worker broke the rule of the check's section. */
-export class ConformanceFailure extends FlotaError {
-  constructor(message: string) {
-    super('conformance_failed', message);
-  }
-}
-
-/** The check does not apply to this worker (it says so itself, e.g. no `continuation`). */
-export class CheckSkipped extends FlotaError {
-  constructor(reason: string) {
-    super('conformance_skipped', reason);
-  }
 }
 
 export const citation = (section: string) => `PROTOCOL.md § ${section}`;

@@ -55,13 +55,18 @@ export class ReportTap {
   readonly acks: Array<{ at: number; ack: TaskAck__Output }> = [];
   /** When each fault was applied, in order. */
   readonly interfered: Array<{ at: number; taskId: string; fault: ResultFault }> = [];
-  /** Where the worker dials (MASTER_GRPC = 127.0.0.1:port). */
+  /** Where the worker dials (MASTER_GRPC = host:port). */
   port = 0;
 
   private constructor(private readonly server: grpc.Server) {}
 
-  /** Listens on a free loopback port and forwards to `masterAddress`; `onReport` hears each report. */
-  static async start(masterAddress: string, log: Logger, onReport: () => void): Promise<ReportTap> {
+  /** Listens on `listen` (`host:0`: a free port) and forwards to `masterAddress`; `onReport` hears each report. */
+  static async start(
+    listen: string,
+    masterAddress: string,
+    log: Logger,
+    onReport: () => void,
+  ): Promise<ReportTap> {
     const { proto } = loadMasterPackage();
     const upstream = new proto.flota.v1.Master(
       masterAddress,
@@ -72,7 +77,7 @@ export class ReportTap {
     const tap = new ReportTap(server);
     server.addService(proto.flota.v1.Master.service, tap.handlers(upstream, log, onReport));
     tap.port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      server.bindAsync(listen, grpc.ServerCredentials.createInsecure(), (err, bound) =>
         err ? reject(err) : resolve(bound),
       ),
     );

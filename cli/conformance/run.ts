@@ -17,9 +17,11 @@ export interface ConformanceReport {
   error?: string;
 }
 
+/** `notice` hears what the person running the kit must act on (with `--attach`: how to start the worker). */
 export async function runConformance(
   options: ConformanceOptions,
   logger: FlotaLogger,
+  notice: (text: string) => void,
 ): Promise<ConformanceReport> {
   const log = logger.logger.child({ component: 'conformance' });
   const checks = selectChecks(options.checks);
@@ -30,7 +32,7 @@ export async function runConformance(
     checks: results,
     ...(error ? { error } : {}),
   });
-  const installation = await openInstallation(options, logger);
+  const installation = await openInstallation(options, logger, notice);
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= installation.close();

@@ -2,18 +2,14 @@
  * Runs the checks in their order against one installation, each bounded by
  * its timeout, and reports them as a table or JSON. A worker that died in a
  * check is started again before the next one, so one failure does not hide
- * the rest.
+ * the rest. A check that needs what the worker does not offer (an attached
+ * worker has no command, and maybe no process the kit may signal) is skipped.
  */
 import type { Logger } from 'pino';
 import { FlotaError } from '../../common/errors.ts';
 import { withTimeout } from '../../common/timeout.ts';
-import {
-  type Check,
-  type CheckResult,
-  CheckSkipped,
-  ConformanceFailure,
-  citation,
-} from './check.ts';
+import { type Check, type CheckResult, citation } from './check.ts';
+import { CheckSkipped, ConformanceFailure } from './check-errors.ts';
 import { config } from './checks/control.ts';
 import {
   badMessage,
@@ -71,6 +67,16 @@ export function selectChecks(names: string[] | undefined): Check[] {
   return CHECKS.filter((c) => names.some((n) => c.id === n || c.id.startsWith(`${n}.`)));
 }
 
+/** A check not run, and why. */
+const skipped = (check: Check, detail: string): CheckResult => ({
+  id: check.id,
+  title: check.title,
+  citation: citation(check.section),
+  outcome: 'skipped',
+  detail,
+  ms: 0,
+});
+
 async function runOne(check: Check, ctx: ConformanceContext): Promise<CheckResult> {
   const started = Date.now();
   const base = { id: check.id, title: check.title, citation: citation(check.section) };
@@ -100,19 +106,17 @@ export async function runChecks(
 ): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   for (const check of checks) {
+    const lacking = ctx.lacks(check.needs);
+    if (lacking) {
+      results.push(skipped(check, lacking));
+      continue;
+    }
     if (!ctx.worker().running) {
       try {
         await ctx.restartWorker();
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
-        results.push({
-          id: check.id,
-          title: check.title,
-          citation: citation(check.section),
-          outcome: 'skipped',
-          detail: `the worker under test is not running: ${why.split('\n')[0]}`,
-          ms: 0,
-        });
+        results.push(skipped(check, `the worker under test is not running: ${why.split('\n')[0]}`));
         continue;
       }
     }
@@ -140,4 +144,16 @@ export function formatTable(results: CheckResult[]): string {
     `${count('passed')} passed, ${count('failed')} failed, ${count('skipped')} skipped`,
   );
   return lines.join('\n');
+}
+
+/** One line: which checks were skipped, grouped by why; undefined when none was. */
+export function formatSkipped(results: CheckResult[]): string | undefined {
+  const byReason = new Map<string, string[]>();
+  for (const r of results) {
+    if (r.outcome !== 'skipped') continue;
+    byReason.set(r.detail ?? '', [...(byReason.get(r.detail ?? '') ?? []), r.id]);
+  }
+  if (byReason.size === 0) return undefined;
+  const groups = [...byReason].map(([why, ids]) => `${ids.join(', ')} (${why})`);
+  return `skipped: ${groups.join('; ')}`;
 }

@@ -5,17 +5,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Logger } from 'pino';
+import type { WorkerExit, WorkerHandle } from './worker-handle.ts';
 
 /** Lines of the worker's output kept for a failure message. */
 const TAIL_LINES = 20;
 
-export interface WorkerExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  at: number;
-}
-
-export class WorkerProcess {
+export class WorkerProcess implements WorkerHandle {
   private readonly child: ChildProcess;
   private readonly tail: string[] = [];
   /** Settles once the process has exited. */

@@ -266,6 +266,7 @@ export const leaseRevoked: Check = {
   title: 'stops an attempt whose lease the master revoked, and sends nothing more for it',
   section: 'MQTT › workers/{id}/control',
   timeoutMs: 30_000,
+  needs: ['signals'],
   async run(ctx) {
     const { probe, tap, workerId } = ctx;
     const since = Date.now();

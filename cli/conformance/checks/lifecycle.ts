@@ -2,7 +2,8 @@
 import { finishesWithin } from '../../../common/timeout.ts';
 import type { TaskView } from '../../../proto/src/schemas/task.ts';
 import type { WorkerOnline } from '../../../proto/src/schemas/worker.ts';
-import { type Check, CheckSkipped, expectThat } from '../check.ts';
+import { type Check, expectThat } from '../check.ts';
+import { CheckSkipped } from '../check-errors.ts';
 import { KIT_MODEL } from '../worker-env.ts';
 import { echoAnswer, promptLasting, waitListed } from './support.ts';
 
@@ -13,6 +14,7 @@ export const continuation: Check = {
   title: 'given continueFrom, generates only what follows',
   section: 'MQTT › Continuing a lost attempt',
   timeoutMs: 45_000,
+  needs: ['signals', 'restart'],
   async run(ctx) {
     const online = ctx.probe.statusesOf(ctx.workerId).filter((s) => s.value?.state === 'online');
     const record = online.at(-1)?.value as WorkerOnline | undefined;
@@ -45,6 +47,7 @@ export const sigterm: Check = {
   title: 'on SIGTERM finishes or hands back its task, says offline (shutdown), exits',
   section: 'MQTT › workers/{id}/status: offline record',
   timeoutMs: 40_000,
+  needs: ['signals'],
   async run(ctx) {
     const { probe, workerId, options } = ctx;
     const since = Date.now();

@@ -104,6 +104,7 @@ export const login: Check = {
   title: 'logs in as flota-worker-{id} / {id} / WORKER_TOKEN; a bad credential is refused',
   section: 'MQTT › Logins and rights',
   timeoutMs: 25_000,
+  needs: ['command'],
   async run(ctx) {
     const badId = `${ctx.workerId}-badcred`.slice(0, 128);
     const since = ctx.refusals.length;
@@ -135,6 +136,7 @@ export const lastWill: Check = {
   title: 'killed abruptly, its Last Will marks it offline (reason lost), retained',
   section: 'MQTT › Connection',
   timeoutMs: 30_000,
+  needs: ['signals', 'restart'],
   async run(ctx) {
     const { probe, workerId } = ctx;
     const since = Date.now();
