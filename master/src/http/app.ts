@@ -115,7 +115,7 @@ export function createHttpApp(deps: HttpAppDeps): Express {
   app.use('/v1', refused, openAiErrors(), ...guards);
   app.use('/api', refused, ...guards);
   // Before the API's body parser: a batch has its own, larger bound.
-  app.use('/api', submitRoutes({ tasks: deps.tasks, limiter: deps.limiter, rateKey }));
+  app.use('/api', submitRoutes({ tasks: deps.tasks, limiter: deps.limiter, rateKey, log }));
   app.use(express.json({ limit: API_BODY_LIMIT }));
 
   app.get('/healthz', (_req, res) => {

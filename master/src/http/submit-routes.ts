@@ -6,6 +6,8 @@
  * API's 1 MB body parser: the batch has its own, larger bound.
  */
 import express, { type Request, type Response, Router } from 'express';
+import { FlotaError } from '../../../common/errors.ts';
+import type { Logger } from '../../../common/logger.ts';
 import {
   IDEMPOTENCY_HEADER,
   idempotencyKeySchema,
@@ -33,6 +35,7 @@ export interface SubmitRoutesDeps {
   limiter: RateLimiter;
   /** The key the API's guard counted this request against. */
   rateKey(req: Request, res: Response): string;
+  log: Logger;
 }
 
 /** What the headers of a submission say: its session (scoped to the tenant), its key, its tenant. */
@@ -74,9 +77,14 @@ export function submitRoutes(deps: SubmitRoutesDeps): Router {
       ),
     );
     const reply: SubmitTaskBatchResponse = {
-      tasks: outcomes.map((outcome) =>
-        outcome.status === 'fulfilled' ? { id: outcome.value.taskId } : errorBodyOf(outcome.reason),
-      ),
+      tasks: outcomes.map((outcome, index) => {
+        if (outcome.status === 'fulfilled') return { id: outcome.value.taskId };
+        // A refusal says why in its entry; anything else is a bug, answered `internal`.
+        if (!(outcome.reason instanceof FlotaError)) {
+          deps.log.error({ err: outcome.reason, index }, 'batch submission failed');
+        }
+        return errorBodyOf(outcome.reason);
+      }),
     };
     res.status(202).json(reply);
   });
