@@ -37,9 +37,17 @@ check_stack_name
 check_deploy_timeout
 need_swarm_manager
 
+# True when the service exists and asks for replicas: scaling one already at 0
+# to 0 still waits out its update monitor (about 20 s) for nothing.
+has_replicas() {
+  local replicas
+  replicas=$(docker service inspect --format '{{.Spec.Mode.Replicated.Replicas}}' "$1" 2>/dev/null) || return 1
+  [ "$replicas" != 0 ]
+}
+
 if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
   # The autoscaler first: it would bring the workers back up to its minimum.
-  if docker service inspect "${STACK}_autoscaler" >/dev/null 2>&1; then
+  if has_replicas "${STACK}_autoscaler"; then
     note "stopping the autoscaler"
     converge_within "the autoscaler to stop" "docker service ps --no-trunc ${STACK}_autoscaler" \
       docker service scale --detach=false "${STACK}_autoscaler=0" >/dev/null
@@ -48,7 +56,7 @@ if docker stack ls --format '{{.Name}}' | grep -qx "$STACK"; then
   # finishes or hands back what it runs (SHUTDOWN_GRACE_MS) before it exits.
   workers=()
   for service in worker-cpu worker-gpu worker-python; do
-    if docker service inspect "${STACK}_$service" >/dev/null 2>&1; then
+    if has_replicas "${STACK}_$service"; then
       workers+=("${STACK}_$service=0")
     fi
   done

@@ -83,6 +83,9 @@ describe('scale.sh', () => {
 describe('stop.sh', () => {
   it('stops the autoscaler, then the workers, then removes the stack', () => {
     swarm.setStack('flota');
+    for (const service of ['worker-gpu', 'worker-python', 'autoscaler']) {
+      swarm.setService(`flota_${service}`, 1);
+    }
     const stopped = swarm.run('stop.sh', []);
     expect(stopped.status).toBe(0);
     expect(swarm.calls()).toEqual([
@@ -93,8 +96,19 @@ describe('stop.sh', () => {
     expect(stopped.stderr).toMatch(/stack flota removed/);
   });
 
+  it('leaves services already at 0 alone (scaling them waits for nothing)', () => {
+    swarm.setStack('flota');
+    const stopped = swarm.run('stop.sh', []);
+    expect(stopped.status).toBe(0);
+    expect(swarm.calls()).toEqual([
+      'service scale --detach=false flota_worker-cpu=0',
+      'stack rm --detach=false flota',
+    ]);
+  });
+
   it('stops waiting after DEPLOY_TIMEOUT and says where to look', () => {
     swarm.setStack('flota');
+    swarm.setService('flota_autoscaler', 1);
     const hung = swarm.run('stop.sh', [], { DEPLOY_TIMEOUT: '1', FAKE_HANG: '1' });
     expect(hung.status).not.toBe(0);
     expect(hung.stderr).toMatch(
